@@ -1,0 +1,85 @@
+# Bazaar — two commands on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Tests may run in parallel (pytest-xdist); `make test PYTEST_ARGS="-k cache"` to narrow.
+PYTEST_ARGS ?=
+export PIP_CONFIG_FILE := /dev/null
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install run serve demo test lint typecheck migrations-check pytest bench stack stack-down clean lock fmt
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when the lock or pyproject changes.
+$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+lock:
+	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
+
+.env:
+	@$(PYTHON) deploy/make_env.py > .env
+	@echo "wrote .env (local production settings, plain http on 127.0.0.1)"
+
+demo: install .env
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py demo
+
+# make run: install, migrate, demo data, collect static, then the production WSGI server on 127.0.0.1:8000.
+run: install .env
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py collectstatic --noinput -v 0
+	@$(PY) manage.py demo
+	@echo ""
+	@echo "Bazaar is starting on http://$(HOST):$(PORT)/"
+	@echo "  home            http://$(HOST):$(PORT)/"
+	@echo "  API docs        http://$(HOST):$(PORT)/api/docs"
+	@echo "  admin           http://$(HOST):$(PORT)/admin/"
+	@echo "  log in/sign up  http://$(HOST):$(PORT)/accounts/login/   http://$(HOST):$(PORT)/accounts/signup/"
+	@echo "  health          http://$(HOST):$(PORT)/healthz  /readyz  /metrics"
+	@echo "Stop with Ctrl-C."
+	$(BIN)/python deploy/serve.py --host $(HOST) --port $(PORT)
+
+serve: install
+	$(BIN)/python deploy/serve.py --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install
+	$(BIN)/mypy bazaar bench deploy conftest.py
+
+migrations-check: install
+	$(PY) manage.py makemigrations --check --dry-run
+
+pytest: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck migrations-check pytest
+
+bench: install
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+stack: install
+	$(PY) deploy/stack.py up
+
+stack-down:
+	$(PY) deploy/stack.py down
+
+clean:
+	rm -rf $(VENV) staticfiles var/bazaar.sqlite3*

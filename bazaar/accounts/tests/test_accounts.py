@@ -1,0 +1,211 @@
+"""Signup, login throttling, logout, CSRF, and API tokens (page, API, CLI)."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from bazaar.accounts.models import ApiToken, User
+from bazaar.accounts.services import token_digest
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.mark.django_db
+def test_signup_creates_user_and_logs_in(client: Client) -> None:
+    r = client.post(
+        "/accounts/signup/",
+        {"username": "bob", "email": "bob@example.com", "password": PASSWORD, "password_again": PASSWORD},
+    )
+    assert r.status_code == 302
+    user = User.objects.get(username="bob")
+    assert user.check_password(PASSWORD)
+    assert client.get("/api/accounts/me").json()["username"] == "bob"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [("short", "too short"), ("password123", "too common"), ("12345678901", "entirely numeric")],
+)
+def test_signup_runs_password_validators_and_writes_nothing(
+    client: Client, password: str, message: str
+) -> None:
+    r = client.post(
+        "/accounts/signup/", {"username": "bob", "password": password, "password_again": password}
+    )
+    assert r.status_code == 200
+    assert message in r.content.decode()
+    assert not User.objects.filter(username="bob").exists()
+
+
+@pytest.mark.django_db
+def test_signup_duplicate_username_writes_nothing(client: Client, make_user: Any) -> None:
+    make_user("bob")
+    r = client.post(
+        "/accounts/signup/", {"username": "BOB", "password": PASSWORD, "password_again": PASSWORD}
+    )
+    assert r.status_code == 200
+    assert "taken" in r.content.decode()
+    assert User.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_forms_are_csrf_protected(make_user: Any) -> None:
+    make_user("alice")
+    strict = Client(enforce_csrf_checks=True)
+    assert strict.post("/accounts/login/", {"username": "alice", "password": PASSWORD}).status_code == 403
+    assert strict.post("/accounts/signup/", {"username": "x"}).status_code == 403
+    strict.get("/accounts/login/")
+    token = strict.cookies["csrftoken"].value
+    ok = strict.post(
+        "/accounts/login/", {"username": "alice", "password": PASSWORD, "csrfmiddlewaretoken": token}
+    )
+    assert ok.status_code == 302
+
+
+@pytest.mark.django_db
+def test_login_and_logout(client: Client, make_user: Any) -> None:
+    make_user("alice")
+    assert client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}).status_code == 302
+    assert client.get("/api/accounts/me").status_code == 200
+    assert client.get("/accounts/logout/").status_code == 405  # logout is POST only
+    assert client.post("/accounts/logout/").status_code == 302
+    assert client.get("/api/accounts/me").status_code == 401
+
+
+@pytest.mark.django_db
+def test_login_rejects_open_redirect(client: Client, make_user: Any) -> None:
+    make_user("alice")
+    r = client.post(
+        "/accounts/login/", {"username": "alice", "password": PASSWORD, "next": "https://evil.example/"}
+    )
+    assert r["Location"] == "/"
+
+
+@pytest.mark.django_db
+def test_login_throttled_per_account(client: Client, make_user: Any, settings: Any) -> None:
+    settings.LOGIN_THROTTLE_PER_ACCOUNT = 3
+    make_user("alice")
+    for _ in range(3):
+        assert client.post("/accounts/login/", {"username": "alice", "password": "wrong"}).status_code == 400
+    # Even the right password is refused while throttled.
+    r = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert r.status_code == 429
+    assert "Too many failed logins" in r.content.decode()
+    assert client.get("/api/accounts/me").status_code == 401
+
+
+@pytest.mark.django_db
+def test_login_throttled_per_ip(client: Client, make_user: Any, settings: Any) -> None:
+    settings.LOGIN_THROTTLE_PER_IP = 4
+    make_user("alice")
+    for i in range(4):
+        client.post("/accounts/login/", {"username": f"nobody{i}", "password": "wrong"})
+    r = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert r.status_code == 429
+
+
+@pytest.mark.django_db
+def test_token_page_shows_secret_once_and_stores_hash(client: Client, make_user: Any) -> None:
+    user = make_user("alice")
+    client.force_login(user)
+    r = client.post("/accounts/tokens/", {"name": "laptop"})
+    assert r.status_code == 200
+    html = r.content.decode()
+    token = ApiToken.objects.get(user=user)
+    start = html.index('id="new-token">') + len('id="new-token">')
+    secret = html[start : html.index("<", start)]
+    assert token.digest == token_digest(secret)
+    assert secret not in token.digest
+    assert secret not in client.get("/accounts/tokens/").content.decode()  # shown once
+    bearer = Client()
+    assert bearer.get("/api/accounts/me", HTTP_AUTHORIZATION=f"Bearer {secret}").json()["username"] == "alice"
+    client.post(f"/accounts/tokens/{token.pk}/revoke/")
+    assert bearer.get("/api/accounts/me", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 401
+
+
+@pytest.mark.django_db
+def test_cannot_revoke_someone_elses_token(client: Client, make_user: Any, token_for: Any) -> None:
+    alice, bob = make_user("alice"), make_user("bob")
+    token_for(bob)
+    bobs = ApiToken.objects.get(user=bob)
+    client.force_login(alice)
+    client.post(f"/accounts/tokens/{bobs.pk}/revoke/")
+    bobs.refresh_from_db()
+    assert bobs.revoked_at is None
+
+
+@pytest.mark.django_db
+def test_token_api_create_list_revoke(api_client: Any, make_user: Any, token_for: Any) -> None:
+    alice = make_user("alice")
+    first = token_for(alice)
+    r = api_client.call("POST", "/api/accounts/tokens", data={"name": "ci"}, token=first)
+    assert r.status_code == 201
+    created = r.json()
+    assert created["token"].startswith("bzr_")
+    listed = api_client.call("GET", "/api/accounts/tokens", token=first).json()
+    assert {t["name"] for t in listed} == {"test", "ci"}
+    assert all("token" not in t for t in listed)
+    assert api_client.call("DELETE", f"/api/accounts/tokens/{created['id']}", token=first).status_code == 200
+    assert api_client.call("GET", "/api/accounts/me", token=created["token"]).status_code == 401
+
+
+@pytest.mark.django_db
+def test_token_api_other_users_token_is_404(api_client: Any, make_user: Any, token_for: Any) -> None:
+    alice, bob = make_user("alice"), make_user("bob")
+    token_for(bob)
+    bobs = ApiToken.objects.get(user=bob)
+    r = api_client.call("DELETE", f"/api/accounts/tokens/{bobs.pk}", token=token_for(alice))
+    assert r.status_code == 404
+    assert r.json()["code"] == "token_not_found"
+    bobs.refresh_from_db()
+    assert bobs.revoked_at is None
+
+
+@pytest.mark.django_db
+def test_token_login_endpoint_throttled(api_client: Any, make_user: Any, settings: Any) -> None:
+    settings.LOGIN_THROTTLE_PER_ACCOUNT = 2
+    make_user("alice")
+    ok = api_client.call(
+        "POST", "/api/accounts/tokens/login", data={"username": "alice", "password": PASSWORD}
+    )
+    assert ok.status_code == 201
+    for _ in range(2):
+        bad = api_client.call(
+            "POST", "/api/accounts/tokens/login", data={"username": "alice", "password": "x"}
+        )
+        assert bad.status_code == 401
+    r = api_client.call(
+        "POST", "/api/accounts/tokens/login", data={"username": "alice", "password": PASSWORD}
+    )
+    assert r.status_code == 429
+    assert r.json()["code"] == "login_throttled"
+    assert ApiToken.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_token_cli(make_user: Any) -> None:
+    make_user("alice")
+    out, err = StringIO(), StringIO()
+    call_command("token", "create", "alice", "--name", "cli", stdout=out, stderr=err)
+    secret = out.getvalue().strip()
+    assert ApiToken.objects.get().digest == token_digest(secret)
+    listing = StringIO()
+    call_command("token", "list", "alice", stdout=listing)
+    assert "cli" in listing.getvalue()
+    assert "active" in listing.getvalue()
+    call_command("token", "revoke", "alice", str(ApiToken.objects.get().pk), stdout=StringIO())
+    assert ApiToken.objects.get().revoked_at is not None
+
+
+@pytest.mark.django_db
+def test_demo_is_idempotent() -> None:
+    call_command("demo", stdout=StringIO())
+    counts = {m.__name__: m.objects.count() for m in (User, ApiToken)}
+    call_command("demo", stdout=StringIO())
+    assert {m.__name__: m.objects.count() for m in (User, ApiToken)} == counts

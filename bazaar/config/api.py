@@ -1,0 +1,107 @@
+"""The one NinjaAPI, mounted at /api/. Every error leaves here as {"code", "message", "details"}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Swagger
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
+
+from bazaar.accounts.api import router as accounts_router
+from bazaar.core.errors import DomainError
+from bazaar.kvstore.api import router as kvstore_router
+from bazaar.rentals.api import router as rentals_router
+from bazaar.storefront.api import router as storefront_router
+from bazaar.trading.api import router as trading_router
+
+api = NinjaAPI(
+    title="Bazaar API",
+    version="1.0.0",
+    description=(
+        "One API for the four Bazaar businesses. Authenticate with `Authorization: Bearer <token>` "
+        "(create tokens at /accounts/tokens/) or a browser session (CSRF-protected). Errors always have the "
+        'shape `{"code", "message", "details"}`. Lists take `limit`/`offset`.'
+    ),
+    docs=Swagger(settings={"persistAuthorization": True}),
+    urls_namespace="api",
+)
+
+
+def _error(request: HttpRequest, status: int, code: str, message: str, details: Any = None) -> HttpResponse:
+    return api.create_response(request, {"code": code, "message": message, "details": details}, status=status)
+
+
+@api.exception_handler(DomainError)
+def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    response = _error(request, exc.status, exc.code, exc.message, exc.details)
+    if exc.status == 429:
+        response["Retry-After"] = "60"
+    return response
+
+
+def _clean_loc(loc: Any) -> list[Any]:
+    return (
+        [p for p in loc if p not in ("body", "payload", "query", "path")]
+        if isinstance(loc, list | tuple)
+        else loc
+    )
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    details = [
+        {
+            "loc": list(e.get("loc", [])),
+            "field": ".".join(str(x) for x in _clean_loc(e.get("loc", []))),
+            "msg": e.get("msg"),
+            "type": e.get("type"),
+        }
+        for e in exc.errors
+    ]
+    malformed = any(e.get("type") == "json_invalid" for e in exc.errors)
+    if malformed:
+        return _error(request, 400, "malformed_json", "The request body is not valid JSON.", details)
+    return _error(request, 422, "validation_error", "The request is not valid.", details)
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _error(
+        request, 401, "unauthorized", "Authentication credentials were not provided or are invalid."
+    )
+
+
+@api.exception_handler(AuthorizationError)
+def on_authz_error(request: HttpRequest, exc: AuthorizationError) -> HttpResponse:
+    return _error(request, 403, "forbidden", "You are not allowed to do this.")
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400 and "parse request body" in str(exc):
+        return _error(request, 400, "malformed_json", "The request body is not valid JSON.")
+    code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
+    return _error(request, exc.status_code, code.get(exc.status_code, "error"), str(exc))
+
+
+@api.exception_handler(Http404)
+def on_404(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, 404, "not_found", "Not found.")
+
+
+@api.exception_handler(OperationalError)
+def on_db_down(request: HttpRequest, exc: OperationalError) -> HttpResponse:
+    response = _error(request, 503, "database_unavailable", "The database is unavailable; try again shortly.")
+    response["Retry-After"] = "5"
+    return response
+
+
+api.add_exception_handler(InterfaceError, on_db_down)  # type: ignore[arg-type]
+
+api.add_router("/accounts/", accounts_router)
+api.add_router("/storefront/", storefront_router)
+api.add_router("/rentals/", rentals_router)
+api.add_router("/trading/", trading_router)
+api.add_router("/kv/", kvstore_router)

@@ -1,0 +1,435 @@
+"""The one module that talks to the cache (Redis through django-redis' reused client, or Django's in-process
+cache in the embedded default).
+
+Model
+-----
+* A **scope** (``Scope("storefront", "shop", 42)``) is a unit of invalidation. It has a *generation* counter
+  ``<prefix>:<app>:<entity>:<id>:gen``. Writers call :func:`invalidate` inside their transaction; the bump runs in
+  ``transaction.on_commit``, so the generation moves only once the data it describes is committed.
+* An **entry** is ``<prefix>:<app>:<entity>:<id>:<variant>`` and holds ready bytes behind a one-line header naming
+  the epoch and generation it was built under, and its ETag. A hit is *one* round trip: ``MGET epoch gen entry``;
+  the entry is served only when its header matches the current epoch and generation.
+* The stale-set race is closed by ordering: a reader reads the generation *before* it reads the database and tags
+  what it builds with that generation; if a write commits meanwhile, the bump makes the tag old, so the value it
+  stores is never served (see ``tests/test_cache.py::test_stale_set_race``).
+* Every key has a TTL, generation counters included. A missing counter is re-created with a random value, so an
+  expired counter can never make an old entry valid again.
+* Single flight: on a miss one process takes a short lock (``add``) and rebuilds; others poll briefly for the
+  result, then build for themselves rather than wait forever.
+* Fail open: any cache error is counted (``fail_open``), opens a short circuit breaker, and the value is built
+  from the database. Invalidations that could not be delivered during an outage are settled by bumping the
+  global *epoch* as soon as the cache answers again, which invalidates every entry at once, so nothing stale is
+  served after the cache returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.core.cache import caches
+from django.db import transaction
+
+from bazaar.core import metrics
+
+log = logging.getLogger("bazaar.cache")
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A unit of invalidation: every entry under it is dropped by one :func:`invalidate`."""
+
+    app: str
+    entity: str
+    id: str | int = "all"
+
+    def base(self, prefix: str) -> str:
+        return f"{prefix}:{self.app}:{self.entity}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Cached:
+    """Ready bytes plus their ETag (quoted, as sent in the header)."""
+
+    body: bytes
+    etag: str
+    hit: bool
+
+
+class CacheUnavailable(Exception):
+    """Raised by a backend when the cache cannot be reached; never escapes this module."""
+
+
+# --- backends ---------------------------------------------------------------------------------------------
+
+
+class _Backend(Protocol):
+    def mget(self, keys: Sequence[str]) -> list[bytes | None]: ...
+    def set(self, key: str, value: bytes, ttl: int) -> None: ...
+    def add(self, key: str, value: bytes, ttl: int) -> bool: ...
+    def delete(self, key: str) -> None: ...
+    def incr(self, key: str, ttl: int) -> int: ...
+    def ping(self) -> None: ...
+
+
+class _RedisBackend:
+    """Raw redis-py client from django-redis' pool: one reused connection pool per process, bytes in and out."""
+
+    def __init__(self) -> None:
+        from django_redis import get_redis_connection
+
+        self.client = get_redis_connection("default")
+        import redis
+
+        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except self._errors as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    def mget(self, keys: Sequence[str]) -> list[bytes | None]:
+        return self._call(lambda: self.client.mget(keys))
+
+    def set(self, key: str, value: bytes, ttl: int) -> None:
+        self._call(lambda: self.client.set(key, value, ex=ttl))
+
+    def add(self, key: str, value: bytes, ttl: int) -> bool:
+        return bool(self._call(lambda: self.client.set(key, value, ex=ttl, nx=True)))
+
+    def delete(self, key: str) -> None:
+        self._call(lambda: self.client.delete(key))
+
+    def incr(self, key: str, ttl: int) -> int:
+        def run() -> int:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.incr(key)
+            pipe.expire(key, ttl)
+            return int(pipe.execute()[0])
+
+        return self._call(run)
+
+    def ping(self) -> None:
+        self._call(self.client.ping)
+
+
+class _DjangoBackend:
+    """Django's configured cache (in-process LocMemCache by default). Values are stored as bytes."""
+
+    def __init__(self) -> None:
+        self.cache = caches["default"]
+        self._lock = threading.Lock()
+
+    def mget(self, keys: Sequence[str]) -> list[bytes | None]:
+        found = self.cache.get_many(list(keys))
+        out: list[bytes | None] = []
+        for k in keys:
+            v = found.get(k)
+            out.append(v)
+        return out
+
+    def set(self, key: str, value: bytes, ttl: int) -> None:
+        self.cache.set(key, value, ttl)
+
+    def add(self, key: str, value: bytes, ttl: int) -> bool:
+        return bool(self.cache.add(key, value, ttl))
+
+    def delete(self, key: str) -> None:
+        self.cache.delete(key)
+
+    def incr(self, key: str, ttl: int) -> int:
+        # LocMemCache is per process; the lock makes read-modify-write atomic within it.
+        with self._lock:
+            current = self.cache.get(key)
+            value = int(current) + 1 if current is not None else 1
+            self.cache.set(key, str(value).encode(), ttl)
+            return value
+
+    def ping(self) -> None:
+        return None
+
+
+# --- state ------------------------------------------------------------------------------------------------
+
+_state_lock = threading.Lock()
+_backend: _Backend | None = None
+_prefix: str | None = None
+_breaker_until = 0.0
+_epoch_dirty = False  # an invalidation was lost during an outage: bump the epoch when the cache returns
+_counters: dict[tuple[str, str], Any] = {}
+
+LOCK_TTL = 10
+WAIT_STEP = 0.005
+WAIT_MAX = 2.0
+
+
+def backend() -> _Backend:
+    global _backend
+    if _backend is None:
+        with _state_lock:
+            if _backend is None:
+                _backend = _RedisBackend() if settings.REDIS_URL else _DjangoBackend()
+    return _backend
+
+
+def prefix() -> str:
+    return _prefix or settings.BAZAAR_CACHE_PREFIX
+
+
+def set_prefix(value: str | None) -> None:
+    """Change the key namespace (tests give every test its own, so no test sees another's entries)."""
+    global _prefix, _breaker_until, _epoch_dirty
+    _prefix = value
+    _breaker_until = 0.0
+    _epoch_dirty = False
+
+
+def reset_backend() -> None:
+    """Forget the backend so the next call builds it from current settings (tests that move REDIS_URL)."""
+    global _backend, _breaker_until, _epoch_dirty
+    with _state_lock:
+        _backend = None
+        _breaker_until = 0.0
+        _epoch_dirty = False
+
+
+def count(event: str, app: str = "core") -> None:
+    child = _counters.get((event, app))
+    if child is None:
+        child = _counters[(event, app)] = metrics.CACHE_EVENTS.labels(event=event, app=app)
+    child.inc()
+
+
+def default_ttl() -> int:
+    return int(settings.CACHE_DEFAULT_TTL)
+
+
+def _gen_ttl(ttl: int) -> int:
+    return ttl + 3600
+
+
+def _fail(exc: BaseException, app: str) -> None:
+    global _breaker_until
+    count("fail_open", app)
+    _breaker_until = time.monotonic() + float(settings.CACHE_BREAKER_SECONDS)
+    log.warning("cache unavailable, serving from the database: %s", exc)
+
+
+def _usable(app: str) -> _Backend | None:
+    """The backend if the breaker is closed and any lost invalidation has been settled, else None."""
+    global _epoch_dirty
+    if _breaker_until and time.monotonic() < _breaker_until:
+        count("fail_open", app)
+        return None
+    be = backend()
+    if _epoch_dirty:
+        try:
+            be.set(f"{prefix()}:epoch", _fresh_counter(), _gen_ttl(default_ttl()) * 24)
+            _epoch_dirty = False
+            count("epoch_bump", app)
+        except CacheUnavailable as exc:
+            _fail(exc, app)
+            return None
+    return be
+
+
+def _fresh_counter() -> bytes:
+    # Random start: an expired or lost counter can never line up with an old entry's tag again.
+    return str(secrets.randbits(62)).encode()
+
+
+def _ensure(be: _Backend, key: str, current: bytes | None, ttl: int) -> bytes:
+    if current is not None:
+        return current
+    fresh = _fresh_counter()
+    if be.add(key, fresh, ttl):
+        return fresh
+    got = be.mget([key])[0]
+    return got if got is not None else fresh
+
+
+def etag_for(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def _pack(epoch: bytes, gen: bytes, etag: str, body: bytes) -> bytes:
+    return b"%s:%s:%s\n%s" % (epoch, gen, etag.encode(), body)
+
+
+def _unpack(raw: bytes, epoch: bytes, gen: bytes) -> tuple[str, bytes] | None:
+    nl = raw.find(b"\n")
+    if nl < 0:
+        return None
+    header = raw[:nl]
+    tag = epoch + b":" + gen + b":"
+    if not header.startswith(tag):
+        return None
+    return header[len(tag) :].decode(), raw[nl + 1 :]
+
+
+def get_or_build(
+    scope: Scope,
+    variant: str,
+    build: Callable[[], bytes],
+    *,
+    ttl: int | None = None,
+) -> Cached:
+    """Return the bytes cached for ``scope``/``variant``, building them with ``build()`` on a miss.
+
+    One cache round trip on a hit. On a miss a single process rebuilds (others wait up to ``WAIT_MAX``); the
+    result is tagged with the generation read *before* building, so a concurrent write makes it unservable.
+    Never raises because of the cache: on any cache error the value is built from the database.
+    """
+    ttl = ttl or default_ttl()
+    app = scope.app
+    be = _usable(app)
+    if be is None:
+        body = build()
+        return Cached(body, etag_for(body), hit=False)
+    p = prefix()
+    base = scope.base(p)
+    epoch_key, gen_key, entry_key = f"{p}:epoch", f"{base}:gen", f"{base}:{variant}"
+    try:
+        epoch_raw, gen_raw, raw = be.mget([epoch_key, gen_key, entry_key])
+        if raw is not None and epoch_raw is not None and gen_raw is not None:
+            found = _unpack(raw, epoch_raw, gen_raw)
+            if found is not None:
+                count("hit", app)
+                return Cached(found[1], found[0], hit=True)
+        count("miss", app)
+        epoch = _ensure(be, epoch_key, epoch_raw, _gen_ttl(ttl) * 24)
+        gen = _ensure(be, gen_key, gen_raw, _gen_ttl(ttl))
+        lock_key = f"{entry_key}:lock:{gen.decode()}"
+        if be.add(lock_key, b"1", LOCK_TTL):
+            try:
+                body = build()
+                etag = etag_for(body)
+                be.set(entry_key, _pack(epoch, gen, etag, body), ttl)
+                count("build", app)
+            finally:
+                be.delete(lock_key)
+            return Cached(body, etag, hit=False)
+        # Someone else is rebuilding this generation: wait briefly for their result.
+        count("wait", app)
+        deadline = time.monotonic() + WAIT_MAX
+        while time.monotonic() < deadline:
+            time.sleep(WAIT_STEP)
+            epoch_raw, gen_raw, raw = be.mget([epoch_key, gen_key, entry_key])
+            if raw is not None and epoch_raw is not None and gen_raw is not None:
+                found = _unpack(raw, epoch_raw, gen_raw)
+                if found is not None:
+                    return Cached(found[1], found[0], hit=True)
+            if gen_raw != gen or epoch_raw != epoch:
+                break  # invalidated while waiting: build from the database ourselves
+        body = build()
+        return Cached(body, etag_for(body), hit=False)
+    except CacheUnavailable as exc:
+        _fail(exc, app)
+        body = build()
+        return Cached(body, etag_for(body), hit=False)
+
+
+def peek(scope: Scope, variant: str) -> Cached | None:
+    """The cached bytes if present and current, else None. One round trip; never builds, never raises."""
+    if _breaker_until and time.monotonic() < _breaker_until:
+        return None
+    if _epoch_dirty:
+        return None
+    p = prefix()
+    base = scope.base(p)
+    try:
+        epoch_raw, gen_raw, raw = backend().mget([f"{p}:epoch", f"{base}:gen", f"{base}:{variant}"])
+    except CacheUnavailable as exc:
+        _fail(exc, scope.app)
+        return None
+    if raw is None or epoch_raw is None or gen_raw is None:
+        return None
+    found = _unpack(raw, epoch_raw, gen_raw)
+    if found is None:
+        return None
+    count("hit", scope.app)
+    return Cached(found[1], found[0], hit=True)
+
+
+def _bump(scope: Scope) -> None:
+    global _epoch_dirty
+    app = scope.app
+    if _breaker_until and time.monotonic() < _breaker_until:
+        _epoch_dirty = True
+        count("fail_open", app)
+        return
+    try:
+        be = backend()
+        be.incr(f"{scope.base(prefix())}:gen", _gen_ttl(default_ttl()))
+        count("invalidation", app)
+    except CacheUnavailable as exc:
+        _epoch_dirty = True
+        _fail(exc, app)
+
+
+def invalidate(*scopes: Scope) -> None:
+    """Drop every entry under ``scopes`` once the current transaction commits (at once outside one).
+
+    The bump is an ``INCR`` of the generation: old entries stop matching and are never read again; no key scan.
+    If the cache is down the loss is remembered and settled by an epoch bump when it returns.
+    """
+    for scope in scopes:
+        transaction.on_commit(lambda s=scope: _bump(s))  # type: ignore[misc]
+
+
+def hit_counter(key: str, window: int) -> int:
+    """Increment a fixed-window counter (rate limits). Returns 0 when the cache is down (fail open, counted)."""
+    be = _usable("core")
+    if be is None:
+        return 0
+    try:
+        return be.incr(f"{prefix()}:rl:{key}", window)
+    except CacheUnavailable as exc:
+        _fail(exc, "core")
+        return 0
+
+
+def peek_counter(key: str) -> int:
+    be = _usable("core")
+    if be is None:
+        return 0
+    try:
+        raw = be.mget([f"{prefix()}:rl:{key}"])[0]
+    except CacheUnavailable as exc:
+        _fail(exc, "core")
+        return 0
+    return int(raw) if raw is not None else 0
+
+
+def clear_counter(key: str) -> None:
+    be = _usable("core")
+    if be is None:
+        return
+    try:
+        be.delete(f"{prefix()}:rl:{key}")
+    except CacheUnavailable as exc:
+        _fail(exc, "core")
+
+
+def check() -> str:
+    """Readiness of the cache: 'ok', 'degraded' (unreachable: served from the database) or 'embedded'."""
+    try:
+        backend().ping()
+    except CacheUnavailable:
+        return "degraded"
+    if not settings.REDIS_URL:
+        return "embedded"
+    return "ok"
+
+
+def new_test_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"

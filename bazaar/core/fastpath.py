@@ -1,0 +1,150 @@
+"""A WSGI-level fast path for anonymous cached pages: stored bytes in one cache round trip, no Django request.
+
+Django's request cycle (request object, ten middleware, URL resolving, response object) costs more than the
+cache round trip itself. For public pages that are identical for every anonymous visitor, the view stores ready
+bytes with core.cache; this layer looks them up *before* Django and answers a hit directly, with the same
+headers the view would send (ETag, Cache-Control, security headers) and 304 on a matching If-None-Match.
+
+Anything unusual goes to Django unchanged: other methods, a session cookie (a signed-in user may see a
+different page), a host Django would refuse, plain http when HTTPS is required, a miss, or a cache outage.
+Apps register routes in their ``AppConfig.ready()``:
+
+    fastpath.register(r"^/s/(?P<slug>[-a-z0-9]+)/$", lambda m, qs: (Scope("storefront", "page", m["slug"]), "html"),
+                      content_type="text/html; charset=utf-8")
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+
+from bazaar.core import cache, metrics
+from bazaar.core.cache import Scope
+
+Resolver = Callable[[re.Match[str], str], "tuple[Scope, str] | None"]
+
+
+@dataclass(frozen=True)
+class Route:
+    pattern: re.Pattern[str]
+    resolve: Resolver
+    content_type: str
+    cache_control: str
+
+
+_routes: list[Route] = []
+
+
+def register(
+    pattern: str,
+    resolve: Resolver,
+    *,
+    content_type: str,
+    cache_control: str = "public, max-age=0, must-revalidate",
+) -> None:
+    """Serve hits for paths matching ``pattern``. ``resolve(match, query_string)`` names the entry, or None."""
+    _routes.append(Route(re.compile(pattern), resolve, content_type, cache_control))
+
+
+def routes() -> list[Route]:
+    return list(_routes)
+
+
+class FastPath:
+    """WSGI middleware around Django's application."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self._ok = metrics.REQUESTS.labels(method="GET", status="200")
+        self._not_modified = metrics.REQUESTS.labels(method="GET", status="304")
+        self._observe = metrics.LATENCY.observe
+        self._hosts: list[str] | None = None
+        self._security: list[tuple[str, str]] | None = None
+
+    def _security_headers(self) -> list[tuple[str, str]]:
+        if self._security is None:
+            headers = [("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", settings.X_FRAME_OPTIONS)]
+            if settings.SECURE_REFERRER_POLICY:
+                headers.append(("Referrer-Policy", str(settings.SECURE_REFERRER_POLICY)))
+            if getattr(settings, "SECURE_CROSS_ORIGIN_OPENER_POLICY", None):
+                headers.append(
+                    ("Cross-Origin-Opener-Policy", str(settings.SECURE_CROSS_ORIGIN_OPENER_POLICY))
+                )
+            if getattr(settings, "SECURE_HSTS_SECONDS", 0):
+                value = f"max-age={settings.SECURE_HSTS_SECONDS}"
+                if getattr(settings, "SECURE_HSTS_INCLUDE_SUBDOMAINS", False):
+                    value += "; includeSubDomains"
+                if getattr(settings, "SECURE_HSTS_PRELOAD", False):
+                    value += "; preload"
+                headers.append(("Strict-Transport-Security", value))
+            self._security = headers
+        return self._security
+
+    def _host_ok(self, environ: dict[str, Any]) -> bool:
+        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+        if self._hosts is None:
+            self._hosts = list(settings.ALLOWED_HOSTS) or (
+                ["localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else []
+            )
+        domain, _port = split_domain_port(host)
+        return bool(domain) and validate_host(domain, self._hosts)
+
+    def _secure_ok(self, environ: dict[str, Any]) -> bool:
+        if not getattr(settings, "SECURE_SSL_REDIRECT", False):
+            return True
+        if environ.get("wsgi.url_scheme") == "https":
+            return True
+        header: tuple[str, str] | None = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+        return header is not None and environ.get(header[0]) == header[1]
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if _routes and environ.get("REQUEST_METHOD") == "GET":
+            start = time.perf_counter()
+            served = self._try(environ, start_response)
+            if served is not None:
+                self._observe(time.perf_counter() - start)
+                return served
+        return self.app(environ, start_response)
+
+    def _try(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
+        path = environ.get("PATH_INFO", "")
+        for route in _routes:
+            match = route.pattern.match(path)
+            if match is None:
+                continue
+            if settings.SESSION_COOKIE_NAME + "=" in environ.get("HTTP_COOKIE", ""):
+                return None
+            if not self._host_ok(environ) or not self._secure_ok(environ):
+                return None
+            named = route.resolve(match, environ.get("QUERY_STRING", ""))
+            if named is None:
+                return None
+            found = cache.peek(*named)
+            if found is None:
+                return None
+            headers = [
+                ("ETag", found.etag),
+                ("Cache-Control", route.cache_control),
+                ("Vary", "Cookie"),
+                ("X-Cache", "hit"),
+                *self._security_headers(),
+            ]
+            inm = environ.get("HTTP_IF_NONE_MATCH")
+            if inm and (
+                inm.strip() == "*" or found.etag in [c.strip().removeprefix("W/") for c in inm.split(",")]
+            ):
+                start_response("304 Not Modified", headers)
+                self._not_modified.inc()
+                return [b""]
+            headers.append(("Content-Type", route.content_type))
+            headers.append(("Content-Length", str(len(found.body))))
+            start_response("200 OK", headers)
+            self._ok.inc()
+            return [found.body]
+        return None

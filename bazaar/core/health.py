@@ -1,0 +1,69 @@
+"""Operations endpoints: /healthz (alive), /readyz (database, cache, broker checked separately), /metrics."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+
+from bazaar.core import cache, metrics
+
+
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(b'{"status":"ok"}', content_type="application/json")
+
+
+def _check_database() -> dict[str, Any]:
+    start = time.perf_counter()
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT 1")
+            cur.fetchone()
+    except Exception as exc:
+        return {"status": "down", "error": str(exc).splitlines()[0][:200]}
+    return {"status": "ok", "vendor": connection.vendor, "ms": round((time.perf_counter() - start) * 1000, 2)}
+
+
+def _check_broker() -> dict[str, Any]:
+    url = settings.CELERY_BROKER_URL
+    if not url:
+        return {"status": "eager"}
+    parsed = urlparse(url)
+    port = parsed.port or {"amqp": 5672, "redis": 6379}.get(parsed.scheme, 5672)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", port), timeout=0.5):
+            pass
+    except OSError as exc:
+        return {"status": "down", "error": str(exc)}
+    return {"status": "ok"}
+
+
+@require_GET
+def readyz(request: HttpRequest) -> HttpResponse:
+    """200 when the database answers (cache/broker trouble is 'degraded', still serving); 503 without a database."""
+    db = _check_database()
+    cache_status = cache.check()
+    broker = _check_broker()
+    checks = {"database": db, "cache": {"status": cache_status}, "broker": broker}
+    if db["status"] != "ok":
+        status, code = "down", 503
+    elif cache_status == "degraded" or broker["status"] == "down":
+        status, code = "degraded", 200
+    else:
+        status, code = "ok", 200
+    body = json.dumps({"status": status, "checks": checks}).encode()
+    return HttpResponse(body, status=code, content_type="application/json")
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    body, content_type = metrics.render()
+    return HttpResponse(body, content_type=content_type)

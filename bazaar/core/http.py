@@ -1,0 +1,50 @@
+"""HTTP helpers shared by views: serving cached bytes with ETag/304, and the JSON error body."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+from bazaar.core.cache import Cached
+
+
+def etag_matches(request: HttpRequest, etag: str) -> bool:
+    header = request.META.get("HTTP_IF_NONE_MATCH")
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    candidates = [c.strip().removeprefix("W/") for c in header.split(",")]
+    return etag in candidates
+
+
+def bytes_response(
+    request: HttpRequest,
+    cached: Cached,
+    *,
+    content_type: str,
+    cache_control: str = "public, max-age=0, must-revalidate",
+) -> HttpResponse:
+    """Return stored bytes as they are (no re-render, no re-serialize), or 304 when the client has them.
+
+    ``max-age=0, must-revalidate`` is deliberate: browsers and edge caches may keep a copy but must ask again
+    with the ETag, so a page is never shown stale after a write commits; the revalidation is a cheap 304.
+    """
+    if etag_matches(request, cached.etag):
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(cached.body, content_type=content_type)
+    response["ETag"] = cached.etag
+    response["Cache-Control"] = cache_control
+    response["X-Cache"] = "hit" if cached.hit else "miss"
+    return response
+
+
+def error_body(code: str, message: str, details: Any = None) -> bytes:
+    return json.dumps({"code": code, "message": message, "details": details}).encode()
+
+
+def json_error(status: int, code: str, message: str, details: Any = None) -> HttpResponse:
+    return HttpResponse(error_body(code, message, details), status=status, content_type="application/json")

@@ -1,0 +1,236 @@
+"""core.cache: one-round-trip hits, invalidation after commit, the stale-set race, single flight, fail open."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import transaction
+
+from bazaar.accounts.models import User
+from bazaar.core import cache
+from bazaar.core.cache import CacheUnavailable, Scope
+
+SCOPE = Scope("core", "test", 1)
+
+
+def test_hit_serves_stored_bytes_without_building_again() -> None:
+    builds: list[int] = []
+
+    def build() -> bytes:
+        builds.append(1)
+        return b"hello"
+
+    first = cache.get_or_build(SCOPE, "v", build)
+    second = cache.get_or_build(SCOPE, "v", build)
+    assert (first.body, first.hit) == (b"hello", False)
+    assert (second.body, second.hit) == (b"hello", True)
+    assert second.etag == first.etag == cache.etag_for(b"hello")
+    assert len(builds) == 1
+
+
+def test_hit_is_one_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+    cache.get_or_build(SCOPE, "v", lambda: b"x")
+    be = cache.backend()
+    calls: list[str] = []
+    for name in ("mget", "set", "add", "delete", "incr"):
+        original = getattr(be, name)
+
+        def wrapper(*a: Any, _n: str = name, _o: Any = original, **k: Any) -> Any:
+            calls.append(_n)
+            return _o(*a, **k)
+
+        monkeypatch.setattr(be, name, wrapper)
+    assert cache.get_or_build(SCOPE, "v", lambda: b"never").body == b"x"
+    assert calls == ["mget"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_invalidation_waits_for_commit() -> None:
+    value = {"v": b"old"}
+    cache.get_or_build(SCOPE, "v", lambda: value["v"])
+    with transaction.atomic():
+        value["v"] = b"new"
+        cache.invalidate(SCOPE)
+        # Not committed yet: readers still get the committed (old) state.
+        assert cache.get_or_build(SCOPE, "v", lambda: b"old").body == b"old"
+    assert cache.get_or_build(SCOPE, "v", lambda: value["v"]).body == b"new"
+
+
+@pytest.mark.django_db
+def test_rolled_back_write_does_not_invalidate() -> None:
+    builds: list[int] = []
+
+    def build() -> bytes:
+        builds.append(1)
+        return b"kept"
+
+    cache.get_or_build(SCOPE, "v", build)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        cache.invalidate(SCOPE)
+        raise RuntimeError("rollback")
+    assert cache.get_or_build(SCOPE, "v", build).hit is True
+    assert len(builds) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_invalidation_drops_every_variant() -> None:
+    cache.get_or_build(SCOPE, "a", lambda: b"a1")
+    cache.get_or_build(SCOPE, "b", lambda: b"b1")
+    other = cache.get_or_build(Scope("core", "test", 2), "a", lambda: b"other")
+    cache.invalidate(SCOPE)
+    assert cache.get_or_build(SCOPE, "a", lambda: b"a2").body == b"a2"
+    assert cache.get_or_build(SCOPE, "b", lambda: b"b2").body == b"b2"
+    assert cache.get_or_build(Scope("core", "test", 2), "a", lambda: b"x").body == other.body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stale_set_race() -> None:
+    """(a) A reader that read the database before a write committed must not get its value served afterwards."""
+    user = User.objects.create(username="racer", email="old@example.com")
+    scope = Scope("core", "user", user.pk)
+    read_done = threading.Event()
+    may_store = threading.Event()
+    reader_result: dict[str, bytes] = {}
+
+    def slow_build() -> bytes:
+        email = User.objects.get(pk=user.pk).email.encode()  # reads the old, committed row
+        read_done.set()
+        assert may_store.wait(10)
+        return email
+
+    def reader() -> None:
+        try:
+            reader_result["body"] = cache.get_or_build(scope, "email", slow_build).body
+        finally:
+            from django.db import connection
+
+            connection.close()
+
+    t = threading.Thread(target=reader)
+    t.start()
+    assert read_done.wait(10)
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(email="new@example.com")
+        cache.invalidate(scope)
+    may_store.set()  # the reader now stores what it built before the commit
+    t.join(10)
+    assert reader_result["body"] == b"old@example.com"
+
+    def fresh() -> bytes:
+        return User.objects.get(pk=user.pk).email.encode()
+
+    served = cache.get_or_build(scope, "email", fresh)
+    assert served.body == b"new@example.com"
+    assert served.hit is False
+    assert cache.get_or_build(scope, "email", fresh).body == b"new@example.com"
+
+
+def test_concurrent_misses_rebuild_once() -> None:
+    """(c) N concurrent misses on one key: one build, everyone gets its bytes."""
+    n = 16
+    builds: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(n)
+    results: list[bytes] = []
+
+    def build() -> bytes:
+        with lock:
+            builds.append(1)
+        time.sleep(0.3)
+        return b"expensive"
+
+    def worker() -> None:
+        barrier.wait()
+        body = cache.get_or_build(SCOPE, "stampede", build).body
+        with lock:
+            results.append(body)
+
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results == [b"expensive"] * n
+    assert len(builds) == 1
+
+
+class _DownBackend:
+    def __getattr__(self, name: str) -> Any:
+        def fail(*a: Any, **k: Any) -> Any:
+            raise CacheUnavailable("connection refused")
+
+        return fail
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outage_then_recovery_serves_nothing_stale(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An invalidation lost while the cache is down is settled (epoch bump) when it comes back."""
+    cache.get_or_build(SCOPE, "v", lambda: b"before")
+    real = cache.backend()
+    monkeypatch.setattr(cache, "_backend", _DownBackend())
+    # Down: served from the "database", the write's invalidation is lost.
+    assert cache.get_or_build(SCOPE, "v", lambda: b"during").body == b"during"
+    cache.invalidate(SCOPE)
+    monkeypatch.setattr(cache, "_backend", real)
+    monkeypatch.setattr(cache, "_breaker_until", 0.0)
+    assert cache.get_or_build(SCOPE, "v", lambda: b"after").body == b"after"
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_every_key_has_a_ttl(cache_namespace: str) -> None:
+    from django_redis import get_redis_connection
+
+    cache.get_or_build(SCOPE, "v", lambda: b"x")
+    cache.invalidate(SCOPE)
+    cache.hit_counter("k", 60)
+    r = get_redis_connection("default")
+    keys = list(r.scan_iter(match=f"{cache_namespace}:*"))
+    assert len(keys) >= 4
+    for key in keys:
+        assert r.ttl(key) > 0, key
+
+
+@pytest.mark.django_db
+def test_closed_port_still_answers_from_database(client: Any, settings: Any) -> None:
+    """(b) Cache pointed at a closed port: every request still 200 from the database; counted; readyz degraded."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+    cache.reset_backend()
+    before = _fail_open_count()
+    try:
+        for path in ["/", "/", "/api/openapi.json", "/healthz"]:
+            assert client.get(path).status_code == 200, path
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "degraded"
+        assert ready.json()["checks"]["cache"]["status"] == "degraded"
+        assert _fail_open_count() > before
+    finally:
+        cache.reset_backend()
+
+
+def _fail_open_count() -> float:
+    from bazaar.core.metrics import CACHE_EVENTS
+
+    total = 0.0
+    for metric in CACHE_EVENTS.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total") and sample.labels.get("event") == "fail_open":
+                total += sample.value
+    return total
+
+
+def test_settings_prefix_is_per_test(cache_namespace: str) -> None:
+    assert cache.prefix() == cache_namespace
+    assert cache_namespace != settings.BAZAAR_CACHE_PREFIX

@@ -1,0 +1,94 @@
+"""The WSGI fast path serves anonymous cache hits with the view's headers, and defers everything else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.wsgi import get_wsgi_application
+from django.test import Client
+
+from bazaar.core import cache
+from bazaar.core.fastpath import FastPath
+from bazaar.core.views import HOME_SCOPE
+
+
+def _call(app: FastPath, path: str = "/", **extra: str) -> tuple[str, dict[str, str], bytes]:
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "testserver",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": __import__("io").BytesIO(b""),
+        "wsgi.errors": __import__("sys").stderr,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+    }
+    environ.update(extra)
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        captured["status"] = status
+        captured["headers"] = dict(headers)
+
+    body = b"".join(app(environ, start_response))
+    return captured["status"], captured["headers"], body
+
+
+@pytest.fixture
+def app() -> FastPath:
+    return FastPath(get_wsgi_application())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_hit_is_served_before_django_with_the_views_headers(app: FastPath, client: Client) -> None:
+    first = client.get("/")
+    assert first["X-Cache"] == "miss"
+    status, headers, body = _call(app)
+    assert status == "200 OK"
+    assert headers["X-Cache"] == "hit"
+    assert body == first.content
+    assert headers["ETag"] == first["ETag"]
+    assert headers["Cache-Control"] == first["Cache-Control"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Content-Length"] == str(len(body))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_if_none_match_gives_304(app: FastPath, client: Client) -> None:
+    etag = client.get("/")["ETag"]
+    status, _headers, body = _call(app, HTTP_IF_NONE_MATCH=etag)
+    assert status == "304 Not Modified"
+    assert body == b""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_invalidated_entry_goes_to_django(app: FastPath, client: Client) -> None:
+    client.get("/")
+    cache.invalidate(HOME_SCOPE)
+    status, headers, _ = _call(app)
+    assert status.startswith("200")
+    assert headers.get("X-Cache") == "miss"  # rebuilt by the view
+    assert _call(app)[1]["X-Cache"] == "hit"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_session_cookie_bad_host_and_post_bypass(
+    app: FastPath, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client.get("/")
+    peeks: list[object] = []
+    real_peek = cache.peek
+
+    def spy(*a: Any) -> Any:
+        peeks.append(a)
+        return real_peek(*a)
+
+    monkeypatch.setattr(cache, "peek", spy)
+    assert _call(app, HTTP_COOKIE="sessionid=abc")[0].startswith("200")
+    assert peeks == []  # a possibly signed-in visitor always goes through Django
+    assert _call(app, HTTP_HOST="evil.example")[0].startswith("400")
+    assert _call(app, REQUEST_METHOD="POST")[0].startswith(("403", "405"))

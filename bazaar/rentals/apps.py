@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class RentalsConfig(AppConfig):
+    name = "bazaar.rentals"
+    label = "rentals"
+    verbose_name = "Rentals"

@@ -1,0 +1,111 @@
+"""Start Bazaar's production WSGI server.
+
+``python deploy/serve.py [--server granian|gunicorn] [--workers N] [--threads T] [--host H] [--port P]``
+
+Defaults are chosen by measurement (bench/results/server_choice.json, docs/design-notes.md): granian WSGI.
+With the embedded default (no REDIS_URL) there is one worker process with threads, because Django's in-process
+cache is per process and a write in one worker could not invalidate another worker's copy. With Redis the
+cache is shared, so it runs one process per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_redis() -> bool:
+    if os.environ.get("REDIS_URL"):
+        return True
+    env_file = ROOT / ".env"
+    if env_file.exists():
+        for line in env_file.read_text().splitlines():
+            if line.strip().startswith("REDIS_URL=") and line.split("=", 1)[1].strip():
+                return True
+    return False
+
+
+def build_command(server: str, host: str, port: int, workers: int, threads: int) -> list[str]:
+    bindir = Path(sys.executable).parent
+    if server == "gunicorn":
+        cmd = [
+            str(bindir / "gunicorn"),
+            "bazaar.config.wsgi:application",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(workers),
+            "--access-logfile",
+            "-" if os.environ.get("ACCESS_LOG") else "/dev/null",
+            "--keep-alive",
+            "5",
+            "--graceful-timeout",
+            "10",
+        ]
+        if threads > 1:
+            cmd += ["--threads", str(threads), "--worker-class", "gthread"]
+        return cmd
+    return [
+        str(bindir / "granian"),
+        "--interface",
+        "wsgi",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--blocking-threads",
+        str(threads),
+        "--respawn-failed-workers",
+        "--log-level",
+        "warning",
+        "--no-ws",
+        "bazaar.config.wsgi:application",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--server", choices=["granian", "gunicorn"], default=os.environ.get("BAZAAR_SERVER", "granian")
+    )
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    shared_cache = _env_redis()
+    default_workers = (os.cpu_count() or 2) if shared_cache else 1
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", default_workers)))
+    parser.add_argument(
+        "--threads", type=int, default=int(os.environ.get("WEB_THREADS", 1 if shared_cache else 8))
+    )
+    args = parser.parse_args()
+    if not shared_cache and args.workers > 1:
+        print(
+            "note: several workers without REDIS_URL each keep their own cache; using 1 worker.",
+            file=sys.stderr,
+        )
+        args.workers = 1
+
+    os.chdir(ROOT)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings")
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not metrics_dir:
+        metrics_dir = tempfile.mkdtemp(prefix="bazaar-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    else:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        os.makedirs(metrics_dir, exist_ok=True)
+    cmd = build_command(args.server, args.host, args.port, args.workers, args.threads)
+    os.execv(cmd[0], cmd)
+
+
+if __name__ == "__main__":
+    main()
