@@ -340,24 +340,68 @@ def get_or_build(
 
 def peek(scope: Scope, variant: str) -> Cached | None:
     """The cached bytes if present and current, else None. One round trip; never builds, never raises."""
-    if _breaker_until and time.monotonic() < _breaker_until:
-        return None
-    if _epoch_dirty:
-        return None
+    return peek_with(scope, variant, ())[0]
+
+
+def peek_with(scope: Scope, variant: str, extra: Sequence[str]) -> tuple[Cached | None, list[bytes | None]]:
+    """Like :func:`peek`, and fetch the raw keys ``extra`` (from :func:`raw_key`) in the same round trip.
+
+    For hot paths that must check something else per request (e.g. that an API key is still valid) without a
+    second round trip. On an outage returns ``(None, [None, ...])``.
+    """
+    misses: list[bytes | None] = [None] * len(extra)
+    if (_breaker_until and time.monotonic() < _breaker_until) or _epoch_dirty:
+        return None, misses
     p = prefix()
     base = scope.base(p)
     try:
-        epoch_raw, gen_raw, raw = backend().mget([f"{p}:epoch", f"{base}:gen", f"{base}:{variant}"])
+        got = backend().mget([f"{p}:epoch", f"{base}:gen", f"{base}:{variant}", *extra])
     except CacheUnavailable as exc:
         _fail(exc, scope.app)
-        return None
+        return None, misses
+    epoch_raw, gen_raw, raw = got[0], got[1], got[2]
+    extras = list(got[3:])
     if raw is None or epoch_raw is None or gen_raw is None:
-        return None
+        return None, extras
     found = _unpack(raw, epoch_raw, gen_raw)
     if found is None:
-        return None
+        return None, extras
     count("hit", scope.app)
-    return Cached(found[1], found[0], hit=True)
+    return Cached(found[1], found[0], hit=True), extras
+
+
+def raw_key(*parts: str | int) -> str:
+    """A namespaced key for small raw values (flags, counters) stored with :func:`set_raw`."""
+    return ":".join([prefix(), *(str(p) for p in parts)])
+
+
+def set_raw(key: str, value: bytes, ttl: int) -> None:
+    """Store a raw value under a :func:`raw_key` (TTL required). Fails open (counted)."""
+    be = _usable("core")
+    if be is None:
+        return
+    try:
+        be.set(key, value, ttl)
+    except CacheUnavailable as exc:
+        _fail(exc, "core")
+
+
+def delete_raw_on_commit(key: str) -> None:
+    """Delete a raw key once the current transaction commits (e.g. an API key was revoked)."""
+
+    def run() -> None:
+        global _epoch_dirty
+        be = _usable("core")
+        if be is None:
+            _epoch_dirty = True
+            return
+        try:
+            be.delete(key)
+        except CacheUnavailable as exc:
+            _epoch_dirty = True
+            _fail(exc, "core")
+
+    transaction.on_commit(run)
 
 
 def _bump(scope: Scope) -> None:
