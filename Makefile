@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # Tests may run in parallel (pytest-xdist); `make test PYTEST_ARGS="-k cache"` to narrow.
 PYTEST_ARGS ?=
-export PIP_CONFIG_FILE := /dev/null
+
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install run serve demo test lint typecheck migrations-check pytest bench stack stack-down clean lock fmt
@@ -19,7 +19,7 @@ $(BIN)/python:
 # Reinstall only when the lock or pyproject changes.
 $(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --require-hashes -r requirements.lock
-	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
 install: $(VENV)/.installed
