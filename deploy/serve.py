@@ -84,7 +84,7 @@ def main() -> None:
     default_workers = (os.cpu_count() or 2) if shared_cache else 1
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", default_workers)))
     parser.add_argument(
-        "--threads", type=int, default=int(os.environ.get("WEB_THREADS", 1 if shared_cache else 8))
+        "--threads", type=int, default=int(os.environ.get("WEB_THREADS", 1 if shared_cache else 4))
     )
     args = parser.parse_args()
     if not shared_cache and args.workers > 1:
