@@ -94,3 +94,66 @@ def api_client(client: Any) -> Any:
             return getattr(self.client, method.lower())(path, **kwargs)
 
     return Api()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Any]:
+    """A real Celery worker subprocess consuming this run's queue, against the test database.
+
+    Only for tests marked ``worker`` (which run with CELERY_BROKER_URL set). Tests that use it must be
+    ``django_db(transaction=True)`` so the worker sees committed data, and pass the cache prefix explicitly
+    (``BAZAAR_CACHE_PREFIX`` of the worker is fixed per session: use ``worker_cache_prefix``).
+    """
+    import signal
+    import subprocess
+    import sys
+    import time
+    import uuid
+    from pathlib import Path
+
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        db = connections["default"].settings_dict
+    env = dict(os.environ)
+    if settings.DB_VENDOR == "postgresql":
+        user = db.get("USER") or "postgres"
+        host = db.get("HOST") or "127.0.0.1"
+        port = db.get("PORT") or 5432
+        env["DATABASE_URL"] = f"postgres://{user}@{host}:{port}/{db['NAME']}"
+    prefix = f"w{uuid.uuid4().hex[:10]}"
+    env["BAZAAR_CACHE_PREFIX"] = prefix
+    env.pop("PYTEST_CURRENT_TEST", None)
+    root = Path(__file__).resolve().parent
+    cmd = [
+        str(Path(sys.executable).parent / "celery"),
+        "-A",
+        "bazaar.config",
+        "worker",
+        "-Q",
+        settings.CELERY_TASK_DEFAULT_QUEUE,
+        "-c",
+        "2",
+        "-P",
+        "threads",
+        "-l",
+        "warning",
+        "--without-heartbeat",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    proc = subprocess.Popen(cmd, cwd=root, env=env, start_new_session=True)
+    time.sleep(3)
+
+    class Worker:
+        cache_prefix = prefix
+        process = proc
+
+    try:
+        yield Worker
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)

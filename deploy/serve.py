@@ -13,22 +13,30 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _env_redis() -> bool:
-    if os.environ.get("REDIS_URL"):
+def _env_set(name: str) -> bool:
+    """Whether ``name`` is set in the environment or in .env (which settings.py also reads)."""
+    if os.environ.get(name):
         return True
     env_file = ROOT / ".env"
     if env_file.exists():
         for line in env_file.read_text().splitlines():
-            if line.strip().startswith("REDIS_URL=") and line.split("=", 1)[1].strip():
+            if line.strip().startswith(f"{name}=") and line.split("=", 1)[1].strip():
                 return True
     return False
+
+
+def _env_redis() -> bool:
+    return _env_set("REDIS_URL")
 
 
 def build_command(server: str, host: str, port: int, workers: int, threads: int) -> list[str]:
@@ -86,6 +94,11 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=int(os.environ.get("WEB_THREADS", 1 if shared_cache else 4))
     )
+    parser.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="with CELERY_BROKER_URL set, do not start a Celery worker (with beat) beside the server",
+    )
     args = parser.parse_args()
     if not shared_cache and args.workers > 1:
         print(
@@ -104,7 +117,33 @@ def main() -> None:
         shutil.rmtree(metrics_dir, ignore_errors=True)
         os.makedirs(metrics_dir, exist_ok=True)
     cmd = build_command(args.server, args.host, args.port, args.workers, args.threads)
-    os.execv(cmd[0], cmd)
+    if args.no_worker or not _env_set("CELERY_BROKER_URL"):
+        os.execv(cmd[0], cmd)
+    # A broker is configured: tasks go to it, so run a worker (with the beat scheduler) beside the server.
+    worker_cmd = [
+        str(Path(sys.executable).parent / "celery"),
+        "-A",
+        "bazaar.config",
+        "worker",
+        "-B",
+        "-l",
+        "info",
+    ]
+    print("starting a Celery worker with beat:", " ".join(worker_cmd[1:]), file=sys.stderr)
+    children = [subprocess.Popen(worker_cmd), subprocess.Popen(cmd)]
+
+    def stop(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while all(child.poll() is None for child in children):
+        time.sleep(0.5)
+    stop(signal.SIGTERM, None)
+    for child in children:
+        child.wait(30)
 
 
 if __name__ == "__main__":

@@ -375,6 +375,18 @@ def raw_key(*parts: str | int) -> str:
     return ":".join([prefix(), *(str(p) for p in parts)])
 
 
+def get_raw(key: str) -> bytes | None:
+    """Read a raw value stored with :func:`set_raw`; None when missing or the cache is down."""
+    be = _usable("core")
+    if be is None:
+        return None
+    try:
+        return be.mget([key])[0]
+    except CacheUnavailable as exc:
+        _fail(exc, "core")
+        return None
+
+
 def set_raw(key: str, value: bytes, ttl: int) -> None:
     """Store a raw value under a :func:`raw_key` (TTL required). Fails open (counted)."""
     be = _usable("core")
