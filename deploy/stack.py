@@ -1,0 +1,237 @@
+"""`make stack` / `make stack-down`: the scaled-out topology on this machine, all on loopback.
+
+    PostgreSQL ─┐
+    Redis ──────┼── app server A (:8001) ─┐
+                ├── app server B (:8002) ─┼── nginx (:8080)  load balancer + static files
+                ├── Celery worker         │
+                └── Celery beat           │
+
+`up` starts PostgreSQL and Redis only if they are down (and remembers that it did), creates the `bazaar_stack`
+database, migrates, loads demo data, then starts the rest. `down` stops exactly what `up` started.
+State (pids, logs, what was started) lives in var/stack/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = ROOT / "var" / "stack"
+PY = sys.executable
+HOST = "127.0.0.1"
+APP_PORTS = [int(p) for p in os.environ.get("STACK_APP_PORTS", "8001,8002").split(",")]
+NGINX_PORT = int(os.environ.get("STACK_PORT", "8080"))
+DB_NAME = os.environ.get("STACK_DB", "bazaar_stack")
+
+
+def _run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def _pg_up() -> bool:
+    return _run(["pg_isready", "-h", HOST, "-p", "5432", "-q"]).returncode == 0
+
+
+def _redis_up() -> bool:
+    return _run(["redis-cli", "-h", HOST, "-p", "6379", "ping"]).stdout.strip() == "PONG"
+
+
+def _wait(check: Any, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    raise SystemExit(f"{what} did not come up in {timeout}s")
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def stack_env() -> dict[str, str]:
+    STATE.mkdir(parents=True, exist_ok=True)
+    secret_file = STATE / "secret_key"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(50))
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "bazaar.config.settings",
+            "DATABASE_URL": f"postgres://postgres@{HOST}:5432/{DB_NAME}",
+            "REDIS_URL": f"redis://{HOST}:6379/2",
+            "CELERY_BROKER_URL": f"redis://{HOST}:6379/3",
+            "CELERY_TASK_DEFAULT_QUEUE": "bazaar-stack",
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": secret_file.read_text().strip(),
+            "DJANGO_ALLOWED_HOSTS": f"{HOST},localhost",
+            "DJANGO_CSRF_TRUSTED_ORIGINS": f"http://{HOST}:{NGINX_PORT},http://localhost:{NGINX_PORT}",
+            "DJANGO_HTTPS": "false",
+            "BAZAAR_VAR_DIR": str(STATE / "var"),
+            "MEDIA_ROOT": str(STATE / "media"),
+            "PROMETHEUS_MULTIPROC_DIR": "",
+        }
+    )
+    return env
+
+
+def _spawn(name: str, cmd: list[str], env: dict[str, str]) -> int:
+    log = open(STATE / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    return proc.pid
+
+
+def up() -> None:
+    if (STATE / "state.json").exists():
+        raise SystemExit("a stack is already running (make stack-down first)")
+    STATE.mkdir(parents=True, exist_ok=True)
+    state: dict[str, Any] = {"started_services": [], "pids": {}}
+    if not _pg_up():
+        version = sorted(os.listdir("/etc/postgresql"))[-1]
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=True)
+        _wait(_pg_up, "PostgreSQL")
+        state["started_services"].append("postgresql")
+    if not _redis_up():
+        Path("/var/lib/redis").mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                "redis-server",
+                "--daemonize",
+                "yes",
+                "--bind",
+                HOST,
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                "/var/lib/redis",
+                "--logfile",
+                str(STATE / "redis.log"),
+            ],
+            check=True,
+        )
+        _wait(_redis_up, "Redis")
+        state["started_services"].append("redis")
+    (STATE / "state.json").write_text(json.dumps(state))
+    _run(["createdb", "-h", HOST, "-U", "postgres", DB_NAME])  # "already exists" is fine
+    env = stack_env()
+    for args in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"], ["demo"]):
+        r = subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit(f"manage.py {args[0]} failed:\n{r.stdout}\n{r.stderr}")
+        if args[0] == "demo":
+            (STATE / "demo.txt").write_text(r.stdout)
+    bindir = str(Path(PY).parent)
+    for i, port in enumerate(APP_PORTS):
+        name = f"app{chr(ord('a') + i)}"
+        app_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(STATE / f"metrics-{name}")}
+        state["pids"][name] = _spawn(
+            name,
+            [PY, "deploy/serve.py", "--no-worker", "--host", HOST, "--port", str(port), "--workers", "1"],
+            app_env,
+        )
+    state["pids"]["worker"] = _spawn(
+        "worker", [f"{bindir}/celery", "-A", "bazaar.config", "worker", "-l", "info", "-c", "2"], env
+    )
+    state["pids"]["beat"] = _spawn(
+        "beat",
+        [
+            f"{bindir}/celery",
+            "-A",
+            "bazaar.config",
+            "beat",
+            "-l",
+            "info",
+            "-s",
+            str(STATE / "celerybeat-schedule"),
+        ],
+        env,
+    )
+    (STATE / "state.json").write_text(json.dumps(state))
+    for port in APP_PORTS:
+        _wait(lambda p=port: _http_ok(f"http://{HOST}:{p}/healthz"), f"app server :{port}")
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (STATE / "tmp" / sub).mkdir(parents=True, exist_ok=True)
+    conf = (
+        (ROOT / "deploy" / "nginx.conf.tmpl")
+        .read_text()
+        .format(
+            state=STATE,
+            host=HOST,
+            port=NGINX_PORT,
+            upstreams="\n".join(f"    server {HOST}:{p} max_fails=0;" for p in APP_PORTS),
+            static_root=ROOT / "staticfiles",
+            media_root=STATE / "media",
+        )
+    )
+    (STATE / "nginx.conf").write_text(conf)
+    for p in (ROOT, ROOT / "staticfiles"):
+        p.chmod(p.stat().st_mode | 0o005)
+    subprocess.run(["nginx", "-c", str(STATE / "nginx.conf"), "-p", str(STATE)], check=True)
+    state["nginx"] = True
+    (STATE / "state.json").write_text(json.dumps(state))
+    _wait(lambda: _http_ok(f"http://{HOST}:{NGINX_PORT}/readyz"), "nginx")
+    print(
+        f"stack up: http://{HOST}:{NGINX_PORT}/ (nginx) -> app servers "
+        + ", ".join(f":{p}" for p in APP_PORTS)
+    )
+    print(f"logs and state: {STATE}")
+    print((STATE / "demo.txt").read_text())
+
+
+def down() -> None:
+    path = STATE / "state.json"
+    if not path.exists():
+        print("no stack running")
+        return
+    state = json.loads(path.read_text())
+    if state.get("nginx") and (STATE / "nginx.pid").exists():
+        subprocess.run(
+            ["nginx", "-c", str(STATE / "nginx.conf"), "-p", str(STATE), "-s", "quit"], check=False
+        )
+    for name, pid in state.get("pids", {}).items():
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        for _ in range(50):
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+        print(f"stopped {name}")
+    if "redis" in state["started_services"]:
+        _run(["redis-cli", "-h", HOST, "-p", "6379", "shutdown", "nosave"])
+        print("stopped redis (started by make stack)")
+    if "postgresql" in state["started_services"]:
+        version = sorted(os.listdir("/etc/postgresql"))[-1]
+        _run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "stop"])
+        print("stopped postgresql (started by make stack)")
+    path.unlink()
+    shutil.rmtree(STATE / "tmp", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    {"up": up, "down": down}[sys.argv[1] if len(sys.argv) > 1 else "up"]()
