@@ -5,3 +5,17 @@ class StorefrontConfig(AppConfig):
     name = "bazaar.storefront"
     label = "storefront"
     verbose_name = "Storefront"
+
+    def ready(self) -> None:
+        from bazaar.core import fastpath
+        from bazaar.storefront import conf
+        from bazaar.storefront.cache import PAGE_VARIANT, store_scope
+
+        # With the cache disabled (a benchmark of the uncached page) the fast path must not serve entries that
+        # another server put into the shared cache.
+        if conf.cache_enabled():
+            fastpath.register(
+                r"^/s/(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)/$",
+                lambda m, qs: None if qs else (store_scope(m["slug"]), PAGE_VARIANT),
+                content_type="text/html; charset=utf-8",
+            )

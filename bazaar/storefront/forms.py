@@ -1,0 +1,63 @@
+"""Storefront forms: shape only. Business rules (price ≤ MRP, unique names, slugs) live in the services."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+
+from bazaar.storefront.models import OrderStatus, PaymentStatus
+from bazaar.storefront.services.shops import CURRENCIES
+
+CURRENCY_CHOICES = [(c, c) for c in CURRENCIES]
+
+
+class VendorSignupForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField(help_text="New orders are e-mailed here.")
+    password = forms.CharField(widget=forms.PasswordInput, max_length=256)
+    password_again = forms.CharField(widget=forms.PasswordInput, max_length=256, label="Password (again)")
+    shop_name = forms.CharField(max_length=120)
+    slug = forms.CharField(
+        max_length=60, required=False, label="Store link", help_text="/s/<link>/ — leave empty to derive it."
+    )
+    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="INR")
+    contact_phone = forms.CharField(max_length=30, required=False)
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        if data.get("password") and data.get("password") != data.get("password_again"):
+            self.add_error("password_again", "The two passwords differ.")
+        return data
+
+
+class ShopForm(forms.Form):
+    name = forms.CharField(max_length=120, label="Shop name")
+    slug = forms.CharField(
+        max_length=60,
+        required=False,
+        label="Store link",
+        help_text="/s/<link>/ — the old link keeps redirecting.",
+    )
+    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="INR")
+    contact_email = forms.EmailField(required=False)
+    contact_phone = forms.CharField(max_length=30, required=False)
+
+
+class ProductForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=4000)
+    mrp = forms.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0), label="MRP")
+    price = forms.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0), label="Selling price")
+    stock = forms.IntegerField(min_value=0, max_value=10_000_000, initial=0)
+    is_available = forms.BooleanField(required=False, initial=True, label="Available (can be ordered)")
+    is_listed = forms.BooleanField(required=False, initial=True, label="Listed (shown on the store page)")
+    image = forms.ImageField(required=False)
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(choices=OrderStatus.choices)
+
+
+class PaymentForm(forms.Form):
+    payment_status = forms.ChoiceField(choices=PaymentStatus.choices)

@@ -1,0 +1,294 @@
+"""Order writes: anonymous, idempotent placement that never oversells; the vendor's status changes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from bazaar.accounts.models import User
+from bazaar.core.errors import Conflict, NotFound, ValidationFailed
+from bazaar.storefront import conf
+from bazaar.storefront.cache import invalidate_store
+from bazaar.storefront.models import (
+    PAYMENT_TRANSITIONS,
+    TRANSITIONS,
+    Order,
+    OrderIdempotencyKey,
+    OrderItem,
+    OrderStatus,
+    PaymentStatus,
+    Product,
+    Shop,
+)
+from bazaar.storefront.services.products import owner_shop
+
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    product_id: int
+    quantity: int
+    #: The price the customer saw. When given and different from the current price, the order is refused.
+    unit_price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Placed:
+    order: Order
+    created: bool
+
+
+def _order_number() -> str:
+    return "BZ-" + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+
+
+def _normalise(lines: Sequence[OrderLine]) -> list[OrderLine]:
+    if not lines:
+        raise ValidationFailed("Choose at least one product.", code="empty_order")
+    if len(lines) > conf.max_order_lines():
+        raise ValidationFailed("Too many lines in one order.", code="too_many_lines")
+    merged: dict[int, OrderLine] = {}
+    for line in lines:
+        if line.quantity < 1 or line.quantity > conf.max_quantity():
+            raise ValidationFailed(
+                f"Quantities must be between 1 and {conf.max_quantity()}.",
+                code="invalid_quantity",
+                details={"product_id": line.product_id},
+            )
+        seen = merged.get(line.product_id)
+        if seen is not None:
+            if seen.unit_price != line.unit_price:
+                raise ValidationFailed("One product, two prices.", code="invalid_line")
+            line = OrderLine(line.product_id, seen.quantity + line.quantity, line.unit_price)
+        merged[line.product_id] = line
+    return [merged[k] for k in sorted(merged)]
+
+
+def _clean_customer(name: str, phone: str, address: str) -> tuple[str, str, str]:
+    name, phone, address = (name or "").strip(), (phone or "").strip(), (address or "").strip()
+    errors = {}
+    if not name or len(name) > 120:
+        errors["customer_name"] = "A name of 1–120 characters is required."
+    digits = [c for c in phone if c.isdigit()]
+    if len(digits) < 6 or len(phone) > 30 or any(not (c.isdigit() or c in "+-() ") for c in phone):
+        errors["phone"] = "A phone number (digits, spaces, + - ( )) is required."
+    if not address or len(address) > 1000:
+        errors["address"] = "A delivery address is required."
+    if errors:
+        raise ValidationFailed("Please check your details.", code="invalid_customer", details=errors)
+    return name, phone, address
+
+
+def request_hash(lines: Sequence[OrderLine], name: str, phone: str, address: str) -> str:
+    """A fingerprint of what was asked, to tell a retry from a different order under the same key."""
+    body = {
+        "lines": [
+            [ln.product_id, ln.quantity, None if ln.unit_price is None else str(ln.unit_price)]
+            for ln in lines
+        ],
+        "customer": [name, phone, address],
+    }
+    return hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).hexdigest()
+
+
+def _replay(shop: Shop, key: str, digest: str) -> Placed | None:
+    row = OrderIdempotencyKey.objects.select_related("order").filter(shop=shop, key=key).first()
+    if row is None or row.order is None:
+        return None
+    if row.request_hash != digest:
+        raise ValidationFailed(
+            "This idempotency key was already used for a different order.", code="idempotency_key_reused"
+        )
+    return Placed(order=row.order, created=False)
+
+
+def order_place(
+    *,
+    slug: str,
+    lines: Sequence[OrderLine],
+    customer_name: str,
+    phone: str,
+    address: str,
+    idempotency_key: str = "",
+) -> Placed:
+    """Place an anonymous order at the shop ``slug``: price and stock re-checked, stock decremented atomically.
+
+    The product rows are locked (``select_for_update``, primary-key order, so two orders never deadlock), each
+    decrement is a conditional ``UPDATE ... SET stock = stock - n WHERE stock >= n`` and the database refuses
+    stock < 0. A key seen before with the same request returns the first order (``created=False``); with a
+    different request it is ValidationFailed ``idempotency_key_reused`` (422); the unique (shop, key) index
+    settles two concurrent first attempts. Raises NotFound ``shop_not_found``, ValidationFailed (``empty_order``,
+    ``invalid_quantity``, ``invalid_customer``, ``unknown_product``), Conflict ``out_of_stock``,
+    ``product_unavailable`` or ``price_changed`` (409) — and writes nothing then. After commit the store page is
+    invalidated (stock changed) and the vendor's e-mail task is enqueued.
+    """
+    norm = _normalise(lines)
+    name, phone, address = _clean_customer(customer_name, phone, address)
+    key = (idempotency_key or "").strip()
+    if len(key) > 80:
+        raise ValidationFailed(
+            "The idempotency key is at most 80 characters.", code="invalid_idempotency_key"
+        )
+    shop = Shop.objects.filter(slug=slug).first()
+    if shop is None:
+        raise NotFound("No such store.", code="shop_not_found")
+    digest = request_hash(norm, name, phone, address)
+    if key:
+        replay = _replay(shop, key, digest)
+        if replay is not None:
+            return replay
+    try:
+        with transaction.atomic():
+            order = _place_locked(shop, norm, name, phone, address)
+            if key:
+                OrderIdempotencyKey.objects.create(shop=shop, key=key, request_hash=digest, order=order)
+            invalidate_store(shop.slug)
+            _enqueue_email(order.pk)
+    except IntegrityError:
+        # Another request with the same key committed first (unique index): answer as a retry of it.
+        replay = _replay(shop, key, digest) if key else None
+        if replay is None:
+            raise
+        return replay
+    return Placed(order=order, created=True)
+
+
+def _place_locked(shop: Shop, lines: list[OrderLine], name: str, phone: str, address: str) -> Order:
+    ids = [ln.product_id for ln in lines]
+    products = {
+        p.pk: p for p in Product.objects.select_for_update().filter(shop=shop, pk__in=ids).order_by("pk")
+    }
+    for ln in lines:
+        p = products.get(ln.product_id)
+        if p is None or p.is_archived or not p.is_listed:
+            raise ValidationFailed(
+                "That product is not sold here.",
+                code="unknown_product",
+                details={"product_id": ln.product_id},
+            )
+        if not p.is_available:
+            raise Conflict(
+                f"“{p.name}” is currently unavailable.",
+                code="product_unavailable",
+                details={"product_id": p.pk},
+            )
+        if p.stock < ln.quantity:
+            msg = f"“{p.name}” is out of stock." if p.stock == 0 else f"Only {p.stock} of “{p.name}” left."
+            raise Conflict(msg, code="out_of_stock", details={"product_id": p.pk, "available": p.stock})
+        if ln.unit_price is not None and Decimal(ln.unit_price) != p.price:
+            raise Conflict(
+                f"The price of “{p.name}” changed to {p.price}; please review your order.",
+                code="price_changed",
+                details={"product_id": p.pk, "price": str(p.price)},
+            )
+    for ln in lines:
+        # The row is locked, so this cannot miss; the WHERE keeps "never below zero" true even if it could.
+        done = Product.objects.filter(pk=ln.product_id, stock__gte=ln.quantity).update(
+            stock=F("stock") - ln.quantity
+        )
+        if done != 1:
+            raise Conflict("Out of stock.", code="out_of_stock", details={"product_id": ln.product_id})
+    items = [
+        OrderItem(
+            product=products[ln.product_id],
+            product_name=products[ln.product_id].name,
+            unit_price=products[ln.product_id].price,
+            quantity=ln.quantity,
+            line_total=products[ln.product_id].price * ln.quantity,
+        )
+        for ln in lines
+    ]
+    order = Order.objects.create(
+        shop=shop,
+        number=_order_number(),
+        customer_name=name,
+        phone=phone,
+        address=address,
+        total=sum((i.line_total for i in items), Decimal("0.00")),
+        currency=shop.currency,
+        created_at=timezone.now(),
+    )
+    for item in items:
+        item.order = order
+    OrderItem.objects.bulk_create(items)
+    return order
+
+
+def _enqueue_email(order_id: int) -> None:
+    from bazaar.storefront.tasks import send_order_email
+
+    transaction.on_commit(lambda: send_order_email.delay(order_id))
+
+
+def order_set_status(*, owner: User, order_id: int, status: str) -> Order:
+    """Move one of the owner's orders along the state machine (``models.TRANSITIONS``).
+
+    Locks the order, then (when cancelling) its products in primary-key order and returns their stock.
+    Raises NotFound ``order_not_found`` (also for another shop's order), ValidationFailed ``invalid_status``,
+    Conflict ``illegal_transition`` (409). Invalidates the store page when stock came back.
+    """
+    if status not in OrderStatus.values:
+        raise ValidationFailed(
+            "Unknown status.", code="invalid_status", details={"allowed": OrderStatus.values}
+        )
+    with transaction.atomic():
+        shop = owner_shop(owner)
+        order = Order.objects.select_for_update().filter(pk=order_id, shop=shop).first()
+        if order is None:
+            raise NotFound("No such order.", code="order_not_found")
+        if status not in TRANSITIONS[order.status]:
+            raise Conflict(
+                f"An order that is {order.status} cannot become {status}.",
+                code="illegal_transition",
+                details={"from": order.status, "to": status, "allowed": sorted(TRANSITIONS[order.status])},
+            )
+        if status == OrderStatus.CANCELLED:
+            items = list(order.items.order_by("product_id"))
+            list(
+                Product.objects.select_for_update()
+                .filter(pk__in=[i.product_id for i in items])
+                .order_by("pk")
+            )
+            for item in items:
+                Product.objects.filter(pk=item.product_id).update(stock=F("stock") + item.quantity)
+            invalidate_store(shop.slug)
+        order.status = status
+        order.save(update_fields=["status", "updated_at"])
+    return order
+
+
+def order_set_payment(*, owner: User, order_id: int, payment_status: str) -> Order:
+    """Record a payment change (pending → paid → refunded), independent of fulfilment.
+
+    Locks the order. Raises NotFound ``order_not_found``, ValidationFailed ``invalid_payment_status``,
+    Conflict ``illegal_transition``.
+    """
+    if payment_status not in PaymentStatus.values:
+        raise ValidationFailed(
+            "Unknown payment status.",
+            code="invalid_payment_status",
+            details={"allowed": PaymentStatus.values},
+        )
+    with transaction.atomic():
+        shop = owner_shop(owner)
+        order = Order.objects.select_for_update().filter(pk=order_id, shop=shop).first()
+        if order is None:
+            raise NotFound("No such order.", code="order_not_found")
+        if payment_status not in PAYMENT_TRANSITIONS[order.payment_status]:
+            raise Conflict(
+                f"Payment that is {order.payment_status} cannot become {payment_status}.",
+                code="illegal_transition",
+                details={"from": order.payment_status, "to": payment_status},
+            )
+        order.payment_status = payment_status
+        order.save(update_fields=["payment_status", "updated_at"])
+    return order

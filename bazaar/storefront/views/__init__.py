@@ -1,0 +1,1 @@
+"""Storefront pages: the public store (cached bytes) and the vendor's dashboard."""

@@ -1,0 +1,124 @@
+"""Public pages: the store at /s/<slug>/ (cached bytes, fast path), order placement and confirmation."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal, InvalidOperation
+
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    HttpResponseRedirect,
+)
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from bazaar.core import cache
+from bazaar.core.errors import DomainError, NotFound, ValidationFailed
+from bazaar.core.http import bytes_response
+from bazaar.storefront import conf, selectors, services
+from bazaar.storefront.cache import PAGE_VARIANT, store_scope
+
+HTML = "text/html; charset=utf-8"
+
+
+class _NoStore(Exception):
+    """Raised inside a cache build when the slug names no shop (nothing is cached then)."""
+
+
+def render_store(slug: str) -> bytes:
+    """The public page's bytes. Rendered without the request: identical for every visitor (no CSRF token, no
+    user), so the same bytes can be served to everyone from the cache and by the fast path."""
+    try:
+        shop, products = selectors.store_by_slug(slug)
+    except NotFound:
+        raise _NoStore()
+    return render_to_string("storefront/store.html", {"shop": shop, "products": products}).encode()
+
+
+@require_GET
+def store_page(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        if not conf.cache_enabled():
+            body = render_store(slug)
+            return bytes_response(
+                request, cache.Cached(body, cache.etag_for(body), hit=False), content_type=HTML
+            )
+        cached = cache.get_or_build(
+            store_scope(slug), PAGE_VARIANT, lambda: render_store(slug), ttl=conf.page_ttl()
+        )
+    except _NoStore:
+        target = selectors.slug_redirect(slug)
+        if target is None:
+            raise Http404("No such store.")
+        return HttpResponsePermanentRedirect(f"/s/{target}/")
+    return bytes_response(request, cached, content_type=HTML)
+
+
+def _lines(request: HttpRequest) -> list[services.OrderLine]:
+    lines = []
+    for field in request.POST:
+        raw = request.POST.get(field, "")
+        if not field.startswith("qty_") or not raw.strip():
+            continue
+        try:
+            product_id, quantity = int(field[4:]), int(raw)
+        except ValueError:
+            raise ValidationFailed("Quantities must be whole numbers.", code="invalid_quantity")
+        if quantity == 0:
+            continue
+        price_raw = request.POST.get(f"price_{product_id}")
+        try:
+            price = Decimal(price_raw) if price_raw else None
+        except InvalidOperation:
+            price = None
+        lines.append(services.OrderLine(product_id, quantity, price))
+    return lines
+
+
+# CSRF-exempt on purpose: the order is anonymous and uses no ambient authority (no cookie or session grants
+# anything here); a forged submit could only place an order a stranger could place anyway. The idempotency key
+# comes from the page (crypto.randomUUID on load), so the cached page stays identical for every visitor.
+@csrf_exempt
+@require_POST
+def store_order(request: HttpRequest, slug: str) -> HttpResponse:
+    key = request.POST.get("idempotency_key", "").strip() or f"nojs-{uuid.uuid4()}"
+    try:
+        placed = services.order_place(
+            slug=slug,
+            lines=_lines(request),
+            customer_name=request.POST.get("customer_name", ""),
+            phone=request.POST.get("phone", ""),
+            address=request.POST.get("address", ""),
+            idempotency_key=key,
+        )
+    except DomainError as exc:
+        details = exc.details if isinstance(exc.details, dict) else {}
+        response = render(
+            request,
+            "storefront/order_failed.html",
+            {"slug": slug, "message": exc.message, "code": exc.code, "details": details},
+            status=exc.status,
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+    response = HttpResponseRedirect(f"/s/{slug}/orders/{placed.order.number}/")
+    response.status_code = 303  # See Other: reloading the confirmation never re-posts the order
+    return response
+
+
+@require_GET
+def order_confirmation(request: HttpRequest, slug: str, number: str) -> HttpResponse:
+    try:
+        order = selectors.order_public(slug, number)
+    except NotFound:
+        raise Http404("No such order.")
+    response = render(
+        request, "storefront/order_confirmation.html", {"order": order, "items": list(order.items.all())}
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
