@@ -1,1 +1,175 @@
-"""Trading data."""
+"""Trading data: trainers, pokemon (exactly one owner each), ownership history, trade offers, import jobs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Trainer(models.Model):
+    public_id = models.CharField(max_length=64, unique=True)
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    date_of_birth = models.DateField()
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="trainer",
+        help_text="The account that may act for this trainer through the API.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["public_id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(public_id=""), name="trading_trainer_id_not_empty")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.first_name} {self.last_name}"
+
+
+class Pokemon(models.Model):
+    public_id = models.CharField(max_length=64, unique=True)
+    nickname = models.CharField(max_length=100)
+    species = models.CharField(max_length=100, db_index=True)
+    level = models.PositiveSmallIntegerField()
+    # NOT NULL foreign key: exactly one owner at any time; PROTECT so a trainer is never deleted from under them.
+    owner = models.ForeignKey(Trainer, on_delete=models.PROTECT, related_name="pokemon")
+    date_of_ownership = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["public_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(level__gte=1, level__lte=100), name="trading_pokemon_level_1_100"
+            ),
+            models.CheckConstraint(condition=~Q(public_id=""), name="trading_pokemon_id_not_empty"),
+        ]
+        indexes = [models.Index(fields=["owner", "public_id"], name="trading_pok_owner_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.nickname} ({self.species})"
+
+
+class Cause(models.TextChoices):
+    CREATE = "create", "create"
+    IMPORT = "import", "import"
+    EXCHANGE = "exchange", "exchange"
+    OFFER = "offer", "offer"
+    ADMIN = "admin", "admin"
+
+
+class OwnershipChange(models.Model):
+    """One row per change of owner (the first row of a pokemon has no previous owner)."""
+
+    pokemon = models.ForeignKey(Pokemon, on_delete=models.CASCADE, related_name="history")
+    from_trainer = models.ForeignKey(
+        Trainer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_trainer = models.ForeignKey(Trainer, null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField()
+    cause = models.CharField(max_length=16, choices=Cause.choices)
+    offer = models.ForeignKey(
+        "TradeOffer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["pokemon_id", "id"]
+        indexes = [models.Index(fields=["pokemon", "id"], name="trading_hist_pokemon_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.pokemon_id}: {self.from_trainer_id} -> {self.to_trainer_id} ({self.cause})"
+
+
+class OfferState(models.TextChoices):
+    OPEN = "open", "open"
+    ACCEPTED = "accepted", "accepted"
+    DECLINED = "declined", "declined"
+    CANCELLED = "cancelled", "cancelled"
+    EXPIRED = "expired", "expired"
+    INVALID = "invalid", "invalid"
+
+
+class TradeOffer(models.Model):
+    """A proposes to give ``give`` pokemon for ``ask`` pokemon of B. Only ``open`` offers may change state."""
+
+    proposer = models.ForeignKey(Trainer, on_delete=models.CASCADE, related_name="offers_made")
+    receiver = models.ForeignKey(Trainer, on_delete=models.CASCADE, related_name="offers_received")
+    state = models.CharField(max_length=16, choices=OfferState.choices, default=OfferState.OPEN)
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(proposer=models.F("receiver")), name="trading_offer_not_self"
+            ),
+            models.CheckConstraint(
+                condition=Q(state="open", decided_at__isnull=True)
+                | (~Q(state="open") & Q(decided_at__isnull=False)),
+                name="trading_offer_decided_iff_closed",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "expires_at"], name="trading_offer_state_idx")]
+
+    def __str__(self) -> str:
+        return f"offer {self.pk} {self.proposer_id}->{self.receiver_id} {self.state}"
+
+
+class OfferItem(models.Model):
+    class Side(models.TextChoices):
+        GIVE = "give", "give"
+        ASK = "ask", "ask"
+
+    offer = models.ForeignKey(TradeOffer, on_delete=models.CASCADE, related_name="items")
+    pokemon = models.ForeignKey(Pokemon, on_delete=models.CASCADE, related_name="+")
+    side = models.CharField(max_length=4, choices=Side.choices)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["offer", "pokemon"], name="trading_offer_item_once")]
+
+    def __str__(self) -> str:
+        return f"{self.offer_id} {self.side} {self.pokemon_id}"
+
+
+class ImportJob(models.Model):
+    class Kind(models.TextChoices):
+        TRAINERS = "trainers", "trainers"
+        POKEMON = "pokemon", "pokemon"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    dry_run = models.BooleanField(default=False)
+    path = models.CharField(max_length=500)
+    size = models.BigIntegerField(default=0)
+    rows_validated = models.BigIntegerField(default=0)
+    rows_written = models.BigIntegerField(default=0)
+    result = models.JSONField(null=True, blank=True)
+    errors = models.JSONField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} {self.kind} {self.state}"

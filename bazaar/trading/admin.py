@@ -1,0 +1,80 @@
+from typing import Any
+
+from django.contrib import admin
+from django.db import transaction
+
+from bazaar.trading import cache as tcache
+from bazaar.trading.models import ImportJob, OfferItem, OwnershipChange, Pokemon, TradeOffer, Trainer
+
+
+@admin.register(Trainer)
+class TrainerAdmin(admin.ModelAdmin):
+    list_display = ("public_id", "first_name", "last_name", "date_of_birth", "user")
+    search_fields = ("public_id", "first_name", "last_name")
+    raw_id_fields = ("user",)
+
+    def save_model(self, request: Any, obj: Trainer, form: Any, change: bool) -> None:
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            tcache.invalidate_trainers()
+
+    def delete_model(self, request: Any, obj: Trainer) -> None:
+        with transaction.atomic():
+            super().delete_model(request, obj)
+            tcache.invalidate_trainers()
+
+
+class HistoryInline(admin.TabularInline):
+    model = OwnershipChange
+    fk_name = "pokemon"
+    extra = 0
+    can_delete = False
+    readonly_fields = ("from_trainer", "to_trainer", "at", "cause", "offer")
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Pokemon)
+class PokemonAdmin(admin.ModelAdmin):
+    """Read-mostly: owner changes must go through services (history, offers, cache), so owner is read-only."""
+
+    list_display = ("public_id", "nickname", "species", "level", "owner", "date_of_ownership")
+    list_filter = ("species",)
+    search_fields = ("public_id", "nickname", "species", "owner__public_id")
+    readonly_fields = ("owner",)
+    inlines = [HistoryInline]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def save_model(self, request: Any, obj: Pokemon, form: Any, change: bool) -> None:
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            tcache.invalidate_pokemon()
+
+    def delete_model(self, request: Any, obj: Pokemon) -> None:
+        with transaction.atomic():
+            super().delete_model(request, obj)
+            tcache.invalidate_pokemon()
+
+
+class OfferItemInline(admin.TabularInline):
+    model = OfferItem
+    extra = 0
+    raw_id_fields = ("pokemon",)
+
+
+@admin.register(TradeOffer)
+class TradeOfferAdmin(admin.ModelAdmin):
+    list_display = ("id", "proposer", "receiver", "state", "created_at", "expires_at")
+    list_filter = ("state",)
+    readonly_fields = ("state", "decided_at", "reason")
+    inlines = [OfferItemInline]
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "kind", "state", "dry_run", "rows_validated", "rows_written", "created_at")
+    list_filter = ("state", "kind")
+    readonly_fields = [f.name for f in ImportJob._meta.fields]

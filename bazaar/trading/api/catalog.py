@@ -1,0 +1,138 @@
+"""Trainers and pokemon: public cached reads, staff writes."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router, Schema, Status
+
+from bazaar.accounts.auth import current_user, user_auth
+from bazaar.core.http import bytes_response
+from bazaar.core.schemas import ErrorOut
+from bazaar.trading import selectors, services
+from bazaar.trading.schemas import (
+    HistoryOut,
+    PokemonIn,
+    PokemonOut,
+    PokemonPage,
+    PokemonPatch,
+    TrainerDetailOut,
+    TrainerIn,
+    TrainerOut,
+    TrainerPage,
+    TrainerPatch,
+)
+
+router = Router()
+JSON = "application/json"
+ERRORS: dict[int, type[Schema]] = {
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    422: ErrorOut,
+}
+
+
+class TrainerFilters(Schema):
+    q: str | None = None
+    order: str | None = None
+    limit: int | None = None
+    offset: int | None = None
+
+
+class PokemonFilters(Schema):
+    owner: str | None = None
+    species: str | None = None
+    level_min: int | None = None
+    level_max: int | None = None
+    order: str | None = None
+    limit: int | None = None
+    offset: int | None = None
+
+
+@router.get("/trainers", response={200: TrainerPage, **ERRORS}, summary="List trainers (public, cached)")
+def trainer_list(request: HttpRequest, filters: Query[TrainerFilters]) -> HttpResponse:
+    cached = selectors.trainer_list_json(**filters.dict())
+    return bytes_response(request, cached, content_type=JSON)
+
+
+@router.post(
+    "/trainers", response={201: TrainerOut, **ERRORS}, auth=user_auth, summary="Create a trainer (staff)"
+)
+def trainer_create(request: HttpRequest, payload: TrainerIn) -> Status:
+    t = services.trainer_create(
+        public_id=payload.id,
+        first_name=payload.first_name,
+        last_name=payload.last_name,
+        date_of_birth=payload.date_of_birth,
+        username=payload.username,
+        actor=current_user(request),
+    )
+    return Status(201, selectors.trainer_dict(t))
+
+
+@router.get("/trainers/{trainer_id}", response={200: TrainerDetailOut, **ERRORS}, summary="Get a trainer")
+def trainer_get(request: HttpRequest, trainer_id: str) -> HttpResponse:
+    return bytes_response(request, selectors.trainer_detail_json(trainer_id), content_type=JSON)
+
+
+@router.patch("/trainers/{trainer_id}", response={200: TrainerOut, **ERRORS}, auth=user_auth)
+def trainer_update(request: HttpRequest, trainer_id: str, payload: TrainerPatch) -> dict[str, object]:
+    changes = payload.dict(exclude_unset=True)
+    t = services.trainer_update(public_id=trainer_id, changes=changes, actor=current_user(request))
+    return selectors.trainer_dict(t)
+
+
+@router.delete("/trainers/{trainer_id}", response={204: None, **ERRORS}, auth=user_auth)
+def trainer_delete(request: HttpRequest, trainer_id: str, cascade: bool = False) -> Status:
+    """Refused (409 trainer_has_pokemon) while the trainer owns pokemon, unless ``cascade=true``."""
+    services.trainer_delete(public_id=trainer_id, cascade=cascade, actor=current_user(request))
+    return Status(204, None)
+
+
+@router.get("/pokemon", response={200: PokemonPage, **ERRORS}, summary="List pokemon (public, cached)")
+def pokemon_list(request: HttpRequest, filters: Query[PokemonFilters]) -> HttpResponse:
+    cached = selectors.pokemon_list_json(**filters.dict())
+    return bytes_response(request, cached, content_type=JSON)
+
+
+@router.post(
+    "/pokemon", response={201: PokemonOut, **ERRORS}, auth=user_auth, summary="Create a pokemon (staff)"
+)
+def pokemon_create(request: HttpRequest, payload: PokemonIn) -> Status:
+    p = services.pokemon_create(
+        public_id=payload.id,
+        nickname=payload.nickname,
+        species=payload.species,
+        level=payload.level,
+        owner=payload.owner,
+        date_of_ownership=payload.date_of_ownership,
+        actor=current_user(request),
+    )
+    return Status(201, selectors.pokemon_dict(p, payload.owner))
+
+
+@router.get("/pokemon/{pokemon_id}", response={200: PokemonOut, **ERRORS}, summary="Get a pokemon")
+def pokemon_get(request: HttpRequest, pokemon_id: str) -> HttpResponse:
+    return bytes_response(request, selectors.pokemon_detail_json(pokemon_id), content_type=JSON)
+
+
+@router.get("/pokemon/{pokemon_id}/history", response={200: list[HistoryOut], **ERRORS})
+def pokemon_history(request: HttpRequest, pokemon_id: str) -> HttpResponse:
+    """Every change of owner, oldest first (cause: create, import, exchange, offer, admin)."""
+    return bytes_response(request, selectors.pokemon_history_json(pokemon_id), content_type=JSON)
+
+
+@router.patch("/pokemon/{pokemon_id}", response={200: PokemonOut, **ERRORS}, auth=user_auth)
+def pokemon_update(request: HttpRequest, pokemon_id: str, payload: PokemonPatch) -> dict[str, object]:
+    changes = payload.dict(exclude_unset=True)
+    services.pokemon_update(public_id=pokemon_id, changes=changes, actor=current_user(request))
+    p = selectors.pokemon_get(pokemon_id)
+    return selectors.pokemon_dict(p, p.owner.public_id)
+
+
+@router.delete("/pokemon/{pokemon_id}", response={204: None, **ERRORS}, auth=user_auth)
+def pokemon_delete(request: HttpRequest, pokemon_id: str) -> Status:
+    services.pokemon_delete(public_id=pokemon_id, actor=current_user(request))
+    return Status(204, None)

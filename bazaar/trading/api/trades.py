@@ -1,0 +1,78 @@
+"""Direct exchanges (staff) and trade offers (trainers act for themselves; staff for anyone)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router
+
+from bazaar.accounts.auth import current_user, user_auth
+from bazaar.trading import selectors, services
+from bazaar.trading.api.catalog import ERRORS
+from bazaar.trading.schemas import ExchangeIn, ExchangeOut, OfferIn, OfferOut, OfferPage
+
+router = Router()
+
+
+@router.post(
+    "/exchange", response={200: ExchangeOut, **ERRORS}, auth=user_auth, summary="Atomic exchange (staff)"
+)
+def exchange(request: HttpRequest, payload: ExchangeIn) -> Any:
+    """Swap pokemon between two trainers in one transaction; 409 lists each pokemon that blocks it and why."""
+    return services.exchange(
+        trainer_a=payload.trainer_a,
+        trainer_b=payload.trainer_b,
+        a_gives=payload.a_gives,
+        b_gives=payload.b_gives,
+        actor=current_user(request),
+    )
+
+
+@router.get("/offers", response={200: OfferPage, **ERRORS}, auth=user_auth)
+def offer_list(
+    request: HttpRequest,
+    trainer: str | None = None,
+    state: str | None = None,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> dict[str, Any]:
+    return selectors.offer_page(trainer=trainer, state=state, limit=limit, offset=offset)
+
+
+@router.post("/offers", response={201: OfferOut, **ERRORS}, auth=user_auth, summary="Propose a trade")
+def offer_create(request: HttpRequest, payload: OfferIn) -> Any:
+    offer = services.offer_create(
+        proposer=payload.proposer,
+        receiver=payload.receiver,
+        give=payload.give,
+        ask=payload.ask,
+        actor=current_user(request),
+    )
+    from ninja import Status
+
+    return Status(201, selectors.offer_dict(selectors.offer_get(offer.pk)))
+
+
+@router.get("/offers/{offer_id}", response={200: OfferOut, **ERRORS}, auth=user_auth)
+def offer_get(request: HttpRequest, offer_id: int) -> dict[str, Any]:
+    return selectors.offer_dict(selectors.offer_get(offer_id))
+
+
+@router.post("/offers/{offer_id}/accept", response={200: OfferOut, **ERRORS}, auth=user_auth)
+def offer_accept(request: HttpRequest, offer_id: int) -> dict[str, Any]:
+    """Receiver (or staff) only. 409 offer_expired / offer_invalid (the offer is closed then) / offer_not_open."""
+    services.offer_accept(offer_id=offer_id, actor=current_user(request))
+    return selectors.offer_dict(selectors.offer_get(offer_id))
+
+
+@router.post("/offers/{offer_id}/decline", response={200: OfferOut, **ERRORS}, auth=user_auth)
+def offer_decline(request: HttpRequest, offer_id: int) -> dict[str, Any]:
+    services.offer_decline(offer_id=offer_id, actor=current_user(request))
+    return selectors.offer_dict(selectors.offer_get(offer_id))
+
+
+@router.post("/offers/{offer_id}/cancel", response={200: OfferOut, **ERRORS}, auth=user_auth)
+def offer_cancel(request: HttpRequest, offer_id: int) -> dict[str, Any]:
+    services.offer_cancel(offer_id=offer_id, actor=current_user(request))
+    return selectors.offer_dict(selectors.offer_get(offer_id))

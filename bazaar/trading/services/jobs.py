@@ -1,0 +1,100 @@
+"""Background imports: an upload too large to answer inline is saved under TRADING_IMPORT_DIR and processed by a
+Celery task, which reports progress on the ImportJob row."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from typing import Any
+
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from bazaar.core.errors import DomainError, PayloadTooLarge
+from bazaar.trading import conf
+from bazaar.trading.models import ImportJob
+from bazaar.trading.services.imports import Progress, import_csv
+
+
+def import_job_submit(*, upload: Any, kind: str, dry_run: bool, user: Any = None) -> ImportJob:
+    """Store the upload (streamed in chunks) where workers can read it, create a queued ImportJob and enqueue the
+    task after commit. PayloadTooLarge ``import_too_large`` over the limit (nothing stored)."""
+    limit = conf.import_max_bytes()
+    size = int(getattr(upload, "size", 0) or 0)
+    if size > limit:
+        raise PayloadTooLarge(
+            f"The file is larger than the import limit of {limit} bytes.",
+            code="import_too_large",
+            details={"limit": limit, "size": size},
+        )
+    directory = conf.import_dir()
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{uuid.uuid4().hex}.csv")
+    with open(path, "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    from bazaar.trading.tasks import run_import_job
+
+    with transaction.atomic():
+        job = ImportJob.objects.create(
+            kind=kind, dry_run=dry_run, path=path, size=size, created_by=user if user is not None else None
+        )
+        transaction.on_commit(lambda: run_import_job.delay(job.pk))
+    return job
+
+
+class _ProgressWriter:
+    """Writes progress to the job row from a second connection, so readers see it while the import's own
+    transaction is still open. On SQLite (one writer at a time) progress shows at the end only."""
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        self.conn: Any = None
+        if connection.vendor == "postgresql":
+            self.conn = connections.create_connection("default")
+
+    def __call__(self, p: Progress) -> None:
+        if self.conn is None:
+            return
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "UPDATE trading_importjob SET rows_validated = %s, rows_written = %s WHERE id = %s",
+                [p.rows, p.rows_written, self.job_id],
+            )
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
+def import_job_run(*, job_id: int) -> ImportJob:
+    """Run a queued job (the Celery task calls this). A job already finished or running is left alone (a
+    redelivered task does not import twice). The stored file is removed afterwards."""
+    claimed = ImportJob.objects.filter(pk=job_id, state=ImportJob.State.QUEUED).update(
+        state=ImportJob.State.RUNNING
+    )
+    job = ImportJob.objects.get(pk=job_id)
+    if not claimed:
+        return job
+    writer = _ProgressWriter(job_id)
+    try:
+        with open(job.path, "rb") as source:
+            result = import_csv(source=source, kind=job.kind, dry_run=job.dry_run, progress=writer)
+        job.state = ImportJob.State.SUCCEEDED
+        job.result = result.as_dict()
+        job.rows_validated = result.rows
+        job.rows_written = 0 if job.dry_run else result.rows
+    except DomainError as exc:
+        job.state = ImportJob.State.FAILED
+        job.errors = exc.as_dict()
+    except FileNotFoundError:
+        job.state = ImportJob.State.FAILED
+        job.errors = {"code": "file_missing", "message": "The uploaded file is gone.", "details": None}
+    finally:
+        writer.close()
+    job.finished_at = timezone.now()
+    job.save()
+    with contextlib.suppress(OSError):
+        os.remove(job.path)
+    return job
