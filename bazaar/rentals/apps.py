@@ -5,3 +5,34 @@ class RentalsConfig(AppConfig):
     name = "bazaar.rentals"
     label = "rentals"
     verbose_name = "Rentals"
+
+    def ready(self) -> None:
+        from bazaar.config.celery import app
+        from bazaar.core import fastpath
+        from bazaar.rentals import cache, conf
+
+        # Anonymous catalogue reads are answered from stored bytes before Django (same entries as the views).
+        fastpath.register(
+            r"^/rentals/$",
+            lambda m, qs: None if qs else (cache.CATALOGUE, cache.list_variant("html", None, 0, 0)),
+            content_type=cache.HTML,
+        )
+        fastpath.register(
+            r"^/rentals/titles/(?P<id>[0-9]{1,18})/$",
+            lambda m, qs: None if qs else (cache.title_scope(int(m["id"])), "html"),
+            content_type=cache.HTML,
+        )
+        fastpath.register(
+            r"^/api/rentals/titles$",
+            lambda m, qs: None if qs else (cache.CATALOGUE, cache.default_json_variant()),
+            content_type=cache.JSON,
+        )
+        fastpath.register(
+            r"^/api/rentals/titles/(?P<id>[0-9]{1,18})$",
+            lambda m, qs: None if qs else (cache.title_scope(int(m["id"])), "json"),
+            content_type=cache.JSON,
+        )
+        app.conf.beat_schedule["rentals-reminders"] = {
+            "task": "rentals.send_reminders",
+            "schedule": float(conf.reminder_interval()),
+        }

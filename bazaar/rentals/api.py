@@ -1,5 +1,0 @@
-"""Rentals JSON API (mounted under /api/ by bazaar.config.api)."""
-
-from ninja import Router
-
-router = Router(tags=["rentals"])

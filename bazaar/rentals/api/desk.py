@@ -1,0 +1,69 @@
+"""Rent, return, renew, and rental lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Status
+
+from bazaar.accounts.auth import current_user
+from bazaar.core.pagination import paginate
+from bazaar.core.schemas import ErrorOut
+from bazaar.rentals import selectors, services
+from bazaar.rentals.api._router import router
+from bazaar.rentals.schemas import RentalOut, RentalPage, RentIn, ReturnCopyIn, ReturnIn
+
+ERR = {404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+@router.get("/rentals", response={200: RentalPage, 422: ErrorOut})
+def rentals_list(
+    request: HttpRequest,
+    open: bool | None = None,
+    overdue: bool | None = None,
+    customer_id: int | None = None,
+    title_id: int | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> Any:
+    """Rentals, newest first; filter by ``open``, ``overdue``, ``customer_id``, ``title_id``."""
+    qs = selectors.rental_list(is_open=open, overdue=overdue, customer_id=customer_id, title_id=title_id)
+    return paginate(qs, limit, offset)
+
+
+@router.post("/rentals", response={201: RentalOut, **ERR})
+def rentals_rent(request: HttpRequest, payload: RentIn) -> Any:
+    """Rent a free copy of a title, or a given copy. The answer carries the rental, copy and customer ids."""
+    rental = services.rental_rent(**payload.model_dump(), by=current_user(request))
+    return Status(201, rental)
+
+
+@router.get("/rentals/{rental_id}", response={200: RentalOut, 404: ErrorOut})
+def rentals_get(request: HttpRequest, rental_id: int) -> Any:
+    return selectors.rental_get(rental_id=rental_id)
+
+
+@router.post("/rentals/{rental_id}/return", response={200: RentalOut, **ERR})
+def rentals_return(request: HttpRequest, rental_id: int, payload: ReturnIn | None = None) -> Any:
+    """Close the rental and store its charge. 409 ``already_returned`` the second time (charged once)."""
+    services.rental_return(
+        rental_id=rental_id, returned_at=payload.returned_at if payload else None, by=current_user(request)
+    )
+    return selectors.rental_get(rental_id=rental_id)
+
+
+@router.post("/returns", response={200: RentalOut, **ERR})
+def rentals_return_copy(request: HttpRequest, payload: ReturnCopyIn) -> Any:
+    """Return by scanning the copy's barcode: closes the copy's open rental."""
+    rental = services.rental_return_copy(
+        barcode=payload.barcode, returned_at=payload.returned_at, by=current_user(request)
+    )
+    return selectors.rental_get(rental_id=rental.pk)
+
+
+@router.post("/rentals/{rental_id}/renew", response={200: RentalOut, **ERR})
+def rentals_renew(request: HttpRequest, rental_id: int) -> Any:
+    """Extend the due date by the loan period (limited; refused while another customer waits)."""
+    services.rental_renew(rental_id=rental_id)
+    return selectors.rental_get(rental_id=rental_id)

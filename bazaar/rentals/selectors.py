@@ -1,0 +1,233 @@
+"""Rentals reads: querysets with their joins and annotations, customer standing and statements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, DecimalField, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from bazaar.core.errors import NotFound
+from bazaar.rentals import pricing
+from bazaar.rentals.isbn import normalize_isbn
+from bazaar.rentals.models import (
+    Copy,
+    CopyState,
+    Customer,
+    ExportJob,
+    Payment,
+    PricePlan,
+    Rental,
+    Title,
+)
+
+ZERO = Decimal("0.00")
+
+
+def titles_with_availability() -> QuerySet[Title]:
+    """Titles annotated with ``copies_total`` (copies in stock: not lost or withdrawn) and ``copies_available``."""
+    return Title.objects.annotate(
+        copies_total=Count(
+            "copies", filter=Q(copies__state__in=[CopyState.AVAILABLE, CopyState.RENTED]), distinct=True
+        ),
+        copies_available=Count("copies", filter=Q(copies__state=CopyState.AVAILABLE), distinct=True),
+    )
+
+
+def title_search(q: str | None) -> QuerySet[Title]:
+    """Titles matching ``q`` by title, author or ISBN, with availability counts, best match first.
+
+    On PostgreSQL: full-text search (``websearch`` syntax, English stemming) over title (weight A) and author
+    (weight B), plus substring matches so a partly typed word still finds something, plus exact ISBN. On SQLite:
+    case-insensitive substring match on title/author and exact ISBN.
+    """
+    qs = titles_with_availability()
+    q = (q or "").strip()
+    if not q:
+        return qs.order_by("title", "id")
+    isbn = normalize_isbn(q)
+    loose = Q(title__icontains=q) | Q(author__icontains=q)
+    if isbn:
+        loose |= Q(isbn=isbn)
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+
+        vector = SearchVector("title", weight="A", config="english") + SearchVector(
+            "author", weight="B", config="english"
+        )
+        query = SearchQuery(q, search_type="websearch", config="english")
+        return (
+            qs.annotate(search=vector, rank=SearchRank(vector, query))
+            .filter(Q(search=query) | loose)
+            .order_by("-rank", "title", "id")
+        )
+    return qs.filter(loose).order_by("title", "id")
+
+
+def title_get(*, title_id: int) -> Title:
+    """One title with availability counts (NotFound ``title_not_found``)."""
+    title = titles_with_availability().filter(pk=title_id).first()
+    if title is None:
+        raise NotFound("No such title.", code="title_not_found")
+    return title
+
+
+def copy_list(*, title_id: int | None = None) -> QuerySet[Copy]:
+    qs = Copy.objects.select_related("title").order_by("id")
+    return qs.filter(title_id=title_id) if title_id is not None else qs
+
+
+def customer_list(*, q: str | None = None) -> QuerySet[Customer]:
+    qs = Customer.objects.order_by("name", "id")
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(email__icontains=q) | Q(phone__icontains=q))
+    return qs
+
+
+def customer_get(*, customer_id: int) -> Customer:
+    customer = Customer.objects.filter(pk=customer_id).first()
+    if customer is None:
+        raise NotFound("No such customer.", code="customer_not_found")
+    return customer
+
+
+@dataclass(frozen=True)
+class Standing:
+    open_rentals: int
+    charged: Decimal
+    paid: Decimal
+
+    @property
+    def balance(self) -> Decimal:
+        return pricing.money(self.charged - self.paid)
+
+
+def customer_standing(*, customer_id: int) -> Standing:
+    """Open rentals, total charged (closed rentals) and total paid, in one query (scalar subqueries).
+
+    Takes no lock; ``rental_rent`` calls it after locking the customer row, which makes the result stable
+    for the rest of that transaction's checks.
+    """
+    money_field: DecimalField[Decimal, Decimal] = DecimalField(max_digits=12, decimal_places=2)
+    open_q = (
+        Rental.objects.filter(customer_id=OuterRef("pk"), returned_at__isnull=True)
+        .order_by()
+        .values("customer_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    charged_q = (
+        Rental.objects.filter(customer_id=OuterRef("pk"), returned_at__isnull=False)
+        .order_by()
+        .values("customer_id")
+        .annotate(s=Sum("charge"))
+        .values("s")
+    )
+    paid_q = (
+        Payment.objects.filter(customer_id=OuterRef("pk"))
+        .order_by()
+        .values("customer_id")
+        .annotate(s=Sum("amount"))
+        .values("s")
+    )
+    row = (
+        Customer.objects.filter(pk=customer_id)
+        .annotate(
+            n_open=Coalesce(Subquery(open_q, output_field=IntegerField()), Value(0)),
+            charged=Coalesce(
+                Subquery(charged_q, output_field=money_field), Value(ZERO), output_field=money_field
+            ),
+            paid=Coalesce(Subquery(paid_q, output_field=money_field), Value(ZERO), output_field=money_field),
+        )
+        .values("n_open", "charged", "paid")
+        .first()
+    )
+    if row is None:
+        raise NotFound("No such customer.", code="customer_not_found")
+    return Standing(int(row["n_open"]), Decimal(row["charged"]), Decimal(row["paid"]))
+
+
+def rental_list(
+    *,
+    is_open: bool | None = None,
+    overdue: bool | None = None,
+    customer_id: int | None = None,
+    title_id: int | None = None,
+    now: datetime | None = None,
+) -> QuerySet[Rental]:
+    """Rentals, newest first, with customer, copy and title joined. ``overdue`` implies open and past due."""
+    qs = Rental.objects.select_related("customer", "copy", "title").order_by("-rented_at", "-id")
+    if is_open is not None:
+        qs = qs.filter(returned_at__isnull=is_open)
+    if overdue:
+        qs = qs.filter(returned_at__isnull=True, due_at__lt=now or timezone.now())
+    if customer_id is not None:
+        qs = qs.filter(customer_id=customer_id)
+    if title_id is not None:
+        qs = qs.filter(title_id=title_id)
+    return qs
+
+
+def rental_get(*, rental_id: int) -> Rental:
+    rental = Rental.objects.select_related("customer", "copy", "title").filter(pk=rental_id).first()
+    if rental is None:
+        raise NotFound("No such rental.", code="rental_not_found")
+    return rental
+
+
+def estimate(rental: Rental, now: datetime | None = None) -> pricing.Breakdown:
+    """What an open rental would cost if returned ``now`` (statements show it; nothing is stored)."""
+    now = now or timezone.now()
+    return pricing.charge_for(
+        pricing.PlanTerms.from_json(rental.terms),
+        rented_at=rental.rented_at,
+        due_at=rental.due_at,
+        returned_at=max(now, rental.rented_at),
+    )
+
+
+def customer_statement(*, customer_id: int, now: datetime | None = None) -> dict[str, Any]:
+    """A customer's statement: open rentals (with the charge so far), closed rentals with their stored
+    breakdowns, payments, and the balance owed (closed charges minus payments; open rentals are not owed yet)."""
+    now = now or timezone.now()
+    customer = customer_get(customer_id=customer_id)
+    rentals = list(rental_list(customer_id=customer_id))
+    open_rentals = [r for r in rentals if r.returned_at is None]
+    closed = [r for r in rentals if r.returned_at is not None]
+    payments = list(Payment.objects.filter(customer_id=customer_id).order_by("-received_at", "-id"))
+    charged = pricing.money(sum((r.charge or ZERO for r in closed), ZERO))
+    paid = pricing.money(sum((p.amount for p in payments), ZERO))
+    accruing = pricing.money(sum((estimate(r, now).total for r in open_rentals), ZERO))
+    for r in open_rentals:
+        r.estimate = estimate(r, now).to_json()  # type: ignore[attr-defined]
+    return {
+        "customer": customer,
+        "as_of": now,
+        "open_rentals": open_rentals,
+        "past_rentals": closed,
+        "payments": payments,
+        "total_charged": charged,
+        "total_paid": paid,
+        "balance": pricing.money(charged - paid),
+        "accruing": accruing,
+    }
+
+
+def plan_list() -> QuerySet[PricePlan]:
+    return PricePlan.objects.order_by("kind")
+
+
+def export_get(*, job_id: int) -> ExportJob:
+    job = ExportJob.objects.filter(pk=job_id).first()
+    if job is None:
+        raise NotFound("No such export.", code="export_not_found")
+    return job
+
+
+def export_list() -> QuerySet[ExportJob]:
+    return ExportJob.objects.order_by("-created_at", "-id")

@@ -1,0 +1,41 @@
+"""Rentals writes: one function per use case, each owning its transaction (see the modules)."""
+
+from bazaar.rentals.services.catalogue import (
+    copies_add,
+    copy_set_state,
+    plan_terms,
+    plan_update,
+    title_create,
+    title_update,
+)
+from bazaar.rentals.services.customers import (
+    customer_create,
+    customer_update,
+    hold_cancel,
+    hold_place,
+    payment_record,
+)
+from bazaar.rentals.services.desk import rental_renew, rental_rent, rental_return, rental_return_copy
+from bazaar.rentals.services.exports import export_run, export_start
+from bazaar.rentals.services.reminders import reminders_send
+
+__all__ = [
+    "copies_add",
+    "copy_set_state",
+    "customer_create",
+    "customer_update",
+    "export_run",
+    "export_start",
+    "hold_cancel",
+    "hold_place",
+    "payment_record",
+    "plan_terms",
+    "plan_update",
+    "reminders_send",
+    "rental_renew",
+    "rental_rent",
+    "rental_return",
+    "rental_return_copy",
+    "title_create",
+    "title_update",
+]

@@ -1,0 +1,225 @@
+"""The desk: rent, return and renew. Lock order everywhere: customer, then rental, then copy."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from bazaar.accounts.models import User
+from bazaar.core.errors import Conflict, NotFound, ValidationFailed
+from bazaar.rentals import cache, conf, pricing
+from bazaar.rentals.models import Copy, CopyState, Customer, CustomerStatus, Hold, Rental, Title
+from bazaar.rentals.selectors import customer_standing
+from bazaar.rentals.services.catalogue import plan_terms
+
+
+def rental_rent(
+    *,
+    customer_id: int,
+    title_id: int | None = None,
+    copy_id: int | None = None,
+    barcode: str | None = None,
+    due_at: datetime | None = None,
+    by: User | None = None,
+) -> Rental:
+    """Lend a copy: a free copy of ``title_id``, or the given copy (``copy_id`` or ``barcode``).
+
+    Refused (Conflict, nothing written) when the customer is blocked (``customer_blocked``), has
+    ``max_open_rentals`` open rentals (``rental_limit_reached``), owes more than ``max_balance``
+    (``balance_too_high``), no copy of the title is free (``no_copy_available``) or the given copy is not free
+    (``copy_not_available``). ValidationFailed ``title_or_copy`` / ``invalid_due_date`` (not in the future);
+    NotFound ``customer_not_found`` / ``title_not_found`` / ``copy_not_found``.
+
+    Locks the customer row first (so limit checks cannot race with the same customer's other rentals), then
+    the copy: ``SKIP LOCKED`` when picking a free copy, so concurrent clerks take different copies instead of
+    queueing. The partial unique index on open rentals per copy is the last word if anything slips through.
+    The rental snapshots the price plan's terms. Invalidates the catalogue and title after commit.
+    """
+    if (title_id is None) == (copy_id is None and not barcode):
+        raise ValidationFailed("Give either a title or a copy (id or barcode).", code="title_or_copy")
+    now = timezone.now()
+    if due_at is not None and due_at <= now:
+        raise ValidationFailed("The due date must be in the future.", code="invalid_due_date")
+    try:
+        with transaction.atomic():
+            customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
+            if customer is None:
+                raise NotFound("No such customer.", code="customer_not_found")
+            if customer.status == CustomerStatus.BLOCKED:
+                raise Conflict("The customer is blocked.", code="customer_blocked")
+            standing = customer_standing(customer_id=customer.pk)
+            limit = conf.max_open_rentals()
+            if standing.open_rentals >= limit:
+                raise Conflict(
+                    f"The customer has {standing.open_rentals} open rentals; the limit is {limit}.",
+                    code="rental_limit_reached",
+                    details={"open_rentals": standing.open_rentals, "limit": limit},
+                )
+            ceiling = conf.max_balance()
+            if standing.balance > ceiling:
+                raise Conflict(
+                    f"The customer owes {standing.balance}; the limit is {ceiling}.",
+                    code="balance_too_high",
+                    details={"balance": str(standing.balance), "limit": str(ceiling)},
+                )
+            if title_id is not None:
+                title = Title.objects.filter(pk=title_id).only("id", "kind").first()
+                if title is None:
+                    raise NotFound("No such title.", code="title_not_found")
+                copy = (
+                    Copy.objects.select_for_update(skip_locked=True)
+                    .filter(title_id=title.pk, state=CopyState.AVAILABLE)
+                    .order_by("pk")
+                    .first()
+                )
+                if copy is None:
+                    raise Conflict(
+                        "No copy of this title is free.",
+                        code="no_copy_available",
+                        details={"title_id": title.pk},
+                    )
+            else:
+                lookup: dict[str, object] = (
+                    {"pk": copy_id} if copy_id is not None else {"barcode": (barcode or "").strip()}
+                )
+                copy = Copy.objects.select_for_update().filter(**lookup).first()
+                if copy is None:
+                    raise NotFound("No such copy.", code="copy_not_found")
+                if copy.state != CopyState.AVAILABLE:
+                    raise Conflict(
+                        f"The copy is {copy.state}.",
+                        code="copy_not_available",
+                        details={"copy_id": copy.pk, "state": copy.state},
+                    )
+                title = Title.objects.only("id", "kind").get(pk=copy.title_id)
+            terms = plan_terms(title.kind)
+            rental = Rental.objects.create(
+                customer_id=customer.pk,
+                copy_id=copy.pk,
+                title_id=title.pk,
+                rented_at=now,
+                due_at=due_at or now + timedelta(days=terms.loan_days),
+                terms=terms.to_json(),
+                rented_by=by,
+            )
+            Copy.objects.filter(pk=copy.pk).update(state=CopyState.RENTED)
+            Hold.objects.filter(customer_id=customer.pk, title_id=title.pk, closed_at__isnull=True).update(
+                closed_at=now
+            )
+            cache.invalidate_title(title.pk)
+    except IntegrityError:
+        # The partial unique index caught a second open rental of the copy: nothing was written.
+        raise Conflict("The copy is already rented.", code="copy_not_available")
+    rental.copy = copy
+    rental.title = title
+    rental.customer = customer
+    return rental
+
+
+def rental_return(*, rental_id: int, returned_at: datetime | None = None, by: User | None = None) -> Rental:
+    """Close a rental, store its charge and breakdown (from the terms it started with) and free the copy.
+
+    ``returned_at`` defaults to the server's clock; staff may backdate it but never before the rent time or
+    into the future (ValidationFailed ``return_before_rent`` / ``return_in_future``, 422). Returning twice is
+    Conflict ``already_returned`` (409) with the first return's ids and charge in ``details``: the charge is
+    stored once. NotFound ``rental_not_found``. Locks the rental row, then updates the copy.
+    """
+    now = timezone.now()
+    if returned_at is not None and returned_at > now:
+        raise ValidationFailed("The return time cannot be in the future.", code="return_in_future")
+    with transaction.atomic():
+        rental = Rental.objects.select_for_update().filter(pk=rental_id).first()
+        if rental is None:
+            raise NotFound("No such rental.", code="rental_not_found")
+        if rental.returned_at is not None:
+            raise Conflict(
+                "This rental was returned already.",
+                code="already_returned",
+                details={
+                    "rental_id": rental.pk,
+                    "copy_id": rental.copy_id,
+                    "returned_at": rental.returned_at.isoformat(),
+                    "charge": str(rental.charge),
+                },
+            )
+        at = returned_at or now
+        if at < rental.rented_at:
+            raise ValidationFailed(
+                "The return time cannot be before the rent time.",
+                code="return_before_rent",
+                details={"rented_at": rental.rented_at.isoformat()},
+            )
+        breakdown = pricing.charge_for(
+            pricing.PlanTerms.from_json(rental.terms),
+            rented_at=rental.rented_at,
+            due_at=rental.due_at,
+            returned_at=at,
+        )
+        rental.returned_at = at
+        rental.charge = breakdown.total
+        rental.breakdown = breakdown.to_json()
+        rental.returned_by = by
+        rental.save(update_fields=["returned_at", "charge", "breakdown", "returned_by"])
+        Copy.objects.filter(pk=rental.copy_id, state=CopyState.RENTED).update(state=CopyState.AVAILABLE)
+        cache.invalidate_title(rental.title_id)
+    return rental
+
+
+def rental_return_copy(
+    *, barcode: str, returned_at: datetime | None = None, by: User | None = None
+) -> Rental:
+    """Return whatever open rental holds the copy with ``barcode`` (the desk scans the book).
+
+    NotFound ``copy_not_found``; Conflict ``copy_not_rented`` when the copy has no open rental. Then as
+    ``rental_return`` (a concurrent return of the same rental is Conflict ``already_returned``).
+    """
+    barcode = (barcode or "").strip()
+    rental_id = (
+        Rental.objects.filter(copy__barcode=barcode, returned_at__isnull=True)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if rental_id is None:
+        if not Copy.objects.filter(barcode=barcode).exists():
+            raise NotFound("No such copy.", code="copy_not_found")
+        raise Conflict("The copy is not rented.", code="copy_not_rented")
+    return rental_return(rental_id=rental_id, returned_at=returned_at, by=by)
+
+
+def rental_renew(*, rental_id: int) -> Rental:
+    """Extend an open rental's due date by its loan period (counted from the later of now and the due date).
+
+    Conflict (nothing written): ``rental_closed``; ``rental_overdue`` (an overdue rental is returned, so its fine
+    is charged, not renewed away); ``renewal_limit_reached`` (``max_renewals``); ``title_waited_for`` (another
+    customer holds the title and no copy is free). NotFound ``rental_not_found``. Locks the rental row.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        rental = Rental.objects.select_for_update().filter(pk=rental_id).first()
+        if rental is None:
+            raise NotFound("No such rental.", code="rental_not_found")
+        if rental.returned_at is not None:
+            raise Conflict("The rental is closed.", code="rental_closed")
+        if rental.due_at < now:
+            raise Conflict("The rental is overdue; return it instead.", code="rental_overdue")
+        limit = conf.max_renewals()
+        if rental.renewals >= limit:
+            raise Conflict(
+                f"The rental was renewed {rental.renewals} times; the limit is {limit}.",
+                code="renewal_limit_reached",
+                details={"renewals": rental.renewals, "limit": limit},
+            )
+        waiting = (
+            Hold.objects.filter(title_id=rental.title_id, closed_at__isnull=True)
+            .exclude(customer_id=rental.customer_id)
+            .exists()
+        )
+        if waiting and not Copy.objects.filter(title_id=rental.title_id, state=CopyState.AVAILABLE).exists():
+            raise Conflict("Another customer is waiting for this title.", code="title_waited_for")
+        terms = pricing.PlanTerms.from_json(rental.terms)
+        rental.due_at = max(rental.due_at, now) + timedelta(days=terms.loan_days)
+        rental.renewals += 1
+        rental.save(update_fields=["due_at", "renewals"])
+    return rental

@@ -1,0 +1,121 @@
+"""CSV export of the active (open) rentals, written by a Celery task under MEDIA_ROOT with progress."""
+
+from __future__ import annotations
+
+import csv
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from bazaar.accounts.models import User
+from bazaar.core.errors import NotFound
+from bazaar.rentals import conf
+from bazaar.rentals.models import ExportJob, ExportStatus, Rental
+
+HEADER = [
+    "rental_id",
+    "customer_id",
+    "customer_name",
+    "customer_email",
+    "title_id",
+    "title",
+    "kind",
+    "copy_id",
+    "barcode",
+    "rented_at",
+    "due_at",
+    "overdue",
+    "renewals",
+]
+PROGRESS_EVERY = 500
+
+
+def export_start(*, by: User | None = None) -> ExportJob:
+    """Create a pending export job and enqueue its task once the job row is committed."""
+    from bazaar.rentals.tasks import export_rentals
+
+    with transaction.atomic():
+        job = ExportJob.objects.create(created_by=by)
+        transaction.on_commit(lambda: export_rentals.delay(job.pk))
+    return job
+
+
+def export_path(job: ExportJob) -> Path:
+    return Path(settings.MEDIA_ROOT) / job.file
+
+
+def export_run(*, job_id: int, on_progress: Callable[[int, int], None] | None = None) -> ExportJob:
+    """Write the CSV for ``job_id``: claims the job (pending → running; a job already done is returned as it
+    is, so a redelivered task does nothing), streams open rentals in chunks, saves progress every
+    ``PROGRESS_EVERY`` rows, writes to a temporary file and renames it into place, then marks it done.
+    Any error marks the job failed with the message. NotFound ``export_not_found``.
+    """
+    with transaction.atomic():
+        job = ExportJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None:
+            raise NotFound("No such export.", code="export_not_found")
+        if job.status == ExportStatus.DONE:
+            return job
+        now = timezone.now()
+        qs = (
+            Rental.objects.filter(returned_at__isnull=True)
+            .select_related("customer", "title", "copy")
+            .order_by("pk")
+        )
+        job.status = ExportStatus.RUNNING
+        job.total = qs.count()
+        job.done = 0
+        job.error = ""
+        job.file = f"{conf.export_dir()}/active-rentals-{job.pk}-{secrets.token_hex(6)}.csv"
+        job.save(update_fields=["status", "total", "done", "error", "file"])
+    target = export_path(job)
+    tmp = target.with_suffix(".part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        done = 0
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(HEADER)
+            for r in qs.iterator(chunk_size=1000):
+                writer.writerow(
+                    [
+                        r.pk,
+                        r.customer_id,
+                        r.customer.name,
+                        r.customer.email,
+                        r.title_id,
+                        r.title.title,
+                        r.title.kind,
+                        r.copy_id,
+                        r.copy.barcode,
+                        r.rented_at.isoformat(),
+                        r.due_at.isoformat(),
+                        "yes" if r.due_at < now else "no",
+                        r.renewals,
+                    ]
+                )
+                done += 1
+                if done % PROGRESS_EVERY == 0:
+                    ExportJob.objects.filter(pk=job.pk).update(done=done)
+                    if on_progress:
+                        on_progress(done, job.total)
+        os.replace(tmp, target)
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        ExportJob.objects.filter(pk=job.pk).update(
+            status=ExportStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
+        job.refresh_from_db()
+        return job
+    ExportJob.objects.filter(pk=job.pk).update(
+        status=ExportStatus.DONE, done=done, total=max(done, job.total), finished_at=timezone.now()
+    )
+    if on_progress:
+        on_progress(done, max(done, job.total))
+    job.refresh_from_db()
+    return job

@@ -1,0 +1,19 @@
+"""Celery tasks (thin: they call services)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from bazaar.rentals import services
+
+
+@shared_task(name="rentals.send_reminders")
+def send_reminders() -> dict[str, int]:
+    """Periodic (beat, see apps.py): e-mail due-tomorrow and overdue reminders, once per rental and day."""
+    return services.reminders_send()
+
+
+@shared_task(name="rentals.export_rentals")
+def export_rentals(job_id: int) -> int:
+    """Write the CSV of an export job; returns the number of rows."""
+    return services.export_run(job_id=job_id).done
