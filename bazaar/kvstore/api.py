@@ -1,5 +1,182 @@
-"""Kvstore JSON API (mounted under /api/ by bazaar.config.api)."""
+"""Kvstore JSON API (mounted under /api/kv/ by bazaar.config.api).
 
-from ninja import Router
+Tenant endpoints (``/keys…``, ``/batch``, ``/import``) take a tenant API key: ``Authorization: Bearer kv_…``.
+Staff endpoints (``/tenants…``) take a staff user's token or session and manage tenants and their keys.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Router, Status
+
+from bazaar.accounts.auth import staff_auth
+from bazaar.core.errors import ValidationFailed
+from bazaar.kvstore import selectors, services
+from bazaar.kvstore.auth import principal, tenant_key, tenant_key_read
+from bazaar.kvstore.cache import CACHE_CONTROL, CONTENT_TYPE, etag, etag_matches, iso
+from bazaar.kvstore.schemas import (
+    ApiKeyCreatedOut,
+    ApiKeyIn,
+    ApiKeyOut,
+    BatchIn,
+    BatchOut,
+    EntryOut,
+    ImportOut,
+    ListOut,
+    SetIn,
+    TenantIn,
+    TenantOut,
+    WriteOut,
+)
+from bazaar.kvstore.services import WriteResult
 
 router = Router(tags=["kvstore"])
+
+
+def _write_body(result: WriteResult, ttl: int | None = None) -> dict[str, Any]:
+    return {
+        "key": result.key,
+        "version": result.version,
+        "updated_at": iso(result.updated_at),
+        "expires_at": iso(result.expires_at),
+        "op": result.op,
+    }
+
+
+@router.get(
+    "/keys", auth=tenant_key, response={200: ListOut}, summary="List keys in key order (cursor paging)"
+)
+def list_keys(
+    request: HttpRequest, prefix: str = "", limit: int | None = None, cursor: str | None = None
+) -> HttpResponse:
+    body = selectors.entry_list(
+        tenant_id=principal(request).tenant_id, prefix=prefix, limit=limit, cursor=cursor
+    )
+    return HttpResponse(body, content_type=CONTENT_TYPE)
+
+
+@router.get(
+    "/keys/{path:key}",
+    auth=tenant_key_read,
+    response={200: EntryOut, 304: None},
+    summary="Get a key (ETag = version; If-None-Match gives 304)",
+)
+def get_key(request: HttpRequest, key: str) -> HttpResponse:
+    read = selectors.entry_get(tenant_id=principal(request).tenant_id, key=key)
+    tag = etag(read.version)
+    if etag_matches(request.META.get("HTTP_IF_NONE_MATCH"), tag):
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(read.body, content_type=CONTENT_TYPE)
+    response["ETag"] = tag
+    response["Cache-Control"] = CACHE_CONTROL
+    response["X-Cache"] = "hit" if read.hit else "miss"
+    return response
+
+
+@router.put("/keys/{path:key}", auth=tenant_key, response={200: WriteOut}, summary="Set a key (TTL, CAS)")
+def put_key(request: HttpRequest, key: str, payload: SetIn) -> HttpResponse:
+    result = services.entry_set(
+        tenant_id=principal(request).tenant_id,
+        key=key,
+        value=payload.value,
+        ttl=payload.ttl,
+        if_version=payload.if_version,
+    )
+    response = HttpResponse(json.dumps(_write_body(result)), content_type=CONTENT_TYPE)
+    response["ETag"] = etag(result.version)
+    return response
+
+
+@router.delete("/keys/{path:key}", auth=tenant_key, response={204: None}, summary="Delete a key")
+def delete_key(request: HttpRequest, key: str, if_version: int | None = None) -> Status:
+    services.entry_delete(tenant_id=principal(request).tenant_id, key=key, if_version=if_version)
+    return Status(204, None)
+
+
+@router.post("/batch", auth=tenant_key, response={200: BatchOut}, summary="Several sets/deletes, all or none")
+def batch(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
+    from django.utils import timezone
+
+    now = timezone.now()
+    ops: list[services.SetOp | services.DeleteOp] = []
+    for i, op in enumerate(payload.ops):
+        try:
+            if op.op == "set":
+                if "value" not in op.model_fields_set:
+                    raise ValidationFailed("A set needs a value.", code="missing_value")
+                ops.append(services.make_set(op.key, op.value, op.ttl, op.if_version, now))
+            else:
+                if op.ttl is not None or "value" in op.model_fields_set:
+                    raise ValidationFailed("A delete takes no value or ttl.", code="invalid_op")
+                ops.append(services.make_delete(op.key, op.if_version))
+        except ValidationFailed as exc:
+            exc.details = {**(exc.details if isinstance(exc.details, dict) else {}), "index": i}
+            raise
+    results = services.batch_apply(tenant_id=principal(request).tenant_id, ops=ops, now=now)
+    return {"results": [_write_body(r) for r in results]}
+
+
+@router.post(
+    "/import",
+    auth=tenant_key,
+    response={200: ImportOut},
+    summary="Import JSON lines (all or nothing)",
+    openapi_extra={"requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}},
+)
+def import_lines(request: HttpRequest) -> dict[str, Any]:
+    records: list[Any] = []
+    for n, line in enumerate(request.body.decode("utf-8", errors="strict").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            raise ValidationFailed(f"Line {n} is not JSON.", code="invalid_record", details={"line": n})
+    count = services.entries_import(tenant_id=principal(request).tenant_id, records=records)
+    return {"imported": count}
+
+
+# --- staff: tenants and their API keys --------------------------------------------------------------
+
+
+@router.get("/tenants", auth=staff_auth, response=list[TenantOut], summary="List tenants (staff)")
+def list_tenants(request: HttpRequest) -> Any:
+    return list(selectors.tenant_list())
+
+
+@router.post("/tenants", auth=staff_auth, response={201: TenantOut}, summary="Create a tenant (staff)")
+def create_tenant(request: HttpRequest, payload: TenantIn) -> Status:
+    return Status(201, services.tenant_create(slug=payload.slug, name=payload.name))
+
+
+@router.get(
+    "/tenants/{slug}/keys", auth=staff_auth, response=list[ApiKeyOut], summary="List API keys (staff)"
+)
+def list_api_keys(request: HttpRequest, slug: str) -> Any:
+    return list(selectors.apikey_list(tenant_id=selectors.tenant_by_slug(slug).pk))
+
+
+@router.post(
+    "/tenants/{slug}/keys",
+    auth=staff_auth,
+    response={201: ApiKeyCreatedOut},
+    summary="Create an API key (staff)",
+)
+def create_api_key(request: HttpRequest, slug: str, payload: ApiKeyIn) -> Status:
+    issued = services.apikey_create(tenant_id=selectors.tenant_by_slug(slug).pk, name=payload.name)
+    data = ApiKeyOut.from_orm(issued.key).dict()
+    return Status(201, {**data, "secret": issued.secret})
+
+
+@router.delete(
+    "/tenants/{slug}/keys/{int:key_id}",
+    auth=staff_auth,
+    response=ApiKeyOut,
+    summary="Revoke an API key (staff)",
+)
+def revoke_api_key(request: HttpRequest, slug: str, key_id: int) -> Any:
+    return services.apikey_revoke(key_id=key_id, tenant_id=selectors.tenant_by_slug(slug).pk)

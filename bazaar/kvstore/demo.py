@@ -1,8 +1,63 @@
-"""Demo data for kvstore (idempotent): called by `bazaar demo`."""
+"""Demo data for kvstore (idempotent): called by `bazaar demo`.
+
+The demo tenant's API key is derived from SECRET_KEY, so every run prints the same working key without storing
+the secret anywhere; a second run creates nothing new.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+
+from django.conf import settings
+
+from bazaar.kvstore import services
+from bazaar.kvstore.cache import API_KEY_PREFIX, digest_of
+from bazaar.kvstore.models import Entry, Tenant, TenantApiKey
+
+DEMO_TENANT = "demo"
+DEMO_ENTRIES: dict[str, object] = {
+    "greeting": "hello from Bazaar KV",
+    "config/feature-flags": {"new_checkout": True, "dark_mode": False},
+    "config/limits": {"max_items": 50, "rate_per_minute": 600},
+    "counter": 0,
+}
+
+
+def demo_api_key() -> str:
+    mac = hmac.new(settings.SECRET_KEY.encode(), b"bazaar-kvstore-demo-key", hashlib.sha256).digest()
+    return API_KEY_PREFIX + base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
 
 def load() -> list[str]:
-    """Create the demo data if missing; return lines to print (URLs, logins)."""
-    return []
+    """Create the demo tenant, its API key and a few entries if missing; return lines to print."""
+    tenant = Tenant.objects.filter(slug=DEMO_TENANT).first() or services.tenant_create(
+        slug=DEMO_TENANT, name="Demo tenant"
+    )
+    secret = demo_api_key()
+    key = TenantApiKey.objects.filter(digest=digest_of(secret)).first()
+    if key is None:
+        key = services.apikey_create(tenant_id=tenant.pk, name="demo", secret=secret).key
+    existing = set(
+        Entry.objects.filter(tenant=tenant, key__in=list(DEMO_ENTRIES)).values_list("key", flat=True)
+    )
+    for name, value in DEMO_ENTRIES.items():
+        if name not in existing:
+            services.entry_set(tenant_id=tenant.pk, key=name, value=value)
+    lines = ["", "Key-value store (tenant 'demo'):"]
+    if key.revoked_at is not None:
+        lines.append(
+            "  the demo API key was revoked; create another with: bazaar kv keys create --tenant demo"
+        )
+        secret = "kv_..."
+    else:
+        lines.append(f"  API key        {secret}")
+    lines += [
+        f'  get a key      curl -H "Authorization: Bearer {secret}" http://127.0.0.1:8000/api/kv/keys/greeting',
+        f'  set a key      curl -X PUT -H "Authorization: Bearer {secret}" -H "Content-Type: application/json" '
+        '-d \'{"value": {"hello": "world"}, "ttl": 300}\' http://127.0.0.1:8000/api/kv/keys/my/first-key',
+        f'  list keys      curl -H "Authorization: Bearer {secret}" "http://127.0.0.1:8000/api/kv/keys?prefix=config/"',
+        "  CLI            bazaar kv get greeting --tenant demo   (bazaar kv --help)",
+    ]
+    return lines

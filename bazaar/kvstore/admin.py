@@ -1,0 +1,74 @@
+"""Back office for tenants, API keys and entries. Keys are issued and revoked through the services, so the
+secret is shown once and a revocation reaches the fast path's cache flag."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from bazaar.kvstore import services
+from bazaar.kvstore.models import Entry, Tenant, TenantApiKey
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "created_at")
+    search_fields = ("slug", "name")
+    readonly_fields = ("version_floor", "created_at")
+    actions = ["issue_key"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting a tenant would strand its cached entries and key flags; revoke its keys instead.
+        return False
+
+    @admin.action(description="Issue a new API key (shown once)")
+    def issue_key(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        for tenant in queryset:
+            issued = services.apikey_create(tenant_id=tenant.pk, name="admin")
+            self.message_user(
+                request,
+                f"API key for {tenant.slug} (copy it now, it is not stored): {issued.secret}",
+                messages.WARNING,
+            )
+
+
+@admin.register(TenantApiKey)
+class TenantApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("tenant", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("tenant",)
+    readonly_fields = ("tenant", "name", "prefix", "digest", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # issued from the tenant list (action), the API or `bazaar kv keys create`
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[TenantApiKey]) -> None:
+        for key in queryset.order_by("pk"):
+            services.apikey_revoke(key_id=key.pk)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).")
+
+
+@admin.register(Entry)
+class EntryAdmin(admin.ModelAdmin):
+    """Read-only: writes go through the API or CLI so versions, CAS and cache invalidation stay right."""
+
+    list_display = ("tenant", "key", "version", "updated_at", "expires_at")
+    list_filter = ("tenant",)
+    search_fields = ("key",)
+    readonly_fields = ("tenant", "key", "value", "version", "created_at", "updated_at", "expires_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,178 @@
+"""Kvstore's cache keys, the stored form of an entry, and the WSGI fast path for ``GET /api/kv/keys/<key>``.
+
+Stored form
+-----------
+One cache entry per (tenant, key) under ``Scope("kvstore", "entry", "<tenant_id>:<key>")``, variant ``v1``::
+
+    b"<version> <expires_at in ms since the epoch, 0 for none>\\n" + b'{"key":…,"value":…,…,"ttl":'
+
+The response body is the stored JSON prefix followed by the seconds left (or ``null``) and ``}``, so the bytes are
+never re-serialized, and "TTL left" is still exact on a hit. The header line lets both the Django view and the
+fast path refuse an entry whose expiry has passed (expired entries are invisible at once, even if cached) and send
+``ETag: "<version>"`` without parsing JSON.
+
+API key check on the fast path (one round trip)
+-----------------------------------------------
+The fast path hashes the bearer secret and looks the digest up in an in-process dict ``digest → tenant id``. The
+dict is filled only by the Django path after it checked the key in the database, and it can never go stale,
+because a key's tenant never changes. *Validity* (not revoked) comes from Redis: the raw key
+``kvstore:apikey:<digest>`` holds the tenant id, is set by the Django path after the database check (TTL
+``KVSTORE_APIKEY_FLAG_TTL``) and deleted when the key is revoked (after commit). The fast path fetches that flag in
+the same ``MGET`` as the entry (``core.cache.peek_with``) and serves only when the flag names the same tenant.
+Anything else (unknown digest, no flag, a miss, an expired entry, a query string, an unusual key, an outage) goes
+to Django unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+from datetime import datetime
+from typing import Any
+
+from bazaar.core import cache
+from bazaar.core.cache import Scope
+
+APP = "kvstore"
+VARIANT = "v1"
+CONTENT_TYPE = "application/json"
+#: Per-client data: clients may keep a copy, but must revalidate with the ETag (cheap 304).
+CACHE_CONTROL = "private, no-cache"
+API_KEY_PREFIX = "kv_"
+
+# The fast path handles only keys whose URL form and decoded form are the same ASCII string; others go to Django.
+_SIMPLE_KEY = re.compile(r"^[A-Za-z0-9._~:@!$&'()*+,;=/-]{1,256}$")
+_tenant_by_digest: dict[str, int] = {}
+_DIGEST_MAP_MAX = 100_000
+
+
+def entry_scope(tenant_id: int, key: str) -> Scope:
+    return Scope(APP, "entry", f"{tenant_id}:{key}")
+
+
+def digest_of(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def flag_key(digest: str) -> str:
+    return cache.raw_key(APP, "apikey", digest)
+
+
+def remember_key(digest: str, tenant_id: int) -> None:
+    """Record a database-checked key: its tenant in this process, its validity flag in the shared cache."""
+    if len(_tenant_by_digest) >= _DIGEST_MAP_MAX:
+        _tenant_by_digest.clear()
+    _tenant_by_digest[digest] = tenant_id
+    from bazaar.kvstore import conf
+
+    cache.set_raw(flag_key(digest), str(tenant_id).encode(), conf.apikey_flag_ttl())
+
+
+def forget_key_on_commit(digest: str) -> None:
+    """A key was revoked: drop its validity flag once the revocation commits."""
+    cache.delete_raw_on_commit(flag_key(digest))
+
+
+def invalidate_entry(tenant_id: int, key: str) -> None:
+    """Drop the cached entry once the current transaction commits."""
+    cache.invalidate(entry_scope(tenant_id, key))
+
+
+def iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+def pack(
+    *,
+    key: str,
+    value_json: str,
+    version: int,
+    created_at: datetime,
+    updated_at: datetime,
+    expires_at: datetime | None,
+) -> bytes:
+    """The stored form of an entry (see the module docstring)."""
+    expires_ms = 0 if expires_at is None else int(expires_at.timestamp() * 1000)
+
+    def dumps(v: Any) -> str:
+        return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+
+    # The value is already compact JSON text: spliced in, never parsed and dumped again.
+    prefix = (
+        f'{{"key":{dumps(key)},"value":{value_json},"version":{version},'
+        f'"created_at":{dumps(iso(created_at))},"updated_at":{dumps(iso(updated_at))},'
+        f'"expires_at":{dumps(iso(expires_at))},"ttl":'
+    )
+    return b"%d %d\n%s" % (version, expires_ms, prefix.encode())
+
+
+#: The stored form of "no such key": 404s are cached too (a write of the key invalidates it like any other).
+ABSENT = b"0 0\n"
+
+
+def unpack(stored: bytes, now_ms: float) -> tuple[int, bytes] | None:
+    """``(version, response body)`` for a stored entry that is still alive at ``now_ms``, else None."""
+    nl = stored.find(b"\n")
+    if nl < 0:
+        return None
+    version_raw, _, expires_raw = stored[:nl].partition(b" ")
+    version = int(version_raw)
+    if version == 0:
+        return None  # a cached "no such key"
+    expires_ms = int(expires_raw or 0)
+    if expires_ms:
+        left = expires_ms - now_ms
+        if left <= 0:
+            return None
+        ttl = b"%d" % math.ceil(left / 1000)
+    else:
+        ttl = b"null"
+    return version, stored[nl + 1 :] + ttl + b"}"
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def etag_matches(header: str | None, tag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    return tag in [c.strip().removeprefix("W/") for c in header.split(",")]
+
+
+def fast_get(
+    match: re.Match[str], environ: dict[str, Any]
+) -> tuple[str, list[tuple[str, str]], bytes] | None:
+    """The fast-path handler for ``GET /api/kv/keys/<key>`` (registered in KvstoreConfig.ready())."""
+    if environ.get("QUERY_STRING"):
+        return None
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if not auth.startswith("Bearer " + API_KEY_PREFIX):
+        return None
+    key = match["key"]
+    if _SIMPLE_KEY.match(key) is None:
+        return None
+    digest = hashlib.sha256(auth[7:].strip().encode()).hexdigest()
+    tenant_id = _tenant_by_digest.get(digest)
+    if tenant_id is None:
+        return None
+    found, extras = cache.peek_with(entry_scope(tenant_id, key), VARIANT, (flag_key(digest),))
+    if found is None or extras[0] != str(tenant_id).encode():
+        return None
+    unpacked = unpack(found.body, time.time() * 1000)
+    if unpacked is None:
+        return None
+    version, body = unpacked
+    tag = etag(version)
+    headers = [("ETag", tag), ("Cache-Control", CACHE_CONTROL), ("X-Cache", "hit")]
+    if etag_matches(environ.get("HTTP_IF_NONE_MATCH"), tag):
+        return "304 Not Modified", headers, b""
+    headers += [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))]
+    return "200 OK", headers, body

@@ -1,0 +1,93 @@
+"""Kvstore API schemas. Inputs reject unknown fields; outputs list their fields explicitly."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from ninja import Field, Schema
+
+from bazaar.core.schemas import StrictIn
+
+
+class SetIn(StrictIn):
+    value: Any = Field(
+        ..., description="Any JSON value; text is a JSON string. At most KVSTORE_MAX_VALUE_BYTES."
+    )
+    ttl: int | None = Field(default=None, description="Seconds until the entry expires; omitted: never.")
+    if_version: int | None = Field(
+        default=None,
+        description="Compare-and-swap: write only if the current version is this; 0 = create only.",
+    )
+
+
+class EntryOut(Schema):
+    key: str
+    value: Any
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+    ttl: int | None = Field(description="Seconds left before expiry (rounded up), null without a TTL.")
+
+
+class WriteOut(Schema):
+    key: str
+    version: int
+    updated_at: datetime
+    expires_at: datetime | None
+    op: str = "set"
+
+
+class ListOut(Schema):
+    items: list[EntryOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page.")
+
+
+class BatchOpIn(StrictIn):
+    op: Literal["set", "delete"]
+    key: str
+    value: Any = None
+    ttl: int | None = None
+    if_version: int | None = None
+
+
+class BatchIn(StrictIn):
+    ops: list[BatchOpIn]
+
+
+class BatchOut(Schema):
+    results: list[WriteOut]
+
+
+class TenantIn(StrictIn):
+    slug: str
+    name: str = ""
+
+
+class TenantOut(Schema):
+    id: int
+    slug: str
+    name: str
+    created_at: datetime
+
+
+class ApiKeyIn(StrictIn):
+    name: str = "default"
+
+
+class ApiKeyOut(Schema):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    secret: str = Field(description="The API key. Shown once: only its SHA-256 digest is stored.")
+
+
+class ImportOut(Schema):
+    imported: int

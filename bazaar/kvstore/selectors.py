@@ -1,0 +1,181 @@
+"""Kvstore reads: one entry (through the cache), keyset-paginated listings, exports, tenants and keys."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from bazaar.core import cache
+from bazaar.core.errors import NotFound, ValidationFailed
+from bazaar.kvstore import conf
+from bazaar.kvstore.cache import ABSENT, VARIANT, entry_scope, pack, unpack
+from bazaar.kvstore.models import Entry, Tenant, TenantApiKey
+from bazaar.kvstore.services.validation import clean_key
+
+_FIELDS = ("key", "value", "version", "created_at", "updated_at", "expires_at")
+
+
+@dataclass(frozen=True)
+class EntryRead:
+    version: int
+    body: bytes
+    hit: bool
+
+
+def entry_get(*, tenant_id: int, key: str) -> EntryRead:
+    """One live entry of the tenant as ready JSON bytes, through core.cache (one round trip on a hit).
+
+    Raises NotFound (``key_not_found``) when the key does not exist, was deleted or has expired, including an
+    entry that expired after it was cached (the stored form carries the expiry). "No such key" is cached too,
+    so a storm of 404s costs one query. ValidationFailed for a malformed key. Takes no locks.
+    """
+    key = clean_key(key)
+    now = timezone.now()
+
+    def build() -> bytes:
+        row = Entry.objects.live(now).filter(tenant_id=tenant_id, key=key).values_list(*_FIELDS).first()
+        if row is None:
+            return ABSENT
+        k, value, version, created_at, updated_at, expires_at = row
+        return pack(
+            key=k,
+            value_json=value,
+            version=version,
+            created_at=created_at,
+            updated_at=updated_at,
+            expires_at=expires_at,
+        )
+
+    cached = cache.get_or_build(entry_scope(tenant_id, key), VARIANT, build, ttl=conf.cache_ttl())
+    found = unpack(cached.body, now.timestamp() * 1000)
+    if found is None:
+        raise NotFound(f"No key {key!r}.", code="key_not_found", details={"key": key})
+    return EntryRead(version=found[0], body=found[1], hit=cached.hit)
+
+
+def encode_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        key = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        key = ""
+    if not key:
+        raise ValidationFailed("The cursor is not valid.", code="invalid_cursor")
+    return key
+
+
+def _prefix_upper(prefix: str) -> str | None:
+    """The smallest string above every string starting with ``prefix`` (code point order), if any."""
+    for i in range(len(prefix) - 1, -1, -1):
+        if ord(prefix[i]) < 0x10FFFF:
+            return prefix[:i] + chr(ord(prefix[i]) + 1)
+    return None
+
+
+def _live_range(tenant_id: int, now: datetime, prefix: str, after: str | None) -> QuerySet[Entry]:
+    qs = Entry.objects.live(now).filter(tenant_id=tenant_id)
+    if prefix:
+        # A key range the (tenant, key) index answers directly (keys compare bytewise: "C" collation on
+        # PostgreSQL, BINARY on SQLite); startswith keeps it exact.
+        qs = qs.filter(key__gte=prefix, key__startswith=prefix)
+        upper = _prefix_upper(prefix)
+        if upper is not None:
+            qs = qs.filter(key__lt=upper)
+    if after is not None:
+        qs = qs.filter(key__gt=after)
+    return qs.order_by("key")
+
+
+def _item(row: tuple[object, ...], now_ms: float) -> bytes | None:
+    k, value, version, created_at, updated_at, expires_at = row
+    stored = pack(
+        key=str(k),
+        value_json=str(value),
+        version=int(version),  # type: ignore[call-overload]
+        created_at=created_at,  # type: ignore[arg-type]
+        updated_at=updated_at,  # type: ignore[arg-type]
+        expires_at=expires_at,  # type: ignore[arg-type]
+    )
+    found = unpack(stored, now_ms)
+    return None if found is None else found[1]
+
+
+def entry_list(
+    *, tenant_id: int, prefix: str = "", limit: int | None = None, cursor: str | None = None
+) -> bytes:
+    """A page of the tenant's live entries in key order, as JSON bytes ``{"items": [...], "next_cursor": …}``.
+
+    Keyset pagination on the unique (tenant, key) index: ``key > cursor ORDER BY key LIMIT n+1``, never an
+    offset or a full scan. The cursor is the opaque base64 of the page's last key; ``next_cursor`` is null on
+    the last page. Raises ValidationFailed (``invalid_limit``, ``invalid_cursor``). Takes no locks.
+    """
+    max_limit = conf.max_list_limit()
+    lim = 100 if limit is None else limit
+    if lim < 1 or lim > max_limit:
+        raise ValidationFailed(
+            f"limit must be between 1 and {max_limit}.",
+            code="invalid_limit",
+            details={"max_limit": max_limit},
+        )
+    after = decode_cursor(cursor) if cursor else None
+    now = timezone.now()
+    rows = list(_live_range(tenant_id, now, prefix, after).values_list(*_FIELDS)[: lim + 1])
+    more = len(rows) > lim
+    rows = rows[:lim]
+    now_ms = now.timestamp() * 1000
+    items = [b for b in (_item(r, now_ms) for r in rows) if b is not None]
+    next_cursor = encode_cursor(str(rows[-1][0])) if more and rows else None
+    return b'{"items":[%s],"next_cursor":%s}' % (b",".join(items), json.dumps(next_cursor).encode())
+
+
+def entries_export(*, tenant_id: int, prefix: str = "", chunk: int = 1000) -> Iterator[str]:
+    """Every live entry of the tenant as JSON lines ``{"key", "value", "version", "ttl"?}`` in key order.
+
+    Reads in keyset chunks (never the whole table at once); each chunk is a consistent snapshot, the export as a
+    whole is not (it is not one transaction, so it never holds a long snapshot open). Takes no locks.
+    """
+    after: str | None = None
+    while True:
+        now = timezone.now()
+        rows = list(
+            _live_range(tenant_id, now, prefix, after).values_list("key", "value", "version", "expires_at")[
+                :chunk
+            ]
+        )
+        for key, value, version, expires_at in rows:
+            line = f'{{"key":{json.dumps(key, ensure_ascii=False)},"value":{value},"version":{version}'
+            if expires_at is not None:
+                left = max(1, int((expires_at - now).total_seconds() + 0.999))
+                line += f',"ttl":{left}'
+            yield line + "}"
+        if len(rows) < chunk:
+            return
+        after = rows[-1][0]
+
+
+def tenant_by_slug(slug: str) -> Tenant:
+    """The tenant named ``slug``. Raises NotFound (``tenant_not_found``)."""
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is None:
+        raise NotFound(f"No tenant {slug!r}.", code="tenant_not_found")
+    return tenant
+
+
+def tenant_list() -> QuerySet[Tenant]:
+    """All tenants by slug."""
+    return Tenant.objects.order_by("slug")
+
+
+def apikey_list(*, tenant_id: int) -> QuerySet[TenantApiKey]:
+    """A tenant's API keys, newest first (digests only: secrets are never stored)."""
+    return TenantApiKey.objects.filter(tenant_id=tenant_id).order_by("-created_at", "-id")

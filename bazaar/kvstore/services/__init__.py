@@ -1,0 +1,41 @@
+"""Kvstore writes (one function per use case; each owns its transaction)."""
+
+from bazaar.kvstore.services.entries import (
+    DeleteOp,
+    SetOp,
+    WriteResult,
+    batch_apply,
+    entries_import,
+    entries_purge_expired,
+    entry_delete,
+    entry_set,
+    make_delete,
+    make_set,
+)
+from bazaar.kvstore.services.tenants import (
+    IssuedKey,
+    KeyPrincipal,
+    apikey_authenticate,
+    apikey_create,
+    apikey_revoke,
+    tenant_create,
+)
+
+__all__ = [
+    "DeleteOp",
+    "IssuedKey",
+    "KeyPrincipal",
+    "SetOp",
+    "WriteResult",
+    "apikey_authenticate",
+    "apikey_create",
+    "apikey_revoke",
+    "batch_apply",
+    "entries_import",
+    "entries_purge_expired",
+    "entry_delete",
+    "entry_set",
+    "make_delete",
+    "make_set",
+    "tenant_create",
+]

@@ -1,0 +1,75 @@
+"""Input rules shared by every write path (API, batch, CLI, import): key shape, value size, TTL range."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from datetime import datetime, timedelta
+from typing import Any
+
+from bazaar.core.errors import PayloadTooLarge, ValidationFailed
+from bazaar.kvstore import conf
+
+
+def clean_key(key: Any) -> str:
+    """A key is a non-empty UTF-8 string of at most KVSTORE_MAX_KEY_LENGTH characters without control characters.
+
+    Raises ValidationFailed (code ``invalid_key``).
+    """
+    if not isinstance(key, str) or not key:
+        raise ValidationFailed("A key must be a non-empty string.", code="invalid_key")
+    limit = conf.max_key_length()
+    if len(key) > limit:
+        raise ValidationFailed(
+            f"A key is at most {limit} characters.", code="invalid_key", details={"max_length": limit}
+        )
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationFailed("A key must be valid UTF-8.", code="invalid_key")
+    if any(unicodedata.category(ch) == "Cc" for ch in key):
+        raise ValidationFailed("A key must not contain control characters.", code="invalid_key")
+    return key
+
+
+def encode_value(value: Any) -> str:
+    """The value as compact JSON text, within KVSTORE_MAX_VALUE_BYTES (UTF-8).
+
+    Raises PayloadTooLarge (``value_too_large``, 413) beyond the limit, ValidationFailed (``invalid_value``) for
+    what JSON cannot carry (NaN, infinities).
+    """
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError):
+        raise ValidationFailed("The value must be JSON (no NaN or Infinity).", code="invalid_value")
+    size = len(text.encode("utf-8"))
+    limit = conf.max_value_bytes()
+    if size > limit:
+        raise PayloadTooLarge(
+            f"The value is {size} bytes as JSON; the limit is {limit} bytes.",
+            code="value_too_large",
+            details={"limit": limit, "size": size},
+        )
+    return text
+
+
+def expiry(ttl: Any, now: datetime) -> datetime | None:
+    """``now + ttl`` seconds, or None without a TTL. Raises ValidationFailed (``invalid_ttl``) out of range."""
+    if ttl is None:
+        return None
+    limit = conf.max_ttl()
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1 or ttl > limit:
+        raise ValidationFailed(
+            f"ttl must be a whole number of seconds between 1 and {limit}.",
+            code="invalid_ttl",
+            details={"max_ttl": limit},
+        )
+    return now + timedelta(seconds=ttl)
+
+
+def clean_if_version(if_version: Any) -> int | None:
+    if if_version is None:
+        return None
+    if isinstance(if_version, bool) or not isinstance(if_version, int) or if_version < 0:
+        raise ValidationFailed("if_version must be a whole number, 0 or more.", code="invalid_if_version")
+    return if_version
