@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -43,6 +44,12 @@ def _order(value: str | None, allowed: dict[str, str]) -> tuple[str, list[str]]:
     field = ("-" if desc else "") + allowed[name]
     tiebreak = "-public_id" if desc else "public_id"
     return value, [field] if allowed[name] == "public_id" else [field, tiebreak]
+
+
+def _variant(kind: str, payload: Any) -> str:
+    """A short, key-safe variant name (user input never goes into a cache key verbatim)."""
+    raw = json.dumps(payload, sort_keys=True, default=str).encode()
+    return kind + ":" + hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 def _dumps(payload: Any) -> bytes:
@@ -92,7 +99,7 @@ def trainer_list_json(*, q: str | None, order: str | None, limit: int | None, of
     """Cached bytes of :func:`trainer_page` under the TRAINERS scope; the variant is the validated parameters."""
     lim, off = clamp(limit, offset)
     order_key, _ = _order(order, TRAINER_ORDER)
-    variant = "l:" + json.dumps([q or "", order_key, lim, off])
+    variant = _variant("l", [q or "", order_key, lim, off])
     return cache.get_or_build(
         tcache.TRAINERS, variant, lambda: _dumps(trainer_page(q=q, order=order_key, limit=lim, offset=off))
     )
@@ -114,7 +121,7 @@ def trainer_detail_json(public_id: str) -> Cached:
             {**trainer_dict(trainer), "pokemon_count": Pokemon.objects.filter(owner=trainer).count()}
         )
 
-    return cache.get_or_build(tcache.POKEMON, "t:" + public_id, build)
+    return cache.get_or_build(tcache.POKEMON, _variant("t", public_id), build)
 
 
 def pokemon_page(
@@ -155,7 +162,7 @@ def pokemon_list_json(**params: Any) -> Cached:
         if v is not None and not 1 <= v <= 100:
             raise ValidationFailed(f"{bound} must be from 1 to 100.", code="invalid_level")
     norm = {**params, "limit": lim, "offset": off, "order": order_key}
-    variant = "l:" + json.dumps(norm, sort_keys=True)
+    variant = _variant("l", norm)
     return cache.get_or_build(tcache.POKEMON, variant, lambda: _dumps(pokemon_page(**norm)))
 
 
@@ -171,7 +178,7 @@ def pokemon_detail_json(public_id: str) -> Cached:
         p = pokemon_get(public_id)
         return _dumps(pokemon_dict(p, p.owner.public_id))
 
-    return cache.get_or_build(tcache.POKEMON, "p:" + public_id, build)
+    return cache.get_or_build(tcache.POKEMON, _variant("p", public_id), build)
 
 
 def pokemon_history(public_id: str) -> list[dict[str, Any]]:
@@ -195,7 +202,9 @@ def pokemon_history(public_id: str) -> list[dict[str, Any]]:
 
 
 def pokemon_history_json(public_id: str) -> Cached:
-    return cache.get_or_build(tcache.POKEMON, "h:" + public_id, lambda: _dumps(pokemon_history(public_id)))
+    return cache.get_or_build(
+        tcache.POKEMON, _variant("h", public_id), lambda: _dumps(pokemon_history(public_id))
+    )
 
 
 def offer_dict(offer: TradeOffer) -> dict[str, Any]:
