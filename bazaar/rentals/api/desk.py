@@ -6,8 +6,10 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Status
+from pydantic import ValidationError as PydanticValidationError
 
 from bazaar.accounts.auth import current_user
+from bazaar.core.errors import ValidationFailed
 from bazaar.core.pagination import paginate
 from bazaar.core.schemas import ErrorOut
 from bazaar.rentals import selectors, services
@@ -44,12 +46,38 @@ def rentals_get(request: HttpRequest, rental_id: int) -> Any:
     return selectors.rental_get(rental_id=rental_id)
 
 
-@router.post("/rentals/{rental_id}/return", response={200: RentalOut, **ERR})
-def rentals_return(request: HttpRequest, rental_id: int, payload: ReturnIn | None = None) -> Any:
-    """Close the rental and store its charge. 409 ``already_returned`` the second time (charged once)."""
-    services.rental_return(
-        rental_id=rental_id, returned_at=payload.returned_at if payload else None, by=current_user(request)
-    )
+def _optional_body(request: HttpRequest) -> ReturnIn:
+    """The return body is optional (most returns are "now"): an empty body means no backdating."""
+    raw = request.body.strip()
+    if not raw or request.content_type != "application/json":
+        return ReturnIn()
+    try:
+        return ReturnIn.model_validate_json(raw)
+    except PydanticValidationError as exc:
+        raise ValidationFailed(
+            "The request is not valid.",
+            details=[
+                {"field": ".".join(str(x) for x in e["loc"]), "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors()
+            ],
+        )
+
+
+@router.post(
+    "/rentals/{rental_id}/return",
+    response={200: RentalOut, **ERR},
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": ReturnIn.model_json_schema()}},
+        }
+    },
+)
+def rentals_return(request: HttpRequest, rental_id: int) -> Any:
+    """Close the rental and store its charge (body optional: ``{"returned_at": ...}`` to backdate).
+    409 ``already_returned`` the second time (charged once)."""
+    payload = _optional_body(request)
+    services.rental_return(rental_id=rental_id, returned_at=payload.returned_at, by=current_user(request))
     return selectors.rental_get(rental_id=rental_id)
 
 

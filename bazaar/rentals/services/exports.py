@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import secrets
@@ -106,7 +107,8 @@ def export_run(*, job_id: int, on_progress: Callable[[int, int], None] | None = 
                         on_progress(done, job.total)
         os.replace(tmp, target)
     except Exception as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         ExportJob.objects.filter(pk=job.pk).update(
             status=ExportStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
         )

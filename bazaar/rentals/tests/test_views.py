@@ -1,0 +1,103 @@
+"""The public catalogue pages and the WSGI fast path serving their cached bytes."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from bazaar.core.fastpath import FastPath
+from bazaar.rentals import services
+
+pytestmark = pytest.mark.django_db
+
+
+def _wsgi_get(path: str, query: str = "", cookie: str = "") -> tuple[str, dict[str, str], bytes] | None:
+    """Ask the fast path alone (no Django behind it): None when it would pass the request on."""
+    captured: dict[str, Any] = {}
+
+    def django_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        captured["passed"] = True
+        start_response("599 Passed", [])
+        return [b""]
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        captured["status"], captured["headers"] = status, dict(headers)
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "HTTP_HOST": "testserver",
+        "HTTP_COOKIE": cookie,
+        "wsgi.input": io.BytesIO(),
+        "wsgi.url_scheme": "http",
+    }
+    out = b"".join(FastPath(django_app)(environ, start_response))
+    if captured.get("passed"):
+        return None
+    return captured["status"], captured["headers"], out
+
+
+def test_catalogue_page_lists_titles_with_availability(client: Client, make_title: Any) -> None:
+    make_title(title="The Hobbit", author="J. R. R. Tolkien", copies=3)
+    make_title(title="Dune", author="Frank Herbert", kind="fiction", copies=1)
+    r = client.get("/rentals/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "The Hobbit" in html
+    assert "Dune" in html
+    assert "<strong>3</strong> of 3" in html
+    r = client.get("/rentals/?q=tolkien")
+    assert "The Hobbit" in r.content.decode()
+    assert "Dune" not in r.content.decode()
+
+
+def test_fast_path_serves_the_view_bytes_and_drops_them_after_a_rent(
+    client: Client, make_title: Any, make_customer: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        title = make_title(title="The Hobbit", copies=1)
+    assert _wsgi_get("/rentals/") is None  # nothing cached yet: Django answers
+    page = client.get("/rentals/")
+    served = _wsgi_get("/rentals/")
+    assert served is not None
+    assert served[0] == "200 OK"
+    assert served[2] == page.content
+    assert served[1]["X-Cache"] == "hit"
+    assert served[1]["ETag"] == page["ETag"]
+    assert _wsgi_get("/rentals/", cookie="sessionid=abc") is None
+    assert _wsgi_get("/rentals/", query="q=x") is None
+    client.get(f"/rentals/titles/{title.pk}/")
+    assert _wsgi_get(f"/rentals/titles/{title.pk}/") is not None
+    client.get("/api/rentals/titles")
+    api_hit = _wsgi_get("/api/rentals/titles")
+    assert api_hit is not None
+    assert b'"copies_available":1' in api_hit[2]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.rental_rent(customer_id=make_customer().pk, title_id=title.pk)
+    assert _wsgi_get("/rentals/") is None
+    assert _wsgi_get("/api/rentals/titles") is None
+    assert _wsgi_get(f"/rentals/titles/{title.pk}/") is None
+    assert (
+        "<strong>" not in client.get(f"/rentals/titles/{title.pk}/").content.decode().split("availability")[1]
+    )
+
+
+def test_title_page_404(client: Client) -> None:
+    assert client.get("/rentals/titles/999999/").status_code == 404
+
+
+def test_signed_in_visitor_gets_fresh_private_page(client: Client, make_user: Any, make_title: Any) -> None:
+    make_title(title="Solaris")
+    client.force_login(make_user("reader"))
+    r = client.get("/rentals/")
+    assert r.status_code == 200
+    assert r["Cache-Control"] == "private, no-cache"
+    assert "reader" in r.content.decode()
+
+
+def test_home_links_the_catalogue(client: Client) -> None:
+    assert 'href="/rentals/"' in client.get("/").content.decode()
