@@ -181,8 +181,16 @@ def store_order(
         address=payload.address,
         idempotency_key=idempotency_key,
     )
-    order = selectors.order_public(slug, placed.order.number)
-    return Status(201 if placed.created else 200, order)
+    order = placed.order
+    body = {
+        "number": order.number,
+        "status": order.status,
+        "total": order.total,
+        "currency": order.currency,
+        "created_at": order.created_at,
+        "items": placed.items,
+    }
+    return Status(201 if placed.created else 200, body)
 
 
 @router.get("/stores/{slug}/orders/{number}", response={200: PublicOrderOut, **ERRORS})

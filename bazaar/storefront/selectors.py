@@ -6,8 +6,9 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, FilteredRelation, Q, QuerySet, Sum
 from django.utils import timezone
 
 from bazaar.accounts.models import User
@@ -23,31 +24,49 @@ def shop_for_owner(user: User) -> Shop | None:
     return Shop.objects.filter(owner=user).first()
 
 
-def store_by_slug(slug: str) -> tuple[Shop, list[Product]]:
-    """The public page's data in exactly two queries whatever the product count (shop, then its products).
+class StoreProduct(NamedTuple):
+    """A product as the public page shows it (plain values: no model instances on the hot path)."""
+
+    id: int
+    name: str
+    description: str
+    mrp: Decimal
+    price: Decimal
+    stock: int
+    is_available: bool
+
+
+class StoreShop(NamedTuple):
+    id: int
+    name: str
+    slug: str
+    currency: str
+    contact_phone: str
+
+
+_SHOP_COLS = ("id", "name", "slug", "currency", "contact_phone")
+_PRODUCT_COLS = ("p__id", "p__name", "p__description", "p__mrp", "p__price", "p__stock", "p__is_available")
+
+
+def store_by_slug(slug: str) -> tuple[StoreShop, list[StoreProduct]]:
+    """The public page's data in exactly one query whatever the product count: the shop LEFT JOINed to its
+    listed, non-archived products (a shop without products still comes back, with one all-NULL product row).
 
     Raises NotFound ``shop_not_found``; the caller checks :func:`slug_redirect` for a former slug.
     """
-    shop = Shop.objects.filter(slug=slug).first()
-    if shop is None:
-        raise NotFound("No such store.", code="shop_not_found")
-    products = list(
-        Product.objects.on_store()
-        .filter(shop=shop)
-        .only(
-            "id",
-            "name",
-            "description",
-            "mrp",
-            "price",
-            "stock",
-            "is_available",
-            "is_listed",
-            "is_archived",
-            "image",
+    rows = list(
+        Shop.objects.filter(slug=slug)
+        .annotate(
+            p=FilteredRelation("products", condition=Q(products__is_archived=False, products__is_listed=True))
         )
-        .order_by("name", "id")
+        .order_by("p__name", "p__id")
+        .values_list(*_SHOP_COLS, *_PRODUCT_COLS)
     )
+    if not rows:
+        raise NotFound("No such store.", code="shop_not_found")
+    n = len(_SHOP_COLS)
+    shop = StoreShop(*rows[0][:n])
+    products = [StoreProduct(*row[n:]) for row in rows if row[n] is not None]
     return shop, products
 
 

@@ -45,6 +45,7 @@ class OrderLine:
 class Placed:
     order: Order
     created: bool
+    items: list[OrderItem]
 
 
 def _order_number() -> str:
@@ -101,14 +102,19 @@ def request_hash(lines: Sequence[OrderLine], name: str, phone: str, address: str
 
 
 def _replay(shop: Shop, key: str, digest: str) -> Placed | None:
-    row = OrderIdempotencyKey.objects.select_related("order").filter(shop=shop, key=key).first()
+    row = (
+        OrderIdempotencyKey.objects.select_related("order")
+        .prefetch_related("order__items")
+        .filter(shop=shop, key=key)
+        .first()
+    )
     if row is None or row.order is None:
         return None
     if row.request_hash != digest:
         raise ValidationFailed(
             "This idempotency key was already used for a different order.", code="idempotency_key_reused"
         )
-    return Placed(order=row.order, created=False)
+    return Placed(order=row.order, created=False, items=list(row.order.items.all()))
 
 
 def order_place(
@@ -148,7 +154,7 @@ def order_place(
             return replay
     try:
         with transaction.atomic():
-            order = _place_locked(shop, norm, name, phone, address)
+            order, items = _place_locked(shop, norm, name, phone, address)
             if key:
                 OrderIdempotencyKey.objects.create(shop=shop, key=key, request_hash=digest, order=order)
             invalidate_store(shop.slug)
@@ -159,10 +165,12 @@ def order_place(
         if replay is None:
             raise
         return replay
-    return Placed(order=order, created=True)
+    return Placed(order=order, created=True, items=items)
 
 
-def _place_locked(shop: Shop, lines: list[OrderLine], name: str, phone: str, address: str) -> Order:
+def _place_locked(
+    shop: Shop, lines: list[OrderLine], name: str, phone: str, address: str
+) -> tuple[Order, list[OrderItem]]:
     ids = [ln.product_id for ln in lines]
     products = {
         p.pk: p for p in Product.objects.select_for_update().filter(shop=shop, pk__in=ids).order_by("pk")
@@ -220,7 +228,7 @@ def _place_locked(shop: Shop, lines: list[OrderLine], name: str, phone: str, add
     for item in items:
         item.order = order
     OrderItem.objects.bulk_create(items)
-    return order
+    return order, items
 
 
 def _enqueue_email(order_id: int) -> None:

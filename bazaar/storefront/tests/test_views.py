@@ -280,7 +280,7 @@ def test_uncached_store_page_makes_constant_queries(
     Product.objects.bulk_create(
         [Product(shop=vendor.shop, name=f"P{i}", mrp=10, price=9, stock=i) for i in range(count)]
     )
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         r = client.get("/s/vera-spices/")
     assert r.status_code == 200
     assert r.content.count(b"data-product=") == count
@@ -371,3 +371,17 @@ def test_confirmation_of_other_shop_is_404(
     ).order
     assert client.get(f"/s/otto-tea/orders/{order.number}/").status_code == 404
     assert client.get("/s/vera-spices/orders/BZ-NOPE/").status_code == 404
+
+
+def test_store_page_escapes_vendor_text(client: Client, vendor: User, make_product: Any) -> None:
+    make_product(vendor, name="<script>alert(1)</script>", description='"quoted" & <b>bold</b>')
+    body = client.get("/s/vera-spices/").content
+    assert b"<script>alert(1)" not in body
+    assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert b"&quot;quoted&quot; &amp; &lt;b&gt;bold&lt;/b&gt;" in body
+
+
+def test_empty_store_renders(client: Client, vendor: User) -> None:
+    r = client.get("/s/vera-spices/")
+    assert r.status_code == 200
+    assert b"no products yet" in r.content

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal, InvalidOperation
+from html import escape
 
 from django.http import (
     Http404,
@@ -14,6 +15,7 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -24,20 +26,56 @@ from bazaar.storefront import conf, selectors, services
 from bazaar.storefront.cache import PAGE_VARIANT, store_scope
 
 HTML = "text/html; charset=utf-8"
+LOW_STOCK_BADGE = 5
 
 
 class _NoStore(Exception):
     """Raised inside a cache build when the slug names no shop (nothing is cached then)."""
 
 
+def _row(p: selectors.StoreProduct) -> str:
+    name = escape(p.name)
+    desc = f'<br><span class="muted">{escape(p.description)}</span>' if p.description else ""
+    price = f"<strong>{p.price}</strong>"
+    if p.price != p.mrp:
+        price = f'<s class="muted">{p.mrp}</s> {price}'
+    if not p.is_available:
+        badge = '<span class="badge bad">Unavailable</span>'
+    elif p.stock <= 0:
+        badge = '<span class="badge bad">Out of stock</span>'
+    elif p.stock <= LOW_STOCK_BADGE:
+        badge = f'<span class="badge warn">Only {p.stock} left</span>'
+    else:
+        badge = f'<span class="badge ok">In stock ({p.stock})</span>'
+    if p.is_available and p.stock > 0:
+        qty = (
+            f'<input type="number" name="qty_{p.id}" min="0" max="{p.stock}" value="0" class="qty" '
+            f'aria-label="Quantity of {name}"><input type="hidden" name="price_{p.id}" value="{p.price}">'
+        )
+    else:
+        qty = "—"
+    return (
+        f'<tr data-product="{name}"><td><strong>{name}</strong>{desc}</td><td class="num">{price}</td>'
+        f'<td>{badge}</td><td class="num">{qty}</td></tr>\n'
+    )
+
+
 def render_store(slug: str) -> bytes:
     """The public page's bytes. Rendered without the request: identical for every visitor (no CSRF token, no
-    user), so the same bytes can be served to everyone from the cache and by the fast path."""
+    user), so the same bytes can be served to everyone from the cache and by the fast path.
+
+    The product rows are built with f-strings and ``html.escape`` rather than template tags: with 50 products
+    the template engine spent ~10 ms in variable resolution and localisation, which alone would cap the
+    uncached page far below 500 req/s on two cores. The shell stays a template.
+    """
     try:
         shop, products = selectors.store_by_slug(slug)
     except NotFound:
         raise _NoStore()
-    return render_to_string("storefront/store.html", {"shop": shop, "products": products}).encode()
+    rows = mark_safe("".join(_row(p) for p in products))  # noqa: S308 - every value above is escaped or numeric
+    return render_to_string(
+        "storefront/store.html", {"shop": shop, "rows": rows, "has_products": bool(products)}
+    ).encode()
 
 
 @require_GET

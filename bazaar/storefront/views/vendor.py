@@ -6,6 +6,7 @@ Every lookup is scoped to the signed-in user's shop, so another shop's product o
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -304,9 +305,15 @@ class _Echo:
         return value
 
 
+_NUMERIC = re.compile(r"[+-]?[\d\s().,-]*")
+
+
 def _safe_cell(value: str) -> str:
     # Spreadsheet formula injection: a customer-typed cell must never start a formula when opened in Excel.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    # Plain numbers (a phone like "+91 98765 43210") cannot be formulas and stay as they are.
+    if value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _NUMERIC.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def csv_stream(rows: Iterator[list[str]]) -> Iterator[str]:
