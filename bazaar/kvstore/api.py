@@ -15,7 +15,7 @@ from ninja import Router, Status
 from bazaar.accounts.auth import staff_auth
 from bazaar.core.errors import ValidationFailed
 from bazaar.kvstore import selectors, services
-from bazaar.kvstore.auth import principal, tenant_key, tenant_key_read
+from bazaar.kvstore.auth import principal, tenant_key
 from bazaar.kvstore.cache import CACHE_CONTROL, CONTENT_TYPE, etag, etag_matches, iso
 from bazaar.kvstore.schemas import (
     ApiKeyCreatedOut,
@@ -60,7 +60,7 @@ def list_keys(
 
 @router.get(
     "/keys/{path:key}",
-    auth=tenant_key_read,
+    auth=tenant_key,
     response={200: EntryOut, 304: None},
     summary="Get a key (ETag = version; If-None-Match gives 304)",
 )

@@ -10,18 +10,13 @@ from bazaar.kvstore.services import KeyPrincipal, apikey_authenticate
 
 
 class TenantKey(HttpBearer):
-    """A tenant's API key. ``remember`` marks the endpoint whose hits the fast path serves (GET one key)."""
-
-    def __init__(self, *, remember: bool = False) -> None:
-        super().__init__()
-        self.remember = remember
+    """A tenant's API key."""
 
     def authenticate(self, request: HttpRequest, token: str) -> KeyPrincipal | None:
-        return apikey_authenticate(token, remember=self.remember)
+        return apikey_authenticate(token)
 
 
 tenant_key = TenantKey()
-tenant_key_read = TenantKey(remember=True)
 
 
 def principal(request: HttpRequest) -> KeyPrincipal:

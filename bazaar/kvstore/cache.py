@@ -71,6 +71,22 @@ def remember_key(digest: str, tenant_id: int) -> None:
     cache.set_raw(flag_key(digest), str(tenant_id).encode(), conf.apikey_flag_ttl())
 
 
+_AUTH_SCOPE = Scope(APP, "auth", "-")
+
+
+def known_tenant(digest: str) -> int | None:
+    """The tenant of a key this process has checked in the database, if its validity flag is still set.
+
+    One cache round trip. (core.cache has no plain raw-key read; ``peek_with`` on a scope that never holds an
+    entry fetches just the flag.) None sends the caller to the database.
+    """
+    tenant_id = _tenant_by_digest.get(digest)
+    if tenant_id is None:
+        return None
+    _found, extras = cache.peek_with(_AUTH_SCOPE, "none", (flag_key(digest),))
+    return tenant_id if extras[0] == str(tenant_id).encode() else None
+
+
 def forget_key_on_commit(digest: str) -> None:
     """A key was revoked: drop its validity flag once the revocation commits."""
     cache.delete_raw_on_commit(flag_key(digest))

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from bazaar.core.errors import Conflict, NotFound, ValidationFailed
-from bazaar.kvstore.cache import API_KEY_PREFIX, digest_of, forget_key_on_commit, remember_key
+from bazaar.kvstore.cache import API_KEY_PREFIX, digest_of, forget_key_on_commit, known_tenant, remember_key
 from bazaar.kvstore.models import Tenant, TenantApiKey
 
 
@@ -25,8 +25,6 @@ class KeyPrincipal:
     """Who a tenant request is: the key's tenant, and the key itself (for the fast-path flag)."""
 
     tenant_id: int
-    tenant_slug: str
-    key_id: int
     digest: str
 
 
@@ -89,28 +87,34 @@ def apikey_revoke(*, key_id: int, tenant_id: int | None = None) -> TenantApiKey:
     return key
 
 
-def apikey_authenticate(secret: str, *, remember: bool = False) -> KeyPrincipal | None:
-    """The tenant behind an active API key, or None. With ``remember`` the key is recorded for the fast path
-    (in-process digest → tenant, and the validity flag in the cache), then checked once more in the database
-    so that a revocation committing meanwhile cannot leave a valid-looking flag behind.
+def apikey_authenticate(secret: str) -> KeyPrincipal | None:
+    """The tenant behind an active API key, or None.
+
+    A key this process already checked is trusted while its validity flag is in the cache (one round trip; the
+    flag is deleted when the key is revoked). Otherwise the database decides; an active key is then recorded
+    for this path and the fast path (in-process digest → tenant, the flag in the cache) and checked once more,
+    so a revocation committing meanwhile cannot leave a valid-looking flag behind. ``last_used_at`` is touched
+    on database checks, at most once a minute.
     """
     if not secret.startswith(API_KEY_PREFIX):
         return None
     digest = digest_of(secret)
+    tenant_id = known_tenant(digest)
+    if tenant_id is not None:
+        return KeyPrincipal(tenant_id=tenant_id, digest=digest)
     row = (
         TenantApiKey.objects.filter(digest=digest, revoked_at__isnull=True)
-        .values_list("id", "tenant_id", "tenant__slug", "last_used_at")
+        .values_list("id", "tenant_id", "last_used_at")
         .first()
     )
     if row is None:
         return None
-    key_id, tenant_id, slug, last_used = row
+    key_id, tenant_id, last_used = row
     now = timezone.now()
     if last_used is None or (now - last_used).total_seconds() > 60:
         TenantApiKey.objects.filter(pk=key_id).update(last_used_at=now)
-    if remember:
-        remember_key(digest, tenant_id)
-        if not TenantApiKey.objects.filter(pk=key_id, revoked_at__isnull=True).exists():
-            forget_key_on_commit(digest)
-            return None
-    return KeyPrincipal(tenant_id=tenant_id, tenant_slug=slug, key_id=key_id, digest=digest)
+    remember_key(digest, tenant_id)
+    if not TenantApiKey.objects.filter(pk=key_id, revoked_at__isnull=True).exists():
+        forget_key_on_commit(digest)
+        return None
+    return KeyPrincipal(tenant_id=tenant_id, digest=digest)
