@@ -20,6 +20,7 @@ from bazaar.rentals.models import (
     CopyState,
     Customer,
     ExportJob,
+    Hold,
     Payment,
     PricePlan,
     Rental,
@@ -101,6 +102,7 @@ class Standing:
     open_rentals: int
     charged: Decimal
     paid: Decimal
+    active_holds: int = 0
 
     @property
     def balance(self) -> Decimal:
@@ -135,6 +137,13 @@ def customer_standing(*, customer_id: int) -> Standing:
         .annotate(s=Sum("amount"))
         .values("s")
     )
+    holds_q = (
+        Hold.objects.filter(customer_id=OuterRef("pk"), closed_at__isnull=True)
+        .order_by()
+        .values("customer_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
     row = (
         Customer.objects.filter(pk=customer_id)
         .annotate(
@@ -143,13 +152,14 @@ def customer_standing(*, customer_id: int) -> Standing:
                 Subquery(charged_q, output_field=money_field), Value(ZERO), output_field=money_field
             ),
             paid=Coalesce(Subquery(paid_q, output_field=money_field), Value(ZERO), output_field=money_field),
+            n_holds=Coalesce(Subquery(holds_q, output_field=IntegerField()), Value(0)),
         )
-        .values("n_open", "charged", "paid")
+        .values("n_open", "charged", "paid", "n_holds")
         .first()
     )
     if row is None:
         raise NotFound("No such customer.", code="customer_not_found")
-    return Standing(int(row["n_open"]), Decimal(row["charged"]), Decimal(row["paid"]))
+    return Standing(int(row["n_open"]), Decimal(row["charged"]), Decimal(row["paid"]), int(row["n_holds"]))
 
 
 def rental_list(

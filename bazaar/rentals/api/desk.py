@@ -77,17 +77,17 @@ def rentals_return(request: HttpRequest, rental_id: int) -> Any:
     """Close the rental and store its charge (body optional: ``{"returned_at": ...}`` to backdate).
     409 ``already_returned`` the second time (charged once)."""
     payload = _optional_body(request)
-    services.rental_return(rental_id=rental_id, returned_at=payload.returned_at, by=current_user(request))
-    return selectors.rental_get(rental_id=rental_id)
+    return services.rental_return(
+        rental_id=rental_id, returned_at=payload.returned_at, by=current_user(request)
+    )
 
 
 @router.post("/returns", response={200: RentalOut, **ERR})
 def rentals_return_copy(request: HttpRequest, payload: ReturnCopyIn) -> Any:
     """Return by scanning the copy's barcode: closes the copy's open rental."""
-    rental = services.rental_return_copy(
+    return services.rental_return_copy(
         barcode=payload.barcode, returned_at=payload.returned_at, by=current_user(request)
     )
-    return selectors.rental_get(rental_id=rental.pk)
 
 
 @router.post("/rentals/{rental_id}/renew", response={200: RentalOut, **ERR})

@@ -65,26 +65,33 @@ def rental_rent(
                     details={"balance": str(standing.balance), "limit": str(ceiling)},
                 )
             if title_id is not None:
-                title = Title.objects.filter(pk=title_id).only("id", "kind").first()
-                if title is None:
-                    raise NotFound("No such title.", code="title_not_found")
+                # One query picks and locks a free copy with its title; SKIP LOCKED so concurrent clerks take
+                # different copies instead of queueing behind each other.
                 copy = (
-                    Copy.objects.select_for_update(skip_locked=True)
-                    .filter(title_id=title.pk, state=CopyState.AVAILABLE)
+                    Copy.objects.select_for_update(skip_locked=True, of=("self",))
+                    .select_related("title")
+                    .filter(title_id=title_id, state=CopyState.AVAILABLE)
                     .order_by("pk")
                     .first()
                 )
                 if copy is None:
+                    if not Title.objects.filter(pk=title_id).exists():
+                        raise NotFound("No such title.", code="title_not_found")
                     raise Conflict(
                         "No copy of this title is free.",
                         code="no_copy_available",
-                        details={"title_id": title.pk},
+                        details={"title_id": title_id},
                     )
             else:
                 lookup: dict[str, object] = (
                     {"pk": copy_id} if copy_id is not None else {"barcode": (barcode or "").strip()}
                 )
-                copy = Copy.objects.select_for_update().filter(**lookup).first()
+                copy = (
+                    Copy.objects.select_for_update(of=("self",))
+                    .select_related("title")
+                    .filter(**lookup)
+                    .first()
+                )
                 if copy is None:
                     raise NotFound("No such copy.", code="copy_not_found")
                 if copy.state != CopyState.AVAILABLE:
@@ -93,7 +100,7 @@ def rental_rent(
                         code="copy_not_available",
                         details={"copy_id": copy.pk, "state": copy.state},
                     )
-                title = Title.objects.only("id", "kind").get(pk=copy.title_id)
+            title = copy.title
             terms = plan_terms(title.kind)
             rental = Rental.objects.create(
                 customer_id=customer.pk,
@@ -105,13 +112,15 @@ def rental_rent(
                 rented_by=by,
             )
             Copy.objects.filter(pk=copy.pk).update(state=CopyState.RENTED)
-            Hold.objects.filter(customer_id=customer.pk, title_id=title.pk, closed_at__isnull=True).update(
-                closed_at=now
-            )
+            if standing.active_holds:  # renting a title the customer waited for fulfils the hold
+                Hold.objects.filter(
+                    customer_id=customer.pk, title_id=title.pk, closed_at__isnull=True
+                ).update(closed_at=now)
             cache.invalidate_title(title.pk)
     except IntegrityError:
         # The partial unique index caught a second open rental of the copy: nothing was written.
         raise Conflict("The copy is already rented.", code="copy_not_available")
+    copy.state = CopyState.RENTED
     rental.copy = copy
     rental.title = title
     rental.customer = customer
@@ -130,7 +139,12 @@ def rental_return(*, rental_id: int, returned_at: datetime | None = None, by: Us
     if returned_at is not None and returned_at > now:
         raise ValidationFailed("The return time cannot be in the future.", code="return_in_future")
     with transaction.atomic():
-        rental = Rental.objects.select_for_update().filter(pk=rental_id).first()
+        rental = (
+            Rental.objects.select_for_update(of=("self",))
+            .select_related("customer", "copy", "title")
+            .filter(pk=rental_id)
+            .first()
+        )
         if rental is None:
             raise NotFound("No such rental.", code="rental_not_found")
         if rental.returned_at is not None:
@@ -164,6 +178,7 @@ def rental_return(*, rental_id: int, returned_at: datetime | None = None, by: Us
         rental.save(update_fields=["returned_at", "charge", "breakdown", "returned_by"])
         Copy.objects.filter(pk=rental.copy_id, state=CopyState.RENTED).update(state=CopyState.AVAILABLE)
         cache.invalidate_title(rental.title_id)
+    rental.copy.state = CopyState.AVAILABLE
     return rental
 
 
