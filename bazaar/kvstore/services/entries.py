@@ -271,32 +271,44 @@ def entries_import(
 def entries_purge_expired(*, now: datetime | None = None, batch: int | None = None) -> int:
     """Delete dead rows (expired or deleted at or before ``now``) in batches; return how many.
 
-    Before deleting, raises each tenant's ``version_floor`` to the highest purged version, so a key created
-    later starts above every version it ever had. Each batch is one short transaction that locks its rows
-    (``select_for_update(skip_locked=True)`` in pk order: a writer reviving a row is never waited on) and the
-    tenants in pk order. Dead rows need no cache invalidation: cached copies carry their expiry.
+    Versions must never repeat, so each batch first raises its tenants' ``version_floor`` to the highest version
+    it is about to delete and commits that (tenants updated in pk order), and only then deletes, in a second
+    short transaction, the rows that are still dead and not above that floor (a row revived meanwhile is kept;
+    one that died again with a higher version waits for the next batch). A key created after the first commit
+    starts above the floor; the rows are locked only by the DELETE itself. Dead rows need no cache
+    invalidation: cached copies carry their expiry, and deletes invalidated when they happened.
     """
     now = now or timezone.now()
     size = batch or conf.purge_batch()
     total = 0
+    after = 0
     while True:
+        rows = list(
+            Entry.objects.filter(expires_at__lte=now, pk__gt=after)
+            .order_by("pk")
+            .values_list("pk", "tenant_id", "version")[:size]
+        )
+        if not rows:
+            return total
+        after = rows[-1][0]
+        floors: dict[int, int] = {}
+        ids: dict[int, list[int]] = {}
+        for pk, tenant_id, version in rows:
+            floors[tenant_id] = max(floors.get(tenant_id, 0), version)
+            ids.setdefault(tenant_id, []).append(pk)
         with transaction.atomic():
-            rows = list(
-                Entry.objects.select_for_update(skip_locked=True)
-                .filter(expires_at__lte=now)
-                .order_by("pk")
-                .values_list("pk", "tenant_id", "version")[:size]
-            )
-            if not rows:
-                return total
-            floors: dict[int, int] = {}
-            for _pk, tenant_id, version in rows:
-                floors[tenant_id] = max(floors.get(tenant_id, 0), version)
             for tenant_id in sorted(floors):
                 Tenant.objects.filter(pk=tenant_id).update(
                     version_floor=Greatest(F("version_floor"), Value(floors[tenant_id]))
                 )
-            Entry.objects.filter(pk__in=[r[0] for r in rows], expires_at__lte=now).delete()
-        total += len(rows)
+        with transaction.atomic():
+            for tenant_id in sorted(ids):
+                deleted, _ = Entry.objects.filter(
+                    tenant_id=tenant_id,
+                    pk__in=ids[tenant_id],
+                    version__lte=floors[tenant_id],
+                    expires_at__lte=now,
+                ).delete()
+                total += deleted
         if len(rows) < size:
             return total
