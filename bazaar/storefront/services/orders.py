@@ -128,8 +128,9 @@ def order_place(
 ) -> Placed:
     """Place an anonymous order at the shop ``slug``: price and stock re-checked, stock decremented atomically.
 
-    The product rows are locked (``select_for_update``, primary-key order, so two orders never deadlock), each
-    decrement is a conditional ``UPDATE ... SET stock = stock - n WHERE stock >= n`` and the database refuses
+    Each line's stock is taken by a conditional ``UPDATE ... SET stock = stock - n WHERE stock >= n AND price =
+    <price read> AND available`` in primary-key order (two orders never deadlock), after the order rows are
+    written, so a hot product's row lock is held only until the commit (see ``_place``); the database refuses
     stock < 0. A key seen before with the same request returns the first order (``created=False``); with a
     different request it is ValidationFailed ``idempotency_key_reused`` (422); the unique (shop, key) index
     settles two concurrent first attempts. Raises NotFound ``shop_not_found``, ValidationFailed (``empty_order``,
@@ -154,9 +155,7 @@ def order_place(
             return replay
     try:
         with transaction.atomic():
-            order, items = _place_locked(shop, norm, name, phone, address)
-            if key:
-                OrderIdempotencyKey.objects.create(shop=shop, key=key, request_hash=digest, order=order)
+            order, items = _place(shop, norm, name, phone, address, key, digest)
             invalidate_store(shop.slug)
             _enqueue_email(order.pk)
     except IntegrityError:
@@ -168,50 +167,46 @@ def order_place(
     return Placed(order=order, created=True, items=items)
 
 
-def _place_locked(
-    shop: Shop, lines: list[OrderLine], name: str, phone: str, address: str
-) -> tuple[Order, list[OrderItem]]:
-    ids = [ln.product_id for ln in lines]
-    products = {
-        p.pk: p for p in Product.objects.select_for_update().filter(shop=shop, pk__in=ids).order_by("pk")
-    }
-    for ln in lines:
-        p = products.get(ln.product_id)
-        if p is None or p.is_archived or not p.is_listed:
-            raise ValidationFailed(
-                "That product is not sold here.",
-                code="unknown_product",
-                details={"product_id": ln.product_id},
-            )
-        if not p.is_available:
-            raise Conflict(
-                f"“{p.name}” is currently unavailable.",
-                code="product_unavailable",
-                details={"product_id": p.pk},
-            )
-        if p.stock < ln.quantity:
-            msg = f"“{p.name}” is out of stock." if p.stock == 0 else f"Only {p.stock} of “{p.name}” left."
-            raise Conflict(msg, code="out_of_stock", details={"product_id": p.pk, "available": p.stock})
-        if ln.unit_price is not None and Decimal(ln.unit_price) != p.price:
-            raise Conflict(
-                f"The price of “{p.name}” changed to {p.price}; please review your order.",
-                code="price_changed",
-                details={"product_id": p.pk, "price": str(p.price)},
-            )
-    for ln in lines:
-        # The row is locked, so this cannot miss; the WHERE keeps "never below zero" true even if it could.
-        done = Product.objects.filter(pk=ln.product_id, stock__gte=ln.quantity).update(
-            stock=F("stock") - ln.quantity
+def _check(p: Product | None, ln: OrderLine) -> None:
+    """Raise the customer-facing reason why ``ln`` cannot be ordered from ``p`` (as last read), if any."""
+    if p is None or p.is_archived or not p.is_listed:
+        raise ValidationFailed(
+            "That product is not sold here.", code="unknown_product", details={"product_id": ln.product_id}
         )
-        if done != 1:
-            raise Conflict("Out of stock.", code="out_of_stock", details={"product_id": ln.product_id})
+    if not p.is_available:
+        raise Conflict(
+            f"“{p.name}” is currently unavailable.", code="product_unavailable", details={"product_id": p.pk}
+        )
+    if p.stock < ln.quantity:
+        msg = f"“{p.name}” is out of stock." if p.stock == 0 else f"Only {p.stock} of “{p.name}” left."
+        raise Conflict(msg, code="out_of_stock", details={"product_id": p.pk, "available": p.stock})
+    if ln.unit_price is not None and Decimal(ln.unit_price) != p.price:
+        raise Conflict(
+            f"The price of “{p.name}” changed to {p.price}; please review your order.",
+            code="price_changed",
+            details={"product_id": p.pk, "price": str(p.price)},
+        )
+
+
+def _place(
+    shop: Shop, lines: list[OrderLine], name: str, phone: str, address: str, key: str, digest: str
+) -> tuple[Order, list[OrderItem]]:
+    """Inside the caller's transaction. The products are read without a lock and the order, its lines and the
+    idempotency key are written first; the stock is taken last by one conditional UPDATE per line (in primary
+    key order, so crossing orders never deadlock) that also re-checks price and availability in its WHERE.
+    The row lock of a hot product is therefore held only from that UPDATE to the COMMIT, not for the whole
+    order. If an UPDATE matches no row, the product changed since it was read: re-read it and raise why; the
+    exception rolls the whole order back."""
+    snapshot = {p.pk: p for p in Product.objects.filter(shop=shop, pk__in=[ln.product_id for ln in lines])}
+    for ln in lines:
+        _check(snapshot.get(ln.product_id), ln)
     items = [
         OrderItem(
-            product=products[ln.product_id],
-            product_name=products[ln.product_id].name,
-            unit_price=products[ln.product_id].price,
+            product=snapshot[ln.product_id],
+            product_name=snapshot[ln.product_id].name,
+            unit_price=snapshot[ln.product_id].price,
             quantity=ln.quantity,
-            line_total=products[ln.product_id].price * ln.quantity,
+            line_total=snapshot[ln.product_id].price * ln.quantity,
         )
         for ln in lines
     ]
@@ -228,6 +223,25 @@ def _place_locked(
     for item in items:
         item.order = order
     OrderItem.objects.bulk_create(items)
+    if key:
+        # Before the stock: a concurrent request with the same key waits here (unique index), not on a product.
+        OrderIdempotencyKey.objects.create(shop=shop, key=key, request_hash=digest, order=order)
+    for ln in lines:  # already in primary-key order (_normalise)
+        seen = snapshot[ln.product_id]
+        done = Product.objects.filter(
+            pk=ln.product_id,
+            stock__gte=ln.quantity,
+            price=seen.price,
+            is_available=True,
+            is_listed=True,
+            is_archived=False,
+        ).update(stock=F("stock") - ln.quantity)
+        if done != 1:
+            _check(
+                Product.objects.filter(pk=ln.product_id).first(),
+                OrderLine(ln.product_id, ln.quantity, seen.price),
+            )
+            raise Conflict("The product changed; please try again.", code="product_changed")
     return order, items
 
 

@@ -383,3 +383,33 @@ def test_another_vendors_order_is_not_found(vendor: User, other_vendor: User, ma
     order.refresh_from_db()
     tea.refresh_from_db()
     assert (order.status, order.payment_status, tea.stock) == ("placed", "pending", 9)
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"price": Decimal("95.00")}, "price_changed"),
+        ({"stock": 0}, "out_of_stock"),
+        ({"is_available": False}, "product_unavailable"),
+    ],
+)
+def test_change_between_read_and_stock_update_rolls_back(
+    vendor: User, make_product: Any, monkeypatch: pytest.MonkeyPatch, change: dict[str, Any], code: str
+) -> None:
+    """The stock UPDATE re-checks price/stock/availability in its WHERE: a change that lands after the
+    products were read (here: while the order lines are written) makes the order fail and roll back."""
+    tea = make_product(vendor, stock=5)
+    original = OrderItem.objects.bulk_create
+
+    def racing_write(objs: Any, *a: Any, **k: Any) -> Any:
+        Product.objects.filter(pk=tea.pk).update(**change)
+        return original(objs, *a, **k)
+
+    monkeypatch.setattr(OrderItem.objects, "bulk_create", racing_write)
+    with pytest.raises(Conflict) as exc:
+        _order("vera-spices", [OrderLine(tea.pk, 2)])
+    assert exc.value.code == code
+    assert Order.objects.count() == 0
+    assert OrderIdempotencyKey.objects.count() == 0
+    tea.refresh_from_db()
+    assert tea.stock == 5  # the racing write itself was rolled back with the order (same transaction here)

@@ -93,7 +93,10 @@ def store_page(request: HttpRequest, slug: str) -> HttpResponse:
         target = selectors.slug_redirect(slug)
         if target is None:
             raise Http404("No such store.")
-        return HttpResponsePermanentRedirect(f"/s/{target}/")
+        response = HttpResponsePermanentRedirect(f"/s/{target}/")
+        # Bounded: browsers cache a 301 forever otherwise, and a vendor may move back to this slug later.
+        response["Cache-Control"] = "public, max-age=3600"
+        return response
     return bytes_response(request, cached, content_type=HTML)
 
 
