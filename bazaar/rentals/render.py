@@ -76,7 +76,7 @@ def cached_catalogue_html(request: HttpRequest | None, q: str | None) -> Cached:
     return core_cache.get_or_build(
         cache.CATALOGUE,
         cache.list_variant("html", nq, 0, 0),
-        lambda: catalogue_html(request, nq),
+        lambda: catalogue_html(None, nq),  # shared bytes: never render one visitor's messages or session
         ttl=conf.catalogue_ttl(),
     )
 
@@ -88,5 +88,5 @@ def title_html(request: HttpRequest | None, title_id: int) -> bytes:
 
 def cached_title_html(request: HttpRequest | None, title_id: int) -> Cached:
     return core_cache.get_or_build(
-        cache.title_scope(title_id), "html", lambda: title_html(request, title_id), ttl=conf.catalogue_ttl()
+        cache.title_scope(title_id), "html", lambda: title_html(None, title_id), ttl=conf.catalogue_ttl()
     )
