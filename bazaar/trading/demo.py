@@ -96,7 +96,7 @@ def load() -> list[str]:
 
 def bench_setup(*, trainers: int, pokemon: int) -> dict[str, Any]:
     """Idempotent fixtures for the exchange benchmark: trainers bx0001.., pokemon bxp00001.. dealt round-robin,
-    and a staff user with a fresh token."""
+    and a staff user with a fresh token. Returns the token, the trainer ids and the current owner of each pokemon."""
     from bazaar.accounts.services import token_create
     from bazaar.trading import services
 
@@ -127,5 +127,40 @@ def bench_setup(*, trainers: int, pokemon: int) -> dict[str, Any]:
     return {
         "token": token,
         "trainers": [f"bx{i:04d}" for i in range(1, trainers + 1)],
-        "pokemon": [f"bxp{i:05d}" for i in range(1, pokemon + 1)],
+        "owners": dict(
+            Pokemon.objects.filter(public_id__startswith="bxp").values_list("public_id", "owner__public_id")
+        ),
     }
+
+
+def purge_prefix(prefix: str) -> int:
+    """Remove bench leftovers (pokemon with ids starting ``prefix``) set-wise: a million rows through the ORM's
+    Python-side cascade would take minutes. Offers touching them become invalid first."""
+    from django.db import connection
+
+    from bazaar.trading import cache as tcache
+    from bazaar.trading.services.common import check_public_id
+
+    check_public_id(prefix, "prefix")
+    args: list[int | str] = [len(prefix), prefix]
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            "UPDATE trading_tradeoffer SET state = 'invalid', reason = 'pokemon deleted', decided_at = CURRENT_TIMESTAMP "
+            "WHERE state = 'open' AND id IN (SELECT offer_id FROM trading_offeritem WHERE pokemon_id IN "
+            "(SELECT id FROM trading_pokemon WHERE SUBSTR(public_id, 1, %s) = %s))",
+            args,
+        )
+        cur.execute(
+            "DELETE FROM trading_offeritem WHERE pokemon_id IN "
+            "(SELECT id FROM trading_pokemon WHERE SUBSTR(public_id, 1, %s) = %s)",
+            args,
+        )
+        cur.execute(
+            "DELETE FROM trading_ownershipchange WHERE pokemon_id IN "
+            "(SELECT id FROM trading_pokemon WHERE SUBSTR(public_id, 1, %s) = %s)",
+            args,
+        )
+        cur.execute("DELETE FROM trading_pokemon WHERE SUBSTR(public_id, 1, %s) = %s", args)
+        deleted = int(cur.rowcount)
+        tcache.invalidate_pokemon()
+    return deleted

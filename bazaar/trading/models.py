@@ -36,10 +36,11 @@ class Trainer(models.Model):
 class Pokemon(models.Model):
     public_id = models.CharField(max_length=64, unique=True)
     nickname = models.CharField(max_length=100)
-    species = models.CharField(max_length=100, db_index=True)
+    species = models.CharField(max_length=100)
     level = models.PositiveSmallIntegerField()
     # NOT NULL foreign key: exactly one owner at any time; PROTECT so a trainer is never deleted from under them.
-    owner = models.ForeignKey(Trainer, on_delete=models.PROTECT, related_name="pokemon")
+    # db_index off: the (owner, public_id) index below serves owner lookups; one index less to maintain on import.
+    owner = models.ForeignKey(Trainer, on_delete=models.PROTECT, related_name="pokemon", db_index=False)
     date_of_ownership = models.DateField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -50,6 +50,10 @@ class Command(BaseCommand):
         imp.add_argument("--no-progress", action="store_true")
         sub.add_parser("expire-offers", help="Mark open offers past their expiry as expired.")
         sub.add_parser("check", help="Check invariants; exit 1 on any violation.")
+        purge = sub.add_parser(
+            "purge-prefix", help="Delete pokemon (and their history) whose id starts with PREFIX."
+        )
+        purge.add_argument("prefix")
         setup = sub.add_parser("bench-setup", help="Create bench fixtures; prints JSON.")
         setup.add_argument("--trainers", type=int, default=8)
         setup.add_argument("--pokemon", type=int, default=200)
@@ -67,6 +71,10 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report))
             if report["violations"]:
                 raise CommandError(f"{report['violations']} invariant violation(s)")
+        elif action == "purge-prefix":
+            from bazaar.trading.demo import purge_prefix
+
+            self.stdout.write(f"deleted {purge_prefix(options['prefix'])} pokemon")
         elif action == "bench-setup":
             from bazaar.trading.demo import bench_setup
 

@@ -1,0 +1,210 @@
+"""Trading scenarios: the cached trainer list next to nginx, a 1,000,000-row pokemon import on PostgreSQL
+(wall time and peak RSS of the importing process), and exchange throughput with 16 concurrent clients."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.harness import PY, ROOT, Context, Scenario, bench_env, compare_with_nginx
+
+IMPORT_ROWS = int(os.environ.get("TRADING_BENCH_ROWS", "1000000"))
+IMPORT_TRAINERS = 1000
+
+
+def trainers_cached(ctx: Context) -> dict[str, Any]:
+    return compare_with_nginx(ctx, "trading_trainers_cached", "/trading/")
+
+
+def write_csvs(directory: Path, rows: int, trainers: int) -> tuple[Path, Path]:
+    """The generator: a trainers file (bt0001..) and a pokemon file of ``rows`` rows in the seed's format."""
+    tpath, ppath = directory / "bench-trainers.csv", directory / "bench-pokemon.csv"
+    with tpath.open("w") as fh:
+        fh.write("id,firstName,lastName,dateOfBirth\n")
+        for i in range(1, trainers + 1):
+            fh.write(f"bt{i:04d},Bench,Trainer{i},{1 + i % 28:02d}-{1 + i % 12:02d}-{1970 + i % 40}\n")
+    species = ["Pikachu", "Eevee", "Onix", "Snorlax", "Gengar", "Psyduck", "Abra", "Magikarp"]
+    with ppath.open("w") as fh:
+        fh.write("id,nickname,species,level,owner,dateOfOwnership\n")
+        buf = []
+        for i in range(1, rows + 1):
+            buf.append(
+                f"bp{i:07d},nick{i},{species[i % 8]},{1 + i % 100},bt{1 + i % trainers:04d},"
+                f"{1 + i % 28:02d}-{1 + i % 12:02d}-{2000 + i % 24}\n"
+            )
+            if len(buf) == 10000:
+                fh.write("".join(buf))
+                buf = []
+        fh.write("".join(buf))
+    return tpath, ppath
+
+
+def _import(env: dict[str, str], path: Path) -> dict[str, Any]:
+    """Run ``bazaar trading import FILE --json`` in its own process (peak RSS is that process's VmHWM)."""
+    started = time.perf_counter()
+    r = subprocess.run(
+        [PY, "manage.py", "trading", "import", str(path), "--json", "--no-progress"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    outer = time.perf_counter() - started
+    if r.returncode != 0:
+        raise RuntimeError(f"import failed: {r.stdout}\n{r.stderr[-2000:]}")
+    summary: dict[str, Any] = json.loads(r.stdout.strip().splitlines()[-1])
+    summary["process_wall_s"] = round(outer, 3)
+    return summary
+
+
+def import_1m(ctx: Context) -> dict[str, Any]:
+    env = bench_env(ctx.env)
+    with tempfile.TemporaryDirectory(prefix="bazaar-trading-bench-") as tmp:
+        tpath, ppath = write_csvs(Path(tmp), IMPORT_ROWS, IMPORT_TRAINERS)
+        size = ppath.stat().st_size
+        ctx.manage("trading", "purge-prefix", "bp")
+        trainers = _import(env, tpath)
+        first = _import(env, ppath)  # every row new: insert + one history row each
+        again = _import(env, ppath)  # the same file again: every row an update, no owner change
+        ctx.manage("trading", "purge-prefix", "bp")
+    rows = first["rows"]
+    return {
+        "rows": rows,
+        "file_bytes": size,
+        "trainers_import": trainers,
+        "first_import": first,
+        "reimport": again,
+        "limits": {"max_seconds": 30, "max_peak_rss_mb": 250},
+        "within_limits": first["wall_s"] <= 30 and first["peak_rss_mb"] < 250 and again["wall_s"] <= 30,
+        "app": {
+            "rps": round(rows / first["wall_s"], 1),
+            "p50_ms": None,
+            "p99_ms": None,
+            "wall_s": first["wall_s"],
+            "peak_rss_mb": first["peak_rss_mb"],
+        },
+        "bars": {
+            "rows/s, new rows": rows / first["wall_s"],
+            "rows/s, re-import (updates)": rows / again["wall_s"],
+        },
+        "unit": "rows/s",
+    }
+
+
+def exchange_16(ctx: Context) -> dict[str, Any]:
+    """16 client threads with keep-alive connections POST /api/trading/exchange for ``duration`` seconds. Each
+    picks two pokemon with different owners from a shared view of ownership (updated on every success), so
+    conflicts are real races between clients, not stale guesses."""
+    setup = json.loads(
+        ctx.manage("trading", "bench-setup", "--trainers", "8", "--pokemon", "200").strip().splitlines()[-1]
+    )
+    owners: dict[str, str] = setup["owners"]
+    token = setup["token"]
+    port = ctx.server.port
+    lock = threading.Lock()
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    stop_at = time.monotonic() + ctx.duration
+    max_requests = 200_000
+
+    def client(seed: int) -> None:
+        rnd = random.Random(seed)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        ids = list(owners)
+        local_lat: list[float] = []
+        local_status: dict[int, int] = {}
+        while time.monotonic() < stop_at and len(latencies) + len(local_lat) < max_requests:
+            with lock:
+                p1 = rnd.choice(ids)
+                a = owners[p1]
+                p2 = rnd.choice(ids)
+                while owners[p2] == a:
+                    p2 = rnd.choice(ids)
+                b = owners[p2]
+            body = json.dumps({"trainer_a": a, "trainer_b": b, "a_gives": [p1], "b_gives": [p2]})
+            t0 = time.perf_counter()
+            try:
+                conn.request(
+                    "POST",
+                    "/api/trading/exchange",
+                    body,
+                    {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                )
+                resp = conn.getresponse()
+                resp.read()
+                status = resp.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                status = 0
+            local_lat.append((time.perf_counter() - t0) * 1000)
+            local_status[status] = local_status.get(status, 0) + 1
+            if status == 200:
+                with lock:
+                    owners[p1], owners[p2] = b, a
+        conn.close()
+        with lock:
+            latencies.extend(local_lat)
+            for k, v in local_status.items():
+                statuses[k] = statuses.get(k, 0) + v
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(ctx.duration + 30)
+    elapsed = time.perf_counter() - started
+    check = json.loads(ctx.manage("trading", "check").strip().splitlines()[-1])
+    latencies.sort()
+    total = len(latencies)
+    ok = statuses.get(200, 0)
+
+    def pct(p: float) -> float | None:
+        return round(latencies[min(total - 1, int(total * p))], 2) if total else None
+
+    return {
+        "clients": 16,
+        "requests": total,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "exchanges_per_s": round(ok / elapsed, 1),
+        "conflict_409_rate": round(statuses.get(409, 0) / total, 4) if total else None,
+        "errors_5xx_or_socket": sum(v for k, v in statuses.items() if k >= 500 or k == 0),
+        "invariants": check,
+        "invariant_violations": check["violations"],
+        "app": {"rps": round(total / elapsed, 1), "p50_ms": pct(0.50), "p99_ms": pct(0.99)},
+        "bars": {"successful exchanges/s": ok / elapsed},
+    }
+
+
+SCENARIOS = [
+    Scenario(
+        "trading_trainers_cached",
+        "public trainer list /trading/ served as cached bytes (fast path), next to nginx",
+        trainers_cached,
+        app="trading",
+    ),
+    Scenario(
+        "trading_import_1m",
+        "1,000,000-row pokemon CSV import (COPY + set-based upsert), wall time and peak RSS",
+        import_1m,
+        needs=("postgres",),
+        app="trading",
+    ),
+    Scenario(
+        "trading_exchange_16",
+        "atomic exchanges, 16 concurrent clients, 8 trainers, 200 pokemon",
+        exchange_16,
+        needs=("postgres",),
+        app="trading",
+    ),
+]
