@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from bazaar.storefront.models import (
     Shop,
 )
 from bazaar.storefront.services.products import owner_shop
+
+log = logging.getLogger("bazaar.storefront")
 
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -248,7 +251,14 @@ def _place(
 def _enqueue_email(order_id: int) -> None:
     from bazaar.storefront.tasks import send_order_email
 
-    transaction.on_commit(lambda: send_order_email.delay(order_id))
+    def enqueue() -> None:
+        # The order is committed: a broker hiccup must not turn the customer's success into a 500.
+        try:
+            send_order_email.delay(order_id)
+        except Exception:
+            log.exception("could not enqueue the new-order e-mail for order %s", order_id)
+
+    transaction.on_commit(enqueue)
 
 
 def order_set_status(*, owner: User, order_id: int, status: str) -> Order:
