@@ -67,7 +67,9 @@ class EntryQuerySet(models.QuerySet["Entry"]):
 class Entry(models.Model):
     """One key of one tenant. ``value`` holds compact JSON text (a text value is a JSON string)."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="entries")
+    # No separate tenant index: the unique (tenant, key) index serves every tenant lookup, and one index less
+    # is one btree insert less per write.
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="entries", db_index=False)
     key = models.CharField(max_length=1024)
     value = models.TextField()
     version = models.BigIntegerField()
