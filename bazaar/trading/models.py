@@ -8,7 +8,8 @@ from django.db.models import Q
 
 
 class Trainer(models.Model):
-    public_id = models.CharField(max_length=64, unique=True)
+    # Unique through Meta.constraints, not unique=True: on PostgreSQL that would add a second (LIKE) index.
+    public_id = models.CharField(max_length=64)
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
     date_of_birth = models.DateField()
@@ -26,7 +27,8 @@ class Trainer(models.Model):
     class Meta:
         ordering = ["public_id"]
         constraints = [
-            models.CheckConstraint(condition=~Q(public_id=""), name="trading_trainer_id_not_empty")
+            models.UniqueConstraint(fields=["public_id"], name="trading_trainer_public_id_uniq"),
+            models.CheckConstraint(condition=~Q(public_id=""), name="trading_trainer_id_not_empty"),
         ]
 
     def __str__(self) -> str:
@@ -34,13 +36,14 @@ class Trainer(models.Model):
 
 
 class Pokemon(models.Model):
-    public_id = models.CharField(max_length=64, unique=True)
+    # Every index here is maintained a million times by a large import: public_id is unique through a constraint
+    # (no extra LIKE index), owner has one plain index.
+    public_id = models.CharField(max_length=64)
     nickname = models.CharField(max_length=100)
     species = models.CharField(max_length=100)
     level = models.PositiveSmallIntegerField()
     # NOT NULL foreign key: exactly one owner at any time; PROTECT so a trainer is never deleted from under them.
-    # db_index off: the (owner, public_id) index below serves owner lookups; one index less to maintain on import.
-    owner = models.ForeignKey(Trainer, on_delete=models.PROTECT, related_name="pokemon", db_index=False)
+    owner = models.ForeignKey(Trainer, on_delete=models.PROTECT, related_name="pokemon")
     date_of_ownership = models.DateField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -48,12 +51,12 @@ class Pokemon(models.Model):
     class Meta:
         ordering = ["public_id"]
         constraints = [
+            models.UniqueConstraint(fields=["public_id"], name="trading_pokemon_public_id_uniq"),
             models.CheckConstraint(
                 condition=Q(level__gte=1, level__lte=100), name="trading_pokemon_level_1_100"
             ),
             models.CheckConstraint(condition=~Q(public_id=""), name="trading_pokemon_id_not_empty"),
         ]
-        indexes = [models.Index(fields=["owner", "public_id"], name="trading_pok_owner_idx")]
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.nickname} ({self.species})"

@@ -223,6 +223,15 @@ def _tune_session(cur: Any) -> None:
         pass
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    return str(value)  # int, date (ISO) — never contain special characters
+
+
 class _Stager:
     """Streams rows into the TEMP staging table: COPY on PostgreSQL, batched executemany on SQLite."""
 
@@ -235,6 +244,7 @@ class _Stager:
         self.cursor.execute(f"CREATE TEMP TABLE {STAGE} ({_STAGE_COLUMNS[kind]}){on_commit}")
         self.ncols = _STAGE_COLUMNS[kind].count(",") + 1
         self.batch: list[tuple[Any, ...]] = []
+        self.lines: list[str] = []
         self._copy_cm: Any = None
         self._copy: Any = None
         if self.pg:
@@ -244,7 +254,12 @@ class _Stager:
 
     def add(self, row: tuple[Any, ...]) -> None:
         if self._copy is not None:
-            self._copy.write_row(row)
+            # COPY text format built here (about twice as fast as write_row's per-value adaptation): ids, numbers
+            # and dates are validated already; free text is escaped.
+            self.lines.append("\t".join([_copy_text(v) for v in row]))
+            if len(self.lines) >= 2000:
+                self._copy.write("\n".join(self.lines) + "\n")
+                self.lines = []
             return
         self.batch.append(row)
         if len(self.batch) >= BATCH:
@@ -258,6 +273,9 @@ class _Stager:
 
     def finish(self, ok: bool = True) -> None:
         if self._copy_cm is not None:
+            if ok and self.lines:
+                self._copy.write("\n".join(self.lines) + "\n")
+            self.lines = []
             cm, self._copy_cm, self._copy = self._copy_cm, None, None
             if ok:
                 cm.__exit__(None, None, None)
