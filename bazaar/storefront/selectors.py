@@ -188,7 +188,10 @@ def dashboard_summary(shop: Shop, *, days: int = 30) -> Summary:
     )
     return Summary(
         days=points,
-        top_products=[TopProduct(t["product_id"], t["product__name"], t["qty"], t["rev"]) for t in top],
+        top_products=[
+            TopProduct(t["product_id"], t["product__name"], t["qty"], _money(t["rev"]).quantize(_CENT))
+            for t in top
+        ],
         low_stock=low,
         orders_total=sum(p.orders for p in points),
         revenue_total=sum((p.revenue for p in points), Decimal("0.00")),

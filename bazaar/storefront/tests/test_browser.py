@@ -72,7 +72,7 @@ def test_vendor_and_customer_journey(page: Any) -> None:
     page.click("button[type=submit]")
     page.wait_for_url("**/storefront/")
     page.click("a:has-text('Products')")
-    _add_product(page, "Assam Tea", "250", "220", "5")
+    _add_product(page, "Assam Tea", "250", "220", "8")
     _add_product(page, "Cardamom", "400", "380", "10")
     _add_product(page, "Saffron", "900", "850", "2")
     # One-click availability toggle: Saffron becomes unavailable.
@@ -88,7 +88,7 @@ def test_vendor_and_customer_journey(page: Any) -> None:
     cp = customer.new_page()
     cp.goto("/s/priyas-pantry/")
     assert "Unavailable" in cp.inner_text("tr[data-product='Saffron']")
-    assert "In stock (5)" in cp.inner_text("tr[data-product='Assam Tea']")
+    assert "In stock (8)" in cp.inner_text("tr[data-product='Assam Tea']")
     assert len(cp.input_value("#idempotency_key")) >= 32  # filled in by the page's script
     cp.fill("tr[data-product='Assam Tea'] input[type=number]", "2")
     cp.fill("tr[data-product='Cardamom'] input[type=number]", "1")
@@ -103,7 +103,7 @@ def test_vendor_and_customer_journey(page: Any) -> None:
     _shot(cp, "5-confirmation")
     # The store page shows the new stock at once.
     cp.goto("/s/priyas-pantry/")
-    assert "Only 3 left" in cp.inner_text("tr[data-product='Assam Tea']")
+    assert "In stock (6)" in cp.inner_text("tr[data-product='Assam Tea']")
 
     # The vendor sees the order and moves it along.
     page.click("a:has-text('Orders')")
@@ -115,7 +115,7 @@ def test_vendor_and_customer_journey(page: Any) -> None:
     page.click("button[data-status='cancelled']")
     assert page.inner_text("#order-status") == "Cancelled"
     cp.goto("/s/priyas-pantry/")
-    assert "In stock (5)" in cp.inner_text("tr[data-product='Assam Tea']")  # cancelling returned the stock
+    assert "In stock (8)" in cp.inner_text("tr[data-product='Assam Tea']")  # cancelling returned the stock
     page.click("a:has-text('Dashboard')")
     assert "<svg" in page.content()
     _shot(page, "7-dashboard")
