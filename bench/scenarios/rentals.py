@@ -14,7 +14,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from bench.harness import Context, Scenario, compare_with_nginx
+from bench.harness import Context, Scenario, compare_with_nginx, wrk
 
 CLIENTS = 32
 CYCLES_PER_CUSTOMER = 5  # 5 x 2.00 stays within the default 20.00 balance limit
@@ -110,6 +110,15 @@ def rent_return_cycle(ctx: Context) -> dict[str, Any]:
         t.join(ctx.duration + 120)
     elapsed = time.monotonic() - started
     after = json.loads(ctx.manage("rentals", "bench-check"))
+    # Context for the number: the same server answering the cheapest staff-authenticated API read (token check
+    # + one small query). A cycle is two writes, so cycles/s can never exceed half of this.
+    floor = wrk(
+        ctx.server.base + "/api/rentals/price-plans",
+        duration=max(3, ctx.duration // 2),
+        connections=CLIENTS,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    floor.pop("raw", None)
     cycles = len(cycle_ms)
     stored_closed = after["closed"] - before["closed"]
     stored_charges = Decimal(after["charges_total"]) - Decimal(before["charges_total"])
@@ -139,6 +148,8 @@ def rent_return_cycle(ctx: Context) -> dict[str, Any]:
         "open_rentals_on_free_copies": after["open_rentals_on_free_copies"],
         "errors": errors,
         "target_cycles_per_s": 300,
+        "staff_get_floor": floor,
+        "cycle_ceiling_from_floor": round(floor["rps"] / 2, 1),
     }
 
 
