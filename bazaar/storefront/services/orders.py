@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from bazaar.accounts.models import User
@@ -148,17 +148,15 @@ def order_place(
         raise ValidationFailed(
             "The idempotency key is at most 80 characters.", code="invalid_idempotency_key"
         )
-    shop = Shop.objects.filter(slug=slug).first()
-    if shop is None:
-        raise NotFound("No such store.", code="shop_not_found")
     digest = request_hash(norm, name, phone, address)
-    if key:
+    shop, snapshot, replay_hash = _read(slug, [ln.product_id for ln in norm], key)
+    if replay_hash is not None:
         replay = _replay(shop, key, digest)
         if replay is not None:
             return replay
     try:
         with transaction.atomic():
-            order, items = _place(shop, norm, name, phone, address, key, digest)
+            order, items = _place(shop, snapshot, norm, name, phone, address, key, digest)
             invalidate_store(shop.slug)
             _enqueue_email(order.pk)
     except IntegrityError:
@@ -191,16 +189,47 @@ def _check(p: Product | None, ln: OrderLine) -> None:
         )
 
 
+def _read(slug: str, ids: list[int], key: str) -> tuple[Shop, dict[int, Product], str | None]:
+    """The shop, the ordered products (unlocked) and the request hash stored under ``key`` if the key was used
+    before — in one query on the usual path (products joined to their shop, the key looked up in a subquery);
+    a second query only when none of the products is this shop's (to tell 404 from 422)."""
+    qs = Product.objects.filter(shop__slug=slug, pk__in=ids).select_related("shop")
+    if key:
+        used = OrderIdempotencyKey.objects.filter(shop=OuterRef("shop_id"), key=key).values("request_hash")[
+            :1
+        ]
+        qs = qs.annotate(replay_hash=Subquery(used))
+    snapshot = {p.pk: p for p in qs}
+    if snapshot:
+        first = next(iter(snapshot.values()))
+        return first.shop, snapshot, getattr(first, "replay_hash", None)
+    shop = Shop.objects.filter(slug=slug).first()
+    if shop is None:
+        raise NotFound("No such store.", code="shop_not_found")
+    used_hash = (
+        OrderIdempotencyKey.objects.filter(shop=shop, key=key).values_list("request_hash", flat=True).first()
+        if key
+        else None
+    )
+    return shop, snapshot, used_hash
+
+
 def _place(
-    shop: Shop, lines: list[OrderLine], name: str, phone: str, address: str, key: str, digest: str
+    shop: Shop,
+    snapshot: dict[int, Product],
+    lines: list[OrderLine],
+    name: str,
+    phone: str,
+    address: str,
+    key: str,
+    digest: str,
 ) -> tuple[Order, list[OrderItem]]:
-    """Inside the caller's transaction. The products are read without a lock and the order, its lines and the
-    idempotency key are written first; the stock is taken last by one conditional UPDATE per line (in primary
+    """Inside the caller's transaction. The products were read without a lock (``_read``) and the order, its
+    lines and the idempotency key are written first; the stock is taken last by one conditional UPDATE per line (in primary
     key order, so crossing orders never deadlock) that also re-checks price and availability in its WHERE.
     The row lock of a hot product is therefore held only from that UPDATE to the COMMIT, not for the whole
     order. If an UPDATE matches no row, the product changed since it was read: re-read it and raise why; the
     exception rolls the whole order back."""
-    snapshot = {p.pk: p for p in Product.objects.filter(shop=shop, pk__in=[ln.product_id for ln in lines])}
     for ln in lines:
         _check(snapshot.get(ln.product_id), ln)
     items = [
