@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from ninja import Router, Status
 
 from bazaar.accounts.auth import staff_auth
@@ -36,7 +37,7 @@ from bazaar.kvstore.services import WriteResult
 router = Router(tags=["kvstore"])
 
 
-def _write_body(result: WriteResult, ttl: int | None = None) -> dict[str, Any]:
+def _write_body(result: WriteResult) -> dict[str, Any]:
     return {
         "key": result.key,
         "version": result.version,
@@ -99,23 +100,8 @@ def delete_key(request: HttpRequest, key: str, if_version: int | None = None) ->
 
 @router.post("/batch", auth=tenant_key, response={200: BatchOut}, summary="Several sets/deletes, all or none")
 def batch(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
-    from django.utils import timezone
-
     now = timezone.now()
-    ops: list[services.SetOp | services.DeleteOp] = []
-    for i, op in enumerate(payload.ops):
-        try:
-            if op.op == "set":
-                if "value" not in op.model_fields_set:
-                    raise ValidationFailed("A set needs a value.", code="missing_value")
-                ops.append(services.make_set(op.key, op.value, op.ttl, op.if_version, now))
-            else:
-                if op.ttl is not None or "value" in op.model_fields_set:
-                    raise ValidationFailed("A delete takes no value or ttl.", code="invalid_op")
-                ops.append(services.make_delete(op.key, op.if_version))
-        except ValidationFailed as exc:
-            exc.details = {**(exc.details if isinstance(exc.details, dict) else {}), "index": i}
-            raise
+    ops = services.batch_ops([op.model_dump(exclude_unset=True) for op in payload.ops], now=now)
     results = services.batch_apply(tenant_id=principal(request).tenant_id, ops=ops, now=now)
     return {"results": [_write_body(r) for r in results]}
 

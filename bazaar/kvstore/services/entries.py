@@ -148,6 +148,33 @@ def make_delete(key: Any, if_version: Any) -> DeleteOp:
     return DeleteOp(clean_key(key), ifv)
 
 
+def batch_ops(items: Sequence[dict[str, Any]], *, now: datetime) -> list[SetOp | DeleteOp]:
+    """Validate raw batch items (``{"op": "set"|"delete", "key", "value"?, "ttl"?, "if_version"?}``) into ops.
+
+    Raises ValidationFailed with ``details.index`` for the first bad item (``missing_value``, ``invalid_op``, or
+    a key/value/TTL rule); PayloadTooLarge for a value over the limit. Writes nothing.
+    """
+    ops: list[SetOp | DeleteOp] = []
+    for i, item in enumerate(items):
+        try:
+            if item.get("op") == "set":
+                if "value" not in item:
+                    raise ValidationFailed("A set needs a value.", code="missing_value")
+                ops.append(
+                    make_set(item.get("key"), item["value"], item.get("ttl"), item.get("if_version"), now)
+                )
+            elif item.get("op") == "delete":
+                if "value" in item or item.get("ttl") is not None:
+                    raise ValidationFailed("A delete takes no value or ttl.", code="invalid_op")
+                ops.append(make_delete(item.get("key"), item.get("if_version")))
+            else:
+                raise ValidationFailed('op must be "set" or "delete".', code="invalid_op")
+        except DomainError as exc:
+            exc.details = {**(exc.details if isinstance(exc.details, dict) else {}), "index": i}
+            raise
+    return ops
+
+
 def entry_set(
     *, tenant_id: int, key: str, value: Any, ttl: int | None = None, if_version: int | None = None
 ) -> WriteResult:
