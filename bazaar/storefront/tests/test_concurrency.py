@@ -130,3 +130,46 @@ def test_cancel_racing_orders_keeps_stock_exact(vendor: User, make_product: Any)
     p.refresh_from_db()
     assert p.stock == 40 - 20
     assert Product.objects.filter(stock__lt=0).count() == 0
+
+
+def test_page_rebuilt_by_a_request_that_started_before_a_write_is_never_served_after_it(
+    vendor: User, make_product: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two real threads with their own connections: a reader starts rebuilding the page and reads the database,
+    a writer commits a change, then the reader stores its (stale) bytes. Every request after the commit must
+    show the change (on Redis when REDIS_URL is set: the shared cache every app server uses)."""
+    from django.test import Client
+
+    from bazaar.storefront.views import public
+
+    p = make_product(vendor, name="Old Name")
+    read_done, write_done = threading.Event(), threading.Event()
+    original = public.render_store
+
+    def slow_render(slug: str) -> bytes:
+        body = original(slug)
+        if threading.current_thread().name == "reader":
+            read_done.set()
+            assert write_done.wait(10)
+        return body
+
+    monkeypatch.setattr(public, "render_store", slow_render)
+    got: dict[str, bytes] = {}
+
+    def reader() -> None:
+        try:
+            got["stale"] = Client().get("/s/vera-spices/").content
+        finally:
+            connection.close()
+
+    t = threading.Thread(target=reader, name="reader")
+    t.start()
+    assert read_done.wait(10)
+    services.product_update(owner=vendor, product_id=p.pk, name="New Name")  # commits (autocommit test)
+    write_done.set()
+    t.join(10)
+    assert b"Old Name" in got["stale"]  # the slow request answered with what it had read
+    for _ in range(3):
+        body = Client().get("/s/vera-spices/").content
+        assert b"New Name" in body
+        assert b"Old Name" not in body
