@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
@@ -43,6 +45,18 @@ def _clean_slug(slug: str) -> str:
             "The link must be 3–60 lowercase letters, digits and single hyphens.", code="invalid_slug"
         )
     return slug
+
+
+def _clean_email(email: str) -> str:
+    email = (email or "").strip()
+    if email:
+        try:
+            validate_email(email)
+        except DjangoValidationError:
+            raise ValidationFailed(
+                "Enter a valid e-mail address.", code="invalid_email", details={"field": "contact_email"}
+            )
+    return email
 
 
 def _slug_taken(slug: str, *, by_other_than: Shop | None = None) -> bool:
@@ -92,7 +106,7 @@ def shop_create(
                 name=name,
                 slug=slug or _derive_slug(name),
                 currency=currency,
-                contact_email=(contact_email or owner.email or "").strip(),
+                contact_email=_clean_email(contact_email or owner.email or ""),
                 contact_phone=(contact_phone or "").strip()[:30],
             )
             invalidate_store(shop.slug)
@@ -117,6 +131,10 @@ def vendor_signup(
     """
     _clean_name(shop_name)
     _clean_currency(currency)
+    if not _clean_email(email):
+        raise ValidationFailed(
+            "An e-mail address is required: new orders are sent there.", code="invalid_email"
+        )
     if slug:
         _clean_slug(slug)
     with transaction.atomic():
@@ -156,7 +174,7 @@ def shop_update(
             if currency is not None:
                 shop.currency = _clean_currency(currency)
             if contact_email is not None:
-                shop.contact_email = contact_email.strip()
+                shop.contact_email = _clean_email(contact_email)
             if contact_phone is not None:
                 shop.contact_phone = contact_phone.strip()[:30]
             if slug is not None and slug.strip().lower() != old_slug:

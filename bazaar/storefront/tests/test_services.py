@@ -413,3 +413,20 @@ def test_change_between_read_and_stock_update_rolls_back(
     assert OrderIdempotencyKey.objects.count() == 0
     tea.refresh_from_db()
     assert tea.stock == 5  # the racing write itself was rolled back with the order (same transaction here)
+
+
+@pytest.mark.parametrize("email", ["", "not-an-email"])
+def test_vendor_signup_needs_a_valid_email(email: str) -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        services.vendor_signup(username="nina", password="a-long-secret-42", email=email, shop_name="Nina")
+    assert exc.value.code == "invalid_email"
+    assert not User.objects.filter(username="nina").exists()
+    assert Shop.objects.count() == 0
+
+
+def test_shop_update_rejects_bad_contact_email(vendor: User) -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        services.shop_update(owner=vendor, contact_email="nope", name="Renamed")
+    assert exc.value.code == "invalid_email"
+    shop = Shop.objects.get(owner=vendor)
+    assert (shop.name, shop.contact_email) == ("Vera's Spices", "vera@example.com")
