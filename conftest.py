@@ -42,6 +42,20 @@ def cache_namespace() -> Iterator[str]:
     cache.set_prefix(None)
 
 
+@pytest.fixture(autouse=True)
+def celery_eager_unless_worker(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Unit tests run tasks in-process even when a broker is configured; ``worker`` tests use the real one."""
+    from bazaar.config.celery import app
+
+    if "worker" in request.keywords:
+        yield
+        return
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
 @pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
