@@ -399,7 +399,11 @@ def set_raw(key: str, value: bytes, ttl: int) -> None:
 
 
 def delete_raw_on_commit(key: str) -> None:
-    """Delete a raw key once the current transaction commits (e.g. an API key was revoked)."""
+    """Delete a raw key now and again once the current transaction commits (e.g. an API key was revoked).
+
+    The early delete stops use at once in this process's view; the one after commit removes anything a
+    concurrent reader re-cached from the not-yet-committed state in between.
+    """
 
     def run() -> None:
         global _epoch_dirty
@@ -413,6 +417,7 @@ def delete_raw_on_commit(key: str) -> None:
             _epoch_dirty = True
             _fail(exc, "core")
 
+    run()
     transaction.on_commit(run)
 
 

@@ -209,3 +209,23 @@ def test_demo_is_idempotent() -> None:
     counts = {m.__name__: m.objects.count() for m in (User, ApiToken)}
     call_command("demo", stdout=StringIO())
     assert {m.__name__: m.objects.count() for m in (User, ApiToken)} == counts
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cached_token_costs_no_query_and_revocation_is_immediate(
+    api_client: Any, make_user: Any, token_for: Any, django_assert_num_queries: Any
+) -> None:
+    alice = make_user("alice", is_staff=True)
+    secret = token_for(alice)
+    token = ApiToken.objects.get()
+    assert api_client.call("GET", "/api/accounts/me", token=secret).json()["is_staff"] is True
+    from bazaar.accounts.services import token_authenticate
+
+    with django_assert_num_queries(0):
+        user = token_authenticate(secret)
+    assert user is not None
+    assert (user.pk, user.username, user.is_staff) == (alice.pk, "alice", True)
+    r = api_client.call("DELETE", f"/api/accounts/tokens/{token.pk}", token=secret)
+    assert r.status_code == 200
+    assert token_authenticate(secret) is None
+    assert api_client.call("GET", "/api/accounts/me", token=secret).status_code == 401
