@@ -10,8 +10,10 @@ One pass over the file, inside one transaction:
    database. Errors are reported by file line (the header is line 1) and column: the first
    TRADING_IMPORT_ERROR_LIMIT, plus the total count.
 3. Any error: the transaction rolls back, nothing is written. Dry run: the created/updated counts are computed and
-   the transaction rolls back. Otherwise one ``INSERT ... SELECT ... ON CONFLICT (public_id) DO UPDATE`` upserts
-   everything and one ``INSERT ... SELECT`` writes the ownership history of every pokemon whose owner changed.
+   the transaction rolls back. Otherwise trainers are upserted by one ``INSERT ... ON CONFLICT DO UPDATE``; pokemon
+   by one ``UPDATE ... FROM`` (existing ids) and one plain ``INSERT ... SELECT`` (new ids; a concurrent create of
+   the same id is a unique violation → Conflict ``import_conflict``, nothing written), and one ``INSERT ... SELECT``
+   writes the ownership history of every pokemon that is new or changed owner.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
-from bazaar.core.errors import PayloadTooLarge, ValidationFailed
+from bazaar.core.errors import Conflict, PayloadTooLarge, ValidationFailed
 from bazaar.trading import cache as tcache
 from bazaar.trading import conf
 from bazaar.trading.services.common import PUBLIC_ID_RE
@@ -335,6 +337,19 @@ def _count_existing(cur: Any, kind: str) -> int:
     return int(cur.fetchone()[0])
 
 
+def _count_rows(cur: Any, table: str) -> int:
+    cur.execute(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 (a fixed staging table name)
+    return int(cur.fetchone()[0])
+
+
+def _concurrent_change() -> Conflict:
+    return Conflict(
+        "Pokemon in the file were created or deleted by someone else during the import; nothing was imported. "
+        "Try again.",
+        code="import_conflict",
+    )
+
+
 def _upsert(cur: Any, kind: str, now: dt.datetime, timings: dict[str, Any]) -> int:
     """The set-based write. Returns the number of history rows written (pokemon whose owner changed)."""
     clock = time.perf_counter()
@@ -363,40 +378,43 @@ def _upsert(cur: Any, kind: str, now: dt.datetime, timings: dict[str, Any]) -> i
     if connection.vendor == "postgresql":
         cur.execute("ANALYZE trading_import_stage_old")
     lap("old_owners_s")
-    upsert = (
-        "INSERT INTO trading_pokemon (public_id, nickname, species, level, owner_id, date_of_ownership, "
-        "created_at, updated_at) "
-        "SELECT s.public_id, s.nickname, s.species, s.level, t.id, s.date_of_ownership, %s, %s "
-        "FROM trading_import_stage s JOIN trading_trainer t ON t.public_id = s.owner WHERE 1 = 1 "
-        "ON CONFLICT (public_id) DO UPDATE SET nickname = excluded.nickname, species = excluded.species, "
-        "level = excluded.level, owner_id = excluded.owner_id, date_of_ownership = excluded.date_of_ownership, "
-        "updated_at = excluded.updated_at"
-    )
-    if connection.vendor == "postgresql":
-        # One statement: the upserted rows feed the history directly (no second pass over a million rows).
+    existing = _count_rows(cur, "trading_import_stage_old")
+    # Existing rows: one set-based UPDATE. New rows: one plain INSERT. (Measured on PostgreSQL: a single
+    # INSERT ... ON CONFLICT DO UPDATE ... RETURNING feeding the history took ~20 s per million rows, this ~13 s.)
+    if existing:
         cur.execute(
-            f"WITH up AS ({upsert} RETURNING id, public_id, owner_id) "  # noqa: S608 (constant SQL)
-            "INSERT INTO trading_ownershipchange (pokemon_id, from_trainer_id, to_trainer_id, at, cause) "
-            "SELECT up.id, o.owner_id, up.owner_id, %s, 'import' FROM up "
-            "LEFT JOIN trading_import_stage_old o ON o.public_id = up.public_id "
-            "WHERE o.public_id IS NULL OR o.owner_id <> up.owner_id",
-            [now, now, now],
-        )
-        history = int(cur.rowcount)
-        lap("upsert_history_s")
-    else:
-        cur.execute(upsert, [now, now])
-        lap("upsert_s")
-        cur.execute(
-            "INSERT INTO trading_ownershipchange (pokemon_id, from_trainer_id, to_trainer_id, at, cause) "
-            "SELECT p.id, o.owner_id, p.owner_id, %s, 'import' FROM trading_import_stage s "
-            "JOIN trading_pokemon p ON p.public_id = s.public_id "
-            "LEFT JOIN trading_import_stage_old o ON o.public_id = s.public_id "
-            "WHERE o.public_id IS NULL OR o.owner_id <> p.owner_id",
+            "UPDATE trading_pokemon SET nickname = s.nickname, species = s.species, level = s.level, "
+            "owner_id = t.id, date_of_ownership = s.date_of_ownership, updated_at = %s "
+            "FROM trading_import_stage s JOIN trading_trainer t ON t.public_id = s.owner "
+            "WHERE trading_pokemon.public_id = s.public_id",
             [now],
         )
-        history = int(cur.rowcount)
-        lap("history_s")
+        if cur.rowcount != existing:
+            raise _concurrent_change()
+    lap("update_s")
+    try:
+        with transaction.atomic():
+            cur.execute(
+                "INSERT INTO trading_pokemon (public_id, nickname, species, level, owner_id, date_of_ownership, "
+                "created_at, updated_at) "
+                "SELECT s.public_id, s.nickname, s.species, s.level, t.id, s.date_of_ownership, %s, %s "
+                "FROM trading_import_stage s JOIN trading_trainer t ON t.public_id = s.owner "
+                "WHERE NOT EXISTS (SELECT 1 FROM trading_import_stage_old o WHERE o.public_id = s.public_id)",
+                [now, now],
+            )
+    except IntegrityError:
+        raise _concurrent_change()
+    lap("insert_s")
+    cur.execute(
+        "INSERT INTO trading_ownershipchange (pokemon_id, from_trainer_id, to_trainer_id, at, cause) "
+        "SELECT p.id, o.owner_id, p.owner_id, %s, 'import' FROM trading_import_stage s "
+        "JOIN trading_pokemon p ON p.public_id = s.public_id "
+        "LEFT JOIN trading_import_stage_old o ON o.public_id = s.public_id "
+        "WHERE o.public_id IS NULL OR o.owner_id <> p.owner_id",
+        [now],
+    )
+    history = int(cur.rowcount)
+    lap("history_s")
     # Open offers that include a pokemon whose owner just changed can never be accepted: close them now.
     cur.execute(
         "UPDATE trading_tradeoffer SET state = 'invalid', reason = 'pokemon changed hands by import', "
