@@ -385,3 +385,34 @@ def test_empty_store_renders(client: Client, vendor: User) -> None:
     r = client.get("/s/vera-spices/")
     assert r.status_code == 200
     assert b"no products yet" in r.content
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 4), (180, 70, 27)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_product_image_upload(client: Client, vendor: User, settings: Any, tmp_path: Any) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    _login(client, vendor)
+    data = {"name": "Tea", "mrp": "100", "price": "90", "stock": "3", "is_listed": "on", "is_available": "on"}
+    r = client.post(
+        "/storefront/products/new/", {**data, "image": SimpleUploadedFile("tea.png", _png(), "image/png")}
+    )
+    assert r.status_code == 302
+    product = Product.objects.get()
+    assert product.image.name.startswith("storefront/products/tea")
+    assert (tmp_path / product.image.name).exists()
+    r = client.post(
+        "/storefront/products/new/",
+        {**data, "name": "Fake", "image": SimpleUploadedFile("x.png", b"not an image", "image/png")},
+    )
+    assert r.status_code == 400
+    assert Product.objects.count() == 1
