@@ -117,7 +117,7 @@ def main() -> None:
         shutil.rmtree(metrics_dir, ignore_errors=True)
         os.makedirs(metrics_dir, exist_ok=True)
     cmd = build_command(args.server, args.host, args.port, args.workers, args.threads)
-    if args.no_worker or not _env_set("CELERY_BROKER_URL"):
+    if args.no_worker or os.environ.get("BAZAAR_NO_WORKER") or not _env_set("CELERY_BROKER_URL"):
         os.execv(cmd[0], cmd)
     # A broker is configured: tasks go to it, so run a worker (with the beat scheduler) beside the server.
     worker_cmd = [

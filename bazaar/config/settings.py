@@ -100,7 +100,9 @@ if DB_VENDOR == "postgresql":
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3)
     )
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # No per-request health check (an extra round trip on every request): a connection broken by a database
+    # restart fails one query, is marked unusable and is replaced at the end of that request.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=False)
     DATABASES["default"]["TEST"] = {"NAME": env.str("DATABASE_TEST_NAME", default=None)}
 else:
     DATABASES["default"].setdefault("OPTIONS", {})
