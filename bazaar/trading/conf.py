@@ -43,3 +43,8 @@ def import_dir() -> str:
     """Where uploaded files wait for the worker (must be shared with the Celery workers)."""
     default = os.path.join(str(settings.MEDIA_ROOT), "imports")
     return str(os.environ.get("TRADING_IMPORT_DIR") or getattr(settings, "TRADING_IMPORT_DIR", default))
+
+
+def page_size() -> int:
+    """Trainers per page on the public /trading/ list."""
+    return _int("TRADING_PAGE_SIZE", 50)

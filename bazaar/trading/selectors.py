@@ -6,7 +6,6 @@ import hashlib
 import json
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from bazaar.core import cache
@@ -14,6 +13,7 @@ from bazaar.core.cache import Cached
 from bazaar.core.errors import NotFound, ValidationFailed
 from bazaar.core.pagination import clamp
 from bazaar.trading import cache as tcache
+from bazaar.trading import conf
 from bazaar.trading.models import ImportJob, OfferItem, OwnershipChange, Pokemon, TradeOffer, Trainer
 
 TRAINER_ORDER = {
@@ -262,7 +262,7 @@ def import_job_get(job_id: int) -> ImportJob:
 
 def trainer_html_page(page: int) -> dict[str, Any]:
     """Context for the public trainer list page: PAGE_SIZE trainers per page, ordered by id."""
-    size = int(getattr(settings, "TRADING_PAGE_SIZE", 50))
+    size = conf.page_size()
     qs = Trainer.objects.order_by("public_id")
     count = qs.count()
     pages = max(1, (count + size - 1) // size)
