@@ -1,0 +1,239 @@
+"""The database side of the trading import: the TEMP staging table (COPY / executemany), set-based checks and
+the set-based write. The only vendor-specific part of the import."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from django.db import DatabaseError, IntegrityError, connection, transaction
+
+from bazaar.core.errors import Conflict
+from bazaar.trading.services.import_rows import _Errors
+
+STAGE = "trading_import_stage"
+BATCH = 5000
+
+# --- staging: the one vendor-specific part ------------------------------------------------------------------
+
+_STAGE_COLUMNS = {
+    "trainers": "row_no bigint, public_id text, first_name text, last_name text, date_of_birth date",
+    "pokemon": "row_no bigint, public_id text, nickname text, species text, level integer, owner text, "
+    "date_of_ownership date",
+}
+
+
+def _tune_session(cur: Any) -> None:
+    """Give the import room: hash joins over a million rows in memory, and the staging table in local buffers.
+    ``temp_buffers`` can only change before a session first touches a temp table; setting the same value again is
+    allowed, so a worker's later imports keep it and a refusal is harmless (savepoint)."""
+    cur.execute("SET LOCAL work_mem = '64MB'")
+    try:
+        with transaction.atomic():
+            cur.execute("SET temp_buffers = '192MB'")
+    except DatabaseError:
+        pass
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    return str(value)  # int, date (ISO) — never contain special characters
+
+
+class _Stager:
+    """Streams rows into the TEMP staging table: COPY on PostgreSQL, batched executemany on SQLite."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.pg = connection.vendor == "postgresql"
+        self.cursor = connection.cursor()
+        self.cursor.execute("DROP TABLE IF EXISTS trading_import_stage")
+        on_commit = " ON COMMIT DROP" if self.pg else ""
+        self.cursor.execute(f"CREATE TEMP TABLE {STAGE} ({_STAGE_COLUMNS[kind]}){on_commit}")
+        self.ncols = _STAGE_COLUMNS[kind].count(",") + 1
+        self.batch: list[tuple[Any, ...]] = []
+        self.lines: list[str] = []
+        self._copy_cm: Any = None
+        self._copy: Any = None
+        if self.pg:
+            raw = self.cursor.cursor  # psycopg 3 cursor under Django's wrapper
+            self._copy_cm = raw.copy("COPY trading_import_stage FROM STDIN")
+            self._copy = self._copy_cm.__enter__()
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        if self._copy is not None:
+            # COPY text format built here (about twice as fast as write_row's per-value adaptation): ids, numbers
+            # and dates are validated already; free text is escaped.
+            self.lines.append("\t".join([_copy_text(v) for v in row]))
+            if len(self.lines) >= 2000:
+                self._copy.write("\n".join(self.lines) + "\n")
+                self.lines = []
+            return
+        self.batch.append(row)
+        if len(self.batch) >= BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.batch:
+            marks = ", ".join(["%s"] * self.ncols)
+            self.cursor.executemany(f"INSERT INTO {STAGE} VALUES ({marks})", self.batch)  # noqa: S608 (placeholders only)
+            self.batch = []
+
+    def finish(self, ok: bool = True) -> None:
+        if self._copy_cm is not None:
+            if ok and self.lines:
+                self._copy.write("\n".join(self.lines) + "\n")
+            self.lines = []
+            cm, self._copy_cm, self._copy = self._copy_cm, None, None
+            if ok:
+                cm.__exit__(None, None, None)
+            else:
+                cm.__exit__(RuntimeError, RuntimeError("import aborted"), None)
+        elif ok:
+            self._flush()
+        if ok:
+            self.cursor.execute("CREATE INDEX trading_import_stage_id ON trading_import_stage (public_id)")
+            if self.pg:
+                self.cursor.execute("ANALYZE trading_import_stage")
+
+    def close(self) -> None:
+        if self._copy_cm is not None:
+            self.finish(ok=False)
+        self.cursor.close()
+
+
+def _fetch_errors(cur: Any, sql: str, errors: _Errors, column: str, message: str) -> None:
+    cur.execute(f"SELECT COUNT(*) FROM ({sql}) q")  # noqa: S608 (sql is a constant of this module)
+    total = int(cur.fetchone()[0])
+    if not total:
+        return
+    cur.execute(f"{sql} ORDER BY 1 LIMIT {int(errors.limit)}")
+    rows = cur.fetchall()
+    for row_no, value in rows:
+        errors.items.append({"row": int(row_no), "column": column, "message": message.format(value=value)})
+    errors.count += total
+
+
+def _set_checks(cur: Any, kind: str, errors: _Errors) -> None:
+    _fetch_errors(
+        cur,
+        "SELECT s.row_no, s.public_id FROM trading_import_stage s JOIN (SELECT public_id, MIN(row_no) AS first_row "
+        "FROM trading_import_stage GROUP BY public_id HAVING COUNT(*) > 1) d "
+        "ON d.public_id = s.public_id AND s.row_no > d.first_row",
+        errors,
+        "id",
+        "duplicate id {value!r} (already earlier in the file)",
+    )
+    if kind == "pokemon":
+        _fetch_errors(
+            cur,
+            "SELECT s.row_no, s.owner FROM trading_import_stage s LEFT JOIN trading_trainer t ON t.public_id = s.owner "
+            "WHERE t.id IS NULL",
+            errors,
+            "owner",
+            "owner {value!r} is not a known trainer",
+        )
+    errors.items.sort(key=lambda e: (e["row"], e["column"]))
+    del errors.items[errors.limit :]
+
+
+def _count_existing(cur: Any, kind: str) -> int:
+    table = "trading_trainer" if kind == "trainers" else "trading_pokemon"
+    cur.execute(f"SELECT COUNT(*) FROM {STAGE} s JOIN {table} x ON x.public_id = s.public_id")  # noqa: S608 (fixed names)
+    return int(cur.fetchone()[0])
+
+
+def _count_rows(cur: Any, table: str) -> int:
+    cur.execute(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 (a fixed staging table name)
+    return int(cur.fetchone()[0])
+
+
+def _concurrent_change() -> Conflict:
+    return Conflict(
+        "Pokemon in the file were created or deleted by someone else during the import; nothing was imported. "
+        "Try again.",
+        code="import_conflict",
+    )
+
+
+def _upsert(cur: Any, kind: str, now: dt.datetime, timings: dict[str, Any]) -> int:
+    """The set-based write. Returns the number of history rows written (pokemon whose owner changed)."""
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        timings[name] = round(time.perf_counter() - clock, 3)
+        clock = time.perf_counter()
+
+    if kind == "trainers":
+        cur.execute(
+            "INSERT INTO trading_trainer (public_id, first_name, last_name, date_of_birth, created_at, updated_at) "
+            "SELECT public_id, first_name, last_name, date_of_birth, %s, %s FROM trading_import_stage WHERE 1 = 1 "
+            "ON CONFLICT (public_id) DO UPDATE SET first_name = excluded.first_name, "
+            "last_name = excluded.last_name, date_of_birth = excluded.date_of_birth, updated_at = excluded.updated_at",
+            [now, now],
+        )
+        return 0
+    # Owners before the upsert, for the history of pokemon that change hands.
+    cur.execute("DROP TABLE IF EXISTS trading_import_stage_old")
+    cur.execute(
+        "CREATE TEMP TABLE trading_import_stage_old AS SELECT p.public_id, p.owner_id FROM trading_pokemon p "
+        "JOIN trading_import_stage s ON s.public_id = p.public_id"
+    )
+    cur.execute("CREATE INDEX trading_import_stage_old_id ON trading_import_stage_old (public_id)")
+    if connection.vendor == "postgresql":
+        cur.execute("ANALYZE trading_import_stage_old")
+    lap("old_owners_s")
+    existing = _count_rows(cur, "trading_import_stage_old")
+    # Existing rows: one set-based UPDATE. New rows: one plain INSERT. (Measured on PostgreSQL: a single
+    # INSERT ... ON CONFLICT DO UPDATE ... RETURNING feeding the history took ~20 s per million rows, this ~13 s.)
+    if existing:
+        cur.execute(
+            "UPDATE trading_pokemon SET nickname = s.nickname, species = s.species, level = s.level, "
+            "owner_id = t.id, date_of_ownership = s.date_of_ownership, updated_at = %s "
+            "FROM trading_import_stage s JOIN trading_trainer t ON t.public_id = s.owner "
+            "WHERE trading_pokemon.public_id = s.public_id",
+            [now],
+        )
+        if cur.rowcount != existing:
+            raise _concurrent_change()
+    lap("update_s")
+    try:
+        with transaction.atomic():
+            cur.execute(
+                "INSERT INTO trading_pokemon (public_id, nickname, species, level, owner_id, date_of_ownership, "
+                "created_at, updated_at) "
+                "SELECT s.public_id, s.nickname, s.species, s.level, t.id, s.date_of_ownership, %s, %s "
+                "FROM trading_import_stage s JOIN trading_trainer t ON t.public_id = s.owner "
+                "WHERE NOT EXISTS (SELECT 1 FROM trading_import_stage_old o WHERE o.public_id = s.public_id)",
+                [now, now],
+            )
+    except IntegrityError:
+        raise _concurrent_change()
+    lap("insert_s")
+    cur.execute(
+        "INSERT INTO trading_ownershipchange (pokemon_id, from_trainer_id, to_trainer_id, at, cause) "
+        "SELECT p.id, o.owner_id, p.owner_id, %s, 'import' FROM trading_import_stage s "
+        "JOIN trading_pokemon p ON p.public_id = s.public_id "
+        "LEFT JOIN trading_import_stage_old o ON o.public_id = s.public_id "
+        "WHERE o.public_id IS NULL OR o.owner_id <> p.owner_id",
+        [now],
+    )
+    history = int(cur.rowcount)
+    lap("history_s")
+    # Open offers that include a pokemon whose owner just changed can never be accepted: close them now.
+    cur.execute(
+        "UPDATE trading_tradeoffer SET state = 'invalid', reason = 'pokemon changed hands by import', "
+        "decided_at = %s WHERE state = 'open' AND id IN (SELECT i.offer_id FROM trading_offeritem i "
+        "JOIN trading_pokemon p ON p.id = i.pokemon_id JOIN trading_import_stage_old o ON o.public_id = p.public_id "
+        "WHERE o.owner_id <> p.owner_id)",
+        [now],
+    )
+    cur.execute("DROP TABLE IF EXISTS trading_import_stage_old")
+    lap("offers_s")
+    return history
