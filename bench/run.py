@@ -39,6 +39,12 @@ def main() -> None:
     parser.add_argument("--only", default="*", help="glob over scenario names (comma-separated)")
     parser.add_argument("--servers", default=os.environ.get("BENCH_SERVERS", "granian"))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "2")))
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("BENCH_THREADS", "1")),
+        help="threads per worker process (more overlap database round trips)",
+    )
     parser.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", "10")))
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args()
@@ -71,7 +77,7 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {s.name: {} for s in runnable}
     try:
         for kind in args.servers.split(","):
-            server = Server(kind=kind, workers=args.workers).start()
+            server = Server(kind=kind, workers=args.workers, threads=args.threads).start()
             try:
                 ctx = Context(server=server, nginx=nginx, duration=args.duration, env={})
                 for s in runnable:
@@ -97,6 +103,7 @@ def main() -> None:
         "database": "postgresql" if backends["postgres"] else "sqlite",
         "cache": "redis" if backends["redis"] else "locmem",
         "workers": args.workers,
+        "threads": args.threads,
         "duration_s": args.duration,
         "cpus": os.cpu_count(),
     }

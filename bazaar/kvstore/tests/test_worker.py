@@ -48,6 +48,8 @@ def test_purge_runs_on_a_real_worker() -> None:
             queue,
             "--pool",
             "solo",
+            "-n",
+            f"kv-{os.getpid()}@%h",
             "-l",
             "WARNING",
         ],
