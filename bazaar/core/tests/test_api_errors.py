@@ -91,3 +91,17 @@ def test_openapi_and_local_docs(client: Any) -> None:
     html = docs.content.decode()
     assert "swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower()
+
+
+@pytest.mark.django_db
+def test_malformed_multipart_is_json_400(client: Any, make_user: Any, token_for: Any) -> None:
+    token = token_for(make_user("staff", is_staff=True))
+    r = client.post(
+        "/api/trading/import/trainers",
+        data=b"--x\r\nnot really multipart",
+        content_type="multipart/form-data",  # no boundary
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert r.status_code == 400
+    _shape(r.json())
+    assert r.json()["code"] == "malformed_body"

@@ -197,8 +197,8 @@ def _plan_value(name: str, value: Any) -> Any:
         if (
             not dec.is_finite()
             or dec < 0
+            or dec >= Decimal("1000000")  # before quantize(): a huge number would raise InvalidOperation
             or dec != dec.quantize(Decimal("0.01"))
-            or dec >= Decimal("1000000")
         ):
             raise ValidationFailed(
                 f"{name} must be a non-negative amount with at most 2 decimals.",

@@ -72,7 +72,8 @@ def _amount(value: Any) -> Decimal:
         dec = Decimal(str(value))
     except InvalidOperation:
         raise ValidationFailed("amount is not a number.", code="invalid_amount")
-    if not dec.is_finite() or dec <= 0 or dec != dec.quantize(Decimal("0.01")) or dec >= Decimal("1000000"):
+    # The range check comes before quantize(): quantizing a huge number raises InvalidOperation.
+    if not dec.is_finite() or dec <= 0 or dec >= Decimal("1000000") or dec != dec.quantize(Decimal("0.01")):
         raise ValidationFailed(
             "amount must be positive with at most 2 decimals.",
             code="invalid_amount",
