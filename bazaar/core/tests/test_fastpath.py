@@ -10,31 +10,12 @@ from django.test import Client
 
 from bazaar.core import cache
 from bazaar.core.fastpath import FastPath
+from bazaar.core.testing import wsgi_get
 from bazaar.core.views import HOME_SCOPE
 
 
 def _call(app: FastPath, path: str = "/", **extra: str) -> tuple[str, dict[str, str], bytes]:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "HTTP_HOST": "testserver",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": __import__("io").BytesIO(b""),
-        "wsgi.errors": __import__("sys").stderr,
-        "SERVER_PROTOCOL": "HTTP/1.1",
-    }
-    environ.update(extra)
-    captured: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        captured["status"] = status
-        captured["headers"] = dict(headers)
-
-    body = b"".join(app(environ, start_response))
-    return captured["status"], captured["headers"], body
+    return wsgi_get(app, path, **extra)
 
 
 @pytest.fixture

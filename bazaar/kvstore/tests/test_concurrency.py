@@ -3,9 +3,7 @@ in one process, and two real app servers), and CAS increments under contention l
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 import threading
 import time
 import urllib.error
@@ -18,30 +16,17 @@ from django.core.wsgi import get_wsgi_application
 from django.db import connection
 
 from bazaar.core.fastpath import FastPath
+from bazaar.core.testing import wsgi_call
 from bazaar.kvstore.tests.conftest import KV
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def _wsgi(app: FastPath, method: str, path: str, secret: str, body: bytes = b"") -> tuple[int, bytes]:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "HTTP_HOST": "testserver",
-        "HTTP_AUTHORIZATION": f"Bearer {secret}",
-        "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": sys.stderr,
-        "SERVER_PROTOCOL": "HTTP/1.1",
-    }
-    status: list[str] = []
-    out = b"".join(app(environ, lambda s, h, e=None: status.append(s)))
-    return int(status[0][:3]), out
+    status, _headers, out = wsgi_call(
+        app, path, method=method, body=body, HTTP_AUTHORIZATION=f"Bearer {secret}"
+    )
+    return int(status[:3]), out
 
 
 def _run_threads(targets: list[Callable[[], None]]) -> list[BaseException]:

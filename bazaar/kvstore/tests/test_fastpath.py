@@ -3,8 +3,6 @@ everything it cannot vouch for (unknown or revoked key, expiry, miss, odd reques
 
 from __future__ import annotations
 
-import io
-import sys
 import time
 from typing import Any
 
@@ -13,6 +11,7 @@ from django.core.wsgi import get_wsgi_application
 
 from bazaar.core import cache
 from bazaar.core.fastpath import FastPath
+from bazaar.core.testing import wsgi_get
 from bazaar.kvstore import services
 from bazaar.kvstore.tests.conftest import KV
 
@@ -20,29 +19,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _call(app: FastPath, path: str, secret: str | None, **extra: str) -> tuple[str, dict[str, str], bytes]:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "HTTP_HOST": "testserver",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": sys.stderr,
-        "SERVER_PROTOCOL": "HTTP/1.1",
-    }
     if secret:
-        environ["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
-    environ.update(extra)
-    captured: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        captured["status"] = status
-        captured["headers"] = dict(headers)
-
-    body = b"".join(app(environ, start_response))
-    return captured["status"], captured["headers"], body
+        extra = {"HTTP_AUTHORIZATION": f"Bearer {secret}", **extra}
+    return wsgi_get(app, path, **extra)
 
 
 @pytest.fixture

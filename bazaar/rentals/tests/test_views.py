@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import pytest
 from django.test import Client
 
-from bazaar.core.fastpath import FastPath
+from bazaar.core.testing import fast_path_only
 from bazaar.rentals import services
 
 pytestmark = pytest.mark.django_db
@@ -16,29 +15,7 @@ pytestmark = pytest.mark.django_db
 
 def _wsgi_get(path: str, query: str = "", cookie: str = "") -> tuple[str, dict[str, str], bytes] | None:
     """Ask the fast path alone (no Django behind it): None when it would pass the request on."""
-    captured: dict[str, Any] = {}
-
-    def django_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        captured["passed"] = True
-        start_response("599 Passed", [])
-        return [b""]
-
-    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
-        captured["status"], captured["headers"] = status, dict(headers)
-
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": path,
-        "QUERY_STRING": query,
-        "HTTP_HOST": "testserver",
-        "HTTP_COOKIE": cookie,
-        "wsgi.input": io.BytesIO(),
-        "wsgi.url_scheme": "http",
-    }
-    out = b"".join(FastPath(django_app)(environ, start_response))
-    if captured.get("passed"):
-        return None
-    return captured["status"], captured["headers"], out
+    return fast_path_only(path, QUERY_STRING=query, HTTP_COOKIE=cookie)
 
 
 def test_catalogue_page_lists_titles_with_availability(client: Client, make_title: Any) -> None:

@@ -3,8 +3,6 @@ stale-set race (a rebuild that started before a write), and the TTL backstop set
 
 from __future__ import annotations
 
-import io
-import sys
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -16,6 +14,7 @@ from django.test import Client
 from bazaar.accounts.models import User
 from bazaar.core import cache
 from bazaar.core.fastpath import FastPath
+from bazaar.core.testing import wsgi_call
 from bazaar.storefront import services
 from bazaar.storefront.cache import PAGE_VARIANT, store_scope
 from bazaar.storefront.models import Product
@@ -155,26 +154,7 @@ def test_rebuild_that_started_before_a_write_is_never_served_after_it(
 
 
 def _wsgi(app: FastPath, path: str, **extra: str) -> tuple[str, dict[str, str], bytes]:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "HTTP_HOST": "testserver",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": sys.stderr,
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        **extra,
-    }
-    captured: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        captured["status"], captured["headers"] = status, dict(headers)
-
-    body = b"".join(app(environ, start_response))
-    return captured["status"], captured["headers"], body
+    return wsgi_call(app, path, **extra)
 
 
 def test_fast_path_serves_the_views_bytes_and_follows_invalidation(

@@ -1,44 +1,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
-import sys
 from typing import Any
 
 import pytest
 from django.test import Client
 
-from bazaar.core.fastpath import FastPath
+from bazaar.core.testing import fast_path_only
 from bazaar.trading import services
 
 
 def _fast(path: str, qs: str = "") -> tuple[str, dict[str, str], bytes] | None:
-    """Call only the fast path: the wrapped app fails the test if the request falls through to Django."""
-    fell_through = []
-
-    def django(environ: Any, start_response: Any) -> list[bytes]:
-        fell_through.append(True)
-        start_response("599 Fell Through", [])
-        return [b""]
-
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": path,
-        "QUERY_STRING": qs,
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "HTTP_HOST": "testserver",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": sys.stderr,
-    }
-    captured: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        captured["status"], captured["headers"] = status, dict(headers)
-
-    body = b"".join(FastPath(django)(environ, start_response))
-    return None if fell_through else (captured["status"], captured["headers"], body)
+    """Call only the fast path: None if the request would fall through to Django."""
+    return fast_path_only(path, QUERY_STRING=qs)
 
 
 @pytest.mark.django_db(transaction=True)
