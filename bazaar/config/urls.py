@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from bazaar.config.api import api
+from bazaar.config.api import api, openapi_json
 from bazaar.core import health, views
 
 admin.site.site_header = "Bazaar back office"
@@ -13,6 +13,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics_view, name="metrics"),
+    path("api/openapi.json", openapi_json, name="openapi-json"),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("accounts/", include("bazaar.accounts.urls")),

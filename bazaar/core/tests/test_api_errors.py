@@ -105,3 +105,15 @@ def test_malformed_multipart_is_json_400(client: Any, make_user: Any, token_for:
     assert r.status_code == 400
     _shape(r.json())
     assert r.json()["code"] == "malformed_body"
+
+
+@pytest.mark.django_db
+def test_openapi_document_is_built_once(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bazaar.config import api as api_module
+
+    first = client.get("/api/openapi.json")
+    assert first.status_code == 200
+    monkeypatch.setattr(api_module.api, "get_openapi_schema", lambda **kw: pytest.fail("rebuilt"))
+    second = client.get("/api/openapi.json")
+    assert second.content == first.content
+    assert client.post("/api/openapi.json").status_code == 405
