@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.contrib import messages
@@ -25,7 +25,7 @@ from bazaar.core.errors import DomainError, NotFound
 from bazaar.storefront import selectors, services
 from bazaar.storefront.chart import orders_chart_svg
 from bazaar.storefront.forms import PaymentForm, ProductForm, ShopForm, StatusForm, VendorSignupForm
-from bazaar.storefront.models import OrderStatus, Shop
+from bazaar.storefront.models import Order, OrderStatus, Shop
 
 
 def _user(request: HttpRequest) -> User:
@@ -260,44 +260,55 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@login_required
-@require_POST
-def order_status(request: HttpRequest, pk: int) -> HttpResponse:
-    form = StatusForm(request.POST)
+def _order_change(
+    request: HttpRequest,
+    pk: int,
+    form: Form,
+    invalid: str,
+    apply: Callable[[dict[str, Any]], Order],
+    done: Callable[[Order], str],
+) -> HttpResponse:
+    """Shared POST flow of the order-detail buttons: validate, call one service, report, back to the order."""
     if not form.is_valid():
-        messages.error(request, "Unknown status.")
+        messages.error(request, invalid)
         return redirect("storefront:order", pk=pk)
     try:
-        order = services.order_set_status(
-            owner=_user(request), order_id=pk, status=form.cleaned_data["status"]
-        )
+        order = apply(form.cleaned_data)
     except NotFound:
         raise Http404("No such order.")
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("storefront:order", pk=pk)
-    messages.success(request, f"Order {order.number} is now {order.get_status_display().lower()}.")
+    messages.success(request, done(order))
     return redirect("storefront:order", pk=pk)
+
+
+@login_required
+@require_POST
+def order_status(request: HttpRequest, pk: int) -> HttpResponse:
+    return _order_change(
+        request,
+        pk,
+        StatusForm(request.POST),
+        "Unknown status.",
+        lambda data: services.order_set_status(owner=_user(request), order_id=pk, status=data["status"]),
+        lambda order: f"Order {order.number} is now {order.get_status_display().lower()}.",
+    )
 
 
 @login_required
 @require_POST
 def order_payment(request: HttpRequest, pk: int) -> HttpResponse:
-    form = PaymentForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Unknown payment status.")
-        return redirect("storefront:order", pk=pk)
-    try:
-        order = services.order_set_payment(
-            owner=_user(request), order_id=pk, payment_status=form.cleaned_data["payment_status"]
-        )
-    except NotFound:
-        raise Http404("No such order.")
-    except DomainError as exc:
-        messages.error(request, exc.message)
-        return redirect("storefront:order", pk=pk)
-    messages.success(request, f"Payment of {order.number}: {order.get_payment_status_display().lower()}.")
-    return redirect("storefront:order", pk=pk)
+    return _order_change(
+        request,
+        pk,
+        PaymentForm(request.POST),
+        "Unknown payment status.",
+        lambda data: services.order_set_payment(
+            owner=_user(request), order_id=pk, payment_status=data["payment_status"]
+        ),
+        lambda order: f"Payment of {order.number}: {order.get_payment_status_display().lower()}.",
+    )
 
 
 class _Echo:
