@@ -15,6 +15,7 @@ Apps register routes in their ``AppConfig.ready()``:
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core import signals
 from django.http.request import split_domain_port, validate_host
 
 from bazaar.core import cache, metrics
@@ -30,6 +32,10 @@ from bazaar.core.cache import Scope
 Resolver = Callable[[re.Match[str], str], "tuple[Scope, str] | None"]
 #: A custom handler gets the match and the WSGI environ and returns (status, headers, body) or None (→ Django).
 Handler = Callable[[re.Match[str], dict[str, Any]], "tuple[str, list[tuple[str, str]], bytes] | None"]
+#: A write handler also gets the request body (already read; at most MAX_REQUEST_BODY_BYTES).
+WriteHandler = Callable[
+    [re.Match[str], dict[str, Any], bytes], "tuple[str, list[tuple[str, str]], bytes] | None"
+]
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class Route:
 
 _routes: list[Route] = []
 _handlers: list[tuple[re.Pattern[str], Handler]] = []
+_writes: dict[str, list[tuple[re.Pattern[str], WriteHandler]]] = {}
 
 
 def register(
@@ -62,6 +69,18 @@ def register_handler(pattern: str, handler: Handler) -> None:
     (``cache.peek_with``), and return None for everything else. Security headers are added for it.
     """
     _handlers.append((re.compile(pattern), handler))
+
+
+def register_write(method: str, pattern: str, handler: WriteHandler) -> None:
+    """A fast-path handler for ``method`` (PUT, POST, ...) requests matching ``pattern`` (e.g. an API write).
+
+    It runs inside Django's request signals (``request_started``/``request_finished``: database connections are
+    managed exactly as for a view) and must call the same service a view would, answer exactly what Django would
+    answer (body, status, headers apart from the security headers added here), and return None for everything
+    it does not handle — the request then goes to Django unchanged, body included. Only requests with a
+    ``Content-Length`` within ``MAX_REQUEST_BODY_BYTES`` reach it (the rest get Django's 413/400).
+    """
+    _writes.setdefault(method.upper(), []).append((re.compile(pattern), handler))
 
 
 def routes() -> list[Route]:
@@ -116,13 +135,56 @@ class FastPath:
         return header is not None and environ.get(header[0]) == header[1]
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if (_routes or _handlers) and environ.get("REQUEST_METHOD") == "GET":
+        method = environ.get("REQUEST_METHOD")
+        if method == "GET":
+            if _routes or _handlers:
+                start = time.perf_counter()
+                served = self._try(environ, start_response)
+                if served is not None:
+                    self._observe(time.perf_counter() - start)
+                    return served
+        elif method in _writes:
             start = time.perf_counter()
-            served = self._try(environ, start_response)
+            served = self._try_write(method, environ, start_response)
             if served is not None:
                 self._observe(time.perf_counter() - start)
                 return served
         return self.app(environ, start_response)
+
+    def _try_write(
+        self, method: str, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes] | None:
+        path = environ.get("PATH_INFO", "")
+        for pattern, handler in _writes[method]:
+            m = pattern.match(path)
+            if m is None:
+                continue
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or "")
+            except ValueError:
+                return None
+            if not 0 < length <= settings.MAX_REQUEST_BODY_BYTES:
+                return None
+            if not self._host_ok(environ) or not self._secure_ok(environ):
+                return None
+            body = environ["wsgi.input"].read(length)
+            # From here on Django must see the body we consumed if we pass the request on.
+            environ["wsgi.input"] = io.BytesIO(body)
+            if len(body) != length:
+                return None
+            signals.request_started.send(sender=self.__class__, environ=environ)
+            try:
+                answer = handler(m, environ, body)
+            finally:
+                signals.request_finished.send(sender=self.__class__)
+            if answer is None:
+                environ["wsgi.input"].seek(0)
+                return None
+            status, headers, out = answer
+            start_response(status, [*headers, *self._security_headers()])
+            metrics.REQUESTS.labels(method=method, status=status[:3]).inc()
+            return [out]
+        return None
 
     def _try(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
         path = environ.get("PATH_INFO", "")

@@ -17,7 +17,8 @@ from bazaar.accounts.auth import staff_auth
 from bazaar.core.errors import ValidationFailed
 from bazaar.kvstore import selectors, services
 from bazaar.kvstore.auth import principal, tenant_key
-from bazaar.kvstore.cache import CACHE_CONTROL, CONTENT_TYPE, etag, etag_matches, iso
+from bazaar.kvstore.cache import CACHE_CONTROL, CONTENT_TYPE, etag, etag_matches
+from bazaar.kvstore.fast import write_body
 from bazaar.kvstore.schemas import (
     ApiKeyCreatedOut,
     ApiKeyIn,
@@ -32,19 +33,8 @@ from bazaar.kvstore.schemas import (
     TenantOut,
     WriteOut,
 )
-from bazaar.kvstore.services import WriteResult
 
 router = Router(tags=["kvstore"])
-
-
-def _write_body(result: WriteResult) -> dict[str, Any]:
-    return {
-        "key": result.key,
-        "version": result.version,
-        "updated_at": iso(result.updated_at),
-        "expires_at": iso(result.expires_at),
-        "op": result.op,
-    }
 
 
 @router.get(
@@ -80,6 +70,7 @@ def get_key(request: HttpRequest, key: str) -> HttpResponse:
 
 @router.put("/keys/{path:key}", auth=tenant_key, response={200: WriteOut}, summary="Set a key (TTL, CAS)")
 def put_key(request: HttpRequest, key: str, payload: SetIn) -> HttpResponse:
+    # The plain case is answered before Django by bazaar.kvstore.fast.fast_put (the same service call).
     result = services.entry_set(
         tenant_id=principal(request).tenant_id,
         key=key,
@@ -87,7 +78,7 @@ def put_key(request: HttpRequest, key: str, payload: SetIn) -> HttpResponse:
         ttl=payload.ttl,
         if_version=payload.if_version,
     )
-    response = HttpResponse(json.dumps(_write_body(result)), content_type=CONTENT_TYPE)
+    response = HttpResponse(json.dumps(write_body(result)), content_type=CONTENT_TYPE)
     response["ETag"] = etag(result.version)
     return response
 
@@ -103,7 +94,7 @@ def batch(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
     now = timezone.now()
     ops = services.batch_ops([op.model_dump(exclude_unset=True) for op in payload.ops], now=now)
     results = services.batch_apply(tenant_id=principal(request).tenant_id, ops=ops, now=now)
-    return {"results": [_write_body(r) for r in results]}
+    return {"results": [write_body(r) for r in results]}
 
 
 @router.post(

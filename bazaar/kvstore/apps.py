@@ -11,9 +11,12 @@ class KvstoreConfig(AppConfig):
         from bazaar.core import fastpath
         from bazaar.kvstore import conf
         from bazaar.kvstore.cache import fast_get
+        from bazaar.kvstore.fast import fast_put
 
         # Cache hits of GET /api/kv/keys/<key> are answered before Django (one MGET: entry + key validity).
         fastpath.register_handler(r"^/api/kv/keys/(?P<key>.+)$", fast_get)
+        # Plain PUTs skip the framework too (same service call; anything unusual goes to Django).
+        fastpath.register_write("PUT", r"^/api/kv/keys/(?P<key>.+)$", fast_put)
         app.conf.beat_schedule["kvstore-purge-expired"] = {
             "task": "bazaar.kvstore.tasks.purge_expired",
             "schedule": float(conf.purge_interval()),

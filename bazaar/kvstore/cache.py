@@ -49,6 +49,11 @@ _tenant_by_digest: dict[str, int] = {}
 _DIGEST_MAP_MAX = 100_000
 
 
+def simple_key(key: str) -> bool:
+    """Whether the fast paths handle ``key`` (its URL form and decoded form are the same ASCII string)."""
+    return _SIMPLE_KEY.match(key) is not None
+
+
 def entry_scope(tenant_id: int, key: str) -> Scope:
     return Scope(APP, "entry", f"{tenant_id}:{key}")
 
@@ -163,19 +168,28 @@ def etag_matches(header: str | None, tag: str) -> bool:
     return tag in [c.strip().removeprefix("W/") for c in header.split(",")]
 
 
-def fast_get(
-    match: re.Match[str], environ: dict[str, Any]
-) -> tuple[str, list[tuple[str, str]], bytes] | None:
-    """The fast-path handler for ``GET /api/kv/keys/<key>`` (registered in KvstoreConfig.ready())."""
+def plain_request(match: re.Match[str], environ: dict[str, Any]) -> tuple[str, str] | None:
+    """``(API key secret, key)`` of a request the fast paths handle: a bearer API key, a simple key, no query."""
     if environ.get("QUERY_STRING"):
         return None
     auth = environ.get("HTTP_AUTHORIZATION", "")
     if not auth.startswith("Bearer " + API_KEY_PREFIX):
         return None
     key = match["key"]
-    if _SIMPLE_KEY.match(key) is None:
+    if not simple_key(key):
         return None
-    digest = hashlib.sha256(auth[7:].strip().encode()).hexdigest()
+    return auth[7:], key
+
+
+def fast_get(
+    match: re.Match[str], environ: dict[str, Any]
+) -> tuple[str, list[tuple[str, str]], bytes] | None:
+    """The fast-path handler for ``GET /api/kv/keys/<key>`` (registered in KvstoreConfig.ready())."""
+    plain = plain_request(match, environ)
+    if plain is None:
+        return None
+    secret, key = plain
+    digest = hashlib.sha256(secret.strip().encode()).hexdigest()
     tenant_id = _tenant_by_digest.get(digest)
     if tenant_id is None:
         return None

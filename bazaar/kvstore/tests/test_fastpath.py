@@ -3,6 +3,7 @@ everything it cannot vouch for (unknown or revoked key, expiry, miss, odd reques
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -11,8 +12,9 @@ from django.core.wsgi import get_wsgi_application
 
 from bazaar.core import cache
 from bazaar.core.fastpath import FastPath
-from bazaar.core.testing import wsgi_get
+from bazaar.core.testing import fast_path_only, wsgi_call, wsgi_get
 from bazaar.kvstore import services
+from bazaar.kvstore.models import Entry
 from bazaar.kvstore.tests.conftest import KV
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -119,3 +121,128 @@ def test_unknown_keys_query_strings_and_odd_keys_go_to_django(
     assert _call(app, "/api/kv/keys/k", kv.secret, QUERY_STRING="x=1")[1]["X-Cache"] == "hit"  # Django's hit
     assert _call(app, "/api/kv/keys/k", None)[0].startswith("401")
     assert [a for a in peeks if a[0].entity == "entry"] == []  # no entry was looked up for these
+
+
+# --- PUT /api/kv/keys/<key> before Django (bazaar.kvstore.fast) -------------------------------------------
+
+
+def _put(
+    app: Any, key: str, payload: Any, secret: str | None, query: str = "", **extra: str
+) -> tuple[str, dict[str, str], bytes]:
+    body = payload if isinstance(payload, str) else json.dumps(payload)
+    if secret:
+        extra = {"HTTP_AUTHORIZATION": f"Bearer {secret}", **extra}
+    return wsgi_call(app, f"/api/kv/keys/{key}", method="PUT", body=body, QUERY_STRING=query, **extra)
+
+
+def _version(kv: KV, key: str) -> int | None:
+    return Entry.objects.filter(tenant=kv.tenant, key=key).values_list("version", flat=True).first()
+
+
+def test_plain_put_is_answered_before_django_like_django(kv: KV) -> None:
+    kv.put("warm", 0)  # the key is known to this process now
+    fast = fast_path_only(
+        "/api/kv/keys/a",
+        method="PUT",
+        body='{"value": {"n": 1}, "ttl": 60}',
+        HTTP_AUTHORIZATION=f"Bearer {kv.secret}",
+    )
+    assert fast is not None, "a plain PUT must not reach Django"
+    slow = kv.put("b", {"n": 1}, ttl=60)
+    status, headers, body = fast
+    assert status == "200 OK"
+    fast_json, slow_json = json.loads(body), slow.json()
+    assert fast_json.keys() == slow_json.keys()
+    assert (fast_json["key"], fast_json["version"], fast_json["op"]) == ("a", 1, "set")
+    assert fast_json["expires_at"] is not None
+    assert headers["ETag"] == slow["ETag"] == '"1"'
+    assert headers["Content-Type"] == slow["Content-Type"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert kv.get("a").json()["value"] == {"n": 1}
+    # An update: the version goes up and the cached entry is invalidated.
+    fast = fast_path_only(
+        "/api/kv/keys/a", method="PUT", body='{"value": 2}', HTTP_AUTHORIZATION=f"Bearer {kv.secret}"
+    )
+    assert fast is not None
+    assert json.loads(fast[2])["version"] == 2
+    assert kv.get("a").json()["value"] == 2
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        ({"value": 1, "if_version": 7}, 409, "version_conflict"),
+        ({"value": 1, "if_version": 0}, 409, "version_conflict"),
+        ({"value": 1, "ttl": -5}, 422, None),
+        ({"value": "x" * 70_000}, 413, None),
+    ],
+)
+def test_put_errors_match_djangos_and_write_nothing(
+    kv: KV, settings: Any, payload: dict[str, Any], status: int, code: str | None
+) -> None:
+    settings.KVSTORE_MAX_VALUE_BYTES = 65_536
+    kv.put("k", "first")
+    fast = fast_path_only(
+        "/api/kv/keys/k", method="PUT", body=json.dumps(payload), HTTP_AUTHORIZATION=f"Bearer {kv.secret}"
+    )
+    assert fast is not None
+    slow = kv.call("PUT", "/keys/k", payload)
+    assert int(fast[0][:3]) == slow.status_code == status
+    assert json.loads(fast[2]) == slow.json()
+    assert fast[1]["Content-Type"] == slow["Content-Type"]
+    if code:
+        assert slow.json()["code"] == code
+    assert _version(kv, "k") == 1
+    assert kv.get("k").json()["value"] == "first"
+
+
+@pytest.mark.parametrize(
+    ("payload", "query", "key"),
+    [
+        ('{"value": 1, "ttl": "60"}', "", "k"),  # a string TTL: Ninja's coercion decides
+        ('{"value": 1, "extra": true}', "", "k"),  # unknown field: Ninja's 422
+        ("[1, 2]", "", "k"),
+        ("{not json", "", "k"),
+        ('{"value": 1}', "x=1", "k"),
+        ('{"value": 1}', "", "caf%C3%A9"),
+    ],
+)
+def test_anything_unusual_goes_to_django_with_its_body(kv: KV, payload: str, query: str, key: str) -> None:
+    kv.put("warm", 0)
+    extra = {"HTTP_AUTHORIZATION": f"Bearer {kv.secret}", "QUERY_STRING": query}
+    assert fast_path_only(f"/api/kv/keys/{key}", method="PUT", body=payload, **extra) is None
+    app = FastPath(get_wsgi_application())
+    status, _headers, body = wsgi_call(app, f"/api/kv/keys/{key}", method="PUT", body=payload, **extra)
+    slow = kv.client.generic(
+        "PUT",
+        f"/api/kv/keys/{key}" + (f"?{query}" if query else ""),
+        payload,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {kv.secret}",
+    )
+    # Django saw the same body: the same status and error (the first of two writes makes version 1, then 2).
+    assert int(status[:3]) == slow.status_code, body
+    if slow.status_code >= 400:
+        assert json.loads(body)["code"] == slow.json()["code"]
+
+
+def test_put_with_unknown_or_revoked_key_is_401_and_writes_nothing(kv: KV) -> None:
+    from bazaar.kvstore.models import TenantApiKey
+
+    app = FastPath(get_wsgi_application())
+    status, _h, _b = _put(app, "k", {"value": 1}, "kv_not-a-real-key")
+    assert status.startswith("401")
+    kv.put("k", "before")
+    services.apikey_revoke(key_id=TenantApiKey.objects.get(tenant=kv.tenant).pk)
+    status, _h, body = _put(app, "k", {"value": "after"}, kv.secret)
+    assert status.startswith("401"), body
+    assert Entry.objects.get(tenant=kv.tenant, key="k").value == '"before"'
+
+
+def test_oversized_put_gets_djangos_413(kv: KV, settings: Any) -> None:
+    settings.MAX_REQUEST_BODY_BYTES = 1000
+    app = FastPath(get_wsgi_application())
+    status, _h, body = _put(app, "k", {"value": "x" * 2000}, kv.secret)
+    assert status.startswith("413")
+    assert json.loads(body)["code"] == "payload_too_large"
+    assert _version(kv, "k") is None

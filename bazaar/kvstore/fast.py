@@ -1,0 +1,91 @@
+"""The WSGI fast path for ``PUT /api/kv/keys/<key>``: the same service call as the API view, without the framework.
+
+A KV write is one SQL statement and one cache invalidation, about 0.4 ms of work; Django's request cycle and
+Ninja's parsing and validation around it cost about three times that (profiled: 1.3 ms CPU per PUT through the
+view). ``bazaar.core.fastpath.register_write`` runs this handler inside Django's request signals, so database
+connections are managed as for a view.
+
+It handles only the plain case and answers exactly what ``bazaar.kvstore.api.put_key`` answers: a bearer API key
+already known (``apikey_authenticate``), no query string, a simple key, a JSON object body with ``value`` and
+optionally integer ``ttl`` / ``if_version`` and nothing else. Service errors (409 conflict, 413 value too large,
+422 invalid key or TTL) are rendered in the API's error shape. Anything else — an unknown or revoked key, another
+body shape, a database error — returns None and Django handles the request from the start (nothing was written).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from http import HTTPStatus
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DatabaseError
+
+from bazaar.core.errors import DomainError
+from bazaar.kvstore import services
+from bazaar.kvstore.cache import CONTENT_TYPE, etag, iso, plain_request
+from bazaar.kvstore.services import WriteResult
+
+Answer = tuple[str, list[tuple[str, str]], bytes]
+_FIELDS = frozenset(("value", "ttl", "if_version"))
+_ERROR_CONTENT_TYPE = "application/json; charset=utf-8"  # what NinjaAPI.create_response sends
+
+
+def write_body(result: WriteResult) -> dict[str, Any]:
+    """The JSON answer to a write (``WriteOut``)."""
+    return {
+        "key": result.key,
+        "version": result.version,
+        "updated_at": iso(result.updated_at),
+        "expires_at": iso(result.expires_at),
+        "op": result.op,
+    }
+
+
+def _int_or_none(v: Any) -> bool:
+    return v is None or type(v) is int
+
+
+def fast_put(match: re.Match[str], environ: dict[str, Any], body: bytes) -> Answer | None:
+    """The fast-path handler for ``PUT /api/kv/keys/<key>`` (registered in KvstoreConfig.ready())."""
+    plain = plain_request(match, environ)
+    if plain is None:
+        return None
+    secret, key = plain
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    if (
+        type(payload) is not dict
+        or "value" not in payload
+        or not payload.keys() <= _FIELDS
+        or not _int_or_none(payload.get("ttl"))
+        or not _int_or_none(payload.get("if_version"))
+    ):
+        return None
+    try:
+        principal = services.apikey_authenticate(secret)
+        if principal is None:
+            return None
+        result = services.entry_set(
+            tenant_id=principal.tenant_id,
+            key=key,
+            value=payload["value"],
+            ttl=payload.get("ttl"),
+            if_version=payload.get("if_version"),
+        )
+    except DomainError as exc:
+        out = json.dumps(exc.as_dict(), cls=DjangoJSONEncoder).encode()
+        status = f"{exc.status} {HTTPStatus(exc.status).phrase}"
+        return status, [("Content-Type", _ERROR_CONTENT_TYPE), ("Content-Length", str(len(out)))], out
+    except DatabaseError:
+        return None  # Django answers (503 while the database is down); the statement did not commit.
+    out = json.dumps(write_body(result)).encode()
+    headers = [
+        ("Content-Type", CONTENT_TYPE),
+        ("ETag", etag(result.version)),
+        ("Content-Length", str(len(out))),
+    ]
+    return "200 OK", headers, out
