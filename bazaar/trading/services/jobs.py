@@ -44,15 +44,31 @@ def import_job_submit(*, upload: Any, kind: str, dry_run: bool, user: Any = None
     return job
 
 
+#: Namespace of the session advisory lock that marks a job as being run (PostgreSQL).
+_RUN_LOCK = 0x7472_0000_0000
+
+
 class _ProgressWriter:
     """Writes progress to the job row from a second connection, so readers see it while the import's own
-    transaction is still open. On SQLite (one writer at a time) progress shows at the end only."""
+    transaction is still open. On SQLite (one writer at a time) progress shows at the end only.
+
+    On PostgreSQL the same connection holds a session advisory lock on the job for the whole run: a worker that
+    dies mid-import loses its connection and with it the lock, which is how a redelivered task tells a dead
+    run (take over) from a live one (leave alone)."""
 
     def __init__(self, job_id: int) -> None:
         self.job_id = job_id
         self.conn: Any = None
         if connection.vendor == "postgresql":
             self.conn = connections.create_connection("default")
+
+    def lock(self) -> bool:
+        """Take the job's run lock (always True on SQLite, where a job is only ever claimed from queued)."""
+        if self.conn is None:
+            return True
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT pg_try_advisory_lock(%s)", [_RUN_LOCK + self.job_id])
+            return bool(cur.fetchone()[0])
 
     def __call__(self, p: Progress) -> None:
         if self.conn is None:
@@ -69,15 +85,22 @@ class _ProgressWriter:
 
 
 def import_job_run(*, job_id: int) -> ImportJob:
-    """Run a queued job (the Celery task calls this). A job already finished or running is left alone (a
-    redelivered task does not import twice). The stored file is removed afterwards."""
-    claimed = ImportJob.objects.filter(pk=job_id, state=ImportJob.State.QUEUED).update(
+    """Run a queued job (the Celery task calls this). A finished job, or one another live worker is running, is
+    left alone (a duplicate delivery does not import twice). On PostgreSQL a job left "running" by a worker that
+    died mid-import (its task is redelivered: acks_late, reject_on_worker_lost) is run again: the run lock (see
+    ``_ProgressWriter``) is free then, the dead run's transaction has rolled back, and the import is all-or-nothing
+    and an upsert by id, so running it again is safe. The stored file is removed afterwards."""
+    writer = _ProgressWriter(job_id)
+    runnable = [ImportJob.State.QUEUED]
+    if writer.conn is not None:
+        runnable.append(ImportJob.State.RUNNING)
+    claimed = writer.lock() and ImportJob.objects.filter(pk=job_id, state__in=runnable).update(
         state=ImportJob.State.RUNNING
     )
     job = ImportJob.objects.get(pk=job_id)
     if not claimed:
+        writer.close()
         return job
-    writer = _ProgressWriter(job_id)
     try:
         with open(job.path, "rb") as source:
             result = import_csv(source=source, kind=job.kind, dry_run=job.dry_run, progress=writer)
