@@ -62,3 +62,17 @@ def fast_path_only(path: str, **extra: Any) -> tuple[str, dict[str, str], bytes]
 
     answer = wsgi_call(FastPath(behind), path, **extra)
     return None if passed else answer
+
+
+# Headless Chromium for the browser tests (marker ``browser``): the distribution's /usr/bin/chromium, quiet.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]

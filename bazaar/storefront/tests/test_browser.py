@@ -10,19 +10,11 @@ from typing import Any
 
 import pytest
 
+from bazaar.core.testing import CHROMIUM, CHROMIUM_ARGS
+
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright runs an event loop in this thread
 
 SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
@@ -30,7 +22,7 @@ def page(live_server: Any) -> Any:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1100, "height": 900}, base_url=live_server.url)
         page = context.new_page()
         page.set_default_timeout(15_000)

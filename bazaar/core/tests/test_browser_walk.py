@@ -1,0 +1,429 @@
+"""One headless Chromium walk through every HTML page of every app, public and signed in (vendor, rentals desk,
+trainer, admin), on the demo data.
+
+On each page it records console errors and uncaught exceptions, same-origin sub-resources that fail (CSS, JS,
+images, the favicon) and every same-origin ``<a href>`` that does not resolve (GET, redirects followed, < 400),
+then fails once with the whole list. A coverage check compares the walked URL names with Django's URL resolver
+(and the rendered templates with the project's templates), so a new page without a walk entry fails the test.
+Screenshots: docs/screenshots/walk-<name>.png, rewritten only when the page visibly changed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from bazaar.core.testing import CHROMIUM, CHROMIUM_ARGS
+
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright runs an event loop in this thread
+
+ROOT = Path(__file__).resolve().parents[3]
+SHOTS = ROOT / "docs" / "screenshots"
+
+# Resolver names that are not HTML pages a visitor opens, and why; everything else outside the API and the
+# admin must be walked. POST-only names are also never followed as links.
+POST_ONLY = {
+    "accounts:logout",
+    "accounts:token-revoke",
+    "storefront:product_toggle",
+    "storefront:product_delete",
+    "storefront:order_status",
+    "storefront:order_payment",
+}
+NOT_PAGES = {
+    **dict.fromkeys(POST_ONLY, "POST-only action (its button sits on a walked page)"),
+    "healthz": "plain-text probe (checked as a footer link)",
+    "readyz": "JSON probe (checked as a footer link)",
+    "metrics": "Prometheus text (checked as a footer link)",
+    "openapi-json": "JSON (checked as a link from the home page)",
+    "storefront:chart": "SVG image (fetched as a resource with the vendor's session)",
+    "storefront:orders_csv": "CSV download (checked as a link from the dashboard)",
+}
+# Pages the walk must reach outside the HTML apps: the interactive API docs and the admin's login page.
+EXTRA_PAGES = {"api:openapi-view", "admin:login"}
+# How many distinct URLs per (role, route, query keys) the link check follows: 50 title links are one route.
+LINKS_PER_ROUTE = 4
+# A screenshot is rewritten when more than this share of its pixels changed (dates in the demo data move daily).
+SHOT_CHANGE = 0.004
+# Long lists (50 titles, 60 trainers) are cut here: the first screens show the page, the rest is repository weight.
+SHOT_MAX_HEIGHT = 1600
+
+
+@dataclass(frozen=True)
+class Visit:
+    name: str  # screenshot: walk-<name>.png
+    role: str  # anon, vendor, desk, trainer, admin
+    url: str
+    covers: str  # the resolver name of the page this visit ends on
+    status: int = 200
+    shot: bool = True
+    action: Callable[[Any], None] | None = None  # run on the loaded page; the page it leads to is checked too
+    wait_for: str | None = None  # a selector that appears once a page that renders after load is ready
+    full_page: bool = True
+
+
+def _submit_empty_order(page: Any) -> None:
+    page.fill("#customer_name", "Walk Test")
+    page.fill("#phone", "+91 90000 00000")
+    page.fill("#address", "1 Test Road")
+    with page.expect_navigation():
+        page.click("#place-order")
+
+
+def _visits(ids: dict[str, Any]) -> list[Visit]:
+    shop = ids["shop"]
+    return [
+        Visit("home", "anon", "/", "home"),
+        Visit("accounts-login", "anon", "/accounts/login/", "accounts:login"),
+        Visit("accounts-signup", "anon", "/accounts/signup/", "accounts:signup"),
+        Visit("admin-login", "anon", "/admin/login/", "admin:login"),
+        Visit("api-docs", "anon", "/api/docs", "api:openapi-view", wait_for=".opblock", full_page=False),
+        Visit("storefront-landing", "anon", "/storefront/", "storefront:dashboard"),
+        Visit("storefront-signup", "anon", "/storefront/signup/", "storefront:signup"),
+        Visit("store", "anon", f"/s/{shop}/", "storefront:store"),
+        Visit(
+            "store-order-failed",
+            "anon",
+            f"/s/{shop}/",
+            "storefront:store_order",
+            status=422,
+            action=_submit_empty_order,
+        ),
+        Visit(
+            "order-confirmation",
+            "anon",
+            f"/s/{shop}/orders/{ids['order_number']}/",
+            "storefront:order_confirmation",
+        ),
+        Visit("rentals-catalogue", "anon", "/rentals/", "rentals:catalogue"),
+        Visit("rentals-search", "anon", "/rentals/?q=Le+Guin", "rentals:catalogue", shot=False),
+        Visit("rentals-title", "anon", f"/rentals/titles/{ids['title']}/", "rentals:title"),
+        Visit("trading-trainers", "anon", "/trading/", "trading:trainers"),
+        Visit("trading-trainers-2", "anon", "/trading/?page=2", "trading:trainers", shot=False),
+        # Signed in: the vendor's back office and token page.
+        Visit("vendor-dashboard", "vendor", "/storefront/", "storefront:dashboard"),
+        Visit("vendor-products", "vendor", "/storefront/products/", "storefront:products"),
+        Visit("vendor-product-new", "vendor", "/storefront/products/new/", "storefront:product_new"),
+        Visit(
+            "vendor-product-edit",
+            "vendor",
+            f"/storefront/products/{ids['product']}/edit/",
+            "storefront:product_edit",
+        ),
+        Visit("vendor-orders", "vendor", "/storefront/orders/", "storefront:orders"),
+        Visit("vendor-order", "vendor", f"/storefront/orders/{ids['order']}/", "storefront:order"),
+        Visit("vendor-shop", "vendor", "/storefront/shop/", "storefront:shop"),
+        Visit("accounts-tokens", "vendor", "/accounts/tokens/", "accounts:tokens"),
+        # Signed in elsewhere: fresh (uncached) renders whose header names the user.
+        Visit("desk-catalogue", "desk", "/rentals/", "rentals:catalogue", shot=False),
+        Visit("desk-title", "desk", f"/rentals/titles/{ids['title']}/", "rentals:title", shot=False),
+        Visit("trainer-trainers", "trainer", "/trading/", "trading:trainers", shot=False),
+        # A signed-in user without a shop is sent to create one.
+        Visit("trainer-new-shop", "trainer", "/storefront/", "storefront:shop", shot=False),
+        Visit("admin-home", "admin", "/", "home", shot=False),
+    ]
+
+
+# Resources that no page links but a page of this app uses (checked with the given role's session).
+RESOURCES = [("vendor", "/storefront/chart.svg", "image/svg+xml")]
+
+
+def _names(patterns: list[Any], ns: str | None = None) -> Iterator[str]:
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            inner = f"{ns}:{p.namespace}" if ns and p.namespace else (p.namespace or ns)
+            yield from _names(p.url_patterns, inner)
+        elif isinstance(p, URLPattern) and p.name:
+            yield f"{ns}:{p.name}" if ns else p.name
+
+
+def _required_names() -> set[str]:
+    """Every named route that is a page of the site: all of them except the JSON API and the admin's insides."""
+    names = set(_names(get_resolver().url_patterns))
+    return {n for n in names if not n.startswith(("api:", "admin:"))} | EXTRA_PAGES
+
+
+def _project_templates() -> set[str]:
+    """The project's page templates (partials start with an underscore; base.html is in every page)."""
+    out = set()
+    for path in (ROOT / "bazaar").glob("**/templates/**/*.html"):
+        parts = path.parts
+        name = "/".join(parts[parts.index("templates") + 1 :])
+        if not Path(name).name.startswith("_"):
+            out.add(name)
+    return out
+
+
+def _changed(old: Any, new: Any) -> bool:
+    from PIL import ImageChops
+
+    if old.size != new.size:
+        return True
+    diff = ImageChops.difference(old, new).convert("L").point(lambda v: 255 if v > 24 else 0)
+    return diff.histogram()[255] / (new.size[0] * new.size[1]) > SHOT_CHANGE
+
+
+def _shot(page: Any, name: str, full_page: bool) -> None:
+    """Save the page as a 64-colour PNG (a third of the bytes, text stays crisp) unless the stored one still
+    shows the same page, so an unchanged page never rewrites its file."""
+    from PIL import Image
+
+    height = page.evaluate("document.documentElement.scrollHeight") if full_page else 0
+    clip = {"x": 0, "y": 0, "width": 1100, "height": SHOT_MAX_HEIGHT} if height > SHOT_MAX_HEIGHT else None
+    png = page.screenshot(full_page=full_page, clip=clip, animations="disabled", caret="hide")
+    new = Image.open(io.BytesIO(png)).convert("RGB")
+    path = SHOTS / f"walk-{name}.png"
+    if path.exists():
+        with Image.open(path) as stored:
+            if not _changed(stored.convert("RGB"), new):
+                return
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    new.quantize(colors=64, method=Image.Quantize.FASTOCTREE).save(path, "PNG")
+
+
+def _demo_ids() -> dict[str, Any]:
+    from django.core.management import call_command
+
+    from bazaar.rentals.models import Title
+    from bazaar.storefront import demo
+    from bazaar.storefront.models import Order, Product
+
+    call_command("demo", stdout=io.StringIO())
+    order = Order.objects.filter(shop__slug=demo.DEMO_SLUG).order_by("-created_at").first()
+    assert order is not None
+    product = Product.objects.filter(shop__slug=demo.DEMO_SLUG).order_by("pk").first()
+    assert product is not None
+    title = Title.objects.order_by("pk").first()
+    assert title is not None
+    return {
+        "shop": demo.DEMO_SLUG,
+        "order": order.pk,
+        "order_number": order.number,
+        "product": product.pk,
+        "title": title.pk,
+    }
+
+
+def _logins() -> dict[str, tuple[str, str]]:
+    from bazaar.accounts.demo import DEMO_ADMIN
+    from bazaar.rentals.demo import DESK
+    from bazaar.storefront.demo import DEMO_VENDOR
+    from bazaar.trading.demo import DEMO_PASSWORD, DEMO_USER
+
+    return {"vendor": DEMO_VENDOR, "desk": DESK, "trainer": (DEMO_USER, DEMO_PASSWORD), "admin": DEMO_ADMIN}
+
+
+class Walk:
+    """The browser side: one context and page per role, listeners that turn anything wrong into a problem line."""
+
+    def __init__(self, browser: Any, base: str) -> None:
+        self.browser = browser
+        self.base = base.rstrip("/")
+        self.origin = urlsplit(self.base).netloc
+        self.contexts: dict[str, Any] = {}
+        self.pages: dict[str, Any] = {}
+        self.problems: list[str] = []
+        self.checked: set[tuple[str, str]] = set()
+        self.per_route: dict[tuple[str, str, tuple[str, ...]], int] = {}
+        self.where = ""
+        self.expected_status = 200
+        self.expected_documents: set[str] = set()
+
+    def page(self, role: str) -> Any:
+        if role not in self.pages:
+            ctx = self.browser.new_context(viewport={"width": 1100, "height": 800}, base_url=self.base)
+            self.contexts[role] = ctx
+            if role != "anon":
+                self._login(ctx, *_logins()[role])
+            page = ctx.new_page()
+            page.set_default_timeout(15_000)
+            self._listen(page)
+            self.pages[role] = page
+        return self.pages[role]
+
+    def _login(self, ctx: Any, username: str, password: str) -> None:
+        """Through the real login form over HTTP (the form page itself is walked anonymously)."""
+        import re
+
+        form = ctx.request.get("/accounts/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text())
+        assert token, "the login page has no CSRF token"
+        done = ctx.request.post(
+            "/accounts/login/",
+            form={"csrfmiddlewaretoken": token.group(1), "username": username, "password": password},
+            headers={"Referer": f"{self.base}/accounts/login/"},
+        )
+        assert done.ok, f"{username} could not log in ({done.status})"
+        assert "/accounts/login/" not in done.url, f"{username} could not log in (wrong password?)"
+
+    def same_origin(self, url: str) -> bool:
+        return urlsplit(url).netloc == self.origin
+
+    def _listen(self, page: Any) -> None:
+        def on_console(msg: Any) -> None:
+            url = msg.location.get("url", "")
+            if msg.type != "error":
+                return
+            if msg.text.startswith("Failed to load resource") and url in self.expected_documents:
+                return  # the page itself answered the status its visit expects (a 422 form result)
+            self.problems.append(f"{self.where}: console error: {msg.text} ({url})")
+
+        def on_response(response: Any) -> None:
+            if response.request.is_navigation_request():
+                if response.status >= 400 and response.status == self.expected_status:
+                    self.expected_documents.add(response.url)
+            elif response.status >= 400 and self.same_origin(response.url):
+                kind = response.request.resource_type
+                self.problems.append(f"{self.where}: {response.status} for {kind} {response.url}")
+
+        def on_failed(request: Any) -> None:
+            if self.same_origin(request.url):
+                self.problems.append(f"{self.where}: request failed: {request.url} ({request.failure})")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: self.problems.append(f"{self.where}: uncaught exception: {exc}"))
+        page.on("response", on_response)
+        page.on("requestfailed", on_failed)
+
+    def visit(self, v: Visit) -> str:
+        """Open the page, check it and its links; return the resolver name of the page it ended on."""
+        from django.urls import Resolver404, resolve
+
+        self.where = f"{v.name} ({v.role} {v.url})"
+        self.expected_status = v.status
+        page = self.page(v.role)
+        response = page.goto(v.url, wait_until="load")
+        status = response.status if response else 0
+        if v.action is not None:
+            v.action(page)
+            status = page.evaluate("performance.getEntriesByType('navigation')[0].responseStatus")
+        if v.wait_for:
+            page.wait_for_selector(v.wait_for)
+        if status != v.status:
+            self.problems.append(f"{self.where}: answered {status}, expected {v.status}")
+        try:
+            landed = resolve(urlsplit(page.url).path).view_name
+        except Resolver404:
+            landed = ""
+        for href in page.eval_on_selector_all("link[rel~=icon]", "els => els.map(e => e.href)") or [
+            f"{self.base}/favicon.ico"  # what a browser asks for when the page names no icon
+        ]:
+            self.check(v.role, href, "favicon")
+        if v.shot:
+            _shot(page, v.name, v.full_page)
+        for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
+            self.check_link(v.role, href)
+        return landed
+
+    def check(self, role: str, url: str, what: str, content_type: str | None = None) -> None:
+        """GET with the role's session, redirects followed; anything >= 400 is a problem. Once per role and URL."""
+        if (role, url) in self.checked:
+            return
+        self.checked.add((role, url))
+        try:
+            r = self.contexts[role].request.get(url, max_redirects=10)
+        except Exception as exc:  # a refused connection is a problem to report, not a crash of the walk
+            self.problems.append(f"{self.where}: {what} {url} failed: {exc}")
+            return
+        if r.status >= 400:
+            self.problems.append(f"{self.where}: {what} {url} answered {r.status}")
+        elif content_type and not r.headers.get("content-type", "").startswith(content_type):
+            self.problems.append(f"{self.where}: {what} {url} is {r.headers.get('content-type')}")
+
+    def check_link(self, role: str, href: str) -> None:
+        from django.urls import Resolver404, resolve
+
+        parts = urlsplit(href)
+        if parts.scheme not in ("http", "https") or not self.same_origin(href):
+            return
+        url = href.split("#", 1)[0]
+        try:
+            route = resolve(parts.path).view_name
+        except Resolver404:
+            route = parts.path  # unresolvable: still fetched, and reported when it fails
+        if route in POST_ONLY or (role, url) in self.checked:
+            return
+        key = (role, route, tuple(sorted(q.split("=")[0] for q in parts.query.split("&") if q)))
+        if self.per_route.get(key, 0) >= LINKS_PER_ROUTE:
+            return
+        self.per_route[key] = self.per_route.get(key, 0) + 1
+        self.check(role, url, "link")
+
+    def close(self) -> None:
+        for ctx in self.contexts.values():
+            ctx.close()
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_every_page_has_a_walk_entry() -> None:
+    """A page added to any app's urls.py fails here until the walk below visits it (or it is listed as not a page)."""
+    visits = _visits({"shop": "s", "order": 1, "order_number": "n", "product": 1, "title": 1})
+    required = _required_names()
+    walked = {v.covers for v in visits}
+    missing = required - walked - set(NOT_PAGES)
+    assert not missing, f"pages without a walk entry in {Path(__file__).name}: {sorted(missing)}"
+    stale = (walked | set(NOT_PAGES)) - required
+    assert not stale, f"walk entries for routes that no longer exist: {sorted(stale)}"
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_walk_every_page(live_server: Any, chromium: Any) -> None:
+    from django.test.signals import template_rendered
+
+    rendered: set[str] = set()
+
+    def on_render(sender: Any, template: Any, **kwargs: Any) -> None:
+        if template.name:
+            rendered.add(template.name)
+
+    template_rendered.connect(on_render, dispatch_uid="browser-walk")
+    walk = Walk(chromium, live_server.url)
+    landed: set[str] = set()
+    try:
+        for v in _visits(_demo_ids()):
+            try:
+                name = walk.visit(v)
+            except Exception as exc:  # keep walking: the report lists every problem at once
+                walk.problems.append(f"{walk.where}: {type(exc).__name__}: {exc}")
+                continue
+            landed.add(name)
+            if name != v.covers:
+                walk.problems.append(
+                    f"{walk.where}: ended on {name or 'an unknown URL'}, expected {v.covers}"
+                )
+        for role, url, content_type in RESOURCES:
+            walk.where = f"resource ({role})"
+            walk.page(role)
+            walk.check(role, f"{walk.base}{url}", "resource", content_type)
+    finally:
+        template_rendered.disconnect(dispatch_uid="browser-walk")
+        walk.close()
+
+    unwalked = _required_names() - landed - set(NOT_PAGES)
+    if unwalked:
+        walk.problems.append(f"pages the walk never reached: {sorted(unwalked)}")
+    unrendered = _project_templates() - rendered - {"base.html"}
+    if unrendered:
+        walk.problems.append(f"templates no walked page rendered: {sorted(unrendered)}")
+    assert not walk.problems, f"{len(walk.problems)} problems:\n" + "\n".join(walk.problems)
+    assert len(walk.checked) > 50  # the link check really ran
