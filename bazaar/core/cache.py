@@ -222,6 +222,40 @@ def _fail(exc: BaseException, app: str) -> None:
     count("fail_open", app)
     _breaker_until = time.monotonic() + float(settings.CACHE_BREAKER_SECONDS)
     log.warning("cache unavailable, serving from the database: %s", exc)
+    _watch_outage()
+
+
+_watcher: threading.Thread | None = None
+WATCH_STEP = 0.1
+
+
+def _watch_outage() -> None:
+    """Watch an outage from a background thread and settle a lost invalidation (epoch bump) the moment the cache
+    answers again, not at this process's next request: until then every *other* process, which never saw the
+    outage, would keep serving the entries the lost invalidation should have dropped (measured: indefinitely on an
+    idle app server, tests/test_faults.py). The thread ends once the cache answers and the breaker has closed."""
+    global _watcher
+    with _state_lock:
+        if _watcher is None or not _watcher.is_alive():
+            _watcher = threading.Thread(target=_watch, name="bazaar-cache-watch", daemon=True)
+            _watcher.start()
+
+
+def _watch() -> None:
+    global _epoch_dirty
+    while True:
+        time.sleep(WATCH_STEP)
+        try:
+            if _epoch_dirty:
+                backend().set(f"{prefix()}:epoch", _fresh_counter(), _gen_ttl(default_ttl()) * 24)
+                _epoch_dirty = False
+                count("epoch_bump")
+            else:
+                backend().ping()
+        except CacheUnavailable:
+            continue
+        if not _epoch_dirty and time.monotonic() >= _breaker_until:
+            return
 
 
 def _usable(app: str) -> _Backend | None:
