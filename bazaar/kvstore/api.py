@@ -105,13 +105,21 @@ def batch(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
     openapi_extra={"requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}},
 )
 def import_lines(request: HttpRequest) -> dict[str, Any]:
+    # request.read(), not request.body: an import may exceed DATA_UPLOAD_MAX_MEMORY_SIZE (the limit for ordinary
+    # bodies); its own limit, MAX_UPLOAD_BYTES, was checked on the declared length by BodySizeLimitMiddleware.
+    try:
+        text = request.read().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed(
+            "The import is not valid UTF-8.", code="invalid_encoding", details={"byte": exc.start}
+        )
     records: list[Any] = []
-    for n, line in enumerate(request.body.decode("utf-8", errors="strict").splitlines(), start=1):
+    for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             records.append(json.loads(line))
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ValidationFailed(f"Line {n} is not JSON.", code="invalid_record", details={"line": n})
     count = services.entries_import(tenant_id=principal(request).tenant_id, records=records)
     return {"imported": count}

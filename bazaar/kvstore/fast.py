@@ -55,7 +55,7 @@ def fast_put(match: re.Match[str], environ: dict[str, Any], body: bytes) -> Answ
     secret, key = plain
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep for json; Django answers 400
         return None
     if (
         type(payload) is not dict
