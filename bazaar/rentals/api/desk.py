@@ -9,7 +9,7 @@ from ninja import Status
 from pydantic import ValidationError as PydanticValidationError
 
 from bazaar.accounts.auth import current_user
-from bazaar.core.errors import ValidationFailed
+from bazaar.core.errors import BadRequest, ValidationFailed
 from bazaar.core.pagination import paginate
 from bazaar.core.schemas import ErrorOut
 from bazaar.rentals import selectors, services
@@ -54,6 +54,8 @@ def _optional_body(request: HttpRequest) -> ReturnIn:
     try:
         return ReturnIn.model_validate_json(raw)
     except PydanticValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):  # the API's one answer to a broken body
+            raise BadRequest("The request body is not valid JSON.", code="malformed_json")
         raise ValidationFailed(
             "The request is not valid.",
             details=[
