@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run serve demo test lint typecheck migrations-check pytest bench stack stack-down clean lock fmt
+.PHONY: install run serve demo test lint typecheck migrations-check pytest bench stack stack-down stack-test clean lock fmt
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,13 @@ stack: install
 
 stack-down:
 	$(PY) deploy/stack.py down
+
+# Tests against a running `make stack` (marker `stack`): cross-server freshness, the edge cache, worker, static.
+# BAZAAR_STACK_URL / BAZAAR_STACK_APPS default to the ports make stack uses (STACK_PORT, STACK_APP_PORTS).
+stack-test: install
+	BAZAAR_STACK_URL=$${BAZAAR_STACK_URL:-http://127.0.0.1:$${STACK_PORT:-8080}} \
+	BAZAAR_STACK_APPS=$${BAZAAR_STACK_APPS:-$$(echo $${STACK_APP_PORTS:-8001,8002} | sed -E 's#([0-9]+)#http://127.0.0.1:\1#g')} \
+	$(BIN)/pytest -m stack -q -p no:xdist $(PYTEST_ARGS) bazaar
 
 clean:
 	rm -rf $(VENV) staticfiles var/bazaar.sqlite3*

@@ -2,13 +2,17 @@
 
     PostgreSQL ─┐
     Redis ──────┼── app server A (:8001) ─┐
-                ├── app server B (:8002) ─┼── nginx (:8080)  load balancer + static files
-                ├── Celery worker         │
+                ├── app server B (:8002) ─┼── nginx (:8080)  load balancer, static files, edge cache
+                ├── Celery worker         │     (:8090 purges, loopback only)
                 └── Celery beat           │
 
 `up` starts PostgreSQL and Redis only if they are down (and remembers that it did), creates the `bazaar_stack`
 database, migrates, loads demo data, then starts the rest. `down` stops exactly what `up` started.
-State (pids, logs, what was started) lives in var/stack/.
+State (pids, logs, what was started, the edge cache) lives in var/stack/ (``STACK_STATE``). The app servers and
+the worker purge the nginx edge cache after every commit that changes a cached page (``EDGE_PURGE_URL``).
+Ports and the database name can be moved with ``STACK_PORT``, ``STACK_APP_PORTS``, ``STACK_PURGE_PORT`` and
+``STACK_DB``; the cache key prefix and the Celery queue follow the database name, so two stacks on different
+databases never see each other's entries or tasks.
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE = ROOT / "var" / "stack"
+STATE = Path(os.environ.get("STACK_STATE") or ROOT / "var" / "stack")
 PY = sys.executable
 HOST = "127.0.0.1"
 APP_PORTS = [int(p) for p in os.environ.get("STACK_APP_PORTS", "8001,8002").split(",")]
 NGINX_PORT = int(os.environ.get("STACK_PORT", "8080"))
+PURGE_PORT = int(os.environ.get("STACK_PURGE_PORT", "8090"))
 DB_NAME = os.environ.get("STACK_DB", "bazaar_stack")
+PURGE_MODULE = Path("/usr/lib/nginx/modules/ngx_http_cache_purge_module.so")
 
 
 def _run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -75,7 +81,9 @@ def stack_env() -> dict[str, str]:
             "DATABASE_URL": f"postgres://postgres@{HOST}:5432/{DB_NAME}",
             "REDIS_URL": f"redis://{HOST}:6379/2",
             "CELERY_BROKER_URL": f"redis://{HOST}:6379/3",
-            "CELERY_TASK_DEFAULT_QUEUE": "bazaar-stack",
+            "CELERY_TASK_DEFAULT_QUEUE": f"bazaar-stack-{DB_NAME}",
+            "BAZAAR_CACHE_PREFIX": f"stack-{DB_NAME}",
+            "EDGE_PURGE_URL": f"http://{HOST}:{PURGE_PORT}",
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": secret_file.read_text().strip(),
             "DJANGO_ALLOWED_HOSTS": f"{HOST},localhost",
@@ -87,6 +95,55 @@ def stack_env() -> dict[str, str]:
         }
     )
     return env
+
+
+def ensure_purge_module() -> Path:
+    """The edge cache is purged with Debian's cache-purge module: install it when missing (needs root)."""
+    if not PURGE_MODULE.exists():
+        if os.geteuid() != 0:
+            raise SystemExit("the edge cache needs apt-get install libnginx-mod-http-cache-purge")
+        print("installing libnginx-mod-http-cache-purge ...", flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "libnginx-mod-http-cache-purge"],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+    return PURGE_MODULE
+
+
+def nginx_conf(
+    state: Path,
+    *,
+    port: int,
+    purge_port: int,
+    app_ports: list[int],
+    edge: bool = True,
+    worker_processes: str = "auto",
+    access_log: str | None = None,
+) -> str:
+    """deploy/nginx.conf.tmpl rendered for app servers on ``app_ports``; ``edge=False`` turns the edge cache off."""
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (state / "tmp" / sub).mkdir(parents=True, exist_ok=True)
+    return (
+        (ROOT / "deploy" / "nginx.conf.tmpl")
+        .read_text()
+        .format(
+            purge_module=ensure_purge_module(),
+            worker_processes=worker_processes,
+            state=state,
+            access_log=access_log or f"{state}/nginx-access.log",
+            host=HOST,
+            port=port,
+            purge_port=purge_port,
+            upstreams="\n".join(f"    server {HOST}:{p} max_fails=0;" for p in app_ports),
+            static_root=ROOT / "staticfiles",
+            media_root=state / "media",
+            edge_zone="edge" if edge else "off",
+            edge_validity="10m",
+            session_cookie="sessionid",
+        )
+    )
 
 
 def _spawn(name: str, cmd: list[str], env: dict[str, str]) -> int:
@@ -101,6 +158,7 @@ def up() -> None:
     if (STATE / "state.json").exists():
         raise SystemExit("a stack is already running (make stack-down first)")
     STATE.mkdir(parents=True, exist_ok=True)
+    ensure_purge_module()
     state: dict[str, Any] = {"started_services": [], "pids": {}}
     if not _pg_up():
         version = sorted(os.listdir("/etc/postgresql"))[-1]
@@ -169,20 +227,9 @@ def up() -> None:
     (STATE / "state.json").write_text(json.dumps(state))
     for port in APP_PORTS:
         _wait(lambda p=port: _http_ok(f"http://{HOST}:{p}/healthz"), f"app server :{port}")
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (STATE / "tmp" / sub).mkdir(parents=True, exist_ok=True)
-    conf = (
-        (ROOT / "deploy" / "nginx.conf.tmpl")
-        .read_text()
-        .format(
-            state=STATE,
-            host=HOST,
-            port=NGINX_PORT,
-            upstreams="\n".join(f"    server {HOST}:{p} max_fails=0;" for p in APP_PORTS),
-            static_root=ROOT / "staticfiles",
-            media_root=STATE / "media",
-        )
-    )
+    # A new stack never serves pages cached by an earlier one (other code, other database).
+    shutil.rmtree(STATE / "edge", ignore_errors=True)
+    conf = nginx_conf(STATE, port=NGINX_PORT, purge_port=PURGE_PORT, app_ports=APP_PORTS)
     (STATE / "nginx.conf").write_text(conf)
     for p in (ROOT, ROOT / "staticfiles"):
         p.chmod(p.stat().st_mode | 0o005)
@@ -194,7 +241,12 @@ def up() -> None:
         f"stack up: http://{HOST}:{NGINX_PORT}/ (nginx) -> app servers "
         + ", ".join(f":{p}" for p in APP_PORTS)
     )
+    print(f"edge cache purges: http://{HOST}:{PURGE_PORT}/<path> (loopback only)")
     print(f"logs and state: {STATE}")
+    apps = ",".join(f"http://{HOST}:{p}" for p in APP_PORTS)
+    print(
+        f"stack tests: BAZAAR_STACK_URL=http://{HOST}:{NGINX_PORT} BAZAAR_STACK_APPS={apps} make stack-test"
+    )
     print((STATE / "demo.txt").read_text())
 
 

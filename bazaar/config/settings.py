@@ -146,6 +146,11 @@ else:
 BAZAAR_CACHE_PREFIX = env.str("BAZAAR_CACHE_PREFIX", default="bazaar")
 CACHE_DEFAULT_TTL = env.int("CACHE_DEFAULT_TTL", default=900)
 CACHE_BREAKER_SECONDS = env.float("CACHE_BREAKER_SECONDS", default=1.0)
+# nginx edge cache in front of the anonymous cached pages (bazaar.core.edge): where to send PURGE requests
+# after a write commits. Unset = no edge cache, nothing is purged.
+EDGE_PURGE_URL = env.str("EDGE_PURGE_URL", default="")
+EDGE_PURGE_TIMEOUT = env.float("EDGE_PURGE_TIMEOUT", default=0.5)
+EDGE_PURGE_DELAY = env.float("EDGE_PURGE_DELAY", default=1.0)
 
 # Sessions in the database: they must survive a cache outage.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"

@@ -455,20 +455,27 @@ def delete_raw_on_commit(key: str) -> None:
     transaction.on_commit(run)
 
 
+#: Called with each scope after its generation moved (after commit, also when the cache is down):
+#: bazaar.core.edge purges the scope's pages from the nginx edge cache. Hooks must not raise.
+bump_hooks: list[Callable[[Scope], None]] = []
+
+
 def _bump(scope: Scope) -> None:
     global _epoch_dirty
     app = scope.app
     if _breaker_until and time.monotonic() < _breaker_until:
         _epoch_dirty = True
         count("fail_open", app)
-        return
-    try:
-        be = backend()
-        be.incr(f"{scope.base(prefix())}:gen", _gen_ttl(default_ttl()))
-        count("invalidation", app)
-    except CacheUnavailable as exc:
-        _epoch_dirty = True
-        _fail(exc, app)
+    else:
+        try:
+            be = backend()
+            be.incr(f"{scope.base(prefix())}:gen", _gen_ttl(default_ttl()))
+            count("invalidation", app)
+        except CacheUnavailable as exc:
+            _epoch_dirty = True
+            _fail(exc, app)
+    for hook in bump_hooks:
+        hook(scope)
 
 
 def invalidate(*scopes: Scope) -> None:

@@ -8,7 +8,7 @@ class RentalsConfig(AppConfig):
 
     def ready(self) -> None:
         from bazaar.config.celery import app
-        from bazaar.core import fastpath
+        from bazaar.core import edge, fastpath
         from bazaar.rentals import cache, conf
 
         # Anonymous catalogue reads are answered from stored bytes before Django (same entries as the views).
@@ -31,6 +31,13 @@ class RentalsConfig(AppConfig):
             r"^/api/rentals/titles/(?P<id>[0-9]{1,18})$",
             lambda m, qs: None if qs else (cache.title_scope(int(m["id"])), "json"),
             content_type=cache.JSON,
+        )
+        # The same pages are cached by the nginx edge: purge them when their scope is invalidated.
+        edge.register(cache.APP, "catalogue", lambda scope: ["/rentals/", "/api/rentals/titles"])
+        edge.register(
+            cache.APP,
+            "title",
+            lambda scope: [f"/rentals/titles/{scope.id}/", f"/api/rentals/titles/{scope.id}"],
         )
         app.conf.beat_schedule["rentals-reminders"] = {
             "task": "rentals.send_reminders",

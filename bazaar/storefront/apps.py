@@ -7,10 +7,12 @@ class StorefrontConfig(AppConfig):
     verbose_name = "Storefront"
 
     def ready(self) -> None:
-        from bazaar.core import fastpath
+        from bazaar.core import edge, fastpath
         from bazaar.storefront import conf
         from bazaar.storefront.cache import PAGE_VARIANT, store_scope
 
+        # The nginx edge caches the public page whether or not Bazaar's own cache is on: always purge it.
+        edge.register("storefront", "store", lambda scope: [f"/s/{scope.id}/"])
         # With the cache disabled (a benchmark of the uncached page) the fast path must not serve entries that
         # another server put into the shared cache.
         if conf.cache_enabled():

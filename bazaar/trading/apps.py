@@ -10,7 +10,7 @@ class TradingConfig(AppConfig):
         from urllib.parse import parse_qs
 
         from bazaar.config.celery import app
-        from bazaar.core import fastpath
+        from bazaar.core import edge, fastpath
         from bazaar.trading import cache as tcache
         from bazaar.trading.views import page_number
 
@@ -24,4 +24,6 @@ class TradingConfig(AppConfig):
             return tcache.TRAINERS, tcache.PAGE_VARIANT.format(page=page)
 
         fastpath.register(r"^/trading/$", resolve, content_type="text/html; charset=utf-8")  # type: ignore[arg-type]
+        # The nginx edge caches the first page (no query string): purge it with the trainers scope.
+        edge.register(tcache.TRAINERS.app, tcache.TRAINERS.entity, lambda scope: ["/trading/"])
         app.conf.beat_schedule["trading-expire-offers"] = {"task": "trading.expire_offers", "schedule": 60.0}
