@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -9,12 +10,14 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, Subquery
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from bazaar.accounts.models import User
+from bazaar.core import sql
 from bazaar.core.errors import Conflict, NotFound, ValidationFailed
 from bazaar.storefront import conf
 from bazaar.storefront.cache import invalidate_store
@@ -189,29 +192,86 @@ def _check(p: Product | None, ln: OrderLine) -> None:
         )
 
 
+@functools.cache
+def _read_sql(n_ids: int, with_key: bool) -> str:
+    p, sh, k = sql.table(Product), sql.table(Shop), sql.table(OrderIdempotencyKey)
+    replay = (
+        f"(SELECT k.request_hash FROM {k} k WHERE k.shop_id = s.id AND k.key = %s)"  # noqa: S608 (table name)
+        if with_key
+        else "NULL"
+    )
+    ids = ", ".join(["%s"] * n_ids)
+    columns = "p.id, p.name, p.price, p.stock, p.is_available, p.is_listed, p.is_archived"
+    return f"SELECT {columns}, s.id, s.slug, s.name, s.currency, {replay} FROM {p} p JOIN {sh} s ON s.id = p.shop_id WHERE s.slug = %s AND p.id IN ({ids})"  # noqa: S608 (names and placeholders only)
+
+
 def _read(slug: str, ids: list[int], key: str) -> tuple[Shop, dict[int, Product], str | None]:
     """The shop, the ordered products (unlocked) and the request hash stored under ``key`` if the key was used
-    before — in one query on the usual path (products joined to their shop, the key looked up in a subquery);
-    a second query only when none of the products is this shop's (to tell 404 from 422)."""
-    qs = Product.objects.filter(shop__slug=slug, pk__in=ids).select_related("shop")
-    if key:
-        used = OrderIdempotencyKey.objects.filter(shop=OuterRef("shop_id"), key=key).values("request_hash")[
-            :1
-        ]
-        qs = qs.annotate(replay_hash=Subquery(used))
-    snapshot = {p.pk: p for p in qs}
-    if snapshot:
-        first = next(iter(snapshot.values()))
-        return first.shop, snapshot, getattr(first, "replay_hash", None)
-    shop = Shop.objects.filter(slug=slug).first()
-    if shop is None:
+    before — in one query on the usual path (products joined to their shop, the key looked up in a subquery,
+    statement text built once: this runs on every order); a second query only when none of the products is
+    this shop's (to tell 404 from 422). Product instances carry just the columns an order needs."""
+    params: list[Any] = [key] if key else []
+    params += [slug, *ids]
+    with connection.cursor() as cur:
+        cur.execute(_read_sql(len(ids), bool(key)), params)
+        rows = cur.fetchall()
+    if rows:
+        first = rows[0]
+        shop = sql.instance(Shop, dict(zip(("id", "slug", "name", "currency"), first[7:11], strict=True)))
+        snapshot = {
+            r[0]: sql.instance(
+                Product,
+                {
+                    "id": r[0],
+                    "shop_id": shop.pk,
+                    "name": r[1],
+                    "price": sql.money(r[2]),
+                    "stock": r[3],
+                    "is_available": bool(r[4]),
+                    "is_listed": bool(r[5]),
+                    "is_archived": bool(r[6]),
+                },
+            )
+            for r in rows
+        }
+        return shop, snapshot, first[11]
+    shop_or_none = Shop.objects.filter(slug=slug).first()
+    if shop_or_none is None:
         raise NotFound("No such store.", code="shop_not_found")
     used_hash = (
-        OrderIdempotencyKey.objects.filter(shop=shop, key=key).values_list("request_hash", flat=True).first()
+        OrderIdempotencyKey.objects.filter(shop=shop_or_none, key=key)
+        .values_list("request_hash", flat=True)
+        .first()
         if key
         else None
     )
-    return shop, snapshot, used_hash
+    return shop_or_none, {}, used_hash
+
+
+_ORDER_FIELDS = (
+    "shop",
+    "number",
+    "customer_name",
+    "phone",
+    "address",
+    "status",
+    "payment_status",
+    "total",
+    "currency",
+    "created_at",
+    "updated_at",
+)
+_ITEM_FIELDS = ("order", "product", "product_name", "unit_price", "quantity", "line_total")
+_KEY_FIELDS = ("shop", "key", "request_hash", "order", "created_at")
+
+
+@functools.cache
+def _take_stock_sql() -> str:
+    """Take stock only if the product is still what was read: enough stock, same price, orderable."""
+    return (
+        f"UPDATE {sql.table(Product)} SET stock = stock - %s WHERE id = %s AND stock >= %s AND price = %s"  # noqa: S608
+        " AND is_available AND is_listed AND NOT is_archived"
+    )
 
 
 def _place(
@@ -242,7 +302,8 @@ def _place(
         )
         for ln in lines
     ]
-    order = Order.objects.create(
+    now = timezone.now()
+    order = Order(
         shop=shop,
         number=_order_number(),
         customer_name=name,
@@ -250,30 +311,26 @@ def _place(
         address=address,
         total=sum((i.line_total for i in items), Decimal("0.00")),
         currency=shop.currency,
-        created_at=timezone.now(),
+        created_at=now,
     )
+    sql.insert([order], _ORDER_FIELDS)
     for item in items:
         item.order = order
-    OrderItem.objects.bulk_create(items)
+    sql.insert(items, _ITEM_FIELDS)
     if key:
         # Before the stock: a concurrent request with the same key waits here (unique index), not on a product.
-        OrderIdempotencyKey.objects.create(shop=shop, key=key, request_hash=digest, order=order)
-    for ln in lines:  # already in primary-key order (_normalise)
-        seen = snapshot[ln.product_id]
-        done = Product.objects.filter(
-            pk=ln.product_id,
-            stock__gte=ln.quantity,
-            price=seen.price,
-            is_available=True,
-            is_listed=True,
-            is_archived=False,
-        ).update(stock=F("stock") - ln.quantity)
-        if done != 1:
-            _check(
-                Product.objects.filter(pk=ln.product_id).first(),
-                OrderLine(ln.product_id, ln.quantity, seen.price),
-            )
-            raise Conflict("The product changed; please try again.", code="product_changed")
+        ikey = OrderIdempotencyKey(shop=shop, key=key, request_hash=digest, order=order)
+        sql.insert([ikey], _KEY_FIELDS)
+    with connection.cursor() as cur:
+        for ln in lines:  # already in primary-key order (_normalise)
+            seen = snapshot[ln.product_id]
+            cur.execute(_take_stock_sql(), [ln.quantity, ln.product_id, ln.quantity, seen.price])
+            if cur.rowcount != 1:
+                _check(
+                    Product.objects.filter(pk=ln.product_id).first(),
+                    OrderLine(ln.product_id, ln.quantity, seen.price),
+                )
+                raise Conflict("The product changed; please try again.", code="product_changed")
     return order, items
 
 

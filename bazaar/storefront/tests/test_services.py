@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bazaar.accounts.models import User
+from bazaar.core import sql
 from bazaar.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from bazaar.storefront import services
 from bazaar.storefront.models import Order, OrderIdempotencyKey, OrderItem, Product, Shop, ShopSlugHistory
@@ -399,13 +400,14 @@ def test_change_between_read_and_stock_update_rolls_back(
     """The stock UPDATE re-checks price/stock/availability in its WHERE: a change that lands after the
     products were read (here: while the order lines are written) makes the order fail and roll back."""
     tea = make_product(vendor, stock=5)
-    original = OrderItem.objects.bulk_create
+    original = sql.insert
 
-    def racing_write(objs: Any, *a: Any, **k: Any) -> Any:
-        Product.objects.filter(pk=tea.pk).update(**change)
-        return original(objs, *a, **k)
+    def racing_write(objs: Any, fields: Any) -> Any:
+        if isinstance(objs[0], OrderItem):
+            Product.objects.filter(pk=tea.pk).update(**change)
+        return original(objs, fields)
 
-    monkeypatch.setattr(OrderItem.objects, "bulk_create", racing_write)
+    monkeypatch.setattr(sql, "insert", racing_write)
     with pytest.raises(Conflict) as exc:
         _order("vera-spices", [OrderLine(tea.pk, 2)])
     assert exc.value.code == code
