@@ -120,7 +120,11 @@ def main() -> None:
     if args.no_worker or os.environ.get("BAZAAR_NO_WORKER") or not _env_set("CELERY_BROKER_URL"):
         os.execv(cmd[0], cmd)
     # A broker is configured: tasks go to it, so run a worker (with the beat scheduler) beside the server.
+    # BAZAAR_WORKER_NICE=N runs the worker at a lower CPU priority than the web server: on a shared box the
+    # queue then absorbs a burst and drains in the quiet that follows, instead of slowing every request.
+    nice = os.environ.get("BAZAAR_WORKER_NICE")
     worker_cmd = [
+        *(["nice", "-n", nice] if nice else []),
         str(Path(sys.executable).parent / "celery"),
         "-A",
         "bazaar.config",
