@@ -77,6 +77,7 @@ class _Backend(Protocol):
     def add(self, key: str, value: bytes, ttl: int) -> bool: ...
     def delete(self, key: str) -> None: ...
     def incr(self, key: str, ttl: int) -> int: ...
+    def incr_many(self, keys: Sequence[str], ttl: int) -> None: ...
     def ping(self) -> None: ...
 
 
@@ -118,6 +119,16 @@ class _RedisBackend:
 
         return self._call(run)
 
+    def incr_many(self, keys: Sequence[str], ttl: int) -> None:
+        def run() -> None:
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.incr(key)
+                pipe.expire(key, ttl)
+            pipe.execute()
+
+        self._call(run)
+
     def ping(self) -> None:
         self._call(self.client.ping)
 
@@ -153,6 +164,10 @@ class _DjangoBackend:
             value = int(current) + 1 if current is not None else 1
             self.cache.set(key, str(value).encode(), ttl)
             return value
+
+    def incr_many(self, keys: Sequence[str], ttl: int) -> None:
+        for key in keys:
+            self.incr(key, ttl)
 
     def ping(self) -> None:
         return None
@@ -461,31 +476,42 @@ bump_hooks: list[Callable[[Scope], None]] = []
 
 
 def _bump(scope: Scope) -> None:
+    _bump_many((scope,))
+
+
+def _bump_many(scopes: Sequence[Scope]) -> None:
+    """INCR the generations of ``scopes`` in one round trip (one pipeline), then run the bump hooks."""
     global _epoch_dirty
-    app = scope.app
+    apps = [s.app for s in scopes]
     if _breaker_until and time.monotonic() < _breaker_until:
         _epoch_dirty = True
-        count("fail_open", app)
+        for app in apps:
+            count("fail_open", app)
     else:
         try:
             be = backend()
-            be.incr(f"{scope.base(prefix())}:gen", _gen_ttl(default_ttl()))
-            count("invalidation", app)
+            be.incr_many([f"{s.base(prefix())}:gen" for s in scopes], _gen_ttl(default_ttl()))
+            for app in apps:
+                count("invalidation", app)
         except CacheUnavailable as exc:
             _epoch_dirty = True
-            _fail(exc, app)
-    for hook in bump_hooks:
-        hook(scope)
+            _fail(exc, apps[0])
+            for app in apps[1:]:
+                count("fail_open", app)
+    for scope in scopes:
+        for hook in bump_hooks:
+            hook(scope)
 
 
 def invalidate(*scopes: Scope) -> None:
     """Drop every entry under ``scopes`` once the current transaction commits (at once outside one).
 
     The bump is an ``INCR`` of the generation: old entries stop matching and are never read again; no key scan.
-    If the cache is down the loss is remembered and settled by an epoch bump when it returns.
+    All scopes of one call are bumped in one round trip. If the cache is down the loss is remembered and settled
+    by an epoch bump when it returns.
     """
-    for scope in scopes:
-        transaction.on_commit(lambda s=scope: _bump(s))  # type: ignore[misc]
+    if scopes:
+        transaction.on_commit(lambda: _bump_many(scopes))
 
 
 def hit_counter(key: str, window: int) -> int:

@@ -77,6 +77,29 @@ def test_rolled_back_write_does_not_invalidate() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+def test_scopes_of_one_invalidation_are_bumped_in_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    other = Scope("core", "test", 2)
+    cache.get_or_build(SCOPE, "v", lambda: b"a1")
+    cache.get_or_build(other, "v", lambda: b"b1")
+    be = cache.backend()
+    calls: list[list[str]] = []
+    original = be.incr_many
+
+    def counting(keys: Any, ttl: int) -> None:
+        calls.append(list(keys))
+        original(keys, ttl)
+
+    monkeypatch.setattr(be, "incr_many", counting)
+    with transaction.atomic():
+        cache.invalidate(SCOPE, other)
+        assert calls == []  # not before the commit
+    assert len(calls) == 1  # one round trip for both generations
+    assert len(calls[0]) == 2
+    assert cache.get_or_build(SCOPE, "v", lambda: b"a2").body == b"a2"
+    assert cache.get_or_build(other, "v", lambda: b"b2").body == b"b2"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_invalidation_drops_every_variant() -> None:
     cache.get_or_build(SCOPE, "a", lambda: b"a1")
     cache.get_or_build(SCOPE, "b", lambda: b"b1")
