@@ -48,8 +48,11 @@ def rentals_get(request: HttpRequest, rental_id: int) -> Any:
 
 def _optional_body(request: HttpRequest) -> ReturnIn:
     """The return body is optional (most returns are "now"): an empty body means no backdating."""
+    # The content type first: a form post (session + CSRF check) has already read the stream, so .body would raise.
+    if request.content_type != "application/json":
+        return ReturnIn()
     raw = request.body.strip()
-    if not raw or request.content_type != "application/json":
+    if not raw:
         return ReturnIn()
     try:
         return ReturnIn.model_validate_json(raw)
