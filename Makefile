@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run serve demo test lint typecheck migrations-check pytest bench stack stack-down stack-test clean lock fmt
+.PHONY: install run serve demo test lint typecheck migrations-check pytest bench bench-report stack stack-down stack-test clean lock fmt
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,8 +72,14 @@ pytest: install
 
 test: lint typecheck migrations-check pytest
 
+# make bench: every scenario (or BENCH_ARGS="--only ..."), then bench/REPORT.md from all of bench/results/.
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/report.py
+
+# Only rewrite bench/REPORT.md from the existing bench/results/*.json (no load is run).
+bench-report: install
+	$(PY) bench/report.py
 
 stack: install
 	$(PY) deploy/stack.py up
