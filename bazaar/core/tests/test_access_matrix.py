@@ -1,0 +1,633 @@
+"""The cross-tenant access matrix: every API operation and every HTML page, tried by every principal.
+
+Principals (see ``matrix_world``): vendor A/B, trainer A/B, kv tenant A/B (API keys), staff, anonymous. Each row
+names one operation (enumerated from the OpenAPI document and the URLconf, so a new endpoint or page without a
+row fails ``test_*_covers_every_*``) and what each principal must get:
+
+* ``ok``   the legitimate caller: the expected 2xx.
+* ``own``  a 2xx on the caller's *own* data (vendor B listing its products, tenant B writing the same key name
+  in its own namespace): nothing of A's may change and no ``ALPHA`` marker may appear in the answer.
+* ``deny`` a 4xx with a stable code; not one row anywhere may change, and (unless the app documents otherwise)
+  the answer for A's object is the same as for an object that does not exist — a foreign object is
+  indistinguishable from a missing one.
+
+Every call runs in a savepoint that is rolled back, so each principal meets the same world and the whole matrix
+runs on one world per app (fast on SQLite and PostgreSQL alike).
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from bazaar.core.tests.matrix_world import (
+    ANON,
+    KEYS,
+    KV_A,
+    KV_B,
+    MARKER,
+    PASSWORD,
+    PRINCIPALS,
+    STAFF,
+    TRAINER_A,
+    TRAINER_B,
+    USERS,
+    VENDOR_A,
+    VENDOR_B,
+    World,
+    body_of,
+    code_of,
+    rolled_back,
+    snapshot,
+    victim_snapshot,
+    world_fixture,  # noqa: F401  (the ``world`` fixture)
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass(frozen=True)
+class Out:
+    status: int
+    code: str | None = None
+    kind: str = "deny"  # ok | own | deny | login (302 to the login page)
+
+
+def ok(status: int = 200) -> Out:
+    return Out(status, kind="ok")
+
+
+def own(status: int = 200) -> Out:
+    return Out(status, kind="own")
+
+
+UNAUTHORIZED = Out(401, "unauthorized")
+NO_SHOP = Out(404, "no_shop")
+LOGIN = Out(302, kind="login")
+NO_SHOP_USERS = (TRAINER_A, TRAINER_B, STAFF)
+
+
+def rule(*parts: dict[str, Out]) -> dict[str, Out]:
+    """Later parts override earlier ones; every principal must end up with an outcome."""
+    merged = {k: v for part in parts for k, v in part.items()}
+    assert set(merged) == set(PRINCIPALS), f"rule without an outcome for {set(PRINCIPALS) - set(merged)}"
+    return merged
+
+
+def public(status: int = 200) -> dict[str, Out]:
+    """Anyone, signed in or not (public reads, sign-up, anonymous order placement)."""
+    return {p: ok(status) for p in PRINCIPALS}
+
+
+def signed_in(status: int = 200) -> dict[str, Out]:
+    """Any signed-in user; API keys are not user credentials."""
+    return {**{p: ok(status) for p in USERS}, **{p: UNAUTHORIZED for p in (*KEYS, ANON)}}
+
+
+def self_service(status: int = 200) -> dict[str, Out]:
+    """Every user acts on their own account; A's is the one watched."""
+    return {**signed_in(), VENDOR_A: ok(status), **{p: own(status) for p in USERS if p != VENDOR_A}}
+
+
+def users_object(status: int, foreign: str) -> dict[str, Out]:
+    """An object of vendor A's account: every other user gets the same 404 as for a missing one."""
+    return {**signed_in(), VENDOR_A: ok(status), **{p: Out(404, foreign) for p in USERS if p != VENDOR_A}}
+
+
+def shop_scoped(status: int = 200) -> dict[str, Out]:
+    """A vendor's own shop data; users without a shop get 404 no_shop."""
+    return {
+        **signed_in(),
+        VENDOR_A: ok(status),
+        VENDOR_B: own(status),
+        **{p: NO_SHOP for p in NO_SHOP_USERS},
+    }
+
+
+def shop_object(status: int, foreign: str) -> dict[str, Out]:
+    """One of vendor A's products or orders: vendor B gets the 404 of a missing object; a user without a shop a
+    404 too (``no_shop`` or the object's code: either way the same as for a missing object)."""
+    return {**shop_scoped(status), VENDOR_B: Out(404, foreign), **{p: Out(404) for p in NO_SHOP_USERS}}
+
+
+def staff_only(status: int = 200, refused: Out = UNAUTHORIZED) -> dict[str, Out]:
+    """Back office: staff only. ``staff_auth`` endpoints answer non-staff tokens 401 (the token is not a staff
+    credential); trading's staff checks run in the service and answer 403 ``staff_only``."""
+    return {**{p: refused for p in USERS}, STAFF: ok(status), **{p: UNAUTHORIZED for p in (*KEYS, ANON)}}
+
+
+TRADING_STAFF = Out(403, "staff_only")
+
+
+def tenant(status: int = 200, foreign: Out | None = None) -> dict[str, Out]:
+    """Tenant A's key space: tenant B acts in its own space (``own``) or gets the 404 of a missing key;
+    user tokens, even staff ones, are not tenant credentials."""
+    return {
+        **{p: UNAUTHORIZED for p in (*USERS, ANON)},
+        KV_A: ok(status),
+        KV_B: foreign or own(status),
+    }
+
+
+def offer_party(*parties: str, status: int = 200) -> dict[str, Out]:
+    """Offer actions: the named trainers and staff; any other user 403 ``not_your_offer`` (docs/trading.md)."""
+    return {
+        **signed_in(),
+        **{p: Out(403, "not_your_offer") for p in USERS if p not in parties and p != STAFF},
+        **{p: ok(status) for p in (*parties, STAFF)},
+    }
+
+
+Body = dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    path: str  # the OpenAPI path (or URL pattern with {params} for pages)
+    expect: dict[str, Out]
+    body: Body = None
+    query: str = ""
+    form: str = "json"  # json | multipart | ndjson | page (HTML, session)
+    params: dict[str, str] = field(default_factory=dict)  # path parameter -> world id name
+    headers: dict[str, str] = field(default_factory=dict)
+    #: A documented 403 that names an existing object (trading offers: docs/trading.md, "403 not_your_offer").
+    leak_ok: bool = False
+
+
+def of_ids(**fields: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A body made of world ids: ``of_ids(title_id="title_id")`` → ``{"title_id": <A's title id>}``."""
+    return lambda ids: {name: ids[source] for name, source in fields.items()}
+
+
+TRAINERS_CSV = b"id,firstName,lastName,dateOfBirth\ntN,New,Trainer,01-02-1999\n"
+POKEMON_CSV = b"id,nickname,species,level,owner,dateOfOwnership\npkN,N,Onix,5,tA,01-02-2020\n"
+
+API: list[Row] = [
+    # --- accounts ---------------------------------------------------------------------------------------
+    Row("GET", "/api/accounts/me", self_service()),
+    Row("GET", "/api/accounts/tokens", self_service()),
+    Row("POST", "/api/accounts/tokens", self_service(201), {"name": "new"}),
+    Row("POST", "/api/accounts/tokens/login", public(201), {"username": VENDOR_A, "password": PASSWORD}),
+    Row("DELETE", "/api/accounts/tokens/{token_id}", users_object(200, "token_not_found")),
+    # --- storefront -------------------------------------------------------------------------------------
+    Row(
+        "POST",
+        "/api/storefront/signup",
+        public(201),
+        {"username": "newbie", "password": PASSWORD, "email": "n@example.com", "shop_name": "Newbie"},
+    ),
+    Row("GET", "/api/storefront/shop", shop_scoped()),
+    Row(
+        "POST",
+        "/api/storefront/shop",
+        rule(
+            signed_in(),
+            {p: Out(409, "shop_exists") for p in (VENDOR_A, VENDOR_B)},
+            {p: own(201) for p in NO_SHOP_USERS},
+        ),
+        {"name": "Second Shop"},
+    ),
+    Row("PATCH", "/api/storefront/shop", shop_scoped(), {"contact_phone": "+1 555 0100"}),
+    Row("GET", "/api/storefront/products", shop_scoped()),
+    Row("POST", "/api/storefront/products", shop_scoped(201), {"name": "New", "mrp": "10", "price": "9"}),
+    Row("GET", "/api/storefront/products/{product_id}", shop_object(200, "product_not_found")),
+    Row(
+        "PATCH",
+        "/api/storefront/products/{product_id}",
+        shop_object(200, "product_not_found"),
+        {"stock": 0},
+    ),
+    Row("DELETE", "/api/storefront/products/{product_id}", shop_object(200, "product_not_found")),
+    Row("POST", "/api/storefront/products/{product_id}/toggle", shop_object(200, "product_not_found")),
+    Row("GET", "/api/storefront/orders", shop_scoped()),
+    Row("GET", "/api/storefront/orders/export.csv", shop_scoped()),
+    Row("GET", "/api/storefront/orders/{order_id}", shop_object(200, "order_not_found")),
+    Row(
+        "POST",
+        "/api/storefront/orders/{order_id}/status",
+        shop_object(200, "order_not_found"),
+        {"status": "cancelled"},
+    ),
+    Row(
+        "POST",
+        "/api/storefront/orders/{order_id}/payment",
+        shop_object(200, "order_not_found"),
+        {"payment_status": "paid"},
+    ),
+    Row("GET", "/api/storefront/summary", shop_scoped()),
+    Row("GET", "/api/storefront/stores/{slug}", public()),
+    Row(
+        "POST",
+        "/api/storefront/stores/{slug}/orders",
+        public(201),
+        lambda ids: {
+            "items": [{"product_id": ids["product_id"], "quantity": 1}],
+            "customer_name": "Zed",
+            "phone": "+91 90000 00000",
+            "address": "Somewhere 1",
+        },
+        headers={"HTTP_IDEMPOTENCY_KEY": "matrix-new-order"},
+    ),
+    Row("GET", "/api/storefront/stores/{slug}/orders/{number}", public()),
+    # --- rentals ----------------------------------------------------------------------------------------
+    Row("GET", "/api/rentals/titles", public()),
+    Row("POST", "/api/rentals/titles", staff_only(201), {"title": "New", "author": "A"}),
+    Row("GET", "/api/rentals/titles/{title_id}", public()),
+    Row("PATCH", "/api/rentals/titles/{title_id}", staff_only(), {"description": "changed"}),
+    Row("GET", "/api/rentals/titles/{title_id}/copies", staff_only()),
+    Row("POST", "/api/rentals/titles/{title_id}/copies", staff_only(201), {"count": 1}),
+    Row("PATCH", "/api/rentals/copies/{copy_id}", staff_only(), {"state": "withdrawn"}),
+    Row("GET", "/api/rentals/price-plans", staff_only()),
+    Row("PATCH", "/api/rentals/price-plans/{kind}", staff_only(), {"daily_rate": "2.00"}),
+    Row("GET", "/api/rentals/price-plans/{kind}/quote", staff_only(), query="days=3"),
+    Row("GET", "/api/rentals/customers", staff_only()),
+    Row("POST", "/api/rentals/customers", staff_only(201), {"name": "New Reader"}),
+    Row("GET", "/api/rentals/customers/{customer_id}", staff_only()),
+    Row("PATCH", "/api/rentals/customers/{customer_id}", staff_only(), {"status": "blocked"}),
+    Row("GET", "/api/rentals/customers/{customer_id}/statement", staff_only()),
+    Row("POST", "/api/rentals/customers/{customer_id}/payments", staff_only(201), {"amount": "5.00"}),
+    Row(
+        "POST", "/api/rentals/holds", staff_only(201), of_ids(customer_id="customer_id", title_id="title_id")
+    ),
+    Row("DELETE", "/api/rentals/holds/{hold_id}", staff_only()),
+    Row("GET", "/api/rentals/rentals", staff_only()),
+    Row(
+        "POST",
+        "/api/rentals/rentals",
+        staff_only(201),
+        of_ids(customer_id="other_customer_id", title_id="title_id"),
+    ),
+    Row("GET", "/api/rentals/rentals/{rental_id}", staff_only()),
+    Row("POST", "/api/rentals/rentals/{rental_id}/return", staff_only()),
+    Row("POST", "/api/rentals/returns", staff_only(), of_ids(barcode="barcode")),
+    Row("POST", "/api/rentals/rentals/{rental_id}/renew", staff_only()),
+    Row("POST", "/api/rentals/exports", staff_only(202)),
+    Row("GET", "/api/rentals/exports", staff_only()),
+    Row("GET", "/api/rentals/exports/{job_id}", staff_only(), params={"job_id": "export_id"}),
+    Row("GET", "/api/rentals/exports/{job_id}/download", staff_only(), params={"job_id": "export_id"}),
+    Row("POST", "/api/rentals/reminders/run", staff_only()),
+    # --- trading ----------------------------------------------------------------------------------------
+    Row("GET", "/api/trading/trainers", public()),
+    Row(
+        "POST",
+        "/api/trading/trainers",
+        staff_only(201, TRADING_STAFF),
+        {"id": "tN", "first_name": "New", "last_name": "T", "date_of_birth": "2000-01-01"},
+    ),
+    Row("GET", "/api/trading/trainers/{trainer_id}", public()),
+    Row("PATCH", "/api/trading/trainers/{trainer_id}", staff_only(200, TRADING_STAFF), {"first_name": "Z"}),
+    Row("DELETE", "/api/trading/trainers/{trainer_id}", staff_only(204, TRADING_STAFF)),
+    Row("GET", "/api/trading/pokemon", public()),
+    Row(
+        "POST",
+        "/api/trading/pokemon",
+        staff_only(201, TRADING_STAFF),
+        {"id": "pkN", "nickname": "N", "species": "Onix", "level": 5, "owner": "tA"},
+    ),
+    Row("GET", "/api/trading/pokemon/{pokemon_id}", public()),
+    Row("PATCH", "/api/trading/pokemon/{pokemon_id}", staff_only(200, TRADING_STAFF), {"level": 50}),
+    Row("DELETE", "/api/trading/pokemon/{pokemon_id}", staff_only(204, TRADING_STAFF)),
+    Row("GET", "/api/trading/pokemon/{pokemon_id}/history", public()),
+    Row(
+        "POST",
+        "/api/trading/exchange",
+        staff_only(200, TRADING_STAFF),
+        {"trainer_a": "tA", "trainer_b": "tB", "a_gives": ["pkA2"], "b_gives": ["pkB2"]},
+    ),
+    Row("GET", "/api/trading/offers", signed_in()),
+    Row(
+        "POST",
+        "/api/trading/offers",
+        rule(
+            offer_party(TRAINER_A, status=201),
+            {p: Out(403, "not_your_trainer") for p in (VENDOR_A, VENDOR_B, TRAINER_B)},
+        ),
+        {"proposer": "tA", "receiver": "tB", "give": ["pkA2"], "ask": ["pkB2"]},
+    ),
+    Row("GET", "/api/trading/offers/{offer_id}", signed_in()),
+    Row("POST", "/api/trading/offers/{offer_id}/accept", offer_party(TRAINER_B), leak_ok=True),
+    Row("POST", "/api/trading/offers/{offer_id}/decline", offer_party(TRAINER_B), leak_ok=True),
+    Row("POST", "/api/trading/offers/{offer_id}/cancel", offer_party(TRAINER_A), leak_ok=True),
+    Row(
+        "POST",
+        "/api/trading/import/trainers",
+        staff_only(200, TRADING_STAFF),
+        {"file": TRAINERS_CSV},
+        form="multipart",
+    ),
+    Row(
+        "POST",
+        "/api/trading/import/pokemon",
+        staff_only(200, TRADING_STAFF),
+        {"file": POKEMON_CSV},
+        form="multipart",
+    ),
+    Row("GET", "/api/trading/import/jobs/{job_id}", staff_only(200, TRADING_STAFF)),
+    # --- kvstore ----------------------------------------------------------------------------------------
+    Row("GET", "/api/kv/keys", tenant()),
+    Row("GET", "/api/kv/keys/{key}", tenant(200, Out(404, "key_not_found"))),
+    Row("PUT", "/api/kv/keys/{key}", tenant(), {"value": "overwritten"}),
+    Row("DELETE", "/api/kv/keys/{key}", tenant(204, Out(404, "key_not_found"))),
+    Row("POST", "/api/kv/batch", tenant(), {"ops": [{"op": "set", "key": "shared-key", "value": 1}]}),
+    Row("POST", "/api/kv/import", tenant(), {"key": "shared-key", "value": 2}, form="ndjson"),
+    Row("GET", "/api/kv/tenants", staff_only()),
+    Row("POST", "/api/kv/tenants", staff_only(201), {"slug": "charlie"}),
+    Row("GET", "/api/kv/tenants/{slug}/keys", staff_only(), params={"slug": "tenant_slug"}),
+    Row(
+        "POST", "/api/kv/tenants/{slug}/keys", staff_only(201), {"name": "x"}, params={"slug": "tenant_slug"}
+    ),
+    Row("DELETE", "/api/kv/tenants/{slug}/keys/{key_id}", staff_only(), params={"slug": "tenant_slug"}),
+]
+
+
+def _placeholders(template: str) -> list[str]:
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+
+
+def _path(row: Row, world: World, missing: bool = False) -> str:
+    values = {}
+    for name in _placeholders(row.path):
+        source = row.params.get(name, name)
+        values[name] = (world.missing if missing else world.ids)[source]
+    path = row.path.format(**values)
+    return f"{path}?{row.query}" if row.query else path
+
+
+#: One client for every call: each ``Client()`` builds its own handler, and WhiteNoise scans the static files
+#: whenever a handler loads its middleware.
+_client = Client()
+
+
+def _send(row: Row, world: World, principal: str, missing: bool = False) -> Any:
+    client = _client
+    client.cookies.clear()
+    path = _path(row, world, missing)
+    extra: dict[str, Any] = {**row.headers}
+    if row.form == "page":  # an HTML page, with a session
+        if principal in USERS:
+            client.cookies[settings.SESSION_COOKIE_NAME] = _session(world, principal)
+        else:
+            extra.update(world.headers(principal))  # a bearer key must not open a page
+        if row.method == "POST":
+            data = row.body(world.ids) if callable(row.body) else row.body
+            return client.post(path, data or {}, **extra)
+        return client.get(path, **extra)
+    extra.update(world.headers(principal))
+    data = row.body(world.ids) if callable(row.body) else row.body
+    method = getattr(client, row.method.lower())
+    if data is None:
+        return method(path, **extra)
+    if row.form == "multipart":
+        files = {k: SimpleUploadedFile(f"{k}.csv", v, "text/csv") for k, v in data.items()}
+        return client.post(path, files, **extra)
+    if row.form == "ndjson":
+        return client.post(path, json.dumps(data), content_type="application/x-ndjson", **extra)
+    return method(path, json.dumps(data), content_type="application/json", **extra)
+
+
+def _session(world: World, principal: str) -> str:
+    """A session per user and world, made once (outside the rolled-back savepoints)."""
+    if principal not in world.sessions:
+        login = Client()
+        login.force_login(world.users[principal])
+        world.sessions[principal] = login.cookies[settings.SESSION_COOKIE_NAME].value
+    return world.sessions[principal]
+
+
+def _check(row: Row, world: World, principal: str, out: Out) -> list[str]:
+    """One principal against one row, in a rolled-back savepoint. Returns the problems found."""
+    where = f"{row.method} {row.path} as {principal}"
+    problems: list[str] = []
+    with rolled_back():
+        victim = victim_snapshot(world) if out.kind == "own" else None
+        r = _send(row, world, principal)
+        body = body_of(r)
+        code = code_of(r)
+        if r.status_code != out.status or (out.code is not None and code != out.code):
+            want = f"{out.status} {out.code or ''}".strip()
+            return [f"{where}: got {r.status_code} {code or body[:120]!r}, want {want} ({out.kind})"]
+        if r.status_code >= 500:
+            problems.append(f"{where}: server error")
+        if out.kind == "login" and not r["Location"].startswith("/accounts/login/"):
+            problems.append(f"{where}: redirected to {r['Location']}, not the login page")
+        if out.kind in ("deny", "login") and snapshot() != world.baseline:
+            problems.append(f"{where}: refused, but the database changed")
+        if victim is not None:
+            if victim_snapshot(world) != victim:
+                problems.append(f"{where}: changed A's data")
+            if MARKER in body:
+                problems.append(f"{where}: the answer shows A's data")
+        if out.kind == "deny" and _placeholders(row.path) and not row.leak_ok:
+            m = _send(row, world, principal, missing=True)
+            if (m.status_code, code_of(m)) != (r.status_code, code):
+                problems.append(
+                    f"{where}: {r.status_code} {code} for A's object but {m.status_code} {code_of(m)} for a "
+                    "missing one (tells existence apart)"
+                )
+    return problems
+
+
+def _run(rows: list[Row], world: World) -> None:
+    problems: list[str] = []
+    if any(
+        r.form == "page" for r in rows
+    ):  # sessions first: made inside a savepoint they would be rolled back
+        for principal in USERS:
+            _session(world, principal)
+    for row in rows:
+        assert set(row.expect) == set(PRINCIPALS), f"{row.method} {row.path}: incomplete row"
+        # The legitimate callers last: their writes are rolled back too, but a failure reads better that way.
+        for principal in sorted(PRINCIPALS, key=lambda p: row.expect[p].kind == "ok"):
+            problems += _check(row, world, principal, row.expect[principal])
+    if problems:
+        pytest.fail("access matrix violations:\n" + "\n".join(problems), pytrace=False)
+
+
+APPS = ["accounts", "storefront", "rentals", "trading", "kv"]
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_api_access_matrix(app: str, world: World) -> None:
+    _run([r for r in API if r.path.startswith(f"/api/{app}/")], world)
+
+
+def test_api_matrix_covers_every_operation(client: Client) -> None:
+    """A new endpoint without a row here fails: the matrix is the list of operations in the OpenAPI document."""
+    schema = client.get("/api/openapi.json").json()
+    documented = {(m.upper(), p) for p, ops in schema["paths"].items() for m in ops}
+    rows = {(r.method, r.path) for r in API}
+    assert len(rows) == len(API), "two rows for one operation"
+    assert documented - rows == set(), "operations without a row in the access matrix"
+    assert rows - documented == set(), "rows for operations that do not exist"
+    assert {p.split("/")[2] for _, p in rows} == set(APPS)
+
+
+# --- HTML pages ---------------------------------------------------------------------------------------------
+
+
+def page_public(status: int = 200) -> dict[str, Out]:
+    return {p: ok(status) for p in PRINCIPALS}
+
+
+def page_login(status: int = 200, foreign: Out | None = None, no_shop: Out | None = None) -> dict[str, Out]:
+    """A signed-in page: anonymous (and a bearer key, which pages ignore) is sent to the login page."""
+    return {
+        **{p: LOGIN for p in (*KEYS, ANON)},
+        VENDOR_A: ok(status),
+        VENDOR_B: foreign or own(status),
+        **{p: no_shop or own(status) for p in NO_SHOP_USERS},
+    }
+
+
+def vendor_page(status: int = 200, foreign: Out | None = None) -> dict[str, Out]:
+    return page_login(status, foreign, Out(404))
+
+
+NOT_FOUND = Out(404)
+
+PAGES: list[Row] = [
+    Row("GET", "/", page_public(), form="page"),
+    Row("GET", "/accounts/signup/", page_public(), form="page"),
+    Row("GET", "/accounts/login/", page_public(), form="page"),
+    Row("POST", "/accounts/logout/", page_public(302), form="page"),
+    Row("GET", "/accounts/tokens/", page_login(), form="page"),
+    # A foreign token is refused with a message on the tokens page (a redirect), and nothing is revoked.
+    Row("POST", "/accounts/tokens/{token_id}/revoke/", page_login(302), form="page"),
+    Row(  # the landing page when anonymous; no shop yet: off to open one
+        "GET",
+        "/storefront/",
+        rule(page_login(no_shop=Out(302, kind="own")), {p: ok() for p in (*KEYS, ANON)}),
+        form="page",
+    ),
+    Row(  # signed in already: off to the shop settings
+        "GET",
+        "/storefront/signup/",
+        rule(page_public(), {p: own(302) for p in USERS}),
+        form="page",
+    ),
+    Row("GET", "/storefront/shop/", page_login(), form="page"),
+    Row("GET", "/storefront/chart.svg", vendor_page(), form="page"),
+    Row("GET", "/storefront/products/", vendor_page(), form="page"),
+    Row("GET", "/storefront/products/new/", vendor_page(), form="page"),
+    Row("GET", "/storefront/products/{product_id}/edit/", vendor_page(200, NOT_FOUND), form="page"),
+    Row("POST", "/storefront/products/{product_id}/toggle/", vendor_page(302, NOT_FOUND), form="page"),
+    Row("POST", "/storefront/products/{product_id}/delete/", vendor_page(302, NOT_FOUND), form="page"),
+    Row("GET", "/storefront/orders/", vendor_page(), form="page"),
+    Row("GET", "/storefront/orders.csv", vendor_page(), form="page"),
+    Row("GET", "/storefront/orders/{order_id}/", vendor_page(200, NOT_FOUND), form="page"),
+    Row(
+        "POST",
+        "/storefront/orders/{order_id}/status/",
+        vendor_page(302, NOT_FOUND),
+        {"status": "cancelled"},
+        form="page",
+    ),
+    Row(
+        "POST",
+        "/storefront/orders/{order_id}/payment/",
+        vendor_page(302, NOT_FOUND),
+        {"payment_status": "paid"},
+        form="page",
+    ),
+    Row("GET", "/s/{slug}/", page_public(), form="page"),
+    Row("POST", "/s/{slug}/order/", page_public(422), form="page"),  # public form; no items posted
+    Row("GET", "/s/{slug}/orders/{number}/", page_public(), form="page"),
+    Row("GET", "/rentals/", page_public(), form="page"),
+    Row("GET", "/rentals/titles/{title_id}/", page_public(), form="page"),
+    Row("GET", "/trading/", page_public(), form="page"),
+]
+
+#: Routes that hold no one's data (operations, documents) or are not Bazaar's own pages.
+NOT_TENANT_DATA = {"/healthz", "/readyz", "/metrics", "/api/openapi.json"}
+
+
+def _routes(resolver: URLResolver, prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for p in resolver.url_patterns:
+        route = prefix + str(p.pattern)
+        if isinstance(p, URLResolver):
+            out += _routes(p, route)
+        elif isinstance(p, URLPattern):
+            out.append("/" + route)
+    return out
+
+
+def _as_template(route: str) -> str:
+    """``storefront/products/<int:pk>/edit/`` → ``/storefront/products/{product_id}/edit/`` (param names as rows)."""
+    import re
+
+    names = {
+        "storefront/products/": "product_id",
+        "storefront/orders/": "order_id",
+        "tokens/": "token_id",
+        "titles/": "title_id",
+    }
+    for stem, name in names.items():
+        if stem in route:
+            route = re.sub(r"<int:pk>|<int:token_id>|<int:title_id>", "{" + name + "}", route)
+    return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
+
+
+def test_page_matrix_covers_every_page() -> None:
+    """A new page without a row fails (the Django admin and the API are covered elsewhere)."""
+    routes = {
+        _as_template(r)
+        for r in _routes(get_resolver())
+        if not r.startswith(("/api/", "/admin/", "/static/", "/media/"))
+    }
+    rows = {r.path for r in PAGES}
+    assert routes - rows - NOT_TENANT_DATA == set(), "pages without a row in the access matrix"
+    assert rows - routes == set(), "rows for pages that do not exist"
+
+
+def test_page_access_matrix(world: World) -> None:
+    _run(PAGES, world)
+
+
+def test_admin_is_staff_only(world: World) -> None:
+    """Only staff reach the back office; everybody else is sent to the admin login, with nothing shown."""
+    for principal in PRINCIPALS:
+        client = _client
+        client.cookies.clear()
+        if principal in USERS:
+            client.force_login(world.users[principal])
+        extra: dict[str, Any] = world.headers(principal) if principal in KEYS else {}
+        r = client.get("/admin/", **extra)
+        if principal == STAFF:
+            assert r.status_code == 200, principal
+        else:
+            assert (r.status_code, r["Location"]) == (302, "/admin/login/?next=/admin/"), principal
+
+
+def test_the_checks_see_a_change_anywhere(world: World) -> None:
+    """The "nothing changed" snapshot reads every Bazaar table, and the victim snapshot sees A's rows."""
+    from django.apps import apps
+    from django.db.models import F
+
+    from bazaar.kvstore.models import Entry
+
+    populated = {
+        m._meta.label
+        for m in apps.get_models()
+        if m.__module__.startswith("bazaar.") and m._default_manager.exists()
+    }
+    assert {label for label, _ in world.baseline} == populated
+    victim = victim_snapshot(world)
+    with rolled_back():
+        Entry.objects.filter(tenant__slug="alpha").update(version=F("version") + 1)
+        assert snapshot() != world.baseline
+        assert victim_snapshot(world) != victim
+    with rolled_back():
+        Entry.objects.filter(tenant__slug="bravo").update(version=F("version") + 1)
+        assert snapshot() != world.baseline
+        assert victim_snapshot(world) == victim
