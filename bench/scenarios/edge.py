@@ -3,7 +3,7 @@
 * ``edge_store_page``: two app servers (deploy/serve.py, 1 worker each, as ``make stack`` runs them) behind nginx
   rendered from deploy/nginx.conf.tmpl, measured twice in one run:
   (1) with the edge cache (the page is served from nginx's cache, purged by the app on writes), against nginx
-      serving the very same bytes as a static file (target ≥ 0.5×);
+      serving the very same bytes as a static file (target ≥ 0.5×); two interleaved runs each, best of each;
   (2) the same nginx without the edge cache (``proxy_cache off``): every request load-balanced to an app server
       (their fast path answers from Redis) — the "scaled-out topology" number.
   Both nginx instances run one worker process and no access log, like the static reference.
@@ -89,8 +89,14 @@ def edge_store_page(ctx: Context) -> dict[str, Any]:
             if _x_cache_status(url) != "HIT":
                 raise RuntimeError("the edge cache does not serve the store page")
             static_url = ctx.nginx.put("edge_store_page.bin", body)
-            edge = wrk(url, duration=ctx.duration, connections=32)
-            ref = wrk(static_url, duration=ctx.duration, connections=32)
+            # Interleaved, twice each, best of each: the machine is shared, and a neighbour's burst during one
+            # run should not decide the ratio. Every run is kept in the results.
+            edge_runs, ref_runs = [], []
+            for _ in range(2):
+                edge_runs.append(wrk(url, duration=ctx.duration, connections=32))
+                ref_runs.append(wrk(static_url, duration=ctx.duration, connections=32))
+            edge = max(edge_runs, key=lambda r: r["rps"])
+            ref = max(ref_runs, key=lambda r: r["rps"])
             served_by_edge = _x_cache_status(url)
         with _FrontNginx(ports, edge=False) as front:
             url = front.base + STORE
@@ -110,21 +116,23 @@ def edge_store_page(ctx: Context) -> dict[str, Any]:
         "nginx": ref,
         "ratio_to_nginx": ratio,
         "edge_x_cache_status_after_load": served_by_edge,
+        "edge_runs_rps": [r["rps"] for r in edge_runs],
+        "nginx_runs_rps": [r["rps"] for r in ref_runs],
         "scaled_out_no_edge": plain,
         "scaled_out_no_edge_ratio_to_nginx": round(plain["rps"] / ref["rps"], 4) if ref["rps"] else None,
         "edge_over_scaled_out": round(edge["rps"] / plain["rps"], 2) if plain["rps"] else None,
         "target": "edge >= 0.5x nginx static, same bytes, same run",
         "target_met": bool(ratio and ratio >= 0.5),
-        "bars": {"nginx -> 2 app servers, no edge cache": plain["rps"]},
+        "bars": {"no edge cache: proxied to 2 app servers (1 worker each)": plain["rps"]},
     }
 
 
 SCENARIOS = [
     Scenario(
         "edge_store_page",
-        "store page (50 products): nginx edge cache -> 2 app servers, and without the edge cache",
+        "store page, 50 products, edge cache vs proxied to 2 app servers",
         edge_store_page,
         needs=("redis",),
-        app="edge cache -> 2 app servers",
+        app="edge cache in front of 2 app servers",
     ),
 ]
