@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from bazaar.accounts.models import User
+from bazaar.core import sql
 from bazaar.core.errors import Conflict, NotFound, ValidationFailed
 from bazaar.rentals import cache, conf, pricing
-from bazaar.rentals.models import Copy, CopyState, Customer, CustomerStatus, Hold, Rental, Title
+from bazaar.rentals.models import (
+    Copy,
+    CopyState,
+    Customer,
+    CustomerStatus,
+    Hold,
+    PricePlan,
+    Rental,
+    Title,
+)
 from bazaar.rentals.selectors import customer_standing
 from bazaar.rentals.services.catalogue import plan_terms
 
@@ -44,7 +56,7 @@ def rental_rent(
         raise ValidationFailed("The due date must be in the future.", code="invalid_due_date")
     try:
         with transaction.atomic():
-            customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
+            customer = _lock_customer(customer_id)
             if customer is None:
                 raise NotFound("No such customer.", code="customer_not_found")
             if customer.status == CustomerStatus.BLOCKED:
@@ -67,13 +79,7 @@ def rental_rent(
             if title_id is not None:
                 # One query picks and locks a free copy with its title; SKIP LOCKED so concurrent clerks take
                 # different copies instead of queueing behind each other.
-                copy = (
-                    Copy.objects.select_for_update(skip_locked=True, of=("self",))
-                    .select_related("title")
-                    .filter(title_id=title_id, state=CopyState.AVAILABLE)
-                    .order_by("pk")
-                    .first()
-                )
+                copy, terms = _pick_copy(title_id)
                 if copy is None:
                     if not Title.objects.filter(pk=title_id).exists():
                         raise NotFound("No such title.", code="title_not_found")
@@ -86,6 +92,7 @@ def rental_rent(
                 lookup: dict[str, object] = (
                     {"pk": copy_id} if copy_id is not None else {"barcode": (barcode or "").strip()}
                 )
+                terms = None
                 copy = (
                     Copy.objects.select_for_update(of=("self",))
                     .select_related("title")
@@ -101,8 +108,9 @@ def rental_rent(
                         details={"copy_id": copy.pk, "state": copy.state},
                     )
             title = copy.title
-            terms = plan_terms(title.kind)
-            rental = Rental.objects.create(
+            if terms is None:
+                terms = plan_terms(title.kind)
+            rental = Rental(
                 customer_id=customer.pk,
                 copy_id=copy.pk,
                 title_id=title.pk,
@@ -111,7 +119,9 @@ def rental_rent(
                 terms=terms.to_json(),
                 rented_by=by,
             )
-            Copy.objects.filter(pk=copy.pk).update(state=CopyState.RENTED)
+            sql.insert([rental], _RENTAL_FIELDS)
+            copy.state = CopyState.RENTED
+            sql.update(copy, ("state",))
             if standing.active_holds:  # renting a title the customer waited for fulfils the hold
                 Hold.objects.filter(
                     customer_id=customer.pk, title_id=title.pk, closed_at__isnull=True
@@ -139,12 +149,7 @@ def rental_return(*, rental_id: int, returned_at: datetime | None = None, by: Us
     if returned_at is not None and returned_at > now:
         raise ValidationFailed("The return time cannot be in the future.", code="return_in_future")
     with transaction.atomic():
-        rental = (
-            Rental.objects.select_for_update(of=("self",))
-            .select_related("customer", "copy", "title")
-            .filter(pk=rental_id)
-            .first()
-        )
+        rental = _lock_rental(rental_id)
         if rental is None:
             raise NotFound("No such rental.", code="rental_not_found")
         if rental.returned_at is not None:
@@ -175,8 +180,9 @@ def rental_return(*, rental_id: int, returned_at: datetime | None = None, by: Us
         rental.charge = breakdown.total
         rental.breakdown = breakdown.to_json()
         rental.returned_by = by
-        rental.save(update_fields=["returned_at", "charge", "breakdown", "returned_by"])
-        Copy.objects.filter(pk=rental.copy_id, state=CopyState.RENTED).update(state=CopyState.AVAILABLE)
+        sql.update(rental, ("returned_at", "charge", "breakdown", "returned_by"))
+        with connection.cursor() as cur:
+            cur.execute(_free_copy_sql(), [CopyState.AVAILABLE.value, rental.copy_id, CopyState.RENTED.value])
         cache.invalidate_title(rental.title_id)
     rental.copy.state = CopyState.AVAILABLE
     return rental
@@ -238,3 +244,126 @@ def rental_renew(*, rental_id: int) -> Rental:
         rental.renewals += 1
         rental.save(update_fields=["due_at", "renewals"])
     return rental
+
+
+# --- the hot path's statements, built once (bazaar.core.sql): rent and return run hundreds of times a second ---
+
+_RENTAL_FIELDS = (
+    "customer",
+    "copy",
+    "title",
+    "rented_at",
+    "due_at",
+    "returned_at",
+    "renewals",
+    "terms",
+    "charge",
+    "breakdown",
+    "rented_by",
+    "returned_by",
+)
+
+
+@functools.cache
+def _customer_sql() -> str:
+    return f"SELECT id, name, status FROM {sql.table(Customer)} WHERE id = %s" + sql.lock_clause()  # noqa: S608
+
+
+def _lock_customer(customer_id: int) -> Customer | None:
+    """The customer row, locked (PostgreSQL): id, name and status loaded, the rest deferred."""
+    with connection.cursor() as cur:
+        cur.execute(_customer_sql(), [customer_id])
+        row = cur.fetchone()
+    if row is None:
+        return None
+    return sql.instance(Customer, {"id": row[0], "name": row[1], "status": row[2]})
+
+
+_PLAN_COLUMNS = (
+    "daily_rate",
+    "intro_days",
+    "intro_rate",
+    "minimum_charge",
+    "minimum_below_days",
+    "loan_days",
+    "fine_per_day",
+    "fine_grace_days",
+    "fine_cap",
+)
+
+
+@functools.cache
+def _pick_sql() -> str:
+    c, t, pp = sql.table(Copy), sql.table(Title), sql.table(PricePlan)
+    plan = ", ".join(f"pp.{col}" for col in _PLAN_COLUMNS)
+    select = f"SELECT c.id, c.barcode, t.id, t.title, t.kind, pp.id, {plan} FROM {c} c"  # noqa: S608
+    joins = f" JOIN {t} t ON t.id = c.title_id LEFT JOIN {pp} pp ON pp.kind = t.kind"
+    where = " WHERE c.title_id = %s AND c.state = %s ORDER BY c.id LIMIT 1"
+    return select + joins + where + sql.lock_clause(of="c", skip_locked=True)
+
+
+def _pick_copy(title_id: int) -> tuple[Copy | None, pricing.PlanTerms | None]:
+    """A free copy of the title, locked with ``SKIP LOCKED`` (concurrent clerks take different copies instead
+    of queueing), with its title and the title kind's current plan terms — one statement."""
+    with connection.cursor() as cur:
+        cur.execute(_pick_sql(), [title_id, CopyState.AVAILABLE.value])
+        row = cur.fetchone()
+    if row is None:
+        return None, None
+    title = sql.instance(Title, {"id": row[2], "title": row[3], "kind": row[4]})
+    copy = sql.instance(
+        Copy, {"id": row[0], "title_id": title.pk, "barcode": row[1], "state": CopyState.AVAILABLE}
+    )
+    copy.title = title
+    if row[5] is None:  # no plan row for the kind: the defaults (as plan_terms)
+        return copy, None
+    plan = dict(zip(_PLAN_COLUMNS, row[6:], strict=True))
+    terms = pricing.PlanTerms(
+        kind=title.kind,
+        daily_rate=sql.money(plan["daily_rate"]),
+        intro_days=int(plan["intro_days"]),
+        intro_rate=sql.money(plan["intro_rate"]),
+        minimum_charge=sql.money(plan["minimum_charge"]),
+        minimum_below_days=None if plan["minimum_below_days"] is None else int(plan["minimum_below_days"]),
+        loan_days=int(plan["loan_days"]),
+        fine_per_day=sql.money(plan["fine_per_day"]),
+        fine_grace_days=int(plan["fine_grace_days"]),
+        fine_cap=None if plan["fine_cap"] is None else sql.money(plan["fine_cap"]),
+    )
+    return copy, terms
+
+
+@functools.cache
+def _rental_sql() -> str:
+    r, cu, c, t = sql.table(Rental), sql.table(Customer), sql.table(Copy), sql.table(Title)
+    select = "SELECT r.*, cu.name AS cu_name, c.barcode AS c_barcode, c.state AS c_state, t.title AS t_title"
+    joins = (
+        f", t.kind AS t_kind FROM {r} r JOIN {cu} cu ON cu.id = r.customer_id JOIN {c} c ON c.id = r.copy_id"
+    )
+    where = f" JOIN {t} t ON t.id = r.title_id WHERE r.id = %s"
+    return select + joins + where + sql.lock_clause(of="r")
+
+
+def _lock_rental(rental_id: int) -> Rental | None:
+    """The rental row, locked (PostgreSQL), with the customer's name, the copy and the title it shows."""
+    rental = next(iter(Rental.objects.raw(_rental_sql(), [rental_id])), None)
+    if rental is None:
+        return None
+    extra: Any = rental
+    rental.customer = sql.instance(Customer, {"id": rental.customer_id, "name": extra.cu_name})
+    rental.copy = sql.instance(
+        Copy,
+        {
+            "id": rental.copy_id,
+            "title_id": rental.title_id,
+            "barcode": extra.c_barcode,
+            "state": extra.c_state,
+        },
+    )
+    rental.title = sql.instance(Title, {"id": rental.title_id, "title": extra.t_title, "kind": extra.t_kind})
+    return rental
+
+
+@functools.cache
+def _free_copy_sql() -> str:
+    return f"UPDATE {sql.table(Copy)} SET state = %s WHERE id = %s AND state = %s"  # noqa: S608
