@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument(
         "--threads",
         type=int,
-        default=int(os.environ.get("BENCH_THREADS", "1")),
+        default=int(os.environ.get("BENCH_THREADS", "4")),  # deploy/serve.py's production default
         help="threads per worker process (more overlap database round trips)",
     )
     parser.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", "10")))
