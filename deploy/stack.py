@@ -84,6 +84,7 @@ def stack_env() -> dict[str, str]:
             "CELERY_TASK_DEFAULT_QUEUE": f"bazaar-stack-{DB_NAME}",
             "BAZAAR_CACHE_PREFIX": f"stack-{DB_NAME}",
             "EDGE_PURGE_URL": f"http://{HOST}:{PURGE_PORT}",
+            "TRUSTED_PROXIES": HOST,  # nginx: the client address comes from its X-Forwarded-For
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": secret_file.read_text().strip(),
             "DJANGO_ALLOWED_HOSTS": f"{HOST},localhost",

@@ -13,6 +13,7 @@ from bazaar.accounts.auth import current_user, user_auth
 from bazaar.accounts.models import User
 from bazaar.accounts.schemas import MeOut, TokenCreatedOut, TokenIn, TokenLoginIn, TokenOut
 from bazaar.core.errors import Unauthorized
+from bazaar.core.http import client_ip
 from bazaar.core.schemas import ErrorOut
 
 router = Router(tags=["accounts"])
@@ -29,10 +30,6 @@ def _created(issued: services.IssuedToken) -> dict[str, Any]:
         "revoked_at": t.revoked_at,
         "token": issued.secret,
     }
-
-
-def client_ip(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR", ""))
 
 
 @router.get("/me", response=MeOut, auth=user_auth)

@@ -14,6 +14,7 @@ from bazaar.accounts import selectors, services
 from bazaar.accounts.forms import LoginForm, SignupForm, TokenForm
 from bazaar.accounts.models import User
 from bazaar.core.errors import DomainError
+from bazaar.core.http import client_ip
 
 
 def _next_url(request: HttpRequest, default: str = "/") -> str:
@@ -52,7 +53,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST" and form.is_valid():
         username = form.cleaned_data["username"]
-        ip = str(request.META.get("REMOTE_ADDR", ""))
+        ip = client_ip(request)
         try:
             services.login_throttle_check(username=username, ip=ip)
         except DomainError as exc:

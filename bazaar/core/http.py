@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+from functools import cache
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from bazaar.core.cache import Cached
@@ -48,3 +51,32 @@ def error_body(code: str, message: str, details: Any = None) -> bytes:
 
 def json_error(status: int, code: str, message: str, details: Any = None) -> HttpResponse:
     return HttpResponse(error_body(code, message, details), status=status, content_type="application/json")
+
+
+@cache
+def _proxy_networks(spec: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in spec if item.strip())
+
+
+def _trusted(addr: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr.strip())
+    except ValueError:
+        return False
+    return any(ip in net for net in _proxy_networks(tuple(settings.TRUSTED_PROXIES)))
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's address: ``REMOTE_ADDR``, or — when that is a trusted proxy (``TRUSTED_PROXIES``, e.g. the
+    nginx in front) — the right-most ``X-Forwarded-For`` hop that is not itself a trusted proxy.
+
+    Only hops appended by trusted proxies are believed: a client can put anything at the left of the header.
+    """
+    remote = str(request.META.get("REMOTE_ADDR", ""))
+    if not _trusted(remote):
+        return remote
+    hops = [h.strip() for h in str(request.META.get("HTTP_X_FORWARDED_FOR", "")).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop):
+            return hop
+    return hops[0] if hops else remote

@@ -111,6 +111,59 @@ def test_login_throttled_per_ip(client: Client, make_user: Any, settings: Any) -
 
 
 @pytest.mark.django_db
+def test_behind_a_trusted_proxy_the_forwarded_client_is_throttled_not_everyone(
+    client: Client, make_user: Any, settings: Any
+) -> None:
+    """Behind nginx every request comes from the proxy's address: the per-address limit must apply to the
+    client named in X-Forwarded-For (by the trusted proxy), or one client would lock everyone out."""
+    settings.LOGIN_THROTTLE_PER_IP = 4
+    settings.TRUSTED_PROXIES = ["127.0.0.1", "10.0.0.0/8"]
+    make_user("alice")
+    proxy = {"REMOTE_ADDR": "127.0.0.1"}
+    for i in range(4):  # an attacker at 203.0.113.9, behind two trusted hops, spoofing a left-most address
+        client.post(
+            "/accounts/login/",
+            {"username": f"nobody{i}", "password": "wrong"},
+            HTTP_X_FORWARDED_FOR="198.51.100.1, 203.0.113.9, 10.1.2.3",
+            **proxy,
+        )
+    blocked = client.post(
+        "/accounts/login/",
+        {"username": "alice", "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="203.0.113.9",
+        **proxy,
+    )
+    assert blocked.status_code == 429
+    other = client.post(
+        "/accounts/login/",
+        {"username": "alice", "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="192.0.2.7",
+        **proxy,
+    )
+    assert other.status_code == 302  # another client behind the same proxy logs in
+
+
+@pytest.mark.django_db
+def test_forwarded_for_from_an_untrusted_peer_is_ignored(
+    client: Client, make_user: Any, settings: Any
+) -> None:
+    settings.LOGIN_THROTTLE_PER_IP = 4
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    make_user("alice")
+    for i in range(4):  # rotating a forged header does not escape the per-address limit
+        client.post(
+            "/accounts/login/",
+            {"username": f"nobody{i}", "password": "wrong"},
+            REMOTE_ADDR="203.0.113.9",
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{i}",
+        )
+    r = client.post(
+        "/accounts/login/", {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="203.0.113.9"
+    )
+    assert r.status_code == 429
+
+
+@pytest.mark.django_db
 def test_token_page_shows_secret_once_and_stores_hash(client: Client, make_user: Any) -> None:
     user = make_user("alice")
     client.force_login(user)
