@@ -31,10 +31,21 @@ def invariants() -> dict[str, Any]:
             "FROM trading_ownershipchange) q WHERE n > 1 AND (from_trainer_id <> prev OR from_trainer_id IS NULL)"
         )
         broken_chain = int(cur.fetchone()[0])
+        cur.execute(
+            "SELECT COUNT(*) FROM trading_ownershipchange h "
+            "WHERE NOT EXISTS (SELECT 1 FROM trading_pokemon p WHERE p.id = h.pokemon_id) "
+            "OR (h.from_trainer_id IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM trading_trainer t WHERE t.id = h.from_trainer_id)) "
+            "OR (h.to_trainer_id IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM trading_trainer t WHERE t.id = h.to_trainer_id)) "
+            "OR (h.offer_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM trading_tradeoffer o WHERE o.id = h.offer_id))"
+        )
+        dangling = int(cur.fetchone()[0])
     return {
         "pokemon": pokemon,
         "no_owner": no_owner,
         "history_mismatch": history_mismatch,
         "broken_chain": broken_chain,
-        "violations": no_owner + history_mismatch + broken_chain,
+        "dangling_history": dangling,
+        "violations": no_owner + history_mismatch + broken_chain + dangling,
     }

@@ -71,22 +71,56 @@ class Cause(models.TextChoices):
 
 
 class OwnershipChange(models.Model):
-    """One row per change of owner (the first row of a pokemon has no previous owner)."""
+    """One row per change of owner (the first row of a pokemon has no previous owner).
 
-    pokemon = models.ForeignKey(Pokemon, on_delete=models.CASCADE, related_name="history")
-    from_trainer = models.ForeignKey(
-        Trainer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    No database foreign keys (``db_constraint=False``): a million-row import would otherwise queue four deferred
+    RI trigger events per history row, fired one by one at COMMIT (about 10 s of CPU per million rows; each
+    ``pokemon`` check also locks the pokemon row it just wrote). Integrity holds by construction: history rows are
+    written only by the services, in the same transaction as the owner change, from pokemon rows they hold locked
+    and from owners the ``pokemon.owner`` foreign key checks; deletes go through Django's ``on_delete`` handling
+    (or delete history first, as ``purge_prefix`` does). ``bazaar trading check`` counts dangling references.
+    Indexes: only what reads and deletes use; the partial ones cost nothing for import rows (no offer, and no
+    previous owner for a new pokemon). ``to_trainer`` has none: every row has one, so an index would cost every
+    import about 1 s per million rows, and the only user is a trainer delete (SET_NULL, one scan of the table)."""
+
+    pokemon = models.ForeignKey(
+        Pokemon, on_delete=models.CASCADE, related_name="history", db_constraint=False, db_index=False
     )
-    to_trainer = models.ForeignKey(Trainer, null=True, on_delete=models.SET_NULL, related_name="+")
+    from_trainer = models.ForeignKey(
+        Trainer,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    to_trainer = models.ForeignKey(
+        Trainer, null=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False, db_index=False
+    )
     at = models.DateTimeField()
     cause = models.CharField(max_length=16, choices=Cause.choices)
     offer = models.ForeignKey(
-        "TradeOffer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "TradeOffer",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
 
     class Meta:
         ordering = ["pokemon_id", "id"]
-        indexes = [models.Index(fields=["pokemon", "id"], name="trading_hist_pokemon_idx")]
+        indexes = [
+            # A pokemon's history in order; also serves the CASCADE delete by pokemon.
+            models.Index(fields=["pokemon", "id"], name="trading_hist_pokemon_idx"),
+            # Trainer and offer deletes set these to NULL; partial, so rows without a value are not indexed.
+            models.Index(
+                fields=["from_trainer"], name="trading_hist_from_idx", condition=Q(from_trainer__isnull=False)
+            ),
+            models.Index(fields=["offer"], name="trading_hist_offer_idx", condition=Q(offer__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.pokemon_id}: {self.from_trainer_id} -> {self.to_trainer_id} ({self.cause})"

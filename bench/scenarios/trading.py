@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import random
+import resource
 import subprocess
 import tempfile
 import threading
@@ -48,7 +49,11 @@ def write_csvs(directory: Path, rows: int, trainers: int, prefix: str = "bp") ->
 
 
 def _import(env: dict[str, str], path: Path) -> dict[str, Any]:
-    """Run ``bazaar trading import FILE --json`` in its own process (peak RSS is that process's VmHWM)."""
+    """Run ``bazaar trading import FILE --json`` in its own process (peak RSS is that process's VmHWM). Also
+    records that process's CPU seconds and the load average before it started (the machine is shared: a wall time
+    is only comparable with the load it ran under)."""
+    load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     r = subprocess.run(
         [PY, "manage.py", "trading", "import", str(path), "--json", "--no-progress"],
@@ -59,10 +64,13 @@ def _import(env: dict[str, str], path: Path) -> dict[str, Any]:
         timeout=900,
     )
     outer = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
         raise RuntimeError(f"import failed: {r.stdout}\n{r.stderr[-2000:]}")
     summary: dict[str, Any] = json.loads(r.stdout.strip().splitlines()[-1])
     summary["process_wall_s"] = round(outer, 3)
+    summary["process_cpu_s"] = round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 2)
+    summary["loadavg_1m_before"] = round(load, 2)
     return summary
 
 

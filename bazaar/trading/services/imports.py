@@ -11,9 +11,13 @@ One pass over the file, inside one transaction:
    TRADING_IMPORT_ERROR_LIMIT, plus the total count.
 3. Any error: the transaction rolls back, nothing is written. Dry run: the created/updated counts are computed and
    the transaction rolls back. Otherwise trainers are upserted by one ``INSERT ... ON CONFLICT DO UPDATE``; pokemon
-   by one ``UPDATE ... FROM`` (existing ids) and one plain ``INSERT ... SELECT`` (new ids; a concurrent create of
-   the same id is a unique violation → Conflict ``import_conflict``, nothing written), and one ``INSERT ... SELECT``
-   writes the ownership history of every pokemon that is new or changed owner.
+   by one ``UPDATE ... FROM`` (existing ids whose values differ from the file) and one plain ``INSERT ... SELECT``
+   (new ids; a concurrent create of the same id is a unique violation → Conflict ``import_conflict``, nothing
+   written); on PostgreSQL the new rows' history comes from that INSERT's ``RETURNING`` in the same statement,
+   and pokemon that changed owner get a history row.
+
+On PostgreSQL plain rows skip the per-field check: one regular expression validates the tab-joined row, which is
+then sent to COPY as it is (``import_rows.FastRows``); design-notes.md has the measurements.
 """
 
 from __future__ import annotations
@@ -81,6 +85,8 @@ def import_csv(
         width = len(KINDS[kind])
         with transaction.atomic():
             stager = _Stager(kind)
+            fast = stager.fast
+            in_order = order == list(range(width))
             try:
                 for values in reader:
                     line = reader.line_num
@@ -90,9 +96,15 @@ def import_csv(
                     if len(values) != width:
                         errors.add(line, "*", f"expected {width} fields, found {len(values)}")
                     else:
-                        staged = _check_row(kind, line, [values[i] for i in order], errors)
-                        if staged is not None:
-                            stager.add(staged)
+                        if not in_order:
+                            values = [values[i] for i in order]
+                        copy_line = fast.line(line, values) if fast is not None else None
+                        if copy_line is not None:
+                            stager.add_line(copy_line)
+                        else:
+                            staged = _check_row(kind, line, values, errors)
+                            if staged is not None:
+                                stager.add(staged)
                     if progress is not None and rows % PROGRESS_EVERY == 0:
                         progress(Progress("validating", rows, counting.count))
                 stager.finish()
@@ -104,7 +116,7 @@ def import_csv(
             with connection.cursor() as cur:
                 if progress is not None:
                     progress(Progress("checking", rows, counting.count))
-                _set_checks(cur, kind, errors)
+                _set_checks(cur, kind, errors, ids_unique=stager.ids_unique)
                 checked = time.perf_counter()
                 if errors.count:
                     raise ImportRejected(
@@ -120,7 +132,7 @@ def import_csv(
                 else:
                     if progress is not None:
                         progress(Progress("writing", rows, counting.count))
-                    result.history_rows = _upsert(cur, kind, timezone.now(), result.extra)
+                    result.history_rows = _upsert(cur, kind, rows, timezone.now(), result.extra)
                     cur.execute("DROP TABLE IF EXISTS trading_import_stage")
                     if kind == "trainers":
                         tcache.invalidate_trainers()

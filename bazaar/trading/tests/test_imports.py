@@ -164,3 +164,165 @@ def test_many_rows_batches(db: Any) -> None:
     rows = "".join(f"t{i},a,b,01-01-2000\n" for i in range(12_345))
     r = run("id,firstName,lastName,dateOfBirth\n" + rows)
     assert r.created == 12_345 == Trainer.objects.count()
+
+
+def test_fast_and_checked_rows_store_the_same_values(world: Any) -> None:
+    """On PostgreSQL plain rows take the COPY fast path and odd ones the checked path; both must store exactly
+    what the file says (stripped, escaped, dates in either format)."""
+    long_name = "N" * 100
+    text = (
+        "id,nickname,species,level,owner,dateOfOwnership\n"
+        "f1,Plain,Pikachu,7,tr1,02-03-2024\n"  # fast, DD-MM-YYYY
+        "f2,Iso,Eevee,100,tr2,2024-03-02\n"  # fast, ISO
+        '"f3","Mr, Mime",Mime,1,tr3,29-02-2024\n'  # fast: quotes and a comma are not special in COPY text
+        f"f4,{long_name},Onix,55,tr1,01-01-2000\n"  # fast, 100 characters
+        "f5,Pokémon ✨,Abra,9,tr1,01-01-2000\n"  # fast, non-ASCII
+        "f6,  Spaced  ,Abra,007,tr2,01-01-2000\n"  # checked: whitespace, leading zeros
+        '"f7","tab\there\\back\\\\slash",Abra,10,tr2,01-01-2000\n'  # checked: COPY specials escaped
+        '"f8","line\nbreak",Abra,10,tr2,01-01-2000\n'  # checked: a quoted newline
+    )
+    r = run(text)
+    assert (r.created, r.updated, r.history_rows) == (8, 0, 8)
+    got = {
+        p.public_id: (p.nickname, p.species, p.level, p.owner.public_id, p.date_of_ownership.isoformat())
+        for p in Pokemon.objects.filter(public_id__startswith="f").select_related("owner")
+    }
+    assert got == {
+        "f1": ("Plain", "Pikachu", 7, "tr1", "2024-03-02"),
+        "f2": ("Iso", "Eevee", 100, "tr2", "2024-03-02"),
+        "f3": ("Mr, Mime", "Mime", 1, "tr3", "2024-02-29"),
+        "f4": (long_name, "Onix", 55, "tr1", "2000-01-01"),
+        "f5": ("Pokémon ✨", "Abra", 9, "tr1", "2000-01-01"),
+        "f6": ("Spaced", "Abra", 7, "tr2", "2000-01-01"),
+        "f7": ("tab\there\\back\\\\slash", "Abra", 10, "tr2", "2000-01-01"),
+        "f8": ("line\nbreak", "Abra", 10, "tr2", "2000-01-01"),
+    }
+    assert invariants()["violations"] == 0
+
+
+def test_fast_shaped_but_invalid_values_are_reported(world: Any) -> None:
+    before = snapshot()
+    text = (
+        "id,nickname,species,level,owner,dateOfOwnership\n"
+        "g1,Ok,Pikachu,5,tr1,31-02-2020\n"  # the shape of a date, not a date
+        f"g2,{'N' * 101},Pikachu,5,tr1,01-01-2020\n"  # 101 characters
+        "g3,Ok,Pikachu,0,tr1,01-01-2020\n"  # level 0
+        "g4,Ok,Pikachu,5,tr1,2020-02-30\n"
+    )
+    with pytest.raises(ImportRejected) as exc:
+        run(text)
+    assert [(e["row"], e["column"]) for e in exc.value.details["errors"]] == [
+        (2, "dateOfOwnership"),
+        (3, "nickname"),
+        (4, "level"),
+        (5, "dateOfOwnership"),
+    ]
+    assert snapshot() == before
+
+
+def test_columns_in_any_order_take_the_same_path(world: Any) -> None:
+    r = run("owner,dateOfOwnership,level,species,nickname,id\ntr2,05-06-2021,12,Onix,Rocky,o1\n")
+    assert r.created == 1
+    p = Pokemon.objects.get(public_id="o1")
+    assert (p.nickname, p.species, p.level, p.owner.public_id, p.date_of_ownership.isoformat()) == (
+        "Rocky",
+        "Onix",
+        12,
+        "tr2",
+        "2021-06-05",
+    )
+
+
+def test_reimport_rewrites_only_changed_rows(world: Any) -> None:
+    header = "id,nickname,species,level,owner,dateOfOwnership\n"
+    run(header + "u1,A,Eevee,5,tr1,01-01-2024\nu2,B,Eevee,6,tr2,01-01-2024\n")
+    stamps = dict(Pokemon.objects.filter(public_id__startswith="u").values_list("public_id", "updated_at"))
+    r = run(header + "u1,A,Eevee,5,tr1,01-01-2024\nu2,B2,Eevee,6,tr3,01-01-2024\n")
+    assert (r.created, r.updated, r.history_rows) == (0, 2, 1)
+    after = {
+        p.public_id: p for p in Pokemon.objects.filter(public_id__startswith="u").select_related("owner")
+    }
+    assert after["u1"].updated_at == stamps["u1"]  # identical row: not rewritten
+    assert after["u2"].updated_at > stamps["u2"]
+    assert (after["u2"].nickname, after["u2"].owner.public_id) == ("B2", "tr3")
+    assert OwnershipChange.objects.filter(pokemon=after["u2"]).count() == 2
+    assert invariants()["violations"] == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("phase", ["COPY trading_import_stage", "WITH ins AS"])
+def test_import_process_killed_mid_import_leaves_nothing(phase: str, tmp_path: Path) -> None:
+    """SIGKILL the importing process while it streams (COPY) or writes (the set-based insert): PostgreSQL rolls
+    the one transaction back, so no pokemon, history or staging rows are left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from django.db import connection
+
+    run("id,firstName,lastName,dateOfBirth\n" + "".join(f"kt{i},K,T,01-01-2000\n" for i in range(50)))
+    path = tmp_path / "big.csv"
+    with path.open("w") as fh:
+        fh.write("id,nickname,species,level,owner,dateOfOwnership\n")
+        fh.writelines(
+            f"kp{i:07d},nick{i},Eevee,{1 + i % 100},kt{i % 50},01-01-2020\n" for i in range(300_000)
+        )
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env["DATABASE_URL"] = (
+        f"postgres://{db.get('USER') or 'postgres'}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/"
+        f"{db['NAME']}"
+    )
+    env.pop("PYTEST_CURRENT_TEST", None)
+    root = Path(__file__).resolve().parents[3]
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "trading", "import", str(path), "--no-progress"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    backend = None
+    deadline = time.monotonic() + 60
+    try:
+        with connection.cursor() as cur:
+            while backend is None and proc.poll() is None and time.monotonic() < deadline:
+                cur.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE %s "
+                    "AND state = 'active' AND pid <> pg_backend_pid()",
+                    [phase + "%"],
+                )
+                row = cur.fetchone()
+                backend = row[0] if row else None
+                if backend is None:
+                    time.sleep(0.01)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    assert backend is not None, f"the import never reached {phase!r}"
+    with connection.cursor() as cur:
+        while time.monotonic() < deadline:  # the backend notices the closed socket and rolls back
+            cur.execute("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = %s", [backend])
+            if not cur.fetchone()[0]:
+                break
+            time.sleep(0.05)
+    assert Pokemon.objects.count() == 0
+    assert OwnershipChange.objects.count() == 0
+
+
+def test_history_without_database_foreign_keys_stays_consistent(world: Any) -> None:
+    """History rows have no database foreign keys: deletes through the ORM still cascade / set NULL, and the
+    invariant check counts anything left dangling."""
+    run("id,nickname,species,level,owner,dateOfOwnership\nh1,A,Eevee,5,tr3,01-01-2024\n")
+    run("id,nickname,species,level,owner,dateOfOwnership\nh1,A,Eevee,5,tr2,02-01-2024\n")  # tr3 -> tr2
+    Pokemon.objects.filter(public_id="pk5").delete()  # tr3's only other pokemon: its history goes with it
+    Trainer.objects.get(public_id="tr3").delete()  # named as h1's previous owner: SET_NULL
+    h1 = OwnershipChange.objects.filter(pokemon__public_id="h1").order_by("id")
+    tr2 = Trainer.objects.get(public_id="tr2").pk
+    assert [(h.from_trainer_id, h.to_trainer_id) for h in h1] == [(None, None), (None, tr2)]
+    assert invariants()["dangling_history"] == 0
+    OwnershipChange.objects.create(pokemon_id=10**9, to_trainer=world.ash.trainer, at=h1[0].at, cause="admin")
+    assert invariants()["dangling_history"] == 1
