@@ -171,6 +171,7 @@ def store_order(
     payload: OrderIn,
     idempotency_key: str = Header(default="", alias="Idempotency-Key"),
 ) -> Any:
+    # The plain case is answered before Django by bazaar.storefront.fast.fast_order (the same service call).
     if not idempotency_key.strip():
         raise ValidationFailed("The Idempotency-Key header is required.", code="idempotency_key_required")
     placed = services.order_place(

@@ -1,0 +1,97 @@
+"""The WSGI fast path for ``POST /api/storefront/stores/<slug>/orders``: the same service call as the API view.
+
+Placing an order is a handful of statements; Django's request cycle and Ninja's parsing around them cost about
+0.8 ms of CPU per order, a fifth of the whole request once the statements are cheap (bazaar.core.sql).
+``bazaar.core.fastpath.register_write`` runs this handler inside Django's request signals.
+
+It handles only the plain case and answers exactly what ``bazaar.storefront.api.store_order`` answers: a JSON
+body with ``items`` (each ``product_id`` and ``quantity`` as integers, no ``unit_price``), ``customer_name``,
+``phone`` and ``address`` as strings within the schema's lengths, and an ``Idempotency-Key`` header. Service
+errors (404, 409, 422) are rendered in the API's error shape. Anything else returns None and Django handles
+the request from the start (nothing was written).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from http import HTTPStatus
+from typing import Any
+
+from django.db import DatabaseError
+from ninja.responses import NinjaJSONEncoder
+
+from bazaar.core.errors import DomainError
+from bazaar.storefront import services
+from bazaar.storefront.schemas import PublicOrderOut
+
+Answer = tuple[str, list[tuple[str, str]], bytes]
+CONTENT_TYPE = "application/json; charset=utf-8"  # what NinjaAPI.create_response sends
+_FIELDS = frozenset(("items", "customer_name", "phone", "address"))
+_LIMITS = {"customer_name": 120, "phone": 30, "address": 1000}  # OrderIn's max_length
+
+
+def _json(status: int, data: Any) -> Answer:
+    out = json.dumps(data, cls=NinjaJSONEncoder).encode()
+    line = f"{status} {HTTPStatus(status).phrase}"
+    return line, [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(out)))], out
+
+
+def _lines(items: Any) -> list[services.OrderLine] | None:
+    if type(items) is not list or not items:
+        return None
+    lines = []
+    for item in items:
+        if type(item) is not dict or item.keys() != {"product_id", "quantity"}:
+            return None
+        pid, qty = item["product_id"], item["quantity"]
+        if type(pid) is not int or type(qty) is not int or qty < 1:
+            return None
+        lines.append(services.OrderLine(pid, qty, None))
+    return lines
+
+
+def fast_order(match: re.Match[str], environ: dict[str, Any], body: bytes) -> Answer | None:
+    """The fast-path handler for the public order endpoint (registered in StorefrontConfig.ready())."""
+    key = environ.get("HTTP_IDEMPOTENCY_KEY", "")
+    if environ.get("QUERY_STRING") or not key.strip():
+        return None
+    if not environ.get("CONTENT_TYPE", "").startswith("application/json"):
+        return None
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: nested too deep; Django answers 400 malformed_json
+        return None
+    if type(payload) is not dict or payload.keys() != _FIELDS:
+        return None
+    for field, limit in _LIMITS.items():
+        if type(payload[field]) is not str or len(payload[field]) > limit:
+            return None
+    lines = _lines(payload["items"])
+    if lines is None:
+        return None
+    try:
+        placed = services.order_place(
+            slug=match["slug"],
+            lines=lines,
+            customer_name=payload["customer_name"],
+            phone=payload["phone"],
+            address=payload["address"],
+            idempotency_key=key,
+        )
+    except DomainError as exc:
+        return _json(exc.status, exc.as_dict())
+    except DatabaseError:
+        return None  # Django answers (503 while the database is down); the transaction rolled back.
+    order = placed.order
+    out = PublicOrderOut.model_validate(
+        {
+            "number": order.number,
+            "status": order.status,
+            "total": order.total,
+            "currency": order.currency,
+            "created_at": order.created_at,
+            "items": placed.items,
+        }
+    ).model_dump()
+    return _json(201 if placed.created else 200, out)
