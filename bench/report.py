@@ -406,6 +406,7 @@ def header(results: list[Result]) -> list[str]:
         f"{_values(results, 'cpus')} CPUs, {_values(results, 'duration_s')} s per load (wrk on 127.0.0.1); "
         f"servers: {', '.join(sorted({r.label for r in results}))}",
         f"- **Scenarios:** {len({r.scenario for r in results})}, about {elapsed / 60:.0f} min of measuring",
+        *_probe_line(results),
         "",
         "All ratios are measured side by side in one run on a shared 2-core machine: the application, PostgreSQL, "
         "Redis, nginx and the load generator share the same two cores, so absolute numbers are low and vary "
@@ -436,6 +437,22 @@ def header(results: list[Result]) -> list[str]:
         "missing. Options: `BENCH_ARGS` (`--only`, `--servers`, `--workers`, `--threads`, `--duration`).",
     ]
     return lines
+
+
+def _probe_line(results: list[Result]) -> list[str]:
+    """This VM's speed moves with the host's load: each scenario records a fixed Python loop's CPU time first."""
+    probes = {
+        r.scenario: r.out["cpu_probe_s"] for r in results if isinstance(r.out.get("cpu_probe_s"), int | float)
+    }
+    if not probes:
+        return []
+    slow = max(probes, key=lambda k: probes[k])
+    fast = min(probes, key=lambda k: probes[k])
+    return [
+        f"- **Machine speed:** a fixed 5M-iteration Python loop, timed before each scenario, took "
+        f"{probes[fast]:.2f} s (before `{fast}`) to {probes[slow]:.2f} s (before `{slow}`): the host's load moves "
+        "this VM's speed, and absolute req/s move with it (ratios to nginx are measured side by side)"
+    ]
 
 
 def table(rows: list[Row], several_servers: bool) -> list[str]:

@@ -82,8 +82,10 @@ def main() -> None:
                 ctx = Context(server=server, nginx=nginx, duration=args.duration, env={})
                 for s in runnable:
                     print(f"== {s.name} on {kind} x{args.workers} ...", flush=True)
+                    probe = cpu_probe()
                     started = time.time()
                     out = s.run(ctx)
+                    out["cpu_probe_s"] = probe
                     out["elapsed_s"] = round(time.time() - started, 1)
                     results[s.name][f"{kind}x{args.workers}"] = out
                     app = out.get("app", {})
@@ -127,6 +129,16 @@ def main() -> None:
                 ylabel=next((o.get("unit", "requests/s") for o in per_server.values()), "requests/s"),
             )
         print(f"wrote bench/results/{s.name}.json")
+
+
+def cpu_probe() -> float:
+    """CPU seconds for a fixed pure-Python loop, measured before each scenario: this VM's speed moves with the
+    host's load (the same loop took 0.6-1.3 s within an hour), so absolute numbers are read next to it."""
+    began = time.process_time()
+    total = 0
+    for i in range(5_000_000):
+        total += i
+    return round(time.process_time() - began, 3)
 
 
 if __name__ == "__main__":
