@@ -16,10 +16,12 @@ Apps register routes in their ``AppConfig.ready()``:
 from __future__ import annotations
 
 import io
+import json
 import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
@@ -78,9 +80,19 @@ def register_write(method: str, pattern: str, handler: WriteHandler) -> None:
     managed exactly as for a view) and must call the same service a view would, answer exactly what Django would
     answer (body, status, headers apart from the security headers added here), and return None for everything
     it does not handle — the request then goes to Django unchanged, body included. Only requests with a
-    ``Content-Length`` within ``MAX_REQUEST_BODY_BYTES`` reach it (the rest get Django's 413/400).
+    ``Content-Length`` within ``MAX_REQUEST_BODY_BYTES`` (or none: an empty body) reach it; chunked bodies and
+    larger ones get Django's answer (413/400).
     """
     _writes.setdefault(method.upper(), []).append((re.compile(pattern), handler))
+
+
+def json_answer(status: int, data: Any) -> tuple[str, list[tuple[str, str]], bytes]:
+    """A write handler's JSON answer, rendered as the API renders it (NinjaJSONEncoder, Ninja's content type)."""
+    from ninja.responses import NinjaJSONEncoder
+
+    out = json.dumps(data, cls=NinjaJSONEncoder).encode()
+    line = f"{status} {HTTPStatus(status).phrase}"
+    return line, [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(out)))], out
 
 
 def routes() -> list[Route]:
@@ -160,14 +172,14 @@ class FastPath:
             if m is None:
                 continue
             try:
-                length = int(environ.get("CONTENT_LENGTH") or "")
+                length = int(environ.get("CONTENT_LENGTH") or "0")
             except ValueError:
                 return None
-            if not 0 < length <= settings.MAX_REQUEST_BODY_BYTES:
+            if environ.get("HTTP_TRANSFER_ENCODING") or not 0 <= length <= settings.MAX_REQUEST_BODY_BYTES:
                 return None
             if not self._host_ok(environ) or not self._secure_ok(environ):
                 return None
-            body = environ["wsgi.input"].read(length)
+            body = environ["wsgi.input"].read(length) if length else b""
             # From here on Django must see the body we consumed if we pass the request on.
             environ["wsgi.input"] = io.BytesIO(body)
             if len(body) != length:

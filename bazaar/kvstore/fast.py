@@ -16,20 +16,18 @@ from __future__ import annotations
 
 import json
 import re
-from http import HTTPStatus
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError
 
 from bazaar.core.errors import DomainError
+from bazaar.core.fastpath import json_answer
 from bazaar.kvstore import services
 from bazaar.kvstore.cache import CONTENT_TYPE, etag, iso, plain_request
 from bazaar.kvstore.services import WriteResult
 
 Answer = tuple[str, list[tuple[str, str]], bytes]
 _FIELDS = frozenset(("value", "ttl", "if_version"))
-_ERROR_CONTENT_TYPE = "application/json; charset=utf-8"  # what NinjaAPI.create_response sends
 
 
 def write_body(result: WriteResult) -> dict[str, Any]:
@@ -77,9 +75,7 @@ def fast_put(match: re.Match[str], environ: dict[str, Any], body: bytes) -> Answ
             if_version=payload.get("if_version"),
         )
     except DomainError as exc:
-        out = json.dumps(exc.as_dict(), cls=DjangoJSONEncoder).encode()
-        status = f"{exc.status} {HTTPStatus(exc.status).phrase}"
-        return status, [("Content-Type", _ERROR_CONTENT_TYPE), ("Content-Length", str(len(out)))], out
+        return json_answer(exc.status, exc.as_dict())
     except DatabaseError:
         return None  # Django answers (503 while the database is down); the statement did not commit.
     out = json.dumps(write_body(result)).encode()

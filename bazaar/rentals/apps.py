@@ -10,7 +10,13 @@ class RentalsConfig(AppConfig):
         from bazaar.config.celery import app
         from bazaar.core import edge, fastpath
         from bazaar.rentals import cache, conf
+        from bazaar.rentals.fast import fast_rent, fast_return
 
+        # The desk's plain rent and return skip the framework (the same service calls; the rest goes to Django).
+        fastpath.register_write("POST", r"^/api/rentals/rentals$", fast_rent)
+        fastpath.register_write(
+            "POST", r"^/api/rentals/rentals/(?P<rental_id>[0-9]{1,18})/return$", fast_return
+        )
         # Anonymous catalogue reads are answered from stored bytes before Django (same entries as the views).
         fastpath.register(
             r"^/rentals/$",

@@ -15,26 +15,18 @@ from __future__ import annotations
 
 import json
 import re
-from http import HTTPStatus
 from typing import Any
 
 from django.db import DatabaseError
-from ninja.responses import NinjaJSONEncoder
 
 from bazaar.core.errors import DomainError
+from bazaar.core.fastpath import json_answer
 from bazaar.storefront import services
 from bazaar.storefront.schemas import PublicOrderOut
 
 Answer = tuple[str, list[tuple[str, str]], bytes]
-CONTENT_TYPE = "application/json; charset=utf-8"  # what NinjaAPI.create_response sends
 _FIELDS = frozenset(("items", "customer_name", "phone", "address"))
 _LIMITS = {"customer_name": 120, "phone": 30, "address": 1000}  # OrderIn's max_length
-
-
-def _json(status: int, data: Any) -> Answer:
-    out = json.dumps(data, cls=NinjaJSONEncoder).encode()
-    line = f"{status} {HTTPStatus(status).phrase}"
-    return line, [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(out)))], out
 
 
 def _lines(items: Any) -> list[services.OrderLine] | None:
@@ -80,7 +72,7 @@ def fast_order(match: re.Match[str], environ: dict[str, Any], body: bytes) -> An
             idempotency_key=key,
         )
     except DomainError as exc:
-        return _json(exc.status, exc.as_dict())
+        return json_answer(exc.status, exc.as_dict())
     except DatabaseError:
         return None  # Django answers (503 while the database is down); the transaction rolled back.
     order = placed.order
@@ -94,4 +86,4 @@ def fast_order(match: re.Match[str], environ: dict[str, Any], body: bytes) -> An
             "items": placed.items,
         }
     ).model_dump()
-    return _json(201 if placed.created else 200, out)
+    return json_answer(201 if placed.created else 200, out)

@@ -119,7 +119,7 @@ def test_behind_a_trusted_proxy_the_forwarded_client_is_throttled_not_everyone(
     settings.LOGIN_THROTTLE_PER_IP = 4
     settings.TRUSTED_PROXIES = ["127.0.0.1", "10.0.0.0/8"]
     make_user("alice")
-    proxy = {"REMOTE_ADDR": "127.0.0.1"}
+    proxy: dict[str, Any] = {"REMOTE_ADDR": "127.0.0.1"}
     for i in range(4):  # an attacker at 203.0.113.9, behind two trusted hops, spoofing a left-most address
         client.post(
             "/accounts/login/",
