@@ -290,6 +290,8 @@ def world(threads: int, pool: int, broker_url: str = "", broker_queue: str = "")
         redis.start()
         env = manage_env(pg.url(), redis.url, SERVER_ENV)
         run_py(["manage.py", "migrate", "--noinput", "-v", "0"], env)
+        # Production settings use the hashed-name static storage: pages need its manifest (a clean clone has none).
+        run_py(["manage.py", "collectstatic", "--noinput", "-v", "0"], env)
         out = run_py(["-m", "bazaar.core.tests.faultkit", "seed", str(threads), str(pool)], env)
         data = json.loads(out.strip().splitlines()[-1])
         server.env = {
