@@ -14,6 +14,7 @@ from bazaar.core.errors import NotFound, ValidationFailed
 from bazaar.core.pagination import Page, PageParams, paginate
 from bazaar.core.schemas import ErrorOut
 from bazaar.storefront import selectors, services
+from bazaar.storefront.fast import placed_body
 from bazaar.storefront.schemas import (
     DeletedOut,
     OrderIn,
@@ -182,16 +183,7 @@ def store_order(
         address=payload.address,
         idempotency_key=idempotency_key,
     )
-    order = placed.order
-    body = {
-        "number": order.number,
-        "status": order.status,
-        "total": order.total,
-        "currency": order.currency,
-        "created_at": order.created_at,
-        "items": placed.items,
-    }
-    return Status(201 if placed.created else 200, body)
+    return Status(201 if placed.created else 200, placed_body(placed))
 
 
 @router.get("/stores/{slug}/orders/{number}", response={200: PublicOrderOut, **ERRORS})
