@@ -25,7 +25,7 @@ from bazaar.core.errors import DomainError
 from bazaar.core.fastpath import json_answer
 from bazaar.rentals import services
 from bazaar.rentals.models import Rental
-from bazaar.rentals.schemas import RentalOut
+from bazaar.rentals.schemas import rental_out
 
 Answer = tuple[str, list[tuple[str, str]], bytes]
 
@@ -39,7 +39,7 @@ def _staff(environ: dict[str, Any]) -> User | None:
 
 
 def _answer(status: int, rental: Rental) -> Answer:
-    return json_answer(status, RentalOut.model_validate(rental).model_dump())
+    return json_answer(status, rental_out(rental))
 
 
 def fast_rent(match: re.Match[str], environ: dict[str, Any], body: bytes) -> Answer | None:

@@ -184,6 +184,30 @@ class RentalOut(Schema):
     terms: dict[str, Any]
 
 
+def rental_out(rental: Any) -> dict[str, Any]:
+    """``RentalOut.model_validate(rental).model_dump()`` built directly, for the desk's fast path (validating
+    through Ninja's attribute resolver cost a tenth of a rent's CPU). The same keys, values and types; a test
+    holds the two equal for open and closed rentals."""
+    return {
+        "id": rental.pk,
+        "customer_id": rental.customer_id,
+        "customer_name": rental.customer.name,
+        "title_id": rental.title_id,
+        "title": rental.title.title,
+        "kind": rental.title.kind,
+        "copy_id": rental.copy_id,
+        "barcode": rental.copy.barcode,
+        "rented_at": rental.rented_at,
+        "due_at": rental.due_at,
+        "returned_at": rental.returned_at,
+        "renewals": rental.renewals,
+        "is_open": rental.returned_at is None,
+        "charge": rental.charge,
+        "breakdown": rental.breakdown,
+        "terms": rental.terms,
+    }
+
+
 class RentalPage(Schema):
     count: int
     limit: int

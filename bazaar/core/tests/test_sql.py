@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from bazaar.accounts.models import User
 from bazaar.core import sql
@@ -53,3 +55,83 @@ def test_instance_defers_what_the_row_did_not_carry() -> None:
     assert "stock" in p.get_deferred_fields()
     assert sql.money("2.5") == Decimal("2.50")
     assert sql.money(Decimal("1.25")) == Decimal("1.25")
+
+
+def test_insert_with_a_second_write_is_one_unit() -> None:
+    """``with_sql`` rides along the INSERT (PostgreSQL: one statement) and fails with it."""
+    shop = _shop()
+    rename = f"UPDATE {sql.table(Shop)} SET name = %s WHERE id = %s"
+    ok = Product(shop=shop, name="a", mrp=Decimal("1.00"), price=Decimal("1.00"), stock=1)
+    sql.insert([ok], FIELDS, with_sql=rename, with_params=["Renamed", shop.pk])
+    assert Shop.objects.get(pk=shop.pk).name == "Renamed"
+    assert Product.objects.filter(pk=ok.pk, name="a").exists()
+    bad = Product(shop=shop, name="b", mrp=Decimal("1.00"), price=Decimal("1.00"), stock=-1)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        sql.insert([bad], FIELDS, with_sql=rename, with_params=["Again", shop.pk])
+    assert Shop.objects.get(pk=shop.pk).name == "Renamed"
+    assert Product.objects.count() == 1
+
+
+def test_update_with_a_second_write_counts_its_own_rows() -> None:
+    shop = _shop()
+    p = Product.objects.create(shop=shop, name="a", mrp=Decimal("5.00"), price=Decimal("4.00"), stock=3)
+    p.stock = 7
+    rename = f"UPDATE {sql.table(Shop)} SET name = %s WHERE id = %s"
+    assert sql.update(p, ("stock",), with_sql=rename, with_params=["Both", shop.pk]) == 1
+    assert Product.objects.get(pk=p.pk).stock == 7
+    assert Shop.objects.get(pk=shop.pk).name == "Both"
+    ghost = sql.instance(Product, {"id": p.pk + 1000, "stock": 1})
+    assert sql.update(ghost, ("stock",)) == 0
+
+
+def test_load_converts_like_the_orm() -> None:
+    """Columns read by a raw cursor become what the ORM would load: aware datetimes, Decimal, decoded JSON."""
+    shop = _shop()
+    p = Product.objects.create(shop=shop, name="a", mrp=Decimal("5.00"), price=Decimal("4.50"), stock=3)
+    names = ("id", "price", "created_at")
+    with sql.cursor() as cur:
+        cur.execute(f"SELECT id, price, created_at FROM {sql.table(Product)} WHERE id = %s", [p.pk])
+        row = cur.fetchone()
+    loaded = sql.load(Product, names, row)
+    orm = Product.objects.only(*names).get(pk=p.pk)
+    assert (loaded.pk, loaded.price, loaded.created_at) == (orm.pk, orm.price, orm.created_at)
+    assert isinstance(loaded.price, Decimal)
+    assert loaded.created_at.tzinfo is not None
+
+
+@pytest.mark.postgres
+def test_cursor_prepares_its_statements_on_postgresql() -> None:
+    """Statements through sql.cursor() are prepared once per connection and still logged by Django."""
+    shop = _shop()
+    statement = f"SELECT name FROM {sql.table(Shop)} WHERE id = %s"
+    with CaptureQueriesContext(connection) as seen:
+        for _ in range(3):
+            with sql.cursor() as cur:
+                cur.execute(statement, [shop.pk])
+                assert cur.fetchone() == ("Shop",)
+    assert len(seen.captured_queries) == 3
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement = %s",
+            [statement.replace("%s", "$1")],
+        )
+        assert cur.fetchone() == (1,)
+
+
+@pytest.mark.postgres
+def test_prepared_statements_can_be_switched_off(settings: Any) -> None:
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    connection.ensure_connection()
+    connection.connection.prepare_threshold = None  # as Django connects
+    shop = _shop()
+    statement = f"SELECT slug FROM {sql.table(Shop)} WHERE id = %s"
+    for _ in range(6):
+        with sql.cursor() as cur:
+            cur.execute(statement, [shop.pk])
+            assert cur.fetchone() == ("shop",)
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement = %s",
+            [statement.replace("%s", "$1")],
+        )
+        assert cur.fetchone() == (0,)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime, timedelta
-from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from bazaar.accounts.models import User
@@ -23,7 +22,7 @@ from bazaar.rentals.models import (
     Rental,
     Title,
 )
-from bazaar.rentals.selectors import customer_standing
+from bazaar.rentals.selectors import Standing, customer_standing, standing_columns, standing_from_row
 from bazaar.rentals.services.catalogue import plan_terms
 
 
@@ -61,7 +60,14 @@ def rental_rent(
                 raise NotFound("No such customer.", code="customer_not_found")
             if customer.status == CustomerStatus.BLOCKED:
                 raise Conflict("The customer is blocked.", code="customer_blocked")
-            standing = customer_standing(customer_id=customer.pk)
+            copy: Copy | None = None
+            terms: pricing.PlanTerms | None = None
+            if title_id is not None:
+                # One statement picks and locks a free copy with its title and plan, and reads the standing (the
+                # customer row is locked already, so the counts are current); SKIP LOCKED so concurrent clerks
+                # take different copies instead of queueing behind each other. A refusal below rolls it back.
+                copy, terms, picked_standing = _pick_copy(title_id, customer.pk)
+            standing = picked_standing if copy is not None else customer_standing(customer_id=customer.pk)
             limit = conf.max_open_rentals()
             if standing.open_rentals >= limit:
                 raise Conflict(
@@ -77,9 +83,6 @@ def rental_rent(
                     details={"balance": str(standing.balance), "limit": str(ceiling)},
                 )
             if title_id is not None:
-                # One query picks and locks a free copy with its title; SKIP LOCKED so concurrent clerks take
-                # different copies instead of queueing behind each other.
-                copy, terms = _pick_copy(title_id)
                 if copy is None:
                     if not Title.objects.filter(pk=title_id).exists():
                         raise NotFound("No such title.", code="title_not_found")
@@ -92,7 +95,6 @@ def rental_rent(
                 lookup: dict[str, object] = (
                     {"pk": copy_id} if copy_id is not None else {"barcode": (barcode or "").strip()}
                 )
-                terms = None
                 copy = (
                     Copy.objects.select_for_update(of=("self",))
                     .select_related("title")
@@ -119,9 +121,13 @@ def rental_rent(
                 terms=terms.to_json(),
                 rented_by=by,
             )
-            sql.insert([rental], _RENTAL_FIELDS)
-            copy.state = CopyState.RENTED
-            sql.update(copy, ("state",))
+            # The rental and the copy's new state in one statement (PostgreSQL; two on SQLite).
+            sql.insert(
+                [rental],
+                _RENTAL_FIELDS,
+                with_sql=_take_copy_sql(),
+                with_params=[CopyState.RENTED.value, copy.pk],
+            )
             if standing.active_holds:  # renting a title the customer waited for fulfils the hold
                 Hold.objects.filter(
                     customer_id=customer.pk, title_id=title.pk, closed_at__isnull=True
@@ -180,9 +186,13 @@ def rental_return(*, rental_id: int, returned_at: datetime | None = None, by: Us
         rental.charge = breakdown.total
         rental.breakdown = breakdown.to_json()
         rental.returned_by = by
-        sql.update(rental, ("returned_at", "charge", "breakdown", "returned_by"))
-        with connection.cursor() as cur:
-            cur.execute(_free_copy_sql(), [CopyState.AVAILABLE.value, rental.copy_id, CopyState.RENTED.value])
+        # The rental closed and its copy freed in one statement (PostgreSQL; two on SQLite).
+        sql.update(
+            rental,
+            ("returned_at", "charge", "breakdown", "returned_by"),
+            with_sql=_free_copy_sql(),
+            with_params=[CopyState.AVAILABLE.value, rental.copy_id, CopyState.RENTED.value],
+        )
         cache.invalidate_title(rental.title_id)
     rental.copy.state = CopyState.AVAILABLE
     return rental
@@ -248,6 +258,7 @@ def rental_renew(*, rental_id: int) -> Rental:
 
 # --- the hot path's statements, built once (bazaar.core.sql): rent and return run hundreds of times a second ---
 
+_FK_FIELDS = frozenset({"customer", "copy", "title", "rented_by", "returned_by"})
 _RENTAL_FIELDS = (
     "customer",
     "copy",
@@ -271,7 +282,7 @@ def _customer_sql() -> str:
 
 def _lock_customer(customer_id: int) -> Customer | None:
     """The customer row, locked (PostgreSQL): id, name and status loaded, the rest deferred."""
-    with connection.cursor() as cur:
+    with sql.cursor() as cur:
         cur.execute(_customer_sql(), [customer_id])
         row = cur.fetchone()
     if row is None:
@@ -296,28 +307,33 @@ _PLAN_COLUMNS = (
 def _pick_sql() -> str:
     c, t, pp = sql.table(Copy), sql.table(Title), sql.table(PricePlan)
     plan = ", ".join(f"pp.{col}" for col in _PLAN_COLUMNS)
-    select = f"SELECT c.id, c.barcode, t.id, t.title, t.kind, pp.id, {plan} FROM {c} c"  # noqa: S608
+    select = (
+        f"SELECT c.id, c.barcode, t.id, t.title, t.kind, pp.id, {plan}, {standing_columns('%s')} FROM {c} c"  # noqa: S608
+    )
     joins = f" JOIN {t} t ON t.id = c.title_id LEFT JOIN {pp} pp ON pp.kind = t.kind"
     where = " WHERE c.title_id = %s AND c.state = %s ORDER BY c.id LIMIT 1"
     return select + joins + where + sql.lock_clause(of="c", skip_locked=True)
 
 
-def _pick_copy(title_id: int) -> tuple[Copy | None, pricing.PlanTerms | None]:
+def _pick_copy(title_id: int, customer_id: int) -> tuple[Copy | None, pricing.PlanTerms | None, Standing]:
     """A free copy of the title, locked with ``SKIP LOCKED`` (concurrent clerks take different copies instead
-    of queueing), with its title and the title kind's current plan terms — one statement."""
-    with connection.cursor() as cur:
-        cur.execute(_pick_sql(), [title_id, CopyState.AVAILABLE.value])
+    of queueing), with its title, the title kind's current plan terms and the customer's standing — one
+    statement. No free copy: (None, None, an empty standing the caller must not use)."""
+    with sql.cursor() as cur:
+        cur.execute(_pick_sql(), [*[customer_id] * 4, title_id, CopyState.AVAILABLE.value])
         row = cur.fetchone()
     if row is None:
-        return None, None
+        return None, None, Standing(0, pricing.money(0), pricing.money(0), 0)
+    n = len(_PLAN_COLUMNS)
+    standing = standing_from_row(row[6 + n :])
     title = sql.instance(Title, {"id": row[2], "title": row[3], "kind": row[4]})
     copy = sql.instance(
         Copy, {"id": row[0], "title_id": title.pk, "barcode": row[1], "state": CopyState.AVAILABLE}
     )
     copy.title = title
     if row[5] is None:  # no plan row for the kind: the defaults (as plan_terms)
-        return copy, None
-    plan = dict(zip(_PLAN_COLUMNS, row[6:], strict=True))
+        return copy, None, standing
+    plan = dict(zip(_PLAN_COLUMNS, row[6 : 6 + n], strict=True))
     terms = pricing.PlanTerms(
         kind=title.kind,
         daily_rate=sql.money(plan["daily_rate"]),
@@ -330,38 +346,44 @@ def _pick_copy(title_id: int) -> tuple[Copy | None, pricing.PlanTerms | None]:
         fine_grace_days=int(plan["fine_grace_days"]),
         fine_cap=None if plan["fine_cap"] is None else sql.money(plan["fine_cap"]),
     )
-    return copy, terms
+    return copy, terms, standing
+
+
+#: The rental's columns as the lock reads them (named, never ``r.*``: a prepared statement must keep its shape).
+_RENTAL_COLUMNS = ("id", *(f"{name}_id" if name in _FK_FIELDS else name for name in _RENTAL_FIELDS))
 
 
 @functools.cache
 def _rental_sql() -> str:
     r, cu, c, t = sql.table(Rental), sql.table(Customer), sql.table(Copy), sql.table(Title)
-    select = "SELECT r.*, cu.name AS cu_name, c.barcode AS c_barcode, c.state AS c_state, t.title AS t_title"
-    joins = (
-        f", t.kind AS t_kind FROM {r} r JOIN {cu} cu ON cu.id = r.customer_id JOIN {c} c ON c.id = r.copy_id"
-    )
+    cols = ", ".join(f"r.{col}" for col in _RENTAL_COLUMNS)
+    select = f"SELECT {cols}, cu.name, c.barcode, c.state, t.title, t.kind FROM {r} r"  # noqa: S608
+    joins = f" JOIN {cu} cu ON cu.id = r.customer_id JOIN {c} c ON c.id = r.copy_id"
     where = f" JOIN {t} t ON t.id = r.title_id WHERE r.id = %s"
     return select + joins + where + sql.lock_clause(of="r")
 
 
 def _lock_rental(rental_id: int) -> Rental | None:
     """The rental row, locked (PostgreSQL), with the customer's name, the copy and the title it shows."""
-    rental = next(iter(Rental.objects.raw(_rental_sql(), [rental_id])), None)
-    if rental is None:
+    with sql.cursor() as cur:
+        cur.execute(_rental_sql(), [rental_id])
+        row = cur.fetchone()
+    if row is None:
         return None
-    extra: Any = rental
-    rental.customer = sql.instance(Customer, {"id": rental.customer_id, "name": extra.cu_name})
+    n = len(_RENTAL_COLUMNS)
+    rental = sql.load(Rental, _RENTAL_COLUMNS, row[:n])
+    cu_name, barcode, state, title, kind = row[n:]
+    rental.customer = sql.instance(Customer, {"id": rental.customer_id, "name": cu_name})
     rental.copy = sql.instance(
-        Copy,
-        {
-            "id": rental.copy_id,
-            "title_id": rental.title_id,
-            "barcode": extra.c_barcode,
-            "state": extra.c_state,
-        },
+        Copy, {"id": rental.copy_id, "title_id": rental.title_id, "barcode": barcode, "state": state}
     )
-    rental.title = sql.instance(Title, {"id": rental.title_id, "title": extra.t_title, "kind": extra.t_kind})
+    rental.title = sql.instance(Title, {"id": rental.title_id, "title": title, "kind": kind})
     return rental
+
+
+@functools.cache
+def _take_copy_sql() -> str:
+    return f"UPDATE {sql.table(Copy)} SET state = %s WHERE id = %s"  # noqa: S608
 
 
 @functools.cache

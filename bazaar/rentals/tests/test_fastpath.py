@@ -4,6 +4,7 @@ views; anything it does not handle (session auth, a backdated return, other body
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -11,7 +12,9 @@ from django.core.wsgi import get_wsgi_application
 
 from bazaar.core.fastpath import FastPath
 from bazaar.core.testing import fast_path_only, wsgi_call
+from bazaar.rentals import services
 from bazaar.rentals.models import Copy, CopyState, CustomerStatus, Rental
+from bazaar.rentals.schemas import RentalOut, rental_out
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,18 +53,35 @@ def test_rent_and_return_are_answered_before_django_like_django(
     assert again is not None
     assert int(again[0][:3]) == slow.status_code == 409
     assert json.loads(again[2]) == slow.json()
+    stored = Rental.objects.get(pk=rental_id)  # charged once: the second return changed nothing
+    assert stored.charge == Decimal("2.00")
+    assert stored.returned_at is not None
     assert (
-        Rental.objects.get(pk=rental_id).charge == json.loads(returned[2])["charge"] or True
-    )  # charged once
-    assert Rental.objects.filter(pk=rental_id, returned_at__isnull=False).count() == 1
+        stored.returned_at.isoformat().replace("+00:00", "Z")[:23]
+        == json.loads(returned[2])["returned_at"][:23]
+    )
+    assert Copy.objects.get(pk=stored.copy_id).state == CopyState.AVAILABLE
 
 
-@pytest.mark.parametrize("case", ["no_copy", "blocked", "no_customer", "no_title"])
+@pytest.mark.parametrize(
+    "case",
+    ["no_copy", "blocked", "no_customer", "no_title", "over_limit", "owes_too_much", "limit_and_no_copy"],
+)
 def test_rent_errors_match_djangos_and_write_nothing(
-    api_client: Any, staff_token: str, make_title: Any, make_customer: Any, case: str
+    api_client: Any, staff_token: str, make_title: Any, make_customer: Any, case: str, settings: Any
 ) -> None:
-    title = make_title(copies=0 if case == "no_copy" else 1)
+    title = make_title(copies=0 if case in ("no_copy", "limit_and_no_copy") else 3)
     customer = make_customer(status=CustomerStatus.BLOCKED if case == "blocked" else CustomerStatus.ACTIVE)
+    if case in ("over_limit", "limit_and_no_copy"):
+        # The limit is checked before availability: with no copy free either, the answer is still the limit.
+        settings.RENTALS_MAX_OPEN_RENTALS = 1
+        services.rental_rent(customer_id=customer.pk, title_id=make_title(copies=1).pk)
+    if case == "owes_too_much":
+        settings.RENTALS_MAX_BALANCE = "1.00"
+        other = services.rental_rent(customer_id=customer.pk, title_id=make_title(copies=1).pk)
+        services.rental_return(rental_id=other.pk)  # 2.00 owed
+    before = Rental.objects.count()
+    copies = list(Copy.objects.order_by("pk").values_list("pk", "state"))
     customer_id = customer.pk + 1000 if case == "no_customer" else customer.pk
     title_id = title.pk + 1000 if case == "no_title" else title.pk
     body = _rent_body(customer_id, title_id)
@@ -71,7 +91,30 @@ def test_rent_errors_match_djangos_and_write_nothing(
     assert int(fast[0][:3]) == slow.status_code
     assert slow.status_code in (404, 409)
     assert json.loads(fast[2]) == slow.json()
-    assert Rental.objects.count() == 0
+    expected_code = {
+        "no_copy": "no_copy_available",
+        "blocked": "customer_blocked",
+        "no_customer": "customer_not_found",
+        "no_title": "title_not_found",
+        "over_limit": "rental_limit_reached",
+        "limit_and_no_copy": "rental_limit_reached",
+        "owes_too_much": "balance_too_high",
+    }[case]
+    assert slow.json()["code"] == expected_code
+    assert Rental.objects.count() == before
+    assert list(Copy.objects.order_by("pk").values_list("pk", "state")) == copies
+
+
+@pytest.mark.parametrize("closed", [False, True])
+def test_rental_out_is_the_schemas_dump(make_title: Any, make_customer: Any, closed: bool) -> None:
+    rental = services.rental_rent(customer_id=make_customer().pk, title_id=make_title(kind="novel").pk)
+    if closed:
+        rental = services.rental_return(rental_id=rental.pk)
+    for shown in (rental, Rental.objects.select_related("customer", "copy", "title").get(pk=rental.pk)):
+        dumped = rental_out(shown)
+        expected = RentalOut.model_validate(shown).model_dump()
+        assert dumped == expected
+        assert {k: type(v) for k, v in dumped.items()} == {k: type(v) for k, v in expected.items()}
 
 
 @pytest.mark.parametrize(
