@@ -26,14 +26,25 @@ class StaffBearerToken(BearerToken):
         return user if user is not None and user.is_staff else None
 
 
-class StaffSession(SessionAuth):
+class Session(SessionAuth):
+    """The browser session — not consulted when the request carries an ``Authorization`` header: a client that
+    sent a token is answered about its token (401 when it is not a valid credential here), not refused by the
+    session's CSRF check ("CSRF check Failed") it never meant to use."""
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if request.headers.get("Authorization"):
+            return None
+        return super().__call__(request)
+
+
+class StaffSession(Session):
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         user = super().authenticate(request, key)
         return user if user is not None and user.is_staff else None
 
 
 #: Any signed-in user, by token or session.
-user_auth = [BearerToken(), SessionAuth()]
+user_auth = [BearerToken(), Session()]
 #: Staff only (rentals desk, back-office endpoints).
 staff_auth = [StaffBearerToken(), StaffSession()]
 

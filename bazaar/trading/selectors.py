@@ -227,20 +227,30 @@ def _offers() -> QuerySet[TradeOffer]:
     return TradeOffer.objects.select_related("proposer", "receiver").prefetch_related("items__pokemon")
 
 
-def offer_get(offer_id: int) -> TradeOffer:
-    offer = _offers().filter(pk=offer_id).first()
+def _visible_offers(viewer: Any) -> QuerySet[TradeOffer]:
+    """Offers ``viewer`` may see: all for staff (and internal callers passing None), else the offers of the
+    trainer linked to the user (either side). An offer is private to its two parties."""
+    qs = _offers()
+    if viewer is None or getattr(viewer, "is_staff", False):
+        return qs
+    return qs.filter(Q(proposer__user_id=viewer.pk) | Q(receiver__user_id=viewer.pk))
+
+
+def offer_get(offer_id: int, viewer: Any = None) -> TradeOffer:
+    """One offer; NotFound ``offer_not_found`` also when ``viewer`` is not a party to it (nor staff)."""
+    offer = _visible_offers(viewer).filter(pk=offer_id).first()
     if offer is None:
         raise NotFound("No such offer.", code="offer_not_found")
     return offer
 
 
 def offer_page(
-    *, trainer: str | None, state: str | None, limit: int | None, offset: int | None
+    *, trainer: str | None, state: str | None, limit: int | None, offset: int | None, viewer: Any = None
 ) -> dict[str, Any]:
-    """Offers (newest first) involving ``trainer`` (either side) and/or in ``state``. Not cached: offers are
-    read by their parties, rarely, and change state often. No locks."""
+    """Offers (newest first) ``viewer`` may see, involving ``trainer`` (either side) and/or in ``state``. Not
+    cached: offers are read by their parties, rarely, and change state often. No locks."""
     lim, off = clamp(limit, offset)
-    qs = _offers()
+    qs = _visible_offers(viewer)
     if trainer:
         qs = qs.filter(Q(proposer__public_id=trainer) | Q(receiver__public_id=trainer))
     if state:

@@ -266,7 +266,7 @@ def test_every_html_form_refuses_a_post_without_its_csrf_token(world: World) -> 
 
 
 def _session_auth(op: dict[str, Any]) -> bool:
-    return any(set(s) & {"SessionAuth", "StaffSession"} for s in op.get("security", []))
+    return any(set(s) & {"Session", "StaffSession"} for s in op.get("security", []))
 
 
 def test_session_authenticated_api_writes_need_the_csrf_header(world: World, client: Client) -> None:

@@ -138,11 +138,18 @@ def tenant(status: int = 200, foreign: Out | None = None) -> dict[str, Out]:
     }
 
 
+OFFER_PARTIES = (TRAINER_A, TRAINER_B)
+OFFER_STRANGERS = tuple(p for p in USERS if p not in (*OFFER_PARTIES, STAFF))
+
+
 def offer_party(*parties: str, status: int = 200) -> dict[str, Out]:
-    """Offer actions: the named trainers and staff; any other user 403 ``not_your_offer`` (docs/trading.md)."""
+    """Offer actions: the named trainers and staff; the offer's other trainer 403 ``not_your_offer``; any other
+    user 404 ``offer_not_found``, as for a missing offer — an offer is private to its two trainers
+    (docs/trading.md)."""
     return {
         **signed_in(),
-        **{p: Out(403, "not_your_offer") for p in USERS if p not in parties and p != STAFF},
+        **{p: Out(404, "offer_not_found") for p in OFFER_STRANGERS},
+        **{p: Out(403, "not_your_offer") for p in OFFER_PARTIES if p not in parties},
         **{p: ok(status) for p in (*parties, STAFF)},
     }
 
@@ -304,7 +311,7 @@ API: list[Row] = [
         staff_only(200, TRADING_STAFF),
         {"trainer_a": "tA", "trainer_b": "tB", "a_gives": ["pkA2"], "b_gives": ["pkB2"]},
     ),
-    Row("GET", "/api/trading/offers", signed_in()),
+    Row("GET", "/api/trading/offers", rule(signed_in(), {p: own() for p in OFFER_STRANGERS})),
     Row(
         "POST",
         "/api/trading/offers",
@@ -314,7 +321,7 @@ API: list[Row] = [
         ),
         {"proposer": "tA", "receiver": "tB", "give": ["pkA2"], "ask": ["pkB2"]},
     ),
-    Row("GET", "/api/trading/offers/{offer_id}", signed_in()),
+    Row("GET", "/api/trading/offers/{offer_id}", rule(offer_party(*OFFER_PARTIES), {})),
     Row("POST", "/api/trading/offers/{offer_id}/accept", offer_party(TRAINER_B), leak_ok=True),
     Row("POST", "/api/trading/offers/{offer_id}/decline", offer_party(TRAINER_B), leak_ok=True),
     Row("POST", "/api/trading/offers/{offer_id}/cancel", offer_party(TRAINER_A), leak_ok=True),

@@ -37,7 +37,10 @@ def offer_list(
     limit: int | None = None,
     offset: int | None = None,
 ) -> dict[str, Any]:
-    return selectors.offer_page(trainer=trainer, state=state, limit=limit, offset=offset)
+    """The offers of your trainer (either side), newest first; staff see every offer."""
+    return selectors.offer_page(
+        trainer=trainer, state=state, limit=limit, offset=offset, viewer=current_user(request)
+    )
 
 
 @router.post("/offers", response={201: OfferOut, **ERRORS}, auth=user_auth, summary="Propose a trade")
@@ -51,28 +54,29 @@ def offer_create(request: HttpRequest, payload: OfferIn) -> Any:
     )
     from ninja import Status
 
-    return Status(201, selectors.offer_dict(selectors.offer_get(offer.pk)))
+    return Status(201, selectors.offer_dict(selectors.offer_get(offer.pk, current_user(request))))
 
 
 @router.get("/offers/{offer_id}", response={200: OfferOut, **ERRORS}, auth=user_auth)
 def offer_get(request: HttpRequest, offer_id: int) -> dict[str, Any]:
-    return selectors.offer_dict(selectors.offer_get(offer_id))
+    """One offer: its two trainers and staff only (404 offer_not_found for anyone else)."""
+    return selectors.offer_dict(selectors.offer_get(offer_id, current_user(request)))
 
 
 @router.post("/offers/{offer_id}/accept", response={200: OfferOut, **ERRORS}, auth=user_auth)
 def offer_accept(request: HttpRequest, offer_id: int) -> dict[str, Any]:
     """Receiver (or staff) only. 409 offer_expired / offer_invalid (the offer is closed then) / offer_not_open."""
     services.offer_accept(offer_id=offer_id, actor=current_user(request))
-    return selectors.offer_dict(selectors.offer_get(offer_id))
+    return selectors.offer_dict(selectors.offer_get(offer_id, current_user(request)))
 
 
 @router.post("/offers/{offer_id}/decline", response={200: OfferOut, **ERRORS}, auth=user_auth)
 def offer_decline(request: HttpRequest, offer_id: int) -> dict[str, Any]:
     services.offer_decline(offer_id=offer_id, actor=current_user(request))
-    return selectors.offer_dict(selectors.offer_get(offer_id))
+    return selectors.offer_dict(selectors.offer_get(offer_id, current_user(request)))
 
 
 @router.post("/offers/{offer_id}/cancel", response={200: OfferOut, **ERRORS}, auth=user_auth)
 def offer_cancel(request: HttpRequest, offer_id: int) -> dict[str, Any]:
     services.offer_cancel(offer_id=offer_id, actor=current_user(request))
-    return selectors.offer_dict(selectors.offer_get(offer_id))
+    return selectors.offer_dict(selectors.offer_get(offer_id, current_user(request)))

@@ -39,6 +39,14 @@ def may_act_for(actor: Any, trainer: Trainer) -> bool:
     return trainer.user_id is not None and trainer.user_id == getattr(actor, "pk", None)
 
 
+def may_see_offer(actor: Any, offer: Any) -> bool:
+    """Staff (and internal callers) see every offer; a user sees the offers of the trainer linked to them."""
+    if actor is None or getattr(actor, "is_staff", False):
+        return True
+    uid = getattr(actor, "pk", None)
+    return uid is not None and uid in (offer.proposer.user_id, offer.receiver.user_id)
+
+
 def require_staff(actor: Any) -> None:
     if actor is not None and not getattr(actor, "is_staff", False):
         raise PermissionDenied("Only staff may do this.", code="staff_only")

@@ -27,7 +27,7 @@ from bazaar.trading.models import (
     TradeOffer,
     Trainer,
 )
-from bazaar.trading.services.common import may_act_for, require_staff, with_retry
+from bazaar.trading.services.common import may_act_for, may_see_offer, require_staff, with_retry
 
 
 @dataclass(frozen=True)
@@ -155,9 +155,16 @@ def offer_create(
     return offer
 
 
-def _locked_open_offer(offer_id: int) -> TradeOffer:
-    offer = TradeOffer.objects.select_for_update().filter(pk=offer_id).first()
-    if offer is None:
+def _locked_open_offer(offer_id: int, actor: Any = None) -> TradeOffer:
+    """The offer row, locked. NotFound ``offer_not_found`` when it does not exist — or when ``actor`` is not one
+    of its parties (nor staff): an offer is private to its two trainers, so a stranger learns nothing of it."""
+    offer = (
+        TradeOffer.objects.select_for_update(of=("self",))
+        .select_related("proposer", "receiver")
+        .filter(pk=offer_id)
+        .first()
+    )
+    if offer is None or not may_see_offer(actor, offer):
         raise NotFound("No such offer.", code="offer_not_found")
     return offer
 
@@ -186,8 +193,8 @@ def offer_accept(*, offer_id: int, actor: Any = None) -> TradeOffer:
 
     def run() -> tuple[TradeOffer, Conflict | None]:
         with transaction.atomic():
-            offer = _locked_open_offer(offer_id)
-            receiver = Trainer.objects.get(pk=offer.receiver_id)
+            offer = _locked_open_offer(offer_id, actor)
+            receiver = offer.receiver
             if not may_act_for(actor, receiver):
                 raise PermissionDenied("Only the receiving trainer may accept.", code="not_your_offer")
             if offer.state != OfferState.OPEN:
@@ -220,8 +227,8 @@ def offer_decline(*, offer_id: int, actor: Any = None) -> TradeOffer:
     """The receiver (or staff) declines an open offer. PermissionDenied; Conflict ``offer_not_open``. Locks the
     offer row."""
     with transaction.atomic():
-        offer = _locked_open_offer(offer_id)
-        if not may_act_for(actor, Trainer.objects.get(pk=offer.receiver_id)):
+        offer = _locked_open_offer(offer_id, actor)
+        if not may_act_for(actor, offer.receiver):
             raise PermissionDenied("Only the receiving trainer may decline.", code="not_your_offer")
         if offer.state != OfferState.OPEN:
             raise _not_open(offer, "decline")
@@ -233,8 +240,8 @@ def offer_cancel(*, offer_id: int, actor: Any = None) -> TradeOffer:
     """The proposer (or staff) withdraws an open offer. PermissionDenied; Conflict ``offer_not_open``. Locks the
     offer row."""
     with transaction.atomic():
-        offer = _locked_open_offer(offer_id)
-        if not may_act_for(actor, Trainer.objects.get(pk=offer.proposer_id)):
+        offer = _locked_open_offer(offer_id, actor)
+        if not may_act_for(actor, offer.proposer):
             raise PermissionDenied("Only the proposing trainer may cancel.", code="not_your_offer")
         if offer.state != OfferState.OPEN:
             raise _not_open(offer, "cancel")

@@ -241,3 +241,39 @@ def test_large_import_runs_as_job(
 def test_offers_listing_requires_auth(world: Any, api_client: Any) -> None:
     assert api_client.call("GET", f"{T}/offers").status_code == 401
     assert TradeOffer.objects.filter(state=OfferState.OPEN).count() == 0
+
+
+def test_offers_are_private_to_their_two_trainers(
+    world: Any, api_client: Any, make_user: Any, token_for: Any
+) -> None:
+    """A signed-in user who is neither side of an offer (nor staff) cannot list, read or act on it: 404 as for
+    a missing offer, and nothing changes. Its trainers and staff see it."""
+    offer = api_client.call(
+        "POST",
+        f"{T}/offers",
+        {"proposer": "tr1", "receiver": "tr2", "give": ["pk1"], "ask": ["pk3"]},
+        token=world.ash_token,
+    ).json()
+    stranger = token_for(make_user("gary"))
+    listed = api_client.call("GET", f"{T}/offers", token=stranger).json()
+    assert (listed["count"], listed["items"]) == (0, [])
+    assert api_client.call("GET", f"{T}/offers?trainer=tr1", token=stranger).json()["count"] == 0
+    before = (snapshot(), list(TradeOffer.objects.values_list("pk", "state")))
+    for method, path in [
+        ("GET", f"{T}/offers/{offer['id']}"),
+        ("POST", f"{T}/offers/{offer['id']}/accept"),
+        ("POST", f"{T}/offers/{offer['id']}/decline"),
+        ("POST", f"{T}/offers/{offer['id']}/cancel"),
+    ]:
+        r = api_client.call(method, path, token=stranger)
+        missing = api_client.call(
+            method, path.replace(str(offer["id"]), str(offer["id"] + 999)), token=stranger
+        )
+        assert (r.status_code, r.json()["code"]) == (404, "offer_not_found"), path
+        assert r.json() == missing.json()
+    assert (snapshot(), list(TradeOffer.objects.values_list("pk", "state"))) == before
+    for token in (world.ash_token, world.misty_token, world.staff_token):
+        assert [o["id"] for o in api_client.call("GET", f"{T}/offers", token=token).json()["items"]] == [
+            offer["id"]
+        ]
+        assert api_client.call("GET", f"{T}/offers/{offer['id']}", token=token).json()["id"] == offer["id"]
