@@ -18,6 +18,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from bazaar.core import sql
 from bazaar.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from bazaar.kvstore import conf
 from bazaar.kvstore.cache import invalidate_entry
@@ -95,17 +96,17 @@ _AND_VERSION = " AND version = %s"
 def _apply_set(tenant_id: int, op: SetOp, now: datetime, index: int | None = None) -> int:
     """Run one set; return the new version or raise Conflict. Caller owns the transaction."""
     n = _db(now)
-    with connection.cursor() as cur:
+    with sql.cursor() as cur:  # prepared once per connection (PostgreSQL): a PUT is this one statement
         if op.if_version is None or op.if_version == 0:
             # Upsert. A dead row (expired or deleted) is revived with version + 1, so versions never repeat; a new
             # row starts above the tenant's floor (the highest version of a purged row). With if_version=0 only a
             # missing or dead row may be written: the unique (tenant, key) constraint decides a race of creators.
             params: list[Any] = [tenant_id, op.key, op.value_json, tenant_id, n, n, _db(op.expires_at), n]
-            sql = _UPSERT
+            statement = _UPSERT
             if op.if_version == 0:
-                sql += _ONLY_DEAD
+                statement += _ONLY_DEAD
                 params.append(n)
-            cur.execute(sql + _RETURNING, params)
+            cur.execute(statement + _RETURNING, params)
         else:
             cur.execute(_CAS, [op.value_json, n, _db(op.expires_at), tenant_id, op.key, op.if_version, n])
         row = cur.fetchone()
@@ -118,13 +119,13 @@ def _apply_set(tenant_id: int, op: SetOp, now: datetime, index: int | None = Non
 def _apply_delete(tenant_id: int, op: DeleteOp, now: datetime, index: int | None = None) -> int:
     """Expire the row now (a tombstone that keeps its version until the purge); return the tombstone's version."""
     n = _db(now)
-    sql = _DELETE
+    statement = _DELETE
     params: list[Any] = [n, n, tenant_id, op.key, n]
     if op.if_version is not None:
-        sql += _AND_VERSION
+        statement += _AND_VERSION
         params.append(op.if_version)
-    with connection.cursor() as cur:
-        cur.execute(sql + _RETURNING, params)
+    with sql.cursor() as cur:
+        cur.execute(statement + _RETURNING, params)
         row = cur.fetchone()
     if row is None:
         if op.if_version is not None:
