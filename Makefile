@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run serve demo test lint typecheck migrations-check pytest bench bench-report stack stack-down stack-test clean lock fmt
+.PHONY: install run serve demo test lint typecheck migrations-check pytest bench bench-ab bench-report stack stack-down stack-test clean lock fmt
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,10 @@ test: lint typecheck migrations-check pytest
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/report.py
+
+# A/B in one sitting: make bench-ab BASE=<git rev> ONLY=<scenarios> (bench/ab.py; results in bench/results/ab/).
+bench-ab: install
+	$(PY) bench/ab.py --base $(BASE) --only '$(ONLY)' $(AB_ARGS)
 
 # Only rewrite bench/REPORT.md from the existing bench/results/*.json (no load is run).
 bench-report: install

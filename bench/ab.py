@@ -68,7 +68,7 @@ def _figure(name: str, rows: list[dict[str, Any]], base: str, head: str) -> Path
         ax.text(n, y - 0.2, f" {n:,.0f} ({n / o:.2f}x)" if o else f" {n:,.0f}", va="center", fontsize=8)
     ax.set_yticks(list(ys), labels)
     ax.invert_yaxis()
-    ax.set_xlabel("median of the runs (each scenario's own unit: requests, orders, cycles or writes per s)")
+    ax.set_xlabel("median of the runs, per second (orders, cycles or writes)")
     ax.set_title(f"A/B in one sitting: {name}", fontsize=10)
     ax.margins(x=0.25)
     ax.legend(fontsize=8, loc="lower right")
