@@ -32,13 +32,13 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from django.conf import settings
-from django.core.cache import caches
 from django.db import transaction
 
 from bazaar.core import metrics
+from bazaar.core.cache.backends import Backend, CacheUnavailable, DjangoBackend, RedisBackend
 
 log = logging.getLogger("bazaar.cache")
 
@@ -64,133 +64,10 @@ class Cached:
     hit: bool
 
 
-class CacheUnavailable(Exception):
-    """Raised by a backend when the cache cannot be reached; never escapes this module."""
-
-
-# --- backends ---------------------------------------------------------------------------------------------
-
-
-class _Backend(Protocol):
-    def mget(self, keys: Sequence[str]) -> list[bytes | None]: ...
-    def set(self, key: str, value: bytes, ttl: int) -> None: ...
-    def add(self, key: str, value: bytes, ttl: int) -> bool: ...
-    def delete(self, key: str) -> None: ...
-    def incr(self, key: str, ttl: int) -> int: ...
-    def incr_many(self, keys: Sequence[str], ttl: int) -> None: ...
-    def ping(self) -> None: ...
-
-
-class _RedisBackend:
-    """Raw redis-py client from django-redis' pool: one reused connection pool per process, bytes in and out."""
-
-    def __init__(self) -> None:
-        from django_redis import get_redis_connection
-
-        self.client = get_redis_connection("default")
-        import redis
-
-        self._redis = redis
-        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
-        # Reads go through one connection held per thread: checking a connection out of the pool costs a
-        # non-blocking recv() per command (redis-py's "connection has data" check), and a syscall is dear on
-        # this VM — on a cache hit it was as much CPU as the MGET's own round trip.
-        self._local = threading.local()
-
-    def _reader(self) -> Any:
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = self._redis.Redis(
-                connection_pool=self.client.connection_pool, single_connection_client=True
-            )
-            self._local.client = client
-        return client
-
-    def _call(self, fn: Callable[[], Any]) -> Any:
-        try:
-            return fn()
-        except self._errors as exc:
-            raise CacheUnavailable(str(exc)) from exc
-
-    def mget(self, keys: Sequence[str]) -> list[bytes | None]:
-        return self._call(lambda: self._reader().mget(keys))
-
-    def set(self, key: str, value: bytes, ttl: int) -> None:
-        self._call(lambda: self.client.set(key, value, ex=ttl))
-
-    def add(self, key: str, value: bytes, ttl: int) -> bool:
-        return bool(self._call(lambda: self.client.set(key, value, ex=ttl, nx=True)))
-
-    def delete(self, key: str) -> None:
-        self._call(lambda: self.client.delete(key))
-
-    def incr(self, key: str, ttl: int) -> int:
-        def run() -> int:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.incr(key)
-            pipe.expire(key, ttl)
-            return int(pipe.execute()[0])
-
-        return self._call(run)
-
-    def incr_many(self, keys: Sequence[str], ttl: int) -> None:
-        def run() -> None:
-            pipe = self.client.pipeline(transaction=False)
-            for key in keys:
-                pipe.incr(key)
-                pipe.expire(key, ttl)
-            pipe.execute()
-
-        self._call(run)
-
-    def ping(self) -> None:
-        self._call(self.client.ping)
-
-
-class _DjangoBackend:
-    """Django's configured cache (in-process LocMemCache by default). Values are stored as bytes."""
-
-    def __init__(self) -> None:
-        self.cache = caches["default"]
-        self._lock = threading.Lock()
-
-    def mget(self, keys: Sequence[str]) -> list[bytes | None]:
-        found = self.cache.get_many(list(keys))
-        out: list[bytes | None] = []
-        for k in keys:
-            v = found.get(k)
-            out.append(v)
-        return out
-
-    def set(self, key: str, value: bytes, ttl: int) -> None:
-        self.cache.set(key, value, ttl)
-
-    def add(self, key: str, value: bytes, ttl: int) -> bool:
-        return bool(self.cache.add(key, value, ttl))
-
-    def delete(self, key: str) -> None:
-        self.cache.delete(key)
-
-    def incr(self, key: str, ttl: int) -> int:
-        # LocMemCache is per process; the lock makes read-modify-write atomic within it.
-        with self._lock:
-            current = self.cache.get(key)
-            value = int(current) + 1 if current is not None else 1
-            self.cache.set(key, str(value).encode(), ttl)
-            return value
-
-    def incr_many(self, keys: Sequence[str], ttl: int) -> None:
-        for key in keys:
-            self.incr(key, ttl)
-
-    def ping(self) -> None:
-        return None
-
-
 # --- state ------------------------------------------------------------------------------------------------
 
 _state_lock = threading.Lock()
-_backend: _Backend | None = None
+_backend: Backend | None = None
 _prefix: str | None = None
 _breaker_until = 0.0
 _epoch_dirty = False  # an invalidation was lost during an outage: bump the epoch when the cache returns
@@ -201,12 +78,12 @@ WAIT_STEP = 0.005
 WAIT_MAX = 2.0
 
 
-def backend() -> _Backend:
+def backend() -> Backend:
     global _backend
     if _backend is None:
         with _state_lock:
             if _backend is None:
-                _backend = _RedisBackend() if settings.REDIS_URL else _DjangoBackend()
+                _backend = RedisBackend() if settings.REDIS_URL else DjangoBackend()
     return _backend
 
 
@@ -287,7 +164,7 @@ def _watch() -> None:
             return
 
 
-def _usable(app: str) -> _Backend | None:
+def _usable(app: str) -> Backend | None:
     """The backend if the breaker is closed and any lost invalidation has been settled, else None."""
     global _epoch_dirty
     if _breaker_until and time.monotonic() < _breaker_until:
@@ -305,12 +182,18 @@ def _usable(app: str) -> _Backend | None:
     return be
 
 
+def _lose_invalidation() -> None:
+    """An invalidation could not be delivered: settle it with an epoch bump as soon as the cache answers."""
+    global _epoch_dirty
+    _epoch_dirty = True
+
+
 def _fresh_counter() -> bytes:
     # Random start: an expired or lost counter can never line up with an old entry's tag again.
     return str(secrets.randbits(62)).encode()
 
 
-def _ensure(be: _Backend, key: str, current: bytes | None, ttl: int) -> bytes:
+def _ensure(be: Backend, key: str, current: bytes | None, ttl: int) -> bytes:
     if current is not None:
         return current
     fresh = _fresh_counter()
@@ -433,57 +316,6 @@ def peek_with(scope: Scope, variant: str, extra: Sequence[str]) -> tuple[Cached 
     return Cached(found[1], found[0], hit=True), extras
 
 
-def raw_key(*parts: str | int) -> str:
-    """A namespaced key for small raw values (flags, counters) stored with :func:`set_raw`."""
-    return ":".join([prefix(), *(str(p) for p in parts)])
-
-
-def get_raw(key: str) -> bytes | None:
-    """Read a raw value stored with :func:`set_raw`; None when missing or the cache is down."""
-    be = _usable("core")
-    if be is None:
-        return None
-    try:
-        return be.mget([key])[0]
-    except CacheUnavailable as exc:
-        _fail(exc, "core")
-        return None
-
-
-def set_raw(key: str, value: bytes, ttl: int) -> None:
-    """Store a raw value under a :func:`raw_key` (TTL required). Fails open (counted)."""
-    be = _usable("core")
-    if be is None:
-        return
-    try:
-        be.set(key, value, ttl)
-    except CacheUnavailable as exc:
-        _fail(exc, "core")
-
-
-def delete_raw_on_commit(key: str) -> None:
-    """Delete a raw key now and again once the current transaction commits (e.g. an API key was revoked).
-
-    The early delete stops use at once in this process's view; the one after commit removes anything a
-    concurrent reader re-cached from the not-yet-committed state in between.
-    """
-
-    def run() -> None:
-        global _epoch_dirty
-        be = _usable("core")
-        if be is None:
-            _epoch_dirty = True
-            return
-        try:
-            be.delete(key)
-        except CacheUnavailable as exc:
-            _epoch_dirty = True
-            _fail(exc, "core")
-
-    run()
-    transaction.on_commit(run)
-
-
 #: Called with each scope after its generation moved (after commit, also when the cache is down):
 #: bazaar.core.edge purges the scope's pages from the nginx edge cache. Hooks must not raise.
 bump_hooks: list[Callable[[Scope], None]] = []
@@ -528,40 +360,6 @@ def invalidate(*scopes: Scope) -> None:
         transaction.on_commit(lambda: _bump_many(scopes))
 
 
-def hit_counter(key: str, window: int) -> int:
-    """Increment a fixed-window counter (rate limits). Returns 0 when the cache is down (fail open, counted)."""
-    be = _usable("core")
-    if be is None:
-        return 0
-    try:
-        return be.incr(f"{prefix()}:rl:{key}", window)
-    except CacheUnavailable as exc:
-        _fail(exc, "core")
-        return 0
-
-
-def peek_counter(key: str) -> int:
-    be = _usable("core")
-    if be is None:
-        return 0
-    try:
-        raw = be.mget([f"{prefix()}:rl:{key}"])[0]
-    except CacheUnavailable as exc:
-        _fail(exc, "core")
-        return 0
-    return int(raw) if raw is not None else 0
-
-
-def clear_counter(key: str) -> None:
-    be = _usable("core")
-    if be is None:
-        return
-    try:
-        be.delete(f"{prefix()}:rl:{key}")
-    except CacheUnavailable as exc:
-        _fail(exc, "core")
-
-
 def check() -> str:
     """Readiness of the cache: 'ok', 'degraded' (unreachable: served from the database) or 'embedded'."""
     try:
@@ -575,3 +373,41 @@ def check() -> str:
 
 def new_test_prefix() -> str:
     return f"t{uuid.uuid4().hex[:12]}"
+
+
+# Small raw values and counters (tokens, flags, rate limits) live in .raw; re-exported here, where callers look.
+from bazaar.core.cache.raw import (  # noqa: E402  (raw uses the state defined above)
+    clear_counter,
+    delete_raw_on_commit,
+    get_raw,
+    hit_counter,
+    peek_counter,
+    raw_key,
+    set_raw,
+)
+
+__all__ = [
+    "Backend",
+    "CacheUnavailable",
+    "Cached",
+    "Scope",
+    "check",
+    "clear_counter",
+    "count",
+    "default_ttl",
+    "delete_raw_on_commit",
+    "etag_for",
+    "get_or_build",
+    "get_raw",
+    "hit_counter",
+    "invalidate",
+    "new_test_prefix",
+    "peek",
+    "peek_counter",
+    "peek_with",
+    "prefix",
+    "raw_key",
+    "reset_backend",
+    "set_prefix",
+    "set_raw",
+]

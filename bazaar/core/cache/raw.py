@@ -1,0 +1,94 @@
+"""Small raw values and fixed-window counters in the cache (bearer-token and API-key flags, rate limits), with
+the same namespace, fail-open behaviour and outage bookkeeping as the rest of bazaar.core.cache (re-exported
+there: callers use ``cache.get_raw`` etc.)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from bazaar.core import cache as _cache
+from bazaar.core.cache.backends import CacheUnavailable
+
+
+def raw_key(*parts: str | int) -> str:
+    """A namespaced key for small raw values (flags, counters) stored with :func:`set_raw`."""
+    return ":".join([_cache.prefix(), *(str(p) for p in parts)])
+
+
+def get_raw(key: str) -> bytes | None:
+    """Read a raw value stored with :func:`set_raw`; None when missing or the cache is down."""
+    be = _cache._usable("core")
+    if be is None:
+        return None
+    try:
+        return be.mget([key])[0]
+    except CacheUnavailable as exc:
+        _cache._fail(exc, "core")
+        return None
+
+
+def set_raw(key: str, value: bytes, ttl: int) -> None:
+    """Store a raw value under a :func:`raw_key` (TTL required). Fails open (counted)."""
+    be = _cache._usable("core")
+    if be is None:
+        return
+    try:
+        be.set(key, value, ttl)
+    except CacheUnavailable as exc:
+        _cache._fail(exc, "core")
+
+
+def delete_raw_on_commit(key: str) -> None:
+    """Delete a raw key now and again once the current transaction commits (e.g. an API key was revoked).
+
+    The early delete stops use at once in this process's view; the one after commit removes anything a
+    concurrent reader re-cached from the not-yet-committed state in between.
+    """
+
+    def run() -> None:
+        be = _cache._usable("core")
+        if be is None:
+            _cache._lose_invalidation()
+            return
+        try:
+            be.delete(key)
+        except CacheUnavailable as exc:
+            _cache._lose_invalidation()
+            _cache._fail(exc, "core")
+
+    run()
+    transaction.on_commit(run)
+
+
+def hit_counter(key: str, window: int) -> int:
+    """Increment a fixed-window counter (rate limits). Returns 0 when the cache is down (fail open, counted)."""
+    be = _cache._usable("core")
+    if be is None:
+        return 0
+    try:
+        return be.incr(f"{_cache.prefix()}:rl:{key}", window)
+    except CacheUnavailable as exc:
+        _cache._fail(exc, "core")
+        return 0
+
+
+def peek_counter(key: str) -> int:
+    be = _cache._usable("core")
+    if be is None:
+        return 0
+    try:
+        raw = be.mget([f"{_cache.prefix()}:rl:{key}"])[0]
+    except CacheUnavailable as exc:
+        _cache._fail(exc, "core")
+        return 0
+    return int(raw) if raw is not None else 0
+
+
+def clear_counter(key: str) -> None:
+    be = _cache._usable("core")
+    if be is None:
+        return
+    try:
+        be.delete(f"{_cache.prefix()}:rl:{key}")
+    except CacheUnavailable as exc:
+        _cache._fail(exc, "core")
