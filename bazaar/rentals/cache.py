@@ -10,6 +10,7 @@ The fast path (apps.py) and the views name entries with the same functions below
 from __future__ import annotations
 
 import hashlib
+import re
 
 from bazaar.core import cache
 from bazaar.core.cache import Scope
@@ -24,15 +25,20 @@ def title_scope(title_id: int) -> Scope:
     return Scope(APP, "title", title_id)
 
 
+_PLAIN = re.compile(r"[a-z0-9-]*")
+
+
 def normalize_query(q: str | None) -> str:
     return " ".join((q or "").split()).lower()[:200]
 
 
 def list_variant(kind: str, q: str | None, limit: int, offset: int) -> str:
-    """Entry name for a title list: ``kind`` is 'html' or 'json'; long searches are hashed to bound key size."""
+    """Entry name for a title list: ``kind`` is 'html' or 'json'. A search that is long or holds anything but
+    lowercase letters, digits and ``-`` is hashed: the key stays short and made of safe characters whatever the
+    visitor typed."""
     nq = normalize_query(q)
-    if len(nq) > 40:
-        nq = hashlib.blake2b(nq.encode(), digest_size=10).hexdigest()
+    if len(nq) > 40 or not _PLAIN.fullmatch(nq):
+        nq = "_" + hashlib.blake2b(nq.encode(), digest_size=10).hexdigest()  # "_": never a plain search
     return f"{kind}.{limit}.{offset}.{nq}"
 
 

@@ -78,3 +78,23 @@ def test_signed_in_visitor_gets_fresh_private_page(client: Client, make_user: An
 
 def test_home_links_the_catalogue(client: Client) -> None:
     assert 'href="/rentals/"' in client.get("/").content.decode()
+
+
+def test_search_cache_keys_are_short_safe_and_never_collide() -> None:
+    """Whatever a visitor searches for, the catalogue's cache entry name stays short and made of safe characters,
+    and a hashed search can never be mistaken for a plain one."""
+    from bazaar.rentals.cache import list_variant
+
+    plain = list_variant("html", "  Tolkien ", 0, 0)
+    assert plain == "html.0.0.tolkien"
+    spaced = list_variant("html", "Le   Guin", 0, 0)
+    assert spaced == list_variant("html", "le guin", 0, 0)  # normalised first, then hashed
+    hashed = [spaced, list_variant("json", "x" * 500, 50, 0), list_variant("json", "ünïcode\x00;DROP", 50, 0)]
+    for name in hashed:
+        search = name.split(".", 3)[3]
+        assert search.startswith("_")
+        assert len(search) == 21
+        assert all(c.isalnum() or c == "_" for c in search)
+    # A plain search that looks like a hash is still plain: the two spaces never meet.
+    lookalike = hashed[0].split(".", 3)[3][1:]
+    assert list_variant("html", lookalike, 0, 0) != spaced
