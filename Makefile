@@ -33,13 +33,13 @@ lock:
 
 demo: install .env
 	$(PY) manage.py migrate --noinput -v 0
-	$(PY) manage.py demo
+	$(PY) manage.py demo --base-url http://$(HOST):$(PORT)
 
 # make run: install, migrate, demo data, collect static, then the production WSGI server on 127.0.0.1:8000.
 run: install .env
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py collectstatic --noinput -v 0
-	@$(PY) manage.py demo
+	@$(PY) manage.py demo --base-url http://$(HOST):$(PORT)
 	@echo ""
 	@echo "Bazaar is starting on http://$(HOST):$(PORT)/"
 	@echo "  home            http://$(HOST):$(PORT)/"

@@ -264,6 +264,16 @@ def test_demo_is_idempotent() -> None:
     assert {m.__name__: m.objects.count() for m in (User, ApiToken)} == counts
 
 
+@pytest.mark.django_db
+def test_demo_prints_links_for_the_server_actually_started() -> None:
+    out = StringIO()
+    call_command("demo", "--base-url", "http://127.0.0.1:8011/", stdout=out)
+    text = out.getvalue()
+    assert "http://127.0.0.1:8011/s/demo-shop/" in text
+    assert "http://127.0.0.1:8011/api/kv/keys/greeting" in text
+    assert "127.0.0.1:8000" not in text
+
+
 @pytest.mark.django_db(transaction=True)
 def test_cached_token_costs_no_query_and_revocation_is_immediate(
     api_client: Any, make_user: Any, token_for: Any, django_assert_num_queries: Any
