@@ -76,3 +76,39 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+# Screenshots kept in docs/screenshots: rewritten only when the page visibly changed (demo dates and order numbers
+# move on every run; a file rewritten for them is repository churn, not documentation).
+SHOT_CHANGE = 0.004  # the share of pixels that must differ
+SHOT_MAX_HEIGHT = 1600  # long lists are cut: the first screens show the page, the rest is repository weight
+
+
+def _shot_changed(old: Any, new: Any) -> bool:
+    from PIL import ImageChops
+
+    if old.size != new.size:
+        return True
+    diff = ImageChops.difference(old, new).convert("L").point(lambda v: 255 if v > 24 else 0)
+    return bool(diff.histogram()[255] / (new.size[0] * new.size[1]) > SHOT_CHANGE)
+
+
+def save_screenshot(page: Any, path: Any, *, full_page: bool = True, width: int = 1100) -> bool:
+    """Save a Playwright page as a 64-colour PNG (a third of the bytes, text stays crisp) unless the stored file
+    still shows the same page. Returns whether the file was written."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    path = Path(path)
+    height = page.evaluate("document.documentElement.scrollHeight") if full_page else 0
+    clip = {"x": 0, "y": 0, "width": width, "height": SHOT_MAX_HEIGHT} if height > SHOT_MAX_HEIGHT else None
+    png = page.screenshot(full_page=full_page, clip=clip, animations="disabled", caret="hide")
+    new = Image.open(io.BytesIO(png)).convert("RGB")
+    if path.exists():
+        with Image.open(path) as stored:
+            if not _shot_changed(stored.convert("RGB"), new):
+                return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new.quantize(colors=64, method=Image.Quantize.FASTOCTREE).save(path, "PNG")
+    return True

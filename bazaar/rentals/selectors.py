@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from bazaar.core.errors import NotFound
+from bazaar.core.errors import NotFound, ValidationFailed
 from bazaar.rentals import pricing
 from bazaar.rentals.isbn import normalize_isbn
 from bazaar.rentals.models import (
@@ -95,6 +95,33 @@ def customer_get(*, customer_id: int) -> Customer:
     if customer is None:
         raise NotFound("No such customer.", code="customer_not_found")
     return customer
+
+
+def customer_by_ref(ref: str) -> Customer:
+    """The customer a desk clerk means by ``ref``: a customer number, or an e-mail address (case-insensitive).
+
+    NotFound ``customer_not_found``; ValidationFailed ``customer_ambiguous`` when several customers share the
+    e-mail (the clerk then uses the number). No locks."""
+    ref = (ref or "").strip()
+    if ref.isdigit():
+        return customer_get(customer_id=int(ref))
+    found = list(Customer.objects.filter(email__iexact=ref)[:2]) if "@" in ref else []
+    if not found:
+        raise NotFound("No customer with that number or e-mail.", code="customer_not_found")
+    if len(found) > 1:
+        raise ValidationFailed(
+            "Several customers have that e-mail; use the customer number.", code="customer_ambiguous"
+        )
+    return found[0]
+
+
+def desk_open_rentals(*, limit: int = 50) -> list[Rental]:
+    """The open rentals the desk shows: overdue ones first (most overdue first), then by due date. No locks."""
+    return list(
+        Rental.objects.select_related("customer", "copy", "title")
+        .filter(returned_at__isnull=True)
+        .order_by("due_at", "id")[:limit]
+    )
 
 
 @dataclass(frozen=True)

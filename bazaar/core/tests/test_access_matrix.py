@@ -502,6 +502,16 @@ def vendor_page(status: int = 200, foreign: Out | None = None) -> dict[str, Out]
 
 NOT_FOUND = Out(404)
 
+
+def staff_page(status: int = 200) -> dict[str, Out]:
+    """A staff page (the rentals desk): anonymous to the login page, a signed-in non-staff user 403."""
+    return {
+        **{p: LOGIN for p in (*KEYS, ANON)},
+        **{p: Out(403) for p in USERS if p != STAFF},
+        STAFF: ok(status),
+    }
+
+
 PAGES: list[Row] = [
     Row("GET", "/", page_public(), form="page"),
     Row("GET", "/accounts/signup/", page_public(), form="page"),
@@ -551,6 +561,9 @@ PAGES: list[Row] = [
     Row("GET", "/s/{slug}/orders/{number}/", page_public(), form="page"),
     Row("GET", "/rentals/", page_public(), form="page"),
     Row("GET", "/rentals/titles/{title_id}/", page_public(), form="page"),
+    Row("GET", "/rentals/desk/", staff_page(), form="page"),
+    Row("POST", "/rentals/desk/rent/", staff_page(422), form="page"),  # no body posted: the form's 422
+    Row("POST", "/rentals/desk/return/", staff_page(422), form="page"),
     Row("GET", "/trading/", page_public(), form="page"),
 ]
 

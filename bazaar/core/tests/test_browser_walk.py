@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from bazaar.core.testing import CHROMIUM, CHROMIUM_ARGS
+from bazaar.core.testing import CHROMIUM, CHROMIUM_ARGS, save_screenshot
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright runs an event loop in this thread
 
@@ -51,10 +51,6 @@ NOT_PAGES = {
 EXTRA_PAGES = {"api:openapi-view", "admin:login"}
 # How many distinct URLs per (role, route, query keys) the link check follows: 50 title links are one route.
 LINKS_PER_ROUTE = 4
-# A screenshot is rewritten when more than this share of its pixels changed (dates in the demo data move daily).
-SHOT_CHANGE = 0.004
-# Long lists (50 titles, 60 trainers) are cut here: the first screens show the page, the rest is repository weight.
-SHOT_MAX_HEIGHT = 1600
 
 
 @dataclass(frozen=True)
@@ -76,6 +72,31 @@ def _submit_empty_order(page: Any) -> None:
     page.fill("#address", "1 Test Road")
     with page.expect_navigation():
         page.click("#place-order")
+
+
+def _desk_submit_empty(form: str) -> Callable[[Any], None]:
+    def submit(page: Any) -> None:
+        with page.expect_navigation():
+            page.click(f"#{form}")
+
+    return submit
+
+
+def _desk_rent_and_return(ids: dict[str, Any]) -> Callable[[Any], None]:
+    """A clerk rents a free copy to a demo customer, then takes it back: two form posts, two redirects."""
+
+    def run(page: Any) -> None:
+        page.fill("#id_customer", str(ids["customer"]))
+        page.fill("#id_barcode", ids["barcode"])
+        with page.expect_navigation():
+            page.click("#rent")
+        assert "Rented" in page.inner_text(".messages")
+        page.fill("#id_return_barcode", ids["barcode"])
+        with page.expect_navigation():
+            page.click("#return")
+        assert "Returned" in page.inner_text(".messages")
+
+    return run
 
 
 def _visits(ids: dict[str, Any]) -> list[Visit]:
@@ -125,6 +146,28 @@ def _visits(ids: dict[str, Any]) -> list[Visit]:
         # Signed in elsewhere: fresh (uncached) renders whose header names the user.
         Visit("desk-catalogue", "desk", "/rentals/", "rentals:catalogue", shot=False),
         Visit("desk-title", "desk", f"/rentals/titles/{ids['title']}/", "rentals:title", shot=False),
+        Visit("desk", "desk", "/rentals/desk/", "rentals:desk"),
+        Visit(
+            "desk-rent-return", "desk", "/rentals/desk/", "rentals:desk", action=_desk_rent_and_return(ids)
+        ),
+        Visit(
+            "desk-rent-refused",
+            "desk",
+            "/rentals/desk/",
+            "rentals:desk_rent",
+            status=422,
+            action=_desk_submit_empty("rent"),
+            shot=False,
+        ),
+        Visit(
+            "desk-return-refused",
+            "desk",
+            "/rentals/desk/",
+            "rentals:desk_return",
+            status=422,
+            action=_desk_submit_empty("return"),
+            shot=False,
+        ),
         Visit("trainer-trainers", "trainer", "/trading/", "trading:trainers", shot=False),
         # A signed-in user without a shop is sent to create one.
         Visit("trainer-new-shop", "trainer", "/storefront/", "storefront:shop", shot=False),
@@ -162,37 +205,14 @@ def _project_templates() -> set[str]:
     return out
 
 
-def _changed(old: Any, new: Any) -> bool:
-    from PIL import ImageChops
-
-    if old.size != new.size:
-        return True
-    diff = ImageChops.difference(old, new).convert("L").point(lambda v: 255 if v > 24 else 0)
-    return diff.histogram()[255] / (new.size[0] * new.size[1]) > SHOT_CHANGE
-
-
 def _shot(page: Any, name: str, full_page: bool) -> None:
-    """Save the page as a 64-colour PNG (a third of the bytes, text stays crisp) unless the stored one still
-    shows the same page, so an unchanged page never rewrites its file."""
-    from PIL import Image
-
-    height = page.evaluate("document.documentElement.scrollHeight") if full_page else 0
-    clip = {"x": 0, "y": 0, "width": 1100, "height": SHOT_MAX_HEIGHT} if height > SHOT_MAX_HEIGHT else None
-    png = page.screenshot(full_page=full_page, clip=clip, animations="disabled", caret="hide")
-    new = Image.open(io.BytesIO(png)).convert("RGB")
-    path = SHOTS / f"walk-{name}.png"
-    if path.exists():
-        with Image.open(path) as stored:
-            if not _changed(stored.convert("RGB"), new):
-                return
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    new.quantize(colors=64, method=Image.Quantize.FASTOCTREE).save(path, "PNG")
+    save_screenshot(page, SHOTS / f"walk-{name}.png", full_page=full_page)
 
 
 def _demo_ids() -> dict[str, Any]:
     from django.core.management import call_command
 
-    from bazaar.rentals.models import Title
+    from bazaar.rentals.models import Copy, CopyState, Customer, CustomerStatus, Title
     from bazaar.storefront import demo
     from bazaar.storefront.models import Order, Product
 
@@ -203,7 +223,13 @@ def _demo_ids() -> dict[str, Any]:
     assert product is not None
     title = Title.objects.order_by("pk").first()
     assert title is not None
+    copy = Copy.objects.filter(state=CopyState.AVAILABLE).order_by("pk").first()
+    customer = Customer.objects.filter(status=CustomerStatus.ACTIVE).order_by("pk").first()
+    assert copy is not None
+    assert customer is not None
     return {
+        "barcode": copy.barcode,
+        "customer": customer.pk,
         "shop": demo.DEMO_SLUG,
         "order": order.pk,
         "order_number": order.number,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bazaar.core.testing import CHROMIUM, CHROMIUM_ARGS
+from bazaar.core.testing import CHROMIUM, CHROMIUM_ARGS, save_screenshot
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright runs an event loop in this thread
 
@@ -34,8 +34,7 @@ def page(live_server: Any) -> Any:
 
 
 def _shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"storefront-{name}.png"), full_page=True)
+    save_screenshot(page, SHOTS / f"storefront-{name}.png")
 
 
 def _add_product(page: Any, name: str, mrp: str, price: str, stock: str) -> None:
