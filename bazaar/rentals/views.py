@@ -70,8 +70,8 @@ def _staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
 def _desk(
     request: HttpRequest,
     *,
-    rent_form: RentForm | None = None,
-    return_form: ReturnForm | None = None,
+    rent_form: Form | None = None,
+    return_form: Form | None = None,
     status: int = 200,
 ) -> HttpResponse:
     response = render(
@@ -95,9 +95,20 @@ def _clerk(request: HttpRequest) -> User:
     return user
 
 
-def _refused(form: Form, exc: DomainError) -> int:
-    form.add_error(None, exc.message)
-    return exc.status
+def _desk_post(
+    request: HttpRequest, form: Form, slot: str, act: Callable[[dict[str, Any]], str]
+) -> HttpResponse:
+    """One desk form: shape errors re-show the desk with 422; a service refusal re-shows it with the reason and
+    the service's status (nothing was written); success flashes ``act``'s message and redirects (post/redirect/get)."""
+    if not form.is_valid():
+        return _desk(request, **{slot: form}, status=422)
+    try:
+        message = act(form.cleaned_data)
+    except DomainError as exc:
+        form.add_error(None, exc.message)
+        return _desk(request, **{slot: form}, status=exc.status)
+    messages.success(request, message)
+    return redirect("rentals:desk")
 
 
 @require_GET
@@ -110,43 +121,30 @@ def desk(request: HttpRequest) -> HttpResponse:
 @require_POST
 @_staff_only
 def desk_rent(request: HttpRequest) -> HttpResponse:
-    form = RentForm(request.POST)
-    if not form.is_valid():
-        return _desk(request, rent_form=form, status=422)
-    try:
-        customer = selectors.customer_by_ref(form.cleaned_data["customer"])
-        rental = services.rental_rent(
-            customer_id=customer.pk, barcode=form.cleaned_data["barcode"], by=_clerk(request)
+    def rent(data: dict[str, Any]) -> str:
+        customer = selectors.customer_by_ref(data["customer"])
+        rental = services.rental_rent(customer_id=customer.pk, barcode=data["barcode"], by=_clerk(request))
+        return (
+            f"Rented “{rental.title.title}” (copy {rental.copy.barcode}) to {customer.name} (no. {customer.pk}), "
+            f"due {timezone.localtime(rental.due_at):%Y-%m-%d %H:%M}."
         )
-    except DomainError as exc:
-        return _desk(request, rent_form=form, status=_refused(form, exc))
-    messages.success(
-        request,
-        f"Rented “{rental.title.title}” (copy {rental.copy.barcode}) to {customer.name} (no. {customer.pk}), "
-        f"due {timezone.localtime(rental.due_at):%Y-%m-%d %H:%M}.",
-    )
-    return redirect("rentals:desk")
+
+    return _desk_post(request, RentForm(request.POST), "rent_form", rent)
 
 
 @require_POST
 @_staff_only
 def desk_return(request: HttpRequest) -> HttpResponse:
-    form = ReturnForm(request.POST)
-    if not form.is_valid():
-        return _desk(request, return_form=form, status=422)
-    try:
-        rental = services.rental_return_copy(barcode=form.cleaned_data["barcode"], by=_clerk(request))
-    except DomainError as exc:
-        return _desk(request, return_form=form, status=_refused(form, exc))
-    breakdown = rental.breakdown or {}
-    days = breakdown.get("days")
-    fine = breakdown.get("fine")
-    messages.success(
-        request,
-        f"Returned “{rental.title.title}” (copy {rental.copy.barcode}) from {rental.customer.name}: "
-        f"charge {rental.charge}"
-        + (f" for {days} day{'s' if days != 1 else ''}" if days else "")
-        + (f", including a {fine} overdue fine" if fine and fine != "0.00" else "")
-        + ".",
-    )
-    return redirect("rentals:desk")
+    def take_back(data: dict[str, Any]) -> str:
+        rental = services.rental_return_copy(barcode=data["barcode"], by=_clerk(request))
+        breakdown = rental.breakdown or {}
+        days, fine = breakdown.get("days"), breakdown.get("fine")
+        return (
+            f"Returned “{rental.title.title}” (copy {rental.copy.barcode}) from {rental.customer.name}: "
+            f"charge {rental.charge}"
+            + (f" for {days} day{'s' if days != 1 else ''}" if days else "")
+            + (f", including a {fine} overdue fine" if fine and fine != "0.00" else "")
+            + "."
+        )
+
+    return _desk_post(request, ReturnForm(request.POST), "return_form", take_back)
