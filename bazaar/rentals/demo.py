@@ -87,19 +87,23 @@ def load() -> list[str]:
     desk.user_permissions.add(*Permission.objects.filter(content_type__app_label="rentals"))
     for n, (name, author, kind) in enumerate(_titles()):
         if not Title.objects.filter(title=name, author=author).exists():
-            services.title_create(
+            title = services.title_create(
                 title=name,
                 author=author,
                 kind=kind,
                 isbn=_isbn13(100000 + n),
                 description=f"A {kind} title from the demo catalogue.",
-                copies=2 + n % 3,
+            )
+            # Printed barcodes a clerk can type at the desk (and screenshots that do not change run to run).
+            services.copies_add(
+                title_id=title.pk, barcodes=[f"DEMO-{n + 1:03d}-{i}" for i in range(1, 3 + n % 3)]
             )
     if not Customer.objects.filter(email=MARKER_EMAIL).exists():
         _rentals(desk)
     return [
         "Rentals catalogue (public): http://127.0.0.1:8000/rentals/   JSON: http://127.0.0.1:8000/api/rentals/titles",
-        f"Rentals desk staff login: {DESK[0]} / {DESK[1]}   API token: bazaar token create {DESK[0]}",
+        f"Rentals desk (staff): http://127.0.0.1:8000/rentals/desk/   login {DESK[0]} / {DESK[1]}   "
+        f"API token: bazaar token create {DESK[0]}   copy barcodes DEMO-001-1 ...",
         "Rentals CLI: bazaar rentals overdue | bazaar rentals rent --customer 1 --title 1 | bazaar rentals export",
     ]
 
