@@ -5,3 +5,9 @@ class AccountsConfig(AppConfig):
     name = "bazaar.accounts"
     label = "accounts"
     verbose_name = "Accounts"
+
+    def ready(self) -> None:
+        from bazaar.accounts import cache
+
+        # Token flags in the cache are dropped by any write of a token or its user.
+        cache.declare()

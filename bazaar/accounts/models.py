@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
+
+from bazaar.core.freshness import FreshQuerySet
+
+
+class FreshUserManager(UserManager.from_queryset(FreshQuerySet)):  # type: ignore[misc]
+    """Django's user manager whose bulk updates (``filter(...).update(is_active=False)``) invalidate too."""
 
 
 class User(AbstractUser):
     """Bazaar's user. Custom from the first migration so fields can be added without a painful swap later."""
+
+    objects = FreshUserManager()  # type: ignore[misc]
 
     class Meta:
         swappable = "AUTH_USER_MODEL"
@@ -26,6 +34,8 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = FreshQuerySet["ApiToken"].as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import environ
@@ -146,6 +147,13 @@ else:
             "OPTIONS": {"MAX_ENTRIES": 20000},
         }
     }
+# The embedded default's cache (no REDIS_URL): one SQLite file shared by every process on this machine (server
+# workers, Celery, the CLI), so a write from any of them is seen by all (bazaar.core.cache.backends.SqliteBackend).
+# Django's own cache above is not used by Bazaar's code.
+if TESTING and "CACHE_SQLITE_PATH" not in os.environ:
+    # One file per test process; servers and commands a test starts inherit it through the environment.
+    os.environ["CACHE_SQLITE_PATH"] = f"{tempfile.gettempdir()}/bazaar-test-cache-{os.getpid()}.sqlite3"
+CACHE_SQLITE_PATH = env.str("CACHE_SQLITE_PATH", default=str(VAR_DIR / "cache.sqlite3"))
 BAZAAR_CACHE_PREFIX = env.str("BAZAAR_CACHE_PREFIX", default="bazaar")
 CACHE_DEFAULT_TTL = env.int("CACHE_DEFAULT_TTL", default=900)
 CACHE_BREAKER_SECONDS = env.float("CACHE_BREAKER_SECONDS", default=1.0)

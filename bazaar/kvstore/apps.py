@@ -9,10 +9,12 @@ class KvstoreConfig(AppConfig):
     def ready(self) -> None:
         from bazaar.config.celery import app
         from bazaar.core import fastpath
-        from bazaar.kvstore import conf
+        from bazaar.kvstore import cache, conf
         from bazaar.kvstore.cache import fast_get
         from bazaar.kvstore.fast import fast_put
 
+        # The entry read's declaration: its model dependency and the API-key flags that writes drop.
+        cache.declare()
         # Cache hits of GET /api/kv/keys/<key> are answered before Django (one MGET: entry + key validity).
         fastpath.register_handler(r"^/api/kv/keys/(?P<key>.+)$", fast_get)
         # Plain PUTs skip the framework too (same service call; anything unusual goes to Django).

@@ -98,8 +98,42 @@ def forget_key_on_commit(digest: str) -> None:
 
 
 def invalidate_entry(tenant_id: int, key: str) -> None:
-    """Drop the cached entry once the current transaction commits."""
+    """Drop the cached entry once the current transaction commits: for the raw-SQL writes (PUT, CAS, delete,
+    batches, import), which send no signals; ORM writes of entries are seen by the declared dependency."""
     cache.invalidate(entry_scope(tenant_id, key))
+
+
+def _entry_scopes(entry: Any) -> list[Scope]:
+    return [entry_scope(entry.tenant_id, entry.key)]
+
+
+def _forget_apikey(apikey: Any) -> None:
+    forget_key_on_commit(apikey.digest)
+
+
+def declare() -> None:
+    """Called once from KvstoreConfig.ready(): the entry read (private to its tenant: served by :func:`fast_get`
+    and the API view after their key checks, never by the shared fast path or the edge), and the API-key validity
+    flags, which every write of a key drops (a revoked key is refused on the next request)."""
+    from bazaar.core import freshness, surfaces
+    from bazaar.kvstore.models import Entry, TenantApiKey
+
+    surfaces.declare(
+        "kvstore.entry",
+        app=APP,
+        entity="entry",
+        path=r"^/api/kv/keys/(?P<key>.+)$",
+        shared=False,
+        content_type=CONTENT_TYPE,
+        depends_on={Entry: freshness.on(_entry_scopes, moves=("tenant", "key"))},
+    )
+    freshness.effect(TenantApiKey, _forget_apikey, fields=("revoked_at", "tenant", "digest"))
+
+
+def entry_surface() -> Any:
+    from bazaar.core import surfaces
+
+    return surfaces.get("kvstore.entry")
 
 
 def iso(dt: datetime | None) -> str | None:

@@ -13,6 +13,8 @@ from datetime import datetime
 from django.db import models
 from django.db.models import Q
 
+from bazaar.core.freshness import FreshQuerySet
+
 
 class Tenant(models.Model):
     """A namespace. Its API keys see only its entries."""
@@ -46,6 +48,8 @@ class TenantApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    objects = FreshQuerySet["TenantApiKey"].as_manager()
+
     class Meta:
         ordering = ["tenant_id", "-created_at", "-id"]
         verbose_name = "tenant API key"
@@ -58,7 +62,7 @@ class TenantApiKey(models.Model):
         return self.revoked_at is None
 
 
-class EntryQuerySet(models.QuerySet["Entry"]):
+class EntryQuerySet(FreshQuerySet["Entry"]):
     def live(self, now: datetime) -> EntryQuerySet:
         """Entries not expired (and not deleted) at ``now`` (from timezone.now(), so tests can move time)."""
         return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))

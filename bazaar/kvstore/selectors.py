@@ -12,10 +12,9 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from bazaar.core import cache
 from bazaar.core.errors import NotFound, ValidationFailed
 from bazaar.kvstore import conf
-from bazaar.kvstore.cache import ABSENT, VARIANT, entry_scope, pack, unpack
+from bazaar.kvstore.cache import ABSENT, VARIANT, entry_scope, entry_surface, pack, unpack
 from bazaar.kvstore.models import Entry, Tenant, TenantApiKey
 from bazaar.kvstore.services.validation import clean_key
 
@@ -53,7 +52,7 @@ def entry_get(*, tenant_id: int, key: str) -> EntryRead:
             expires_at=expires_at,
         )
 
-    cached = cache.get_or_build(entry_scope(tenant_id, key), VARIANT, build, ttl=conf.cache_ttl())
+    cached = entry_surface().get_or_build(entry_scope(tenant_id, key), VARIANT, build, ttl=conf.cache_ttl())
     found = unpack(cached.body, now.timestamp() * 1000)
     if found is None:
         raise NotFound(f"No key {key!r}.", code="key_not_found", details={"key": key})

@@ -4,15 +4,19 @@
   every rent, return and stock change, so each of those bumps it.
 * ``title_scope(id)`` holds one title's detail (HTML and JSON).
 
-The fast path (apps.py) and the views name entries with the same functions below, so they serve the same bytes.
+The four surfaces (catalogue page and JSON list, title page and JSON) are declared once in :func:`declare`: their
+fast-path routes, nginx edge paths and model dependencies (titles and copies) come from there, so every writer of
+a title or a copy invalidates them (bazaar.core.freshness). The views name entries with the same functions below,
+so they serve the same bytes as the fast path.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
-from bazaar.core import cache
+from bazaar.core import cache, freshness, surfaces
 from bazaar.core.cache import Scope
 
 APP = "rentals"
@@ -42,13 +46,77 @@ def list_variant(kind: str, q: str | None, limit: int, offset: int) -> str:
     return f"{kind}.{limit}.{offset}.{nq}"
 
 
+def _title_scopes(title: Any) -> list[Scope]:
+    return [CATALOGUE, title_scope(title.pk)]
+
+
+def _copy_scopes(copy: Any) -> list[Scope]:
+    return [CATALOGUE, title_scope(copy.title_id)]
+
+
+def declare() -> None:
+    """Called once from RentalsConfig.ready(): the catalogue's cached surfaces."""
+    from bazaar.rentals.models import Copy, Title
+
+    depends = {Title: freshness.on(_title_scopes), Copy: freshness.on(_copy_scopes, moves=("title",))}
+    surfaces.declare(
+        "rentals.catalogue_page",
+        app=APP,
+        entity="catalogue",
+        path=r"^/rentals/$",
+        shared=True,
+        content_type=HTML,
+        depends_on=depends,
+        resolve=lambda m, qs: None if qs else (CATALOGUE, list_variant("html", None, 0, 0)),
+        edge_path=lambda scope: "/rentals/",
+    )
+    surfaces.declare(
+        "rentals.catalogue_json",
+        app=APP,
+        entity="catalogue",
+        path=r"^/api/rentals/titles$",
+        shared=True,
+        content_type=JSON,
+        depends_on=depends,
+        resolve=lambda m, qs: None if qs else (CATALOGUE, default_json_variant()),
+        edge_path=lambda scope: "/api/rentals/titles",
+    )
+    surfaces.declare(
+        "rentals.title_page",
+        app=APP,
+        entity="title",
+        path=r"^/rentals/titles/(?P<id>[0-9]{1,18})/$",
+        shared=True,
+        content_type=HTML,
+        depends_on=depends,
+        resolve=lambda m, qs: None if qs else (title_scope(int(m["id"])), "html"),
+        edge_path=lambda scope: f"/rentals/titles/{scope.id}/",
+    )
+    surfaces.declare(
+        "rentals.title_json",
+        app=APP,
+        entity="title",
+        path=r"^/api/rentals/titles/(?P<id>[0-9]{1,18})$",
+        shared=True,
+        content_type=JSON,
+        depends_on=depends,
+        resolve=lambda m, qs: None if qs else (title_scope(int(m["id"])), "json"),
+        edge_path=lambda scope: f"/api/rentals/titles/{scope.id}",
+    )
+
+
+def catalogue() -> surfaces.Surface:
+    return surfaces.get("rentals.catalogue_json")
+
+
+def title_surface() -> surfaces.Surface:
+    return surfaces.get("rentals.title_json")
+
+
 def invalidate_title(*title_ids: int) -> None:
-    """A title's copies or availability changed: drop the catalogue and its detail, after commit."""
+    """A title's copies or availability changed through raw SQL (rent, return): drop the catalogue and the title's
+    pages, after commit. ORM writes of titles and copies are seen by the declared dependencies."""
     cache.invalidate(CATALOGUE, *(title_scope(t) for t in sorted(set(title_ids))))
-
-
-def invalidate_catalogue() -> None:
-    cache.invalidate(CATALOGUE)
 
 
 def default_json_variant() -> str:

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from bazaar.core.freshness import FreshQuerySet
+
 
 class Kind(models.TextChoices):
     REGULAR = "regular", "Regular"
@@ -72,6 +74,8 @@ class Title(models.Model):
     description = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = FreshQuerySet["Title"].as_manager()
+
     class Meta:
         ordering = ["title", "id"]
         indexes = [models.Index(fields=["author"], name="rentals_title_author")]
@@ -92,6 +96,8 @@ class Copy(models.Model):
     barcode = models.CharField(max_length=32, unique=True)
     state = models.CharField(max_length=16, choices=CopyState.choices, default=CopyState.AVAILABLE)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = FreshQuerySet["Copy"].as_manager()
 
     class Meta:
         ordering = ["id"]

@@ -12,7 +12,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 
-from bazaar.core import cache as core_cache
 from bazaar.core.cache import Cached
 from bazaar.core.pagination import clamp
 from bazaar.rentals import cache, conf, selectors
@@ -42,7 +41,7 @@ def cached_title_list_json(q: str | None, limit: int | None, offset: int | None)
     """The JSON title list page (validates limit/offset: ValidationFailed ``invalid_limit``)."""
     lim, off = clamp(limit, offset)
     nq = cache.normalize_query(q)
-    return core_cache.get_or_build(
+    return cache.catalogue().get_or_build(
         cache.CATALOGUE,
         cache.list_variant("json", nq, lim, off),
         lambda: title_list_json(nq, lim, off),
@@ -56,7 +55,7 @@ def title_detail_json(title_id: int) -> bytes:
 
 def cached_title_json(title_id: int) -> Cached:
     """One title's JSON (NotFound ``title_not_found``; a missing title is never cached)."""
-    return core_cache.get_or_build(
+    return cache.title_surface().get_or_build(
         cache.title_scope(title_id), "json", lambda: title_detail_json(title_id), ttl=conf.catalogue_ttl()
     )
 
@@ -73,7 +72,7 @@ def catalogue_html(request: HttpRequest | None, q: str | None) -> bytes:
 
 def cached_catalogue_html(request: HttpRequest | None, q: str | None) -> Cached:
     nq = cache.normalize_query(q)
-    return core_cache.get_or_build(
+    return cache.catalogue().get_or_build(
         cache.CATALOGUE,
         cache.list_variant("html", nq, 0, 0),
         lambda: catalogue_html(None, nq),  # shared bytes: never render one visitor's messages or session
@@ -87,6 +86,6 @@ def title_html(request: HttpRequest | None, title_id: int) -> bytes:
 
 
 def cached_title_html(request: HttpRequest | None, title_id: int) -> Cached:
-    return core_cache.get_or_build(
+    return cache.title_surface().get_or_build(
         cache.title_scope(title_id), "html", lambda: title_html(None, title_id), ttl=conf.catalogue_ttl()
     )

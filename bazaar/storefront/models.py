@@ -13,6 +13,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 
+from bazaar.core.freshness import FreshQuerySet
+
 
 class Shop(models.Model):
     """A vendor's shop. One per user; ``slug`` is the public link ``/s/<slug>/``."""
@@ -25,6 +27,8 @@ class Shop(models.Model):
     contact_phone = models.CharField(max_length=30, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FreshQuerySet["Shop"].as_manager()
 
     class Meta:
         ordering = ["name", "id"]
@@ -52,7 +56,7 @@ class ShopSlugHistory(models.Model):
         return f"{self.slug} → {self.shop.slug}"
 
 
-class ProductQuerySet(models.QuerySet["Product"]):
+class ProductQuerySet(FreshQuerySet["Product"]):
     def live(self) -> ProductQuerySet:
         return self.filter(is_archived=False)
 

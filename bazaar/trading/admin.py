@@ -1,9 +1,7 @@
 from typing import Any
 
 from django.contrib import admin
-from django.db import transaction
 
-from bazaar.trading import cache as tcache
 from bazaar.trading.models import ImportJob, OfferItem, OwnershipChange, Pokemon, TradeOffer, Trainer
 
 
@@ -12,16 +10,6 @@ class TrainerAdmin(admin.ModelAdmin):
     list_display = ("public_id", "first_name", "last_name", "date_of_birth", "user")
     search_fields = ("public_id", "first_name", "last_name")
     raw_id_fields = ("user",)
-
-    def save_model(self, request: Any, obj: Trainer, form: Any, change: bool) -> None:
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            tcache.invalidate_trainers()
-
-    def delete_model(self, request: Any, obj: Trainer) -> None:
-        with transaction.atomic():
-            super().delete_model(request, obj)
-            tcache.invalidate_trainers()
 
 
 class HistoryInline(admin.TabularInline):
@@ -47,16 +35,6 @@ class PokemonAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: Any) -> bool:
         return False
-
-    def save_model(self, request: Any, obj: Pokemon, form: Any, change: bool) -> None:
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            tcache.invalidate_pokemon()
-
-    def delete_model(self, request: Any, obj: Pokemon) -> None:
-        with transaction.atomic():
-            super().delete_model(request, obj)
-            tcache.invalidate_pokemon()
 
 
 class OfferItemInline(admin.TabularInline):

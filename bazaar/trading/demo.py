@@ -138,7 +138,7 @@ def purge_prefix(prefix: str) -> int:
     Python-side cascade would take minutes. Offers touching them become invalid first."""
     from django.db import connection
 
-    from bazaar.trading import cache as tcache
+    from bazaar.core import freshness
     from bazaar.trading.services.common import check_public_id
 
     check_public_id(prefix, "prefix")
@@ -162,5 +162,5 @@ def purge_prefix(prefix: str) -> int:
         )
         cur.execute("DELETE FROM trading_pokemon WHERE SUBSTR(public_id, 1, %s) = %s", args)
         deleted = int(cur.rowcount)
-        tcache.invalidate_pokemon()
+        freshness.changed(Pokemon)  # raw deletes send no signals
     return deleted

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from bazaar.core.freshness import FreshQuerySet
+
 
 class Trainer(models.Model):
     # Unique through Meta.constraints, not unique=True: on PostgreSQL that would add a second (LIKE) index.
@@ -23,6 +25,8 @@ class Trainer(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FreshQuerySet["Trainer"].as_manager()
 
     class Meta:
         ordering = ["public_id"]
@@ -47,6 +51,8 @@ class Pokemon(models.Model):
     date_of_ownership = models.DateField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FreshQuerySet["Pokemon"].as_manager()
 
     class Meta:
         ordering = ["public_id"]
@@ -109,6 +115,8 @@ class OwnershipChange(models.Model):
         db_constraint=False,
         db_index=False,
     )
+
+    objects = FreshQuerySet["OwnershipChange"].as_manager()
 
     class Meta:
         ordering = ["pokemon_id", "id"]

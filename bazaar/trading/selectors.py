@@ -8,7 +8,6 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from bazaar.core import cache
 from bazaar.core.cache import Cached
 from bazaar.core.errors import NotFound, ValidationFailed
 from bazaar.core.pagination import clamp
@@ -100,7 +99,7 @@ def trainer_list_json(*, q: str | None, order: str | None, limit: int | None, of
     lim, off = clamp(limit, offset)
     order_key, _ = _order(order, TRAINER_ORDER)
     variant = _variant("l", [q or "", order_key, lim, off])
-    return cache.get_or_build(
+    return tcache.trainers_json().get_or_build(
         tcache.TRAINERS, variant, lambda: _dumps(trainer_page(q=q, order=order_key, limit=lim, offset=off))
     )
 
@@ -121,7 +120,7 @@ def trainer_detail_json(public_id: str) -> Cached:
             {**trainer_dict(trainer), "pokemon_count": Pokemon.objects.filter(owner=trainer).count()}
         )
 
-    return cache.get_or_build(tcache.POKEMON, _variant("t", public_id), build)
+    return tcache.pokemon_json().get_or_build(tcache.POKEMON, _variant("t", public_id), build)
 
 
 def pokemon_page(
@@ -163,7 +162,7 @@ def pokemon_list_json(**params: Any) -> Cached:
             raise ValidationFailed(f"{bound} must be from 1 to 100.", code="invalid_level")
     norm = {**params, "limit": lim, "offset": off, "order": order_key}
     variant = _variant("l", norm)
-    return cache.get_or_build(tcache.POKEMON, variant, lambda: _dumps(pokemon_page(**norm)))
+    return tcache.pokemon_json().get_or_build(tcache.POKEMON, variant, lambda: _dumps(pokemon_page(**norm)))
 
 
 def pokemon_get(public_id: str) -> Pokemon:
@@ -178,7 +177,7 @@ def pokemon_detail_json(public_id: str) -> Cached:
         p = pokemon_get(public_id)
         return _dumps(pokemon_dict(p, p.owner.public_id))
 
-    return cache.get_or_build(tcache.POKEMON, _variant("p", public_id), build)
+    return tcache.pokemon_json().get_or_build(tcache.POKEMON, _variant("p", public_id), build)
 
 
 def pokemon_history(public_id: str) -> list[dict[str, Any]]:
@@ -202,7 +201,7 @@ def pokemon_history(public_id: str) -> list[dict[str, Any]]:
 
 
 def pokemon_history_json(public_id: str) -> Cached:
-    return cache.get_or_build(
+    return tcache.pokemon_json().get_or_build(
         tcache.POKEMON, _variant("h", public_id), lambda: _dumps(pokemon_history(public_id))
     )
 

@@ -6,7 +6,6 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
-from bazaar.core import cache
 from bazaar.core.http import bytes_response
 from bazaar.trading import cache as tcache
 from bazaar.trading import selectors
@@ -24,7 +23,7 @@ def page_number(raw: str | None) -> int | None:
     return n if 1 <= n <= MAX_PAGE else None
 
 
-def _render(request: HttpRequest, page: int) -> bytes:
+def _render(request: HttpRequest | None, page: int) -> bytes:
     return render_to_string(
         "trading/trainers.html", selectors.trainer_html_page(page), request=request
     ).encode()
@@ -37,7 +36,8 @@ def trainer_list(request: HttpRequest) -> HttpResponse:
         response = HttpResponse(_render(request, page))
         response["Cache-Control"] = "private, no-cache"
         return response
-    cached = cache.get_or_build(
-        tcache.TRAINERS, tcache.PAGE_VARIANT.format(page=page), lambda: _render(request, page)
+    # Shared bytes carry no visitor: rendered without the request (no messages, CSRF token or user name).
+    cached = tcache.trainer_page().get_or_build(
+        tcache.TRAINERS, tcache.PAGE_VARIANT.format(page=page), lambda: _render(None, page)
     )
     return bytes_response(request, cached, content_type="text/html; charset=utf-8")

@@ -18,8 +18,12 @@ Model
   result, then build for themselves rather than wait forever.
 * Fail open: any cache error is counted (``fail_open``), opens a short circuit breaker, and the value is built
   from the database. Invalidations that could not be delivered during an outage are settled by bumping the
-  global *epoch* as soon as the cache answers again, which invalidates every entry at once, so nothing stale is
-  served after the cache returns.
+  global *epoch*, which invalidates every entry (and every raw flag) at once, so nothing stale is served after
+  the cache returns.
+* Remember durably (``ledger``): an undelivered invalidation is also counted in the database before the write's
+  answer goes out, and every new Redis connection checks that count and the server's run id before its first
+  command. A process that never saw the outage, one started during it, the CLI, and a Redis restarted empty,
+  restored from an old snapshot or failed over all meet the ledger before they meet the cache.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ from django.conf import settings
 from django.db import transaction
 
 from bazaar.core import metrics
-from bazaar.core.cache.backends import Backend, CacheUnavailable, DjangoBackend, RedisBackend
+from bazaar.core.cache import backends as _backends
+from bazaar.core.cache.backends import Backend, CacheUnavailable, RedisBackend, SqliteBackend
 
 log = logging.getLogger("bazaar.cache")
 
@@ -78,13 +83,55 @@ WAIT_STEP = 0.005
 WAIT_MAX = 2.0
 
 
+def _make_backend() -> Backend:
+    if settings.REDIS_URL:
+        conf = settings.CACHES["default"]
+        options = conf.get("OPTIONS", {})
+        timeout = float(options.get("SOCKET_TIMEOUT", settings.CACHE_SOCKET_TIMEOUT))
+        return RedisBackend(
+            str(conf.get("LOCATION") or settings.REDIS_URL),
+            socket_timeout=timeout,
+            connect_timeout=float(options.get("SOCKET_CONNECT_TIMEOUT", timeout)),
+        )
+    return SqliteBackend(settings.CACHE_SQLITE_PATH)
+
+
 def backend() -> Backend:
     global _backend
     if _backend is None:
         with _state_lock:
             if _backend is None:
-                _backend = RedisBackend() if settings.REDIS_URL else DjangoBackend()
+                _backend = _make_backend()
     return _backend
+
+
+def _settle_new_connection(conn: Any) -> None:
+    """A new Redis connection, before its first command: settle what the ledger says before anyone serves.
+
+    Runs for every connection a process opens (after a Redis restart all of them are new). If the server's run id
+    is not the one last settled, or invalidations were lost, the epoch is bumped on this connection first and the
+    settlement recorded after: a process that reads the ledger settled has a bumped epoch to read.
+    """
+    from bazaar.core.cache import ledger
+
+    conn.send_command("INFO", "server")
+    info = conn.read_response()
+    text = info.decode() if isinstance(info, bytes) else str(info)
+    run = next(
+        (line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("run_id:")), ""
+    )
+    namespace = prefix()
+    found = ledger.state(namespace)
+    if not ledger.needs_settling(found, run):
+        return
+    conn.send_command("SET", f"{namespace}:epoch", _fresh_counter(), "EX", _gen_ttl(default_ttl()) * 24)
+    conn.read_response()
+    count("epoch_bump")
+    ledger.mark_settled(namespace, run, found[1] if found else 0)
+
+
+if _settle_new_connection not in _backends.connect_hooks:
+    _backends.connect_hooks.append(_settle_new_connection)
 
 
 def prefix() -> str:
@@ -183,9 +230,16 @@ def _usable(app: str) -> Backend | None:
 
 
 def _lose_invalidation() -> None:
-    """An invalidation could not be delivered: settle it with an epoch bump as soon as the cache answers."""
+    """An invalidation could not be delivered: settle it with an epoch bump as soon as the cache answers, and
+    record it in the database first, so that every other process (and any cache server state restored later)
+    is settled too before it is served from (``ledger``; checked on every new cache connection)."""
     global _epoch_dirty
     _epoch_dirty = True
+    if settings.REDIS_URL:
+        from bazaar.core.cache import ledger
+
+        if ledger.record_lost(prefix()):
+            count("lost_recorded")
 
 
 def _fresh_counter() -> bytes:
@@ -290,7 +344,8 @@ def peek(scope: Scope, variant: str) -> Cached | None:
 
 
 def peek_with(scope: Scope, variant: str, extra: Sequence[str]) -> tuple[Cached | None, list[bytes | None]]:
-    """Like :func:`peek`, and fetch the raw keys ``extra`` (from :func:`raw_key`) in the same round trip.
+    """Like :func:`peek`, and fetch the raw values ``extra`` (from :func:`raw_key`, stored with :func:`set_raw`;
+    None unless stored under the current epoch) in the same round trip.
 
     For hot paths that must check something else per request (e.g. that an API key is still valid) without a
     second round trip. On an outage returns ``(None, [None, ...])``.
@@ -306,7 +361,7 @@ def peek_with(scope: Scope, variant: str, extra: Sequence[str]) -> tuple[Cached 
         _fail(exc, scope.app)
         return None, misses
     epoch_raw, gen_raw, raw = got[0], got[1], got[2]
-    extras = list(got[3:])
+    extras = [untag(x, epoch_raw) for x in got[3:]]
     if raw is None or epoch_raw is None or gen_raw is None:
         return None, extras
     found = _unpack(raw, epoch_raw, gen_raw)
@@ -327,10 +382,9 @@ def _bump(scope: Scope) -> None:
 
 def _bump_many(scopes: Sequence[Scope]) -> None:
     """INCR the generations of ``scopes`` in one round trip (one pipeline), then run the bump hooks."""
-    global _epoch_dirty
     apps = [s.app for s in scopes]
     if _breaker_until and time.monotonic() < _breaker_until:
-        _epoch_dirty = True
+        _lose_invalidation()
         for app in apps:
             count("fail_open", app)
     else:
@@ -340,7 +394,7 @@ def _bump_many(scopes: Sequence[Scope]) -> None:
             for app in apps:
                 count("invalidation", app)
         except CacheUnavailable as exc:
-            _epoch_dirty = True
+            _lose_invalidation()
             _fail(exc, apps[0])
             for app in apps[1:]:
                 count("fail_open", app)
@@ -358,6 +412,26 @@ def invalidate(*scopes: Scope) -> None:
     """
     if scopes:
         transaction.on_commit(lambda: _bump_many(scopes))
+
+
+def _bump_epoch() -> None:
+    be = _usable("core")
+    if be is None:
+        _lose_invalidation()
+        return
+    try:
+        be.set(f"{prefix()}:epoch", _fresh_counter(), _gen_ttl(default_ttl()) * 24)
+        count("epoch_bump")
+    except CacheUnavailable as exc:
+        _lose_invalidation()
+        _fail(exc, "core")
+
+
+def invalidate_all() -> None:
+    """Drop every entry and raw flag of this namespace once the current transaction commits (an epoch bump): for
+    writes too large to name what they changed. The nginx edge is not purged by it (its entries have their own
+    backstop validity); writes that feed edge-cached pages name their rows instead."""
+    transaction.on_commit(_bump_epoch)
 
 
 def check() -> str:
@@ -384,6 +458,7 @@ from bazaar.core.cache.raw import (  # noqa: E402  (raw uses the state defined a
     peek_counter,
     raw_key,
     set_raw,
+    untag,
 )
 
 __all__ = [
@@ -401,6 +476,7 @@ __all__ = [
     "get_raw",
     "hit_counter",
     "invalidate",
+    "invalidate_all",
     "new_test_prefix",
     "peek",
     "peek_counter",

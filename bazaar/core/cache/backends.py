@@ -1,14 +1,21 @@
-"""The two cache backends behind bazaar.core.cache: Redis (a raw redis-py client on django-redis' pool, bytes in
-and out) and Django's configured cache (the in-process LocMemCache of the embedded default). Only
-bazaar.core.cache uses them; every other module goes through its functions."""
+"""The cache backends behind bazaar.core.cache: Redis (a raw redis-py client on django-redis' pool, bytes in and
+out) and, in the embedded default, a SQLite file shared by every process on the machine (the app server's
+workers, Celery, the CLI). Only bazaar.core.cache uses them; every other module goes through its functions.
+
+Why a shared file and not Django's in-process cache: a per-process cache cannot be invalidated by another
+process, so a CLI write (``bazaar kv set``) or a second server worker would leave the running server serving old
+bytes until the TTL. Measured and chosen in docs/design-notes.md ("An embedded cache every process shares")."""
 
 from __future__ import annotations
 
+import functools
+import os
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
-
-from django.core.cache import caches
 
 
 class CacheUnavailable(Exception):
@@ -25,15 +32,60 @@ class Backend(Protocol):
     def ping(self) -> None: ...
 
 
+#: Called with each new Redis connection, after its handshake and before its first command (core.cache settles
+#: lost invalidations and Redis restarts there: a restarted or restored Redis is only ever reached through a new
+#: connection). A hook that raises makes the connection fail, so the caller fails open to the database.
+connect_hooks: list[Callable[[Any], None]] = []
+
+
+@functools.cache
+def _connection_classes() -> tuple[type[Any], type[Any]]:
+    import redis
+
+    class Checked:
+        def on_connect_check_health(self, check_health: bool = True) -> None:
+            super().on_connect_check_health(check_health)  # type: ignore[misc]
+            for hook in connect_hooks:
+                try:
+                    hook(self)
+                except redis.RedisError:
+                    raise
+                except (
+                    Exception
+                ) as exc:  # e.g. the database could not be asked: this connection is not usable
+                    raise redis.ConnectionError(f"cache connection not validated: {exc}") from exc
+
+    class CheckedConnection(Checked, redis.Connection):
+        pass
+
+    class CheckedSSLConnection(Checked, redis.SSLConnection):
+        pass
+
+    return CheckedConnection, CheckedSSLConnection
+
+
 class RedisBackend:
-    """Raw redis-py client from django-redis' pool: one reused connection pool per process, bytes in and out."""
+    """A raw redis-py client on a pool of its own: bytes in and out, connections validated when made.
 
-    def __init__(self) -> None:
-        from django_redis import get_redis_connection
+    Commands are retried once on a connection error, on a new connection: after a Redis restart every pooled
+    connection is dead, and without the retry each fails one command (measured: a generation bump lost per
+    pooled connection, so a write answered while another process kept serving the old entry).
+    """
 
-        self.client = get_redis_connection("default")
+    def __init__(self, url: str, *, socket_timeout: float, connect_timeout: float) -> None:
         import redis
 
+        plain, ssl = _connection_classes()
+        self.url = url
+        self.pool = redis.ConnectionPool.from_url(
+            url,
+            connection_class=ssl if url.startswith("rediss://") else plain,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=connect_timeout,
+            retry_on_error=[redis.ConnectionError],
+            health_check_interval=0,
+        )
+        self.client = redis.Redis(connection_pool=self.pool)
         self._redis = redis
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         # Reads go through one connection held per thread: checking a connection out of the pool costs a
@@ -44,9 +96,7 @@ class RedisBackend:
     def _reader(self) -> Any:
         client = getattr(self._local, "client", None)
         if client is None:
-            client = self._redis.Redis(
-                connection_pool=self.client.connection_pool, single_connection_client=True
-            )
+            client = self._redis.Redis(connection_pool=self.pool, single_connection_client=True)
             self._local.client = client
         return client
 
@@ -90,42 +140,118 @@ class RedisBackend:
     def ping(self) -> None:
         self._call(self.client.ping)
 
+    def close(self) -> None:
+        self.pool.disconnect()
 
-class DjangoBackend:
-    """Django's configured cache (in-process LocMemCache by default). Values are stored as bytes."""
 
-    def __init__(self) -> None:
-        self.cache = caches["default"]
-        self._lock = threading.Lock()
+class SqliteBackend:
+    """A cache in one SQLite file (WAL) shared by every process on this machine: the embedded default.
+
+    One connection per thread and process; ``synchronous=OFF`` (a cache may lose its last writes in an OS crash,
+    never its consistency, and a lost entry only costs a rebuild). Generations and counters are incremented in one
+    statement (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``), so they are atomic across processes. Expired rows
+    are invisible at once and swept now and then.
+    """
+
+    SWEEP_EVERY = 1000
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = str(path)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._writes = 0
+        self._conn()  # create the table now: a broken path fails at start, not on a request
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=OFF")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS entry (key TEXT PRIMARY KEY, value BLOB NOT NULL, "
+                "expires REAL NOT NULL) WITHOUT ROWID"
+            )
+            self._local.conn = conn
+            self._local.pid = os.getpid()
+        return conn
+
+    def _call(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        try:
+            return fn(self._conn())
+        except sqlite3.Error as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    def _wrote(self, conn: sqlite3.Connection) -> None:
+        self._writes += 1
+        if self._writes % self.SWEEP_EVERY == 0:
+            conn.execute("DELETE FROM entry WHERE expires <= ?", (time.time(),))
 
     def mget(self, keys: Sequence[str]) -> list[bytes | None]:
-        found = self.cache.get_many(list(keys))
-        out: list[bytes | None] = []
-        for k in keys:
-            v = found.get(k)
-            out.append(v)
-        return out
+        def run(conn: sqlite3.Connection) -> list[bytes | None]:
+            marks = ",".join("?" * len(keys))
+            rows = conn.execute(
+                f"SELECT key, value FROM entry WHERE key IN ({marks}) AND expires > ?",  # noqa: S608 (placeholders only)
+                [*keys, time.time()],
+            ).fetchall()
+            found = {k: (v if isinstance(v, bytes) else str(v).encode()) for k, v in rows}
+            return [found.get(k) for k in keys]
+
+        return self._call(run)
 
     def set(self, key: str, value: bytes, ttl: int) -> None:
-        self.cache.set(key, value, ttl)
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO entry (key, value, expires) VALUES (?, ?, ?)",
+                (key, value, time.time() + ttl),
+            )
+            self._wrote(conn)
+
+        self._call(run)
 
     def add(self, key: str, value: bytes, ttl: int) -> bool:
-        return bool(self.cache.add(key, value, ttl))
+        def run(conn: sqlite3.Connection) -> bool:
+            now = time.time()
+            cur = conn.execute(
+                "INSERT INTO entry (key, value, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+                "value = excluded.value, expires = excluded.expires WHERE entry.expires <= ?",
+                (key, value, now + ttl, now),
+            )
+            return cur.rowcount == 1
+
+        return self._call(run)
 
     def delete(self, key: str) -> None:
-        self.cache.delete(key)
+        self._call(lambda conn: conn.execute("DELETE FROM entry WHERE key = ?", (key,)))
+
+    def _incr(self, conn: sqlite3.Connection, key: str, ttl: int) -> int:
+        now = time.time()
+        row = conn.execute(
+            "INSERT INTO entry (key, value, expires) VALUES (?, 1, ?) ON CONFLICT(key) DO UPDATE SET "
+            "value = CASE WHEN entry.expires <= ? THEN 1 ELSE CAST(entry.value AS INTEGER) + 1 END, "
+            "expires = excluded.expires RETURNING value",
+            (key, now + ttl, now),
+        ).fetchone()
+        return int(row[0])
 
     def incr(self, key: str, ttl: int) -> int:
-        # LocMemCache is per process; the lock makes read-modify-write atomic within it.
-        with self._lock:
-            current = self.cache.get(key)
-            value = int(current) + 1 if current is not None else 1
-            self.cache.set(key, str(value).encode(), ttl)
-            return value
+        return self._call(lambda conn: self._incr(conn, key, ttl))
 
     def incr_many(self, keys: Sequence[str], ttl: int) -> None:
-        for key in keys:
-            self.incr(key, ttl)
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for key in keys:
+                    self._incr(conn, key, ttl)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+        self._call(run)
 
     def ping(self) -> None:
-        return None
+        self._call(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    def server_id(self) -> str:
+        return "sqlite:" + self.path

@@ -1,6 +1,11 @@
 """Small raw values and fixed-window counters in the cache (bearer-token and API-key flags, rate limits), with
 the same namespace, fail-open behaviour and outage bookkeeping as the rest of bazaar.core.cache (re-exported
-there: callers use ``cache.get_raw`` etc.)."""
+there: callers use ``cache.get_raw`` etc.).
+
+Raw values are tagged with the epoch they were stored under (``<epoch>|<value>``) and read only under that epoch:
+a flag that should have been deleted while the cache was down (a revoked token or API key) is dropped by the same
+epoch bump that settles lost invalidations, and a Redis restored from an old snapshot cannot bring it back.
+Counters are not tagged: a rate-limit window restored from a snapshot only makes the limit stricter."""
 
 from __future__ import annotations
 
@@ -15,25 +20,39 @@ def raw_key(*parts: str | int) -> str:
     return ":".join([_cache.prefix(), *(str(p) for p in parts)])
 
 
+def untag(raw: bytes | None, epoch: bytes | None) -> bytes | None:
+    """The value of a tagged raw entry if it was stored under ``epoch``, else None."""
+    if raw is None or epoch is None:
+        return None
+    tag = epoch + b"|"
+    return raw[len(tag) :] if raw.startswith(tag) else None
+
+
 def get_raw(key: str) -> bytes | None:
-    """Read a raw value stored with :func:`set_raw`; None when missing or the cache is down."""
+    """Read a raw value stored with :func:`set_raw`; None when missing, stored under an older epoch, or the cache
+    is down. One round trip (the epoch comes in the same ``MGET``)."""
     be = _cache._usable("core")
     if be is None:
         return None
     try:
-        return be.mget([key])[0]
+        epoch, raw = be.mget([f"{_cache.prefix()}:epoch", key])
     except CacheUnavailable as exc:
         _cache._fail(exc, "core")
         return None
+    return untag(raw, epoch)
 
 
 def set_raw(key: str, value: bytes, ttl: int) -> None:
-    """Store a raw value under a :func:`raw_key` (TTL required). Fails open (counted)."""
+    """Store a raw value under a :func:`raw_key` (TTL required), tagged with the current epoch. Fails open."""
     be = _cache._usable("core")
     if be is None:
         return
     try:
-        be.set(key, value, ttl)
+        epoch_key = f"{_cache.prefix()}:epoch"
+        epoch = _cache._ensure(
+            be, epoch_key, be.mget([epoch_key])[0], _cache._gen_ttl(_cache.default_ttl()) * 24
+        )
+        be.set(key, epoch + b"|" + value, ttl)
     except CacheUnavailable as exc:
         _cache._fail(exc, "core")
 

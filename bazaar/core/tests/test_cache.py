@@ -152,6 +152,7 @@ def test_stale_set_race() -> None:
     assert cache.get_or_build(scope, "email", fresh).body == b"new@example.com"
 
 
+@pytest.mark.django_db(transaction=True)  # a new Redis connection checks the cache ledger in the database
 def test_concurrent_misses_rebuild_once() -> None:
     """(c) N concurrent misses on one key: one build, everyone gets its bytes."""
     n = 16

@@ -177,7 +177,7 @@ def test_registered_pages_of_each_app(recorder: Recorder, django_capture_on_comm
 
     with django_capture_on_commit_callbacks(execute=True):
         rcache.invalidate_title(7)
-        tcache.invalidate_trainers()
+        cache.invalidate(tcache.TRAINERS, tcache.POKEMON)
     assert recorder.paths("PURGE") == [
         "/purge/rentals/",
         "/purge/api/rentals/titles",

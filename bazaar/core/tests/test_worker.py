@@ -26,6 +26,7 @@ def test_real_worker_runs_enqueued_task(celery_worker_process: Any) -> None:
     assert cache.get_raw(key) == b"pong"
 
 
+@pytest.mark.django_db  # the task writes to the cache; a new Redis connection checks the ledger in the database
 def test_eager_without_broker(settings: Any) -> None:
     if settings.CELERY_BROKER_URL:
         pytest.skip("a broker is configured")

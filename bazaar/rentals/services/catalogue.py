@@ -9,7 +9,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from bazaar.core.errors import Conflict, NotFound, ValidationFailed
-from bazaar.rentals import cache, conf
+from bazaar.rentals import conf
 from bazaar.rentals.isbn import isbn_valid, normalize_isbn
 from bazaar.rentals.models import Copy, CopyState, Kind, PricePlan, Title
 from bazaar.rentals.pricing import PlanTerms
@@ -76,7 +76,6 @@ def title_create(
         with transaction.atomic():
             obj = Title.objects.create(**clean)
             Copy.objects.bulk_create([Copy(title=obj, barcode=_new_barcode()) for _ in range(copies)])
-            cache.invalidate_title(obj.pk)
     except IntegrityError:
         raise Conflict(
             "A title with that ISBN exists already.", code="isbn_taken", details={"isbn": clean["isbn"]}
@@ -109,7 +108,6 @@ def title_update(*, title_id: int, **fields: Any) -> Title:
             for k, v in clean.items():
                 setattr(obj, k, v)
             obj.save()
-            cache.invalidate_title(obj.pk)
     except IntegrityError:
         raise Conflict(
             "A title with that ISBN exists already.", code="isbn_taken", details={"isbn": clean.get("isbn")}
@@ -138,7 +136,6 @@ def copies_add(*, title_id: int, count: int = 0, barcodes: list[str] | None = No
             new = [Copy(title_id=title_id, barcode=b) for b in given]
             new += [Copy(title_id=title_id, barcode=_new_barcode()) for _ in range(count)]
             created = Copy.objects.bulk_create(new)
-            cache.invalidate_title(title_id)
     except IntegrityError:
         raise Conflict("A barcode exists already.", code="barcode_taken")
     if any(c.pk is None for c in created):  # SQLite without RETURNING support: read them back
@@ -166,7 +163,6 @@ def copy_set_state(*, copy_id: int, state: str) -> Copy:
         if copy.state != state:
             copy.state = state
             copy.save(update_fields=["state"])
-            cache.invalidate_title(copy.title_id)
     return copy
 
 

@@ -378,7 +378,6 @@ def order_set_status(*, owner: User, order_id: int, status: str) -> Order:
             )
             for item in items:
                 Product.objects.filter(pk=item.product_id).update(stock=F("stock") + item.quantity)
-            invalidate_store(shop.slug)
         order.status = status
         order.save(update_fields=["status", "updated_at"])
     return order

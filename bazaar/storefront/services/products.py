@@ -11,7 +11,6 @@ from django.db import IntegrityError, transaction
 from bazaar.accounts.models import User
 from bazaar.core.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from bazaar.storefront import conf
-from bazaar.storefront.cache import invalidate_store
 from bazaar.storefront.models import Product, Shop
 
 CENT = Decimal("0.01")
@@ -114,7 +113,6 @@ def product_create(
             if image is not None:
                 product.image.save(image.name or "image", image, save=False)
             product.save()
-            invalidate_store(shop.slug)
     except IntegrityError:
         raise Conflict("A product with that name exists in your shop.", code="duplicate_name")
     return product
@@ -155,7 +153,6 @@ def product_update(
             if image is not None:
                 product.image.save(image.name or "image", image, save=False)
             product.save()
-            invalidate_store(product.shop.slug)
     except IntegrityError:
         raise Conflict("A product with that name exists in your shop.", code="duplicate_name")
     return product
@@ -174,7 +171,6 @@ def product_toggle_available(*, owner: User, product_id: int) -> Product:
             raise NotFound("No such product.", code="product_not_found")
         product.is_available = not product.is_available
         product.save(update_fields=["is_available", "updated_at"])
-        invalidate_store(product.shop.slug)
     return product
 
 
@@ -192,7 +188,6 @@ def product_delete(*, owner: User, product_id: int) -> str:
         )
         if product is None:
             raise NotFound("No such product.", code="product_not_found")
-        invalidate_store(product.shop.slug)
         if product.order_items.exists():
             product.is_archived = True
             product.is_listed = False

@@ -12,7 +12,6 @@ from django.utils.text import slugify
 from bazaar.accounts.models import User
 from bazaar.accounts.services import user_signup
 from bazaar.core.errors import Conflict, NotFound, ValidationFailed
-from bazaar.storefront.cache import invalidate_store
 from bazaar.storefront.models import Shop, ShopSlugHistory
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -109,7 +108,6 @@ def shop_create(
                 contact_email=_clean_email(contact_email or owner.email or ""),
                 contact_phone=(contact_phone or "").strip()[:30],
             )
-            invalidate_store(shop.slug)
     except IntegrityError:
         raise Conflict("That link is taken; choose another.", code="slug_taken")
     return shop
@@ -186,7 +184,6 @@ def shop_update(
                 ShopSlugHistory.objects.create(shop=shop, slug=old_slug)
                 shop.slug = new_slug
             shop.save()
-            invalidate_store(old_slug, shop.slug)
     except IntegrityError:
         raise Conflict("That link is taken; choose another.", code="slug_taken")
     return shop

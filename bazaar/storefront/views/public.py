@@ -23,7 +23,7 @@ from bazaar.core import cache
 from bazaar.core.errors import DomainError, NotFound, ValidationFailed
 from bazaar.core.http import bytes_response
 from bazaar.storefront import conf, selectors, services
-from bazaar.storefront.cache import PAGE_VARIANT, store_scope
+from bazaar.storefront.cache import PAGE_VARIANT, store_scope, store_surface
 
 HTML = "text/html; charset=utf-8"
 LOW_STOCK_BADGE = 5
@@ -86,7 +86,7 @@ def store_page(request: HttpRequest, slug: str) -> HttpResponse:
             return bytes_response(
                 request, cache.Cached(body, cache.etag_for(body), hit=False), content_type=HTML
             )
-        cached = cache.get_or_build(
+        cached = store_surface().get_or_build(
             store_scope(slug), PAGE_VARIANT, lambda: render_store(slug), ttl=conf.page_ttl()
         )
     except _NoStore:

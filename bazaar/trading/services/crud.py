@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from bazaar.accounts.models import User
 from bazaar.core.errors import Conflict, NotFound, ValidationFailed
-from bazaar.trading import cache as tcache
 from bazaar.trading.models import Cause, OfferState, OwnershipChange, Pokemon, TradeOffer, Trainer
 from bazaar.trading.services.common import check_public_id, require_staff
 
@@ -73,7 +72,6 @@ def trainer_create(
     try:
         with transaction.atomic():
             trainer.save()
-            tcache.invalidate_trainers()
     except IntegrityError:
         if Trainer.objects.filter(public_id=public_id).exists():
             raise Conflict(f"Trainer {public_id!r} exists.", code="trainer_exists")
@@ -99,7 +97,6 @@ def trainer_update(*, public_id: str, changes: dict[str, Any], actor: Any = None
             if "username" in changes:
                 trainer.user = _user_by_name(changes["username"])
             trainer.save()
-            tcache.invalidate_trainers()
     except IntegrityError:
         raise Conflict("That user is linked to another trainer.", code="user_taken")
     return trainer
@@ -127,7 +124,6 @@ def trainer_delete(*, public_id: str, cascade: bool = False, actor: Any = None) 
         _invalidate_offers_for(owned, reason="a pokemon in the offer was deleted")
         Pokemon.objects.filter(pk__in=owned).delete()
         trainer.delete()
-        tcache.invalidate_trainers()
     return len(owned)
 
 
@@ -167,7 +163,6 @@ def pokemon_create(
                 date_of_ownership=date_of_ownership or now.date(),
             )
             OwnershipChange.objects.create(pokemon=pokemon, to_trainer=trainer, at=now, cause=Cause.CREATE)
-            tcache.invalidate_pokemon()
     except IntegrityError:
         raise Conflict(f"Pokemon {public_id!r} exists.", code="pokemon_exists")
     return pokemon
@@ -207,7 +202,6 @@ def pokemon_update(*, public_id: str, changes: dict[str, Any], actor: Any = None
                 if not changes.get("date_of_ownership"):
                     pokemon.date_of_ownership = now.date()
         pokemon.save()
-        tcache.invalidate_pokemon()
     return pokemon
 
 
@@ -220,4 +214,3 @@ def pokemon_delete(*, public_id: str, actor: Any = None) -> None:
             raise NotFound(f"No pokemon {public_id!r}.", code="pokemon_not_found")
         _invalidate_offers_for([pokemon.pk], reason=f"{public_id} was deleted")
         pokemon.delete()
-        tcache.invalidate_pokemon()

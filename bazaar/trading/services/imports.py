@@ -31,9 +31,10 @@ from typing import IO, Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from bazaar.core import freshness
 from bazaar.core.errors import ValidationFailed
-from bazaar.trading import cache as tcache
 from bazaar.trading import conf
+from bazaar.trading.models import OwnershipChange, Pokemon, Trainer
 from bazaar.trading.services.import_db import (
     _count_existing,
     _set_checks,
@@ -134,10 +135,10 @@ def import_csv(
                         progress(Progress("writing", rows, counting.count))
                     result.history_rows = _upsert(cur, kind, rows, timezone.now(), result.extra)
                     cur.execute("DROP TABLE IF EXISTS trading_import_stage")
-                    if kind == "trainers":
-                        tcache.invalidate_trainers()
-                    else:
-                        tcache.invalidate_pokemon()
+                    # Raw COPY and INSERT ... SELECT send no signals: name what was written.
+                    freshness.changed(Trainer if kind == "trainers" else Pokemon)
+                    if kind == "pokemon":
+                        freshness.changed(OwnershipChange)
                     result.extra["stream_s"] = round(streamed - t0, 3)
                     result.extra["checks_s"] = round(checked - streamed, 3)
                     written = time.perf_counter()

@@ -16,7 +16,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from bazaar.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from bazaar.trading import cache as tcache
 from bazaar.trading import conf
 from bazaar.trading.models import (
     Cause,
@@ -92,7 +91,6 @@ def _swap(
             for pk in pks
         )
     OwnershipChange.objects.bulk_create(history)
-    tcache.invalidate_pokemon()
     return []
 
 

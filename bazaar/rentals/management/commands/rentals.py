@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from bazaar.accounts.models import User
 from bazaar.core.errors import DomainError
-from bazaar.rentals import cache, selectors, services
+from bazaar.rentals import selectors, services
 from bazaar.rentals.models import Copy, CopyState, Customer, ExportJob, Kind, Payment, Rental, Title
 
 BENCH_PREFIX = "Bench customer "
@@ -165,7 +165,6 @@ class Command(BaseCommand):
                 missing = o["copies"] - Copy.objects.filter(title=title).count()
                 if missing > 0:
                     services.copies_add(title_id=title.pk, count=missing)
-            cache.invalidate_catalogue()
         # Earlier runs left balances (and maybe open rentals after a crash): settle them so limits don't bite.
         for rental_id in Rental.objects.filter(
             title__title__startswith=BENCH_TITLE, returned_at__isnull=True
