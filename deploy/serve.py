@@ -3,9 +3,9 @@
 ``python deploy/serve.py [--server granian|gunicorn] [--workers N] [--threads T] [--host H] [--port P]``
 
 Defaults are chosen by measurement (bench/results/server_choice.json, docs/design-notes.md): granian WSGI.
-With the embedded default (no REDIS_URL) there is one worker process with threads, because Django's in-process
-cache is per process and a write in one worker could not invalidate another worker's copy. With Redis the
-cache is shared, so it runs one process per core. Either way each process has 4 blocking threads: a request that
+One worker process per core, with the embedded default too: its cache is one SQLite file shared by every process
+(bazaar.core.cache.backends.SqliteBackend), so a write in one worker, a Celery task or the CLI invalidates what
+the other workers serve, exactly as with Redis. Each process has 4 blocking threads: a request that
 writes spends most of its time waiting for PostgreSQL, and threads overlap those waits (measured on the KV PUT
 scenario: 2x1 threads 703-891 writes/s, 2x4 threads 1,094-1,323 writes/s, the cached store page unchanged).
 """
@@ -35,10 +35,6 @@ def _env_set(name: str) -> bool:
             if line.strip().startswith(f"{name}=") and line.split("=", 1)[1].strip():
                 return True
     return False
-
-
-def _env_redis() -> bool:
-    return _env_set("REDIS_URL")
 
 
 def build_command(server: str, host: str, port: int, workers: int, threads: int) -> list[str]:
@@ -90,8 +86,7 @@ def main() -> None:
     )
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    shared_cache = _env_redis()
-    default_workers = (os.cpu_count() or 2) if shared_cache else 1
+    default_workers = os.cpu_count() or 2
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", default_workers)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", 4)))
     parser.add_argument(
@@ -100,12 +95,6 @@ def main() -> None:
         help="with CELERY_BROKER_URL set, do not start a Celery worker (with beat) beside the server",
     )
     args = parser.parse_args()
-    if not shared_cache and args.workers > 1:
-        print(
-            "note: several workers without REDIS_URL each keep their own cache; using 1 worker.",
-            file=sys.stderr,
-        )
-        args.workers = 1
 
     os.chdir(ROOT)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings")

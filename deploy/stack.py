@@ -113,6 +113,39 @@ def ensure_purge_module() -> Path:
     return PURGE_MODULE
 
 
+def edge_location() -> str:
+    """The edge-cached location's regex, rendered from the apps' declared surfaces (bazaar.core.surfaces)."""
+    import django
+    from django.apps import apps
+
+    if not apps.ready:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings")
+        sys.path.insert(0, str(ROOT))
+        django.setup()
+    from bazaar.core import surfaces
+
+    return surfaces.nginx_location()
+
+
+_STATIC_FILES = """    # Static files carry a content hash in their names (ManifestStaticFilesStorage): cache them for a year.
+    location /static/ {{
+      alias {static_root}/;
+      add_header Cache-Control "public, max-age=31536000, immutable";
+      access_log off;
+    }}"""
+_STATIC_PROXIED = """    # Static files are served by WhiteNoise in the web image (hashed names, far-future Cache-Control).
+    location /static/ {
+      proxy_pass http://bazaar_app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      access_log off;
+    }"""
+
+
+def _render(**values: object) -> str:
+    return (ROOT / "deploy" / "nginx.conf.tmpl").read_text().format(edge_location=edge_location(), **values)
+
+
 def nginx_conf(
     state: Path,
     *,
@@ -126,25 +159,62 @@ def nginx_conf(
     """deploy/nginx.conf.tmpl rendered for app servers on ``app_ports``; ``edge=False`` turns the edge cache off."""
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (state / "tmp" / sub).mkdir(parents=True, exist_ok=True)
-    return (
-        (ROOT / "deploy" / "nginx.conf.tmpl")
-        .read_text()
-        .format(
-            purge_module=ensure_purge_module(),
-            worker_processes=worker_processes,
-            state=state,
-            access_log=access_log or f"{state}/nginx-access.log",
-            host=HOST,
-            port=port,
-            purge_port=purge_port,
-            upstreams="\n".join(f"    server {HOST}:{p} max_fails=0;" for p in app_ports),
-            static_root=ROOT / "staticfiles",
-            media_root=state / "media",
-            edge_zone="edge" if edge else "off",
-            edge_validity="10m",
-            session_cookie="sessionid",
-        )
+    return _render(
+        rendered_for="Rendered for make stack (deploy/stack.py).",
+        purge_module=ensure_purge_module(),
+        worker_processes=worker_processes,
+        daemon="daemon on;",
+        pid=f"{state}/nginx.pid",
+        error_log=f"{state}/nginx-error.log",
+        temp_paths=(
+            f"  client_body_temp_path {state}/tmp/body; proxy_temp_path {state}/tmp/proxy;\n"
+            f"  fastcgi_temp_path {state}/tmp/fastcgi; uwsgi_temp_path {state}/tmp/uwsgi; "
+            f"scgi_temp_path {state}/tmp/scgi;\n"
+        ),
+        edge_dir=f"{state}/edge",
+        access_log=access_log or f"{state}/nginx-access.log",
+        listen=f"{HOST}:{port}",
+        purge_listen=f"{HOST}:{purge_port}",
+        purge_self=f"{HOST}:{purge_port}",
+        purge_allow="    allow 127.0.0.1;",
+        upstreams="\n".join(f"    server {HOST}:{p} max_fails=0;" for p in app_ports),
+        static_location=_STATIC_FILES.format(static_root=ROOT / "staticfiles"),
+        media_root=state / "media",
+        edge_zone="edge" if edge else "off",
+        edge_validity="10m",
+        session_cookie="sessionid",
     )
+
+
+def compose_conf() -> str:
+    """deploy/nginx.conf: the same template for the nginx container of deploy/docker-compose.yml."""
+    return _render(
+        rendered_for="Rendered for docker-compose (the image of deploy/nginx.Dockerfile): do not edit by hand.",
+        purge_module="modules/ngx_http_cache_purge_module.so",
+        worker_processes="auto",
+        daemon="",
+        pid="/run/nginx.pid",
+        error_log="/dev/stderr",
+        temp_paths="",
+        edge_dir="/var/cache/nginx/edge",
+        access_log="/dev/stdout",
+        listen="80",
+        purge_listen="8081",
+        purge_self="127.0.0.1:8081",
+        # Not published; only loopback and the private ranges compose networks use may call it.
+        purge_allow="    allow 127.0.0.1;\n    allow 10.0.0.0/8;\n    allow 172.16.0.0/12;\n    allow 192.168.0.0/16;",
+        upstreams="    server web:8000;",
+        static_location=_STATIC_PROXIED,
+        media_root="/media",
+        edge_zone="edge",
+        edge_validity="10m",
+        session_cookie="sessionid",
+    )
+
+
+def write_compose_conf() -> None:
+    (ROOT / "deploy" / "nginx.conf").write_text(compose_conf())
+    print("wrote deploy/nginx.conf")
 
 
 def _spawn(name: str, cmd: list[str], env: dict[str, str]) -> int:
@@ -287,4 +357,4 @@ def down() -> None:
 
 
 if __name__ == "__main__":
-    {"up": up, "down": down}[sys.argv[1] if len(sys.argv) > 1 else "up"]()
+    {"up": up, "down": down, "compose-conf": write_compose_conf}[sys.argv[1] if len(sys.argv) > 1 else "up"]()

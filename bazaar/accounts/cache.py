@@ -34,4 +34,6 @@ def declare() -> None:
     # What a cached flag holds: the token's revocation and its user's id, name, activity and staff rights (the
     # once-a-minute ``last_used_at`` touch and a login's ``last_login`` leave the flags alone).
     freshness.effect(ApiToken, _forget_token, fields=("revoked_at", "user", "digest"))
-    freshness.effect(User, _forget_user_tokens, fields=("username", "is_active", "is_staff", "is_superuser"))
+    freshness.effect(
+        User, _forget_user_tokens, fields=("username", "email", "is_active", "is_staff", "is_superuser")
+    )

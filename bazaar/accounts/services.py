@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 
@@ -87,8 +88,8 @@ def _token_cache_key(digest: str) -> str:
 def token_authenticate(secret: str) -> User | None:
     """Return the active user behind a bearer secret, or None.
 
-    Hot path: a verified token is remembered in the cache for TOKEN_CACHE_SECONDS as (user id, username, staff
-    flags), so an authenticated API call costs one cache read instead of a join on every request; the user is
+    Hot path: a verified token is remembered in the cache for TOKEN_CACHE_SECONDS as (user id, staff flags,
+    username, e-mail), so an authenticated API call costs one cache read instead of a join on every request; the user is
     then an unsaved-looking instance with those fields (enough for permission checks and foreign keys).
     Revoking deletes the entry after commit. Touches last_used_at at most once a minute, on the database path.
     """
@@ -98,10 +99,8 @@ def token_authenticate(secret: str) -> User | None:
     key = _token_cache_key(digest)
     raw = cache.get_raw(key)
     if raw:
-        uid, is_staff, is_superuser, username = raw.decode().split(":", 3)
-        user = User(
-            pk=int(uid), username=username, is_staff=is_staff == "1", is_superuser=is_superuser == "1"
-        )
+        uid, is_staff, is_superuser, username, email = json.loads(raw)
+        user = User(pk=uid, username=username, email=email, is_staff=is_staff, is_superuser=is_superuser)
         user._state.adding = False
         user._state.db = "default"
         return user
@@ -113,9 +112,9 @@ def token_authenticate(secret: str) -> User | None:
     if token is None:
         return None
     u = token.user
-    cache.set_raw(
-        key, f"{u.pk}:{int(u.is_staff)}:{int(u.is_superuser)}:{u.username}".encode(), TOKEN_CACHE_SECONDS
-    )
+    # Everything an API answer may show of the user (GET /api/accounts/me), so a cached answer equals the database's.
+    flag = json.dumps([u.pk, u.is_staff, u.is_superuser, u.username, u.email])
+    cache.set_raw(key, flag.encode(), TOKEN_CACHE_SECONDS)
     now = timezone.now()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

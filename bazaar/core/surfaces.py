@@ -116,8 +116,11 @@ def edge_surfaces() -> list[Surface]:
 
 def nginx_location() -> str:
     """The regex of nginx's edge-cached ``location``: the union of the edge-cached surfaces' paths."""
-    parts = sorted(s.path[1:-1] for s in edge_surfaces())
+    parts = sorted(_NAMED.sub("(?:", s.path[1:-1]) for s in edge_surfaces())
     return "^(?:" + "|".join(parts) + ")$"
+
+
+_NAMED = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")  # nginx's PCRE refuses a group name used twice
 
 
 def depends(surface: Surface) -> list[type[models.Model]]:

@@ -124,10 +124,32 @@ def _settle_new_connection(conn: Any) -> None:
     found = ledger.state(namespace)
     if not ledger.needs_settling(found, run):
         return
-    conn.send_command("SET", f"{namespace}:epoch", _fresh_counter(), "EX", _gen_ttl(default_ttl()) * 24)
-    conn.read_response()
-    count("epoch_bump")
-    ledger.mark_settled(namespace, run, found[1] if found else 0)
+    lost = found[1] if found else 0
+    # One bump per (server run, lost count), whichever connection of whichever process comes first: the marker
+    # and the bump are one atomic script, so a connection that finds the marker already set also finds the
+    # epoch already bumped. A restored snapshot cannot hold the marker: it names the new server's run id.
+    ttl = _gen_ttl(default_ttl()) * 24
+    conn.send_command(
+        "EVAL",
+        _SETTLE_SCRIPT,
+        2,
+        f"{namespace}:settled:{run}:{lost}",
+        f"{namespace}:epoch",
+        _fresh_counter(),
+        ttl,
+    )
+    if conn.read_response():
+        count("epoch_bump")
+    ledger.mark_settled(namespace, run, lost)
+
+
+_SETTLE_SCRIPT = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
+  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+return 0
+"""
 
 
 if _settle_new_connection not in _backends.connect_hooks:
