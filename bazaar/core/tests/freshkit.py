@@ -63,6 +63,13 @@ class World:
         got = self.call("oracle", path=path, headers=headers or {})
         return got["status"], base64.b64decode(got["body"])
 
+    def restart_writer(self) -> None:
+        """A new writer process (the old one's memory, e.g. an outage it noticed, is gone)."""
+        self.writer.kill()
+        self.writer.wait(10)
+        self.writer = _spawn_writer(self.env)
+        self.call("load", data=self.data)
+
     def manage(self, *args: str) -> str:
         r = subprocess.run(
             [PY, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120
@@ -124,7 +131,7 @@ def _database(name: str) -> tuple[str, Any]:
 
 
 @contextlib.contextmanager
-def world() -> Iterator[World]:
+def world(redis_url: str | None = None) -> Iterator[World]:
     from bench.harness import Server, bench_env
 
     name = f"fresh_{uuid.uuid4().hex[:10]}"
@@ -132,7 +139,7 @@ def world() -> Iterator[World]:
     cache_file = Path(tempfile.gettempdir()) / f"{name}-cache.sqlite3"
     extra = {
         "DATABASE_URL": database_url,
-        "REDIS_URL": os.environ.get("REDIS_URL", ""),
+        "REDIS_URL": os.environ.get("REDIS_URL", "") if redis_url is None else redis_url,
         "CACHE_SQLITE_PATH": str(cache_file),
         "BAZAAR_CACHE_PREFIX": name,
         "CELERY_BROKER_URL": "",
@@ -147,19 +154,15 @@ def world() -> Iterator[World]:
     try:
         for step in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]):
             subprocess.run([PY, "manage.py", *step], cwd=ROOT, env=env, check=True, capture_output=True)
-        writer = subprocess.Popen(
-            [PY, "-m", "bazaar.core.tests.freshkit", "writer"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        writer = _spawn_writer(env)
         for s in servers:
             s.start()
         w = World(env=env, a=servers[0], b=servers[1], writer=writer, data={})
         w.data = w.call("seed")
-        yield w
+        try:
+            yield w
+        finally:
+            writer = w.writer  # restart_writer() may have replaced it
     finally:
         if writer is not None:
             writer.kill()
@@ -169,6 +172,17 @@ def world() -> Iterator[World]:
         drop()
         for suffix in ("", "-wal", "-shm"):
             Path(str(cache_file) + suffix).unlink(missing_ok=True)
+
+
+def _spawn_writer(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [PY, "-m", "bazaar.core.tests.freshkit", "writer"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 # --- the writer process ---------------------------------------------------------------------------------------
@@ -335,6 +349,13 @@ class Writer:
         }
         return self.data
 
+    def load(self, data: dict[str, Any]) -> None:
+        """A restarted writer takes over the world's data (and signs in to the admin again)."""
+        from bazaar.accounts.models import User
+
+        self.data = data
+        self.admin.force_login(User.objects.get(pk=data["admin_id"]))
+
     def oracle(self, path: str, headers: dict[str, str]) -> dict[str, Any]:
         """``path`` through Django in an empty cache namespace: built from the database as it is now."""
         from django.test import Client
@@ -479,6 +500,16 @@ class Writer:
             from django.utils import timezone
 
             TenantApiKey.objects.filter(pk=args["key_id"]).update(revoked_at=timezone.now())
+        elif op == "import_task":
+            # A trading import through its Celery task (run eagerly here: the embedded default's worker).
+            from django.core.files.uploadedfile import SimpleUploadedFile
+
+            from bazaar.trading.services import import_job_submit
+
+            csv = (
+                f"id,nickname,species,level,owner,dateOfOwnership\nfp01,Tasked{n},Pikachu,5,fr01,01-01-2020\n"
+            )
+            import_job_submit(upload=SimpleUploadedFile("t.csv", csv.encode()), kind="pokemon", dry_run=False)
         elif op == "user_admin_demote":
             self._admin_change(f"/admin/accounts/user/{d['vendor_id']}/change/", {"is_active": ""})
         else:
@@ -500,6 +531,8 @@ def _writer_loop() -> None:
         try:
             if req["op"] == "seed":
                 result: Any = writer.seed()
+            elif req["op"] == "load":
+                result = writer.load(**req["args"])
             elif req["op"] == "oracle":
                 result = writer.oracle(**req["args"])
             else:
