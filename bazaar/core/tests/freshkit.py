@@ -532,7 +532,8 @@ def _writer_loop() -> None:
             if req["op"] == "seed":
                 result: Any = writer.seed()
             elif req["op"] == "load":
-                result = writer.load(**req["args"])
+                writer.load(**req["args"])
+                result = None
             elif req["op"] == "oracle":
                 result = writer.oracle(**req["args"])
             else:
