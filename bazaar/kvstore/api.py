@@ -18,7 +18,6 @@ from bazaar.core.errors import ValidationFailed
 from bazaar.kvstore import selectors, services
 from bazaar.kvstore.auth import principal, tenant_key
 from bazaar.kvstore.cache import CACHE_CONTROL, CONTENT_TYPE, etag, etag_matches
-from bazaar.kvstore.fast import write_body
 from bazaar.kvstore.schemas import (
     ApiKeyCreatedOut,
     ApiKeyIn,
@@ -32,6 +31,7 @@ from bazaar.kvstore.schemas import (
     TenantIn,
     TenantOut,
     WriteOut,
+    write_body,
 )
 
 router = Router(tags=["kvstore"])

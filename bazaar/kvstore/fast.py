@@ -23,22 +23,11 @@ from django.db import DatabaseError
 from bazaar.core.errors import DomainError
 from bazaar.core.fastpath import json_answer
 from bazaar.kvstore import services
-from bazaar.kvstore.cache import CONTENT_TYPE, etag, iso, plain_request
-from bazaar.kvstore.services import WriteResult
+from bazaar.kvstore.cache import CONTENT_TYPE, etag, plain_request
+from bazaar.kvstore.schemas import SetIn, write_body
 
 Answer = tuple[str, list[tuple[str, str]], bytes]
-_FIELDS = frozenset(("value", "ttl", "if_version"))
-
-
-def write_body(result: WriteResult) -> dict[str, Any]:
-    """The JSON answer to a write (``WriteOut``)."""
-    return {
-        "key": result.key,
-        "version": result.version,
-        "updated_at": iso(result.updated_at),
-        "expires_at": iso(result.expires_at),
-        "op": result.op,
-    }
+_FIELDS = frozenset(SetIn.model_fields)  # the fields the API accepts, from its schema
 
 
 def _int_or_none(v: Any) -> bool:

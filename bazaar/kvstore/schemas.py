@@ -91,3 +91,16 @@ class ApiKeyCreatedOut(ApiKeyOut):
 
 class ImportOut(Schema):
     imported: int
+
+
+def write_body(result: Any) -> dict[str, Any]:
+    """The JSON answer to a write (``WriteOut``), for the API view and the WSGI fast path alike."""
+    from bazaar.kvstore.cache import iso
+
+    return {
+        "key": result.key,
+        "version": result.version,
+        "updated_at": iso(result.updated_at),
+        "expires_at": iso(result.expires_at),
+        "op": result.op,
+    }

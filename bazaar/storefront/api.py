@@ -14,7 +14,6 @@ from bazaar.core.errors import NotFound, ValidationFailed
 from bazaar.core.pagination import Page, PageParams, paginate
 from bazaar.core.schemas import ErrorOut
 from bazaar.storefront import selectors, services
-from bazaar.storefront.fast import placed_body
 from bazaar.storefront.schemas import (
     DeletedOut,
     OrderIn,
@@ -32,6 +31,7 @@ from bazaar.storefront.schemas import (
     StoreOut,
     SummaryOut,
     VendorSignupIn,
+    placed_body,
 )
 from bazaar.storefront.views.vendor import csv_stream
 

@@ -21,12 +21,15 @@ from django.db import DatabaseError
 
 from bazaar.core.errors import DomainError
 from bazaar.core.fastpath import json_answer
+from bazaar.core.schemas import text_limits
 from bazaar.storefront import services
-from bazaar.storefront.schemas import PublicOrderOut
+from bazaar.storefront.schemas import OrderIn, PublicOrderOut, placed_body
 
 Answer = tuple[str, list[tuple[str, str]], bytes]
-_FIELDS = frozenset(("items", "customer_name", "phone", "address"))
-_LIMITS = {"customer_name": 120, "phone": 30, "address": 1000}  # OrderIn's max_length
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # NUL and other control characters: never the plain case
+_FIELDS = frozenset(OrderIn.model_fields)
+#: The schema's own limits (``OrderIn``): a longer value goes to Django, which answers its 422.
+_LIMITS = text_limits(OrderIn, ("customer_name", "phone", "address"))
 
 
 def _lines(items: Any) -> list[services.OrderLine] | None:
@@ -57,8 +60,9 @@ def fast_order(match: re.Match[str], environ: dict[str, Any], body: bytes) -> An
     if type(payload) is not dict or payload.keys() != _FIELDS:
         return None
     for field, limit in _LIMITS.items():
-        if type(payload[field]) is not str or len(payload[field]) > limit:
-            return None
+        value = payload[field]
+        if type(value) is not str or len(value) > limit or _CONTROL.search(value):
+            return None  # Django's schema answers it (422), nothing is written
     lines = _lines(payload["items"])
     if lines is None:
         return None
@@ -77,16 +81,3 @@ def fast_order(match: re.Match[str], environ: dict[str, Any], body: bytes) -> An
         return None  # Django answers (503 while the database is down); the transaction rolled back.
     out = PublicOrderOut.model_validate(placed_body(placed)).model_dump()
     return json_answer(201 if placed.created else 200, out)
-
-
-def placed_body(placed: services.Placed) -> dict[str, Any]:
-    """The public answer to a placed order (``PublicOrderOut``), for the API view and the fast path."""
-    order = placed.order
-    return {
-        "number": order.number,
-        "status": order.status,
-        "total": order.total,
-        "currency": order.currency,
-        "created_at": order.created_at,
-        "items": placed.items,
-    }

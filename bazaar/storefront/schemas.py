@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from ninja import Field, Schema
 
@@ -196,3 +197,16 @@ class SummaryOut(Schema):
 
 class DeletedOut(Schema):
     outcome: str
+
+
+def placed_body(placed: Any) -> dict[str, Any]:
+    """The public answer to a placed order (``PublicOrderOut``), for the API view and the WSGI fast path alike."""
+    order = placed.order
+    return {
+        "number": order.number,
+        "status": order.status,
+        "total": order.total,
+        "currency": order.currency,
+        "created_at": order.created_at,
+        "items": placed.items,
+    }

@@ -28,7 +28,10 @@ def world(db: Any, make_user: Any) -> dict[str, Any]:
     )
     product_create(owner=shop.owner, name="Tea", mrp=Decimal("12"), price=Decimal("10"), stock=5)
     title = title_create(title="Shared Bytes", author="Bazaar", copies=1)
-    import_csv(source=io.BytesIO(b"id,firstName,lastName,dateOfBirth\nsb01,Ash,Ketchum,01-01-1990\n"), kind="trainers")
+    import_csv(
+        source=io.BytesIO(b"id,firstName,lastName,dateOfBirth\nsb01,Ash,Ketchum,01-01-1990\n"),
+        kind="trainers",
+    )
     make_user("zelda-the-visitor", password="Lantern-Quarry-Basil-77")
     return {"title": title.pk}
 

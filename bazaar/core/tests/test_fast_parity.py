@@ -1,0 +1,213 @@
+"""The fast path is checked, not copied: for every WSGI fast write route, the same request answered by the fast path
+and by Django (the API view) from the same database state gives the same status, body and headers — for the
+success and for every error the service can answer. Each pair runs in a transaction that is rolled back, with the
+clock frozen, so both see exactly the same world.
+
+The accepted fields and text limits of the fast paths come from the API's schemas; the cases below check that the
+schema's own bounds send the request to Django (which answers 422) rather than being restated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core import signals
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from bazaar.core.fastpath import FastPath
+from bazaar.core.testing import wsgi_call
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FROZEN = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
+#: Headers that carry no meaning a client could act on differently between the two answers. None so far: every
+#: header of the fast answer must equal Django's.
+VOLATILE: frozenset[str] = frozenset()
+
+
+@contextlib.contextmanager
+def _rolled_back() -> Iterator[None]:
+    # Like Django's test client: requests must not close the connection in the middle of the test's transaction.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        with transaction.atomic():
+            yield
+            transaction.set_rollback(True)
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
+def _answers(method: str, path: str, body: Any, headers: dict[str, str]) -> tuple[Any, Any]:
+    raw = json.dumps(body).encode() if not isinstance(body, bytes) else body
+    extra = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()}
+    django_app = get_wsgi_application()
+    passed: list[bool] = []
+
+    def behind(environ: dict[str, Any], start_response: Any) -> Any:
+        passed.append(True)
+        return django_app(environ, start_response)
+
+    with _rolled_back():
+        fast = wsgi_call(FastPath(behind), path, method=method, body=raw, **extra)
+    assert passed == [], f"{method} {path}: the fast path handed this case to Django"
+    with _rolled_back():
+        slow = wsgi_call(django_app, path, method=method, body=raw, **extra)
+    return fast, slow
+
+
+def _same(fast: Any, slow: Any) -> None:
+    assert fast[0] == slow[0]
+    assert json.loads(fast[2]) == json.loads(slow[2])
+    assert fast[2] == slow[2], "same JSON, different bytes"
+    f = {k: v for k, v in fast[1].items() if k not in VOLATILE}
+    s = {k: v for k, v in slow[1].items() if k not in VOLATILE}
+    assert f == s
+
+
+@pytest.fixture(autouse=True)
+def frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bazaar.storefront.services import orders
+
+    monkeypatch.setattr(timezone, "now", lambda: FROZEN)
+    monkeypatch.setattr(orders, "_order_number", lambda: "BZ-PARITY")  # random in production
+
+
+@pytest.fixture
+def shop(make_user: Any) -> dict[str, Any]:
+    from bazaar.storefront.services import product_create, vendor_signup
+
+    s = vendor_signup(
+        username="parity-vendor",
+        password="Tamarind-Kettle-Orbit-42",
+        email="p@example.com",
+        shop_name="Parity",
+        slug="parity",
+    )
+    tea = product_create(owner=s.owner, name="Tea", mrp=Decimal("12"), price=Decimal("10"), stock=3)
+    gone = product_create(owner=s.owner, name="Gone", mrp=Decimal("2"), price=Decimal("1"), stock=0)
+    return {"tea": tea.pk, "gone": gone.pk}
+
+
+def _order(items: list[dict[str, int]]) -> dict[str, Any]:
+    return {"items": items, "customer_name": "Asha", "phone": "+91 98765 43210", "address": "1 Road"}
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["placed", "unknown_store", "unknown_product", "out_of_stock", "too_many"],
+)
+def test_order_fast_path_answers_as_django(shop: dict[str, Any], case: str) -> None:
+    slug = "nope" if case == "unknown_store" else "parity"
+    items = {
+        "placed": [{"product_id": shop["tea"], "quantity": 2}],
+        "unknown_store": [{"product_id": shop["tea"], "quantity": 1}],
+        "unknown_product": [{"product_id": 999_999, "quantity": 1}],
+        "out_of_stock": [{"product_id": shop["gone"], "quantity": 1}],
+        "too_many": [{"product_id": shop["tea"], "quantity": 4}],
+    }[case]
+    fast, slow = _answers(
+        "POST", f"/api/storefront/stores/{slug}/orders", _order(items), {"Idempotency-Key": f"parity-{case}"}
+    )
+    _same(fast, slow)
+    assert (fast[0][:3] == "201") == (case == "placed")
+
+
+def test_order_fast_path_leaves_schema_bounds_to_django(shop: dict[str, Any]) -> None:
+    from bazaar.storefront.fast import _FIELDS, _LIMITS
+    from bazaar.storefront.schemas import OrderIn
+
+    assert set(OrderIn.model_fields) == _FIELDS
+    too_long = _order([{"product_id": shop["tea"], "quantity": 1}])
+    too_long["customer_name"] = "x" * (_LIMITS["customer_name"] + 1)
+    with_nul = _order([{"product_id": shop["tea"], "quantity": 1}])
+    with_nul["customer_name"] = "A\x00"
+    for body in (too_long, with_nul):
+        r = wsgi_call(
+            FastPath(lambda e, s: s("599 Passed", []) or [b""]),
+            "/api/storefront/stores/parity/orders",
+            method="POST",
+            body=json.dumps(body),
+            HTTP_IDEMPOTENCY_KEY="k",
+        )
+        assert r[0].startswith("599"), "the fast path must hand schema violations to Django"
+
+
+@pytest.fixture
+def kv() -> dict[str, Any]:
+    from bazaar.kvstore.services import apikey_authenticate, apikey_create, entry_set, tenant_create
+
+    tenant = tenant_create(slug="parity")
+    secret = apikey_create(tenant_id=tenant.pk, name="p").secret
+    assert apikey_authenticate(secret) is not None  # a key the fast path already knows
+    entry_set(tenant_id=tenant.pk, key="k", value=1)
+    return {"auth": {"Authorization": f"Bearer {secret}"}}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"value": {"a": 1}},
+        {"value": 2, "ttl": 60},
+        {"value": 3, "if_version": 1},
+        {"value": 3, "if_version": 7},  # 409 version_conflict
+        {"value": 3, "ttl": -1},  # 422 invalid_ttl
+        {"value": "x" * 2_000_000},  # 413 value_too_large
+    ],
+    ids=["set", "ttl", "cas", "cas_conflict", "bad_ttl", "too_large"],
+)
+def test_kv_put_fast_path_answers_as_django(kv: dict[str, Any], body: dict[str, Any]) -> None:
+    fast, slow = _answers("PUT", "/api/kv/keys/k", body, kv["auth"])
+    _same(fast, slow)
+
+
+@pytest.fixture
+def desk(make_user: Any, token_for: Any) -> dict[str, Any]:
+    from bazaar.rentals.services import copies_add, customer_create, rental_rent, title_create
+
+    staff = make_user("parity-clerk", is_staff=True)
+    title = title_create(title="Parity", author="Bazaar", copies=0)
+    copies_add(title_id=title.pk, barcodes=["PA-1", "PA-2"])
+    full = title_create(title="All Out", author="Bazaar", copies=0)
+    copies_add(title_id=full.pk, barcodes=["PA-3"])
+    customer = customer_create(name="Parity Reader")
+    out = rental_rent(customer_id=customer.pk, barcode="PA-3")
+    token = token_for(staff)
+    from bazaar.accounts.services import token_authenticate
+
+    assert token_authenticate(token) is not None
+    return {
+        "customer": customer.pk,
+        "title": title.pk,
+        "full": full.pk,
+        "rental": out.pk,
+        "auth": {"Authorization": f"Bearer {token}"},
+    }
+
+
+@pytest.mark.parametrize("case", ["rent", "unknown_customer", "unknown_title", "no_copy_free"])
+def test_rent_fast_path_answers_as_django(desk: dict[str, Any], case: str) -> None:
+    body = {
+        "rent": {"customer_id": desk["customer"], "title_id": desk["title"]},
+        "unknown_customer": {"customer_id": 999_999, "title_id": desk["title"]},
+        "unknown_title": {"customer_id": desk["customer"], "title_id": 999_999},
+        "no_copy_free": {"customer_id": desk["customer"], "title_id": desk["full"]},
+    }[case]
+    fast, slow = _answers("POST", "/api/rentals/rentals", body, desk["auth"])
+    _same(fast, slow)
+
+
+@pytest.mark.parametrize("case", ["return", "unknown_rental"])
+def test_return_fast_path_answers_as_django(desk: dict[str, Any], case: str) -> None:
+    rental = desk["rental"] if case == "return" else 999_999
+    fast, slow = _answers("POST", f"/api/rentals/rentals/{rental}/return", b"", desk["auth"])
+    _same(fast, slow)
