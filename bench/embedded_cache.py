@@ -3,7 +3,7 @@ generation bump, measured in-process for each candidate that every process on th
 SqliteBackend (one SQLite file, WAL), Django's DatabaseCache (a table in its own SQLite file) and Django's
 FileBasedCache. The old in-process LocMemCache is measured as the floor it cannot share.
 
-    .venv/bin/python bench/embedded_cache.py   ->  bench/results/embedded_cache.json
+    .venv/bin/python bench/embedded_cache.py   ->  bench/results/micro/embedded_cache.json
 """
 
 from __future__ import annotations
@@ -116,7 +116,9 @@ def main() -> None:
         "unit": "microseconds per call (median of 5 batches)",
         "results": out,
     }
-    path = ROOT / "bench" / "results" / "embedded_cache.json"
+    path = (
+        ROOT / "bench" / "results" / "micro" / "embedded_cache.json"
+    )  # not a load scenario: kept out of REPORT.md
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
