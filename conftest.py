@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -31,6 +32,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(
                 pytest.mark.skip(reason="needs the scaled-out stack (make stack; BAZAAR_STACK_URL)")
             )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove this test process's shared-cache file (settings.py put it in the temp directory)."""
+    path = settings.CACHE_SQLITE_PATH
+    if os.path.basename(path).startswith(f"bazaar-test-cache-{os.getpid()}."):
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path + suffix)
 
 
 @pytest.fixture(autouse=True)
