@@ -113,6 +113,17 @@ class Customer(models.Model):
     phone = models.CharField(max_length=40, blank=True, default="")
     status = models.CharField(max_length=16, choices=CustomerStatus.choices, default=CustomerStatus.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The patron's own sign-in (their account page): one user account per library card, optional.
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="rentals_customer",
+    )
+    keep_history = models.BooleanField(
+        default=True, help_text="Show the patron their past loans (they can turn it off on their account)."
+    )
 
     class Meta:
         ordering = ["name", "id"]
@@ -181,9 +192,17 @@ class Rental(models.Model):
         return self.returned_at is None
 
 
+class PaymentMethod(models.TextChoices):
+    CASH = "cash", "Cash"
+    CARD = "card", "Card"
+    MOBILE = "mobile", "Mobile money"
+    OTHER = "other", "Other"
+
+
 class Payment(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
     amount = models.DecimalField(max_digits=10, decimal_places=2)
+    method = models.CharField(max_length=16, choices=PaymentMethod.choices, default=PaymentMethod.CASH)
     note = models.CharField(max_length=200, blank=True, default="")
     received_at = models.DateTimeField()
     received_by = models.ForeignKey(
@@ -192,7 +211,12 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="rentals_payment_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="rentals_payment_positive"),
+            models.CheckConstraint(
+                condition=Q(method__in=[m.value for m in PaymentMethod]), name="rentals_payment_method_valid"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.amount} from {self.customer_id}"
@@ -205,6 +229,10 @@ class Hold(models.Model):
     title = models.ForeignKey(Title, on_delete=models.CASCADE, related_name="holds")
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Set when a returned copy is put aside for this hold (the pickup notice goes out then); the hold lapses at
+    # ``expires_at`` if nobody collects it.
+    ready_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

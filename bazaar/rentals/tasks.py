@@ -17,3 +17,9 @@ def send_reminders() -> dict[str, int]:
 def export_rentals(job_id: int) -> int:
     """Write the CSV of an export job; returns the number of rows."""
     return services.export_run(job_id=job_id).done
+
+
+@shared_task(name="rentals.hold_pickup_notice")
+def hold_pickup_notice(hold_id: int) -> bool:
+    """E-mail a patron that the copy they held is put aside for them (enqueued by hold_put_aside)."""
+    return services.hold_notice_send(hold_id=hold_id)

@@ -10,12 +10,23 @@ from bazaar.rentals.services.catalogue import (
 )
 from bazaar.rentals.services.customers import (
     customer_create,
+    customer_link_user,
+    customer_set_history,
     customer_update,
     hold_cancel,
+    hold_notice_send,
     hold_place,
+    hold_put_aside,
     payment_record,
 )
-from bazaar.rentals.services.desk import rental_renew, rental_rent, rental_return, rental_return_copy
+from bazaar.rentals.services.desk import (
+    rental_checkin,
+    rental_renew,
+    rental_renew_all,
+    rental_rent,
+    rental_return,
+    rental_return_copy,
+)
 from bazaar.rentals.services.exports import export_run, export_start
 from bazaar.rentals.services.reminders import reminders_send
 
@@ -23,16 +34,22 @@ __all__ = [
     "copies_add",
     "copy_set_state",
     "customer_create",
+    "customer_link_user",
+    "customer_set_history",
     "customer_update",
     "export_run",
     "export_start",
     "hold_cancel",
+    "hold_notice_send",
     "hold_place",
+    "hold_put_aside",
     "payment_record",
     "plan_terms",
     "plan_update",
     "reminders_send",
+    "rental_checkin",
     "rental_renew",
+    "rental_renew_all",
     "rental_rent",
     "rental_return",
     "rental_return_copy",

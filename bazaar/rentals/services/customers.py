@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from bazaar.accounts.models import User
 from bazaar.core.errors import Conflict, NotFound, ValidationFailed
-from bazaar.rentals.models import Customer, CustomerStatus, Hold, Payment, Title
+from bazaar.rentals import cache, conf
+from bazaar.rentals.models import Customer, CustomerStatus, Hold, Payment, PaymentMethod, Title
 
 
 def _clean_customer(fields: dict[str, Any], *, partial: bool) -> dict[str, Any]:
@@ -86,16 +89,21 @@ def payment_record(
     *,
     customer_id: int,
     amount: Any,
+    method: str = PaymentMethod.CASH,
     note: str = "",
     received_at: datetime | None = None,
     by: User | None = None,
 ) -> Payment:
     """Record money received from a customer; it lowers the balance (a credit is allowed).
 
-    ValidationFailed ``invalid_amount`` (not positive, more than 2 decimals) or ``invalid_time`` (in the
-    future); NotFound ``customer_not_found``. Nothing written on error.
+    ValidationFailed ``invalid_amount`` (not positive, more than 2 decimals), ``invalid_method`` (not one of
+    PaymentMethod) or ``invalid_time`` (in the future); NotFound ``customer_not_found``. Nothing written on error.
     """
     dec = _amount(amount)
+    if method not in PaymentMethod.values:
+        raise ValidationFailed(
+            "The payment method must be cash, card, mobile or other.", code="invalid_method"
+        )
     now = timezone.now()
     if received_at is not None and received_at > now:
         raise ValidationFailed("A payment cannot be received in the future.", code="invalid_time")
@@ -105,6 +113,7 @@ def payment_record(
         return Payment.objects.create(
             customer_id=customer_id,
             amount=dec,
+            method=method,
             note=(note or "")[:200],
             received_at=received_at or now,
             received_by=by,
@@ -116,7 +125,8 @@ def hold_place(*, customer_id: int, title_id: int) -> Hold:
     that title cannot be renewed (unless a copy is free). Renting the title closes the customer's hold.
 
     Conflict ``hold_exists`` (one active hold per customer and title, a DB constraint); NotFound
-    ``customer_not_found`` / ``title_not_found``.
+    ``customer_not_found`` / ``title_not_found``. The title page shows the queue's length: its scope is
+    invalidated after commit.
     """
     try:
         with transaction.atomic():
@@ -124,18 +134,97 @@ def hold_place(*, customer_id: int, title_id: int) -> Hold:
                 raise NotFound("No such customer.", code="customer_not_found")
             if not Title.objects.filter(pk=title_id).exists():
                 raise NotFound("No such title.", code="title_not_found")
-            return Hold.objects.create(customer_id=customer_id, title_id=title_id)
+            hold = Hold.objects.create(customer_id=customer_id, title_id=title_id)
+            cache.invalidate_title(title_id)
+            return hold
     except IntegrityError:
         raise Conflict("The customer already waits for this title.", code="hold_exists")
 
 
-def hold_cancel(*, hold_id: int) -> Hold:
-    """Close an active hold (cancelling twice is harmless). NotFound ``hold_not_found``. Locks the hold."""
+def hold_cancel(*, hold_id: int, customer_id: int | None = None) -> Hold:
+    """Close an active hold (cancelling twice is harmless). With ``customer_id`` (a patron cancelling their own),
+    another customer's hold is NotFound too, so a patron cannot tell it exists. NotFound ``hold_not_found``.
+    Locks the hold; invalidates the title's page (queue length) after commit."""
     with transaction.atomic():
         hold = Hold.objects.select_for_update().filter(pk=hold_id).first()
-        if hold is None:
+        if hold is None or (customer_id is not None and hold.customer_id != customer_id):
             raise NotFound("No such hold.", code="hold_not_found")
         if hold.closed_at is None:
             hold.closed_at = timezone.now()
             hold.save(update_fields=["closed_at"])
+            cache.invalidate_title(hold.title_id)
     return hold
+
+
+def hold_put_aside(*, title_id: int, now: datetime | None = None) -> Hold | None:
+    """A copy of ``title_id`` came back: put it aside for the first hold in the queue that is not waiting at the
+    pickup shelf already; the hold lapses after ``hold_pickup_days`` (``expires_at``) and the patron is e-mailed a
+    pickup notice by the worker after commit. Returns that hold, or None when nobody waits. Locks the hold."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        hold = (
+            Hold.objects.select_for_update()
+            .filter(title_id=title_id, closed_at__isnull=True, ready_at__isnull=True)
+            .order_by("created_at", "id")
+            .first()
+        )
+        if hold is None:
+            return None
+        hold.ready_at = now
+        hold.expires_at = now + timedelta(days=conf.hold_pickup_days())
+        hold.save(update_fields=["ready_at", "expires_at"])
+        hold_id = hold.pk
+        transaction.on_commit(lambda: _send_pickup_notice(hold_id))
+    return hold
+
+
+def _send_pickup_notice(hold_id: int) -> None:
+    from bazaar.rentals.tasks import hold_pickup_notice
+
+    hold_pickup_notice.delay(hold_id)
+
+
+def hold_notice_send(*, hold_id: int) -> bool:
+    """E-mail the patron that the title they held is waiting for them (and until when). False when the hold is
+    gone, closed, not put aside, or the patron has no e-mail address. No locks (sending twice is harmless)."""
+    hold = Hold.objects.select_related("customer", "title").filter(pk=hold_id).first()
+    if hold is None or hold.closed_at is not None or hold.ready_at is None or not hold.customer.email:
+        return False
+    until = timezone.localtime(hold.expires_at) if hold.expires_at else None
+    body = (
+        f"Dear {hold.customer.name},\n\n'{hold.title.title}' is waiting for you at the desk"
+        + (f" until {until:%Y-%m-%d}" if until else "")
+        + f".\n\nHold #{hold.pk}\n"
+    )
+    send_mail(
+        f"Your hold is ready: '{hold.title.title}'", body, settings.DEFAULT_FROM_EMAIL, [hold.customer.email]
+    )
+    return True
+
+
+def customer_link_user(*, customer_id: int, user: User | None) -> Customer:
+    """Link a library card to a user account (the patron then signs in to their own account), or unlink it
+    (``user=None``). Conflict ``user_has_card`` when the user is linked to another card already; NotFound
+    ``customer_not_found``. Locks the customer row."""
+    try:
+        with transaction.atomic():
+            customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
+            if customer is None:
+                raise NotFound("No such customer.", code="customer_not_found")
+            customer.user = user
+            customer.save(update_fields=["user"])
+    except IntegrityError:
+        raise Conflict("That user account has another library card.", code="user_has_card")
+    return customer
+
+
+def customer_set_history(*, customer_id: int, keep: bool) -> Customer:
+    """The patron's choice to see their past loans (on) or not (off). The loans stay on record: their charges
+    make up the balance. NotFound ``customer_not_found``. Locks the customer row."""
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
+        if customer is None:
+            raise NotFound("No such customer.", code="customer_not_found")
+        customer.keep_history = keep
+        customer.save(update_fields=["keep_history"])
+    return customer

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from bazaar.accounts.models import User
 from bazaar.core import sql
-from bazaar.core.errors import Conflict, NotFound, ValidationFailed
+from bazaar.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from bazaar.rentals import cache, conf, pricing
 from bazaar.rentals.models import (
     Copy,
@@ -22,7 +22,7 @@ from bazaar.rentals.models import (
     Rental,
     Title,
 )
-from bazaar.rentals.selectors import Standing, customer_standing, standing_columns, standing_from_row
+from bazaar.rentals.selectors import Standing, customer_standing, patrons, standing_columns, standing_from_row
 from bazaar.rentals.services.catalogue import plan_terms
 
 
@@ -104,8 +104,10 @@ def rental_rent(
                 if copy is None:
                     raise NotFound("No such copy.", code="copy_not_found")
                 if copy.state != CopyState.AVAILABLE:
+                    # In words for the desk: "rented to #1042 Asha K., due 12 Dec" (refusals only: off the hot path).
+                    where = patrons.copy_whereabouts(barcode=copy.barcode) or copy.state
                     raise Conflict(
-                        f"The copy is {copy.state}.",
+                        f"The copy is {where}.",
                         code="copy_not_available",
                         details={"copy_id": copy.pk, "state": copy.state},
                     )
@@ -219,17 +221,19 @@ def rental_return_copy(
     return rental_return(rental_id=rental_id, returned_at=returned_at, by=by)
 
 
-def rental_renew(*, rental_id: int) -> Rental:
+def rental_renew(*, rental_id: int, customer_id: int | None = None) -> Rental:
     """Extend an open rental's due date by its loan period (counted from the later of now and the due date).
 
     Conflict (nothing written): ``rental_closed``; ``rental_overdue`` (an overdue rental is returned, so its fine
     is charged, not renewed away); ``renewal_limit_reached`` (``max_renewals``); ``title_waited_for`` (another
-    customer holds the title and no copy is free). NotFound ``rental_not_found``. Locks the rental row.
+    customer holds the title and no copy is free). NotFound ``rental_not_found`` (also when ``customer_id`` is
+    given and the rental is someone else's: a patron renewing from their account). Locks the rental row. The
+    title page shows due dates: its scope is invalidated after commit.
     """
     now = timezone.now()
     with transaction.atomic():
         rental = Rental.objects.select_for_update().filter(pk=rental_id).first()
-        if rental is None:
+        if rental is None or (customer_id is not None and rental.customer_id != customer_id):
             raise NotFound("No such rental.", code="rental_not_found")
         if rental.returned_at is not None:
             raise Conflict("The rental is closed.", code="rental_closed")
@@ -253,7 +257,42 @@ def rental_renew(*, rental_id: int) -> Rental:
         rental.due_at = max(rental.due_at, now) + timedelta(days=terms.loan_days)
         rental.renewals += 1
         rental.save(update_fields=["due_at", "renewals"])
+        cache.invalidate_title(rental.title_id)
     return rental
+
+
+def rental_renew_all(*, customer_id: int) -> list[tuple[Rental, DomainError | None]]:
+    """Renew every open rental of a customer, each on its own (``rental_renew``: one refusal does not undo the
+    others). Returns (rental, None) for each renewed one and (rental, the refusal) for each refused one, soonest
+    due first. NotFound ``customer_not_found``. Locks each rental in turn."""
+    if not Customer.objects.filter(pk=customer_id).exists():
+        raise NotFound("No such customer.", code="customer_not_found")
+    out: list[tuple[Rental, DomainError | None]] = []
+    for rental in (
+        Rental.objects.select_related("title", "copy")
+        .filter(customer_id=customer_id, returned_at__isnull=True)
+        .order_by("due_at", "id")
+    ):
+        try:
+            renewed = rental_renew(rental_id=rental.pk)
+        except DomainError as exc:
+            out.append((rental, exc))
+        else:
+            renewed.title, renewed.copy = rental.title, rental.copy
+            out.append((renewed, None))
+    return out
+
+
+def rental_checkin(*, barcode: str, by: User | None = None) -> tuple[Rental, Hold | None]:
+    """The desk's check-in: return the copy now (``rental_return_copy``, same errors, nothing written on one),
+    then, if patrons wait for the title, put the copy aside for the first of them (``hold_put_aside``: pickup
+    notice e-mailed after commit). One transaction: the return and the put-aside commit together."""
+    from bazaar.rentals.services.customers import hold_put_aside
+
+    with transaction.atomic():
+        rental = rental_return_copy(barcode=barcode, by=by)
+        hold = hold_put_aside(title_id=rental.title_id)
+    return rental, hold
 
 
 # --- the hot path's statements, built once (bazaar.core.sql): rent and return run hundreds of times a second ---
