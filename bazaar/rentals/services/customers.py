@@ -53,6 +53,14 @@ def customer_create(*, name: str, email: str = "", phone: str = "", status: str 
     return Customer.objects.create(**clean)
 
 
+def _locked_customer(customer_id: int) -> Customer:
+    """The customer row, locked (inside the caller's transaction). NotFound ``customer_not_found``."""
+    customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
+    if customer is None:
+        raise NotFound("No such customer.", code="customer_not_found")
+    return customer
+
+
 def customer_update(*, customer_id: int, **fields: Any) -> Customer:
     """Change a customer (name, email, phone, status: blocking stops new rentals, not returns).
 
@@ -61,9 +69,7 @@ def customer_update(*, customer_id: int, **fields: Any) -> Customer:
     """
     clean = _clean_customer(fields, partial=True)
     with transaction.atomic():
-        customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
-        if customer is None:
-            raise NotFound("No such customer.", code="customer_not_found")
+        customer = _locked_customer(customer_id)
         for k, v in clean.items():
             setattr(customer, k, v)
         customer.save()
@@ -208,9 +214,7 @@ def customer_link_user(*, customer_id: int, user: User | None) -> Customer:
     ``customer_not_found``. Locks the customer row."""
     try:
         with transaction.atomic():
-            customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
-            if customer is None:
-                raise NotFound("No such customer.", code="customer_not_found")
+            customer = _locked_customer(customer_id)
             customer.user = user
             customer.save(update_fields=["user"])
     except IntegrityError:
@@ -222,9 +226,7 @@ def customer_set_history(*, customer_id: int, keep: bool) -> Customer:
     """The patron's choice to see their past loans (on) or not (off). The loans stay on record: their charges
     make up the balance. NotFound ``customer_not_found``. Locks the customer row."""
     with transaction.atomic():
-        customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
-        if customer is None:
-            raise NotFound("No such customer.", code="customer_not_found")
+        customer = _locked_customer(customer_id)
         customer.keep_history = keep
         customer.save(update_fields=["keep_history"])
     return customer

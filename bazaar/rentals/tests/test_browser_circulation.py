@@ -11,13 +11,14 @@ from __future__ import annotations
 import io
 import os
 import re
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bazaar.core.testing import CHROMIUM, CHROMIUM_ARGS, save_screenshot
+from bazaar.core.testing import chromium_browser, save_screenshot
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright runs an event loop in this thread
 
@@ -75,15 +76,9 @@ class Keyboard:
 
 
 @pytest.fixture
-def chromium() -> Any:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+def chromium() -> Iterator[Any]:
+    with chromium_browser() as browser:
+        yield browser
 
 
 @pytest.mark.browser
