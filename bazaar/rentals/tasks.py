@@ -9,8 +9,9 @@ from bazaar.rentals import services
 
 @shared_task(name="rentals.send_reminders")
 def send_reminders() -> dict[str, int]:
-    """Periodic (beat, see apps.py): e-mail due-tomorrow and overdue reminders, once per rental and day."""
-    return services.reminders_send()
+    """Periodic (beat, see apps.py): e-mail due-tomorrow and overdue reminders, once per rental and day; lapse
+    the holds whose put-aside copy was not collected in time (the next patron in the queue gets it)."""
+    return {**services.reminders_send(), "holds_lapsed": services.holds_expire()}
 
 
 @shared_task(name="rentals.export_rentals")

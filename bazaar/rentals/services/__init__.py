@@ -17,6 +17,7 @@ from bazaar.rentals.services.customers import (
     hold_notice_send,
     hold_place,
     hold_put_aside,
+    holds_expire,
     payment_record,
 )
 from bazaar.rentals.services.desk import (
@@ -43,6 +44,7 @@ __all__ = [
     "hold_notice_send",
     "hold_place",
     "hold_put_aside",
+    "holds_expire",
     "payment_record",
     "plan_terms",
     "plan_update",

@@ -184,6 +184,32 @@ def hold_put_aside(*, title_id: int, now: datetime | None = None) -> Hold | None
     return hold
 
 
+def holds_expire(*, now: datetime | None = None) -> int:
+    """Lapse the holds whose put-aside copy was not collected by ``expires_at``: close each and put the copy
+    aside for the next patron in the queue (``hold_put_aside``, with its pickup notice). Run by the periodic
+    reminder task. Returns how many lapsed. Locks each hold; one transaction per hold."""
+    now = now or timezone.now()
+    lapsed = 0
+    for hold_id in Hold.objects.filter(closed_at__isnull=True, expires_at__lt=now).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            hold = Hold.objects.select_for_update().filter(pk=hold_id).first()
+            if (
+                hold is None
+                or hold.closed_at is not None
+                or hold.expires_at is None
+                or hold.expires_at >= now
+            ):
+                continue  # collected, cancelled or changed meanwhile
+            hold.closed_at = now
+            hold.save(update_fields=["closed_at"])
+            cache.invalidate_title(hold.title_id)
+            hold_put_aside(title_id=hold.title_id, now=now)
+            lapsed += 1
+    return lapsed
+
+
 def _send_pickup_notice(hold_id: int) -> None:
     from bazaar.rentals.tasks import hold_pickup_notice
 

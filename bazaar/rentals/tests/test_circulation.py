@@ -263,3 +263,30 @@ def test_holds_from_the_desk_with_queue_positions(desk: Client, make_title: Any,
     mine = Hold.objects.get(customer=asha)
     assert desk.post(_patron_url(asha, f"holds/{mine.pk}/cancel/")).status_code == 302
     assert Hold.objects.get(pk=mine.pk).closed_at is not None
+
+
+def test_an_uncollected_hold_lapses_and_the_copy_goes_to_the_next_in_the_queue(
+    make_title: Any, make_customer: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from bazaar.rentals import tasks
+
+    title = make_title(title="Dune", copies=1)
+    first = make_customer(name="Tenar Arha", email="tenar@example.com")
+    second = make_customer(name="Lebannen Arren", email="arren@example.com")
+    rental = services.rental_rent(customer_id=make_customer().pk, title_id=title.pk)
+    a = services.hold_place(customer_id=first.pk, title_id=title.pk)
+    b = services.hold_place(customer_id=second.pk, title_id=title.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.rental_checkin(barcode=rental.copy.barcode)
+    a.refresh_from_db()
+    assert a.expires_at is not None
+    assert services.holds_expire(now=a.expires_at) == 0  # not past it yet
+    assert tasks.send_reminders()["holds_lapsed"] == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.holds_expire(now=a.expires_at + timedelta(seconds=1)) == 1
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert a.closed_at == a.expires_at + timedelta(seconds=1)
+    assert b.ready_at == a.closed_at
+    assert b.closed_at is None
+    assert [m.to for m in mail.outbox] == [["tenar@example.com"], ["arren@example.com"]]
