@@ -6,6 +6,9 @@ from django import forms
 
 from bazaar.rentals.models import PaymentMethod
 
+#: The largest id a form accepts (a bigger number is a typo, and would not fit the database's integer).
+MAX_ID = 2**62
+
 
 def _text(max_length: int, label: str, **attrs: str) -> forms.CharField:
     return forms.CharField(
@@ -48,13 +51,15 @@ class PaymentForm(forms.Form):
 
 
 class HoldForm(forms.Form):
-    title = forms.IntegerField(min_value=1, label="Title number", help_text="The number in the title's link")
+    title = forms.IntegerField(
+        min_value=1, max_value=MAX_ID, label="Title number", help_text="The number in the title's link"
+    )
 
 
 class RenewForm(forms.Form):
     """Renew one loan (``rental``) or every loan of the patron (``all``)."""
 
-    rental = forms.IntegerField(min_value=1, required=False)
+    rental = forms.IntegerField(min_value=1, max_value=MAX_ID, required=False)
     all = forms.BooleanField(required=False)
 
     def clean(self) -> dict[str, object]:

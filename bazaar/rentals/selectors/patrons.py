@@ -33,7 +33,7 @@ def patron_search(*, q: str, limit: int = SUGGESTIONS) -> list[Customer]:
     if not q:
         return []
     found: list[Customer] = []
-    if q.lstrip("#").isdigit():
+    if q.lstrip("#").isdigit() and len(q) <= 18:  # a card number (a longer one fits no id)
         found = list(Customer.objects.filter(pk=int(q.lstrip("#"))))
     match = Q(name__icontains=q) | Q(email__icontains=q) | Q(phone__icontains=q)
     # A phone number matches on its digits, a leading 0 (national trunk prefix) dropped: "0700 000 042" finds

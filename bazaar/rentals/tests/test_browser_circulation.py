@@ -116,7 +116,11 @@ def test_a_clerk_and_a_patron_by_keyboard_at_390px(live_server: Any, chromium: A
     clerk.goto("/rentals/desk/")
     # Find the patron by name: the lookup lists her; Tab to her link and open it.
     clerk.tab_to("#patron-q")
-    clerk.page.keyboard.type("Asha")
+    clerk.page.keyboard.type("Asha", delay=50)
+    # Suggestions as you type (desk.js fills the datalist from the suggest endpoint); Enter still submits the form.
+    clerk.page.wait_for_function("document.querySelectorAll('#patron-suggestions option').length === 1")
+    label = clerk.page.eval_on_selector("#patron-suggestions option", "o => o.value")
+    assert label == f"#{asha.pk} Asha Kamau · {READER_CARD[1]} · {READER_CARD[2]}"
     clerk.enter()
     clerk.tab_to(f'a[href="/rentals/desk/patrons/{asha.pk}/"]')
     clerk.enter()

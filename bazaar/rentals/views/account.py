@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from bazaar.core.errors import DomainError, NotFound
@@ -51,7 +52,7 @@ def account_renew(request: HttpRequest, rental_id: int) -> HttpResponse:
         messages.error(request, f"Not renewed: {exc.message}")
         panel = patrons.patron_panel(customer_id=customer.pk, history=True)
         return page(request, "rentals/account.html", {"panel": panel, "c": customer}, exc.status)
-    messages.success(request, f"Renewed: now due {rental.due_at:%Y-%m-%d}.")
+    messages.success(request, f"Renewed: now due {timezone.localtime(rental.due_at):%Y-%m-%d}.")
     return redirect("rentals:account")
 
 
