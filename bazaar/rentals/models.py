@@ -20,6 +20,7 @@ class Kind(models.TextChoices):
 class CopyState(models.TextChoices):
     AVAILABLE = "available", "Available"
     RENTED = "rented", "Rented"
+    ON_HOLD = "on_hold", "On the hold shelf"  # put aside for the patron first in the title's queue
     LOST = "lost", "Lost"
     WITHDRAWN = "withdrawn", "Withdrawn"
 
@@ -233,6 +234,8 @@ class Hold(models.Model):
     # ``expires_at`` if nobody collects it.
     ready_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # The copy put aside for this hold (state ``on_hold``): only this hold's patron can borrow it.
+    copy = models.ForeignKey(Copy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -31,12 +31,14 @@ from bazaar.rentals.models import (
 ZERO = Decimal("0.00")
 
 
+#: Copies in stock: on the shelf, out on loan, or put aside for a hold (not lost or withdrawn).
+IN_STOCK = [CopyState.AVAILABLE, CopyState.RENTED, CopyState.ON_HOLD]
+
+
 def titles_with_availability() -> QuerySet[Title]:
     """Titles annotated with ``copies_total`` (copies in stock: not lost or withdrawn) and ``copies_available``."""
     return Title.objects.annotate(
-        copies_total=Count(
-            "copies", filter=Q(copies__state__in=[CopyState.AVAILABLE, CopyState.RENTED]), distinct=True
-        ),
+        copies_total=Count("copies", filter=Q(copies__state__in=IN_STOCK), distinct=True),
         copies_available=Count("copies", filter=Q(copies__state=CopyState.AVAILABLE), distinct=True),
     )
 

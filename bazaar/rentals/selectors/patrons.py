@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from bazaar.core.errors import NotFound
 from bazaar.rentals.models import Copy, CopyState, Customer, Hold, Payment, Rental, Title
-from bazaar.rentals.selectors import Standing, customer_get, customer_standing, estimate
+from bazaar.rentals.selectors import IN_STOCK, Standing, customer_get, customer_standing, estimate
 
 #: How many suggestions the patron lookup answers.
 SUGGESTIONS = 10
@@ -58,11 +58,14 @@ def customer_for_user(*, user: Any) -> Customer | None:
 
 
 def copy_whereabouts(*, barcode: str) -> str | None:
-    """Where a copy that cannot be lent is, in words: "rented to #1042 Asha K., due 12 Dec", "lost",
-    "withdrawn". None when the barcode is unknown or the copy is on the shelf."""
+    """Where a copy that cannot be lent is, in words: "rented to #1042 Asha K., due 12 Dec", "put aside for #2231
+    Ged S.", "lost", "withdrawn". None when the barcode is unknown or the copy is on the shelf."""
     copy = Copy.objects.filter(barcode=(barcode or "").strip()).first()
     if copy is None or copy.state == CopyState.AVAILABLE:
         return None
+    if copy.state == CopyState.ON_HOLD:
+        hold = Hold.objects.select_related("customer").filter(copy_id=copy.pk, closed_at__isnull=True).first()
+        return f"put aside for {patron_label(hold.customer)}" if hold else "on the hold shelf"
     if copy.state != CopyState.RENTED:
         return copy.get_state_display().lower()
     rental = (
@@ -165,11 +168,7 @@ def title_copies(*, title_id: int) -> dict[str, Any]:
     found = title.first()
     if found is None:
         raise NotFound("No such title.", code="title_not_found")
-    copies = list(
-        Copy.objects.filter(title_id=title_id, state__in=[CopyState.AVAILABLE, CopyState.RENTED]).order_by(
-            "id"
-        )
-    )
+    copies = list(Copy.objects.filter(title_id=title_id, state__in=IN_STOCK).order_by("id"))
     due = dict(
         Rental.objects.filter(title_id=title_id, returned_at__isnull=True).values_list("copy_id", "due_at")
     )

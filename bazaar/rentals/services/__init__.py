@@ -9,6 +9,7 @@ from bazaar.rentals.services.catalogue import (
     title_update,
 )
 from bazaar.rentals.services.customers import (
+    copy_pass_on,
     customer_create,
     customer_link_user,
     customer_set_history,
@@ -33,6 +34,7 @@ from bazaar.rentals.services.reminders import reminders_send
 
 __all__ = [
     "copies_add",
+    "copy_pass_on",
     "copy_set_state",
     "customer_create",
     "customer_link_user",

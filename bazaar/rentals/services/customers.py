@@ -16,7 +16,16 @@ from django.utils import timezone
 from bazaar.accounts.models import User
 from bazaar.core.errors import Conflict, NotFound, ValidationFailed
 from bazaar.rentals import cache, conf
-from bazaar.rentals.models import Customer, CustomerStatus, Hold, Payment, PaymentMethod, Title
+from bazaar.rentals.models import (
+    Copy,
+    CopyState,
+    Customer,
+    CustomerStatus,
+    Hold,
+    Payment,
+    PaymentMethod,
+    Title,
+)
 
 
 def _clean_customer(fields: dict[str, Any], *, partial: bool) -> dict[str, Any]:
@@ -150,7 +159,8 @@ def hold_place(*, customer_id: int, title_id: int) -> Hold:
 def hold_cancel(*, hold_id: int, customer_id: int | None = None) -> Hold:
     """Close an active hold (cancelling twice is harmless). With ``customer_id`` (a patron cancelling their own),
     another customer's hold is NotFound too, so a patron cannot tell it exists. NotFound ``hold_not_found``.
-    Locks the hold; invalidates the title's page (queue length) after commit."""
+    A copy put aside for the hold goes to the next patron in the queue, or back on the shelf (``copy_pass_on``).
+    Locks the hold, then the copy; invalidates the title's page (queue length) after commit."""
     with transaction.atomic():
         hold = Hold.objects.select_for_update().filter(pk=hold_id).first()
         if hold is None or (customer_id is not None and hold.customer_id != customer_id):
@@ -159,15 +169,22 @@ def hold_cancel(*, hold_id: int, customer_id: int | None = None) -> Hold:
             hold.closed_at = timezone.now()
             hold.save(update_fields=["closed_at"])
             cache.invalidate_title(hold.title_id)
+            if hold.copy_id is not None:
+                copy_pass_on(copy_id=hold.copy_id, now=hold.closed_at)
     return hold
 
 
-def hold_put_aside(*, title_id: int, now: datetime | None = None) -> Hold | None:
-    """A copy of ``title_id`` came back: put it aside for the first hold in the queue that is not waiting at the
-    pickup shelf already; the hold lapses after ``hold_pickup_days`` (``expires_at``) and the patron is e-mailed a
-    pickup notice by the worker after commit. Returns that hold, or None when nobody waits. Locks the hold."""
+def hold_put_aside(*, copy_id: int, now: datetime | None = None) -> Hold | None:
+    """A copy came back (it is on the shelf): put it aside for the first hold on its title that has no copy yet.
+    The copy goes to the hold shelf (state ``on_hold``: only that patron can borrow it), the hold lapses after
+    ``hold_pickup_days`` (``expires_at``) and the patron is e-mailed a pickup notice by the worker after commit.
+    Returns that hold, or None when nobody waits (or the copy is not on the shelf). Locks the hold, then the copy.
+    """
     now = now or timezone.now()
     with transaction.atomic():
+        title_id = Copy.objects.filter(pk=copy_id).values_list("title_id", flat=True).first()
+        if title_id is None:
+            return None
         hold = (
             Hold.objects.select_for_update()
             .filter(title_id=title_id, closed_at__isnull=True, ready_at__isnull=True)
@@ -176,23 +193,37 @@ def hold_put_aside(*, title_id: int, now: datetime | None = None) -> Hold | None
         )
         if hold is None:
             return None
+        if not Copy.objects.filter(pk=copy_id, state=CopyState.AVAILABLE).update(state=CopyState.ON_HOLD):
+            return None
+        hold.copy_id = copy_id
         hold.ready_at = now
         hold.expires_at = now + timedelta(days=conf.hold_pickup_days())
-        hold.save(update_fields=["ready_at", "expires_at"])
+        hold.save(update_fields=["copy", "ready_at", "expires_at"])
+        cache.invalidate_title(hold.title_id)
         hold_id = hold.pk
         transaction.on_commit(lambda: _send_pickup_notice(hold_id))
     return hold
 
 
+def copy_pass_on(*, copy_id: int, now: datetime | None = None) -> Hold | None:
+    """A copy on the hold shelf is no longer wanted by its hold (cancelled, lapsed, or the patron took another
+    copy): back on the shelf, then put aside for the next patron in the queue if any (``hold_put_aside``).
+    Returns the next hold or None. Locks the copy (and the next hold)."""
+    with transaction.atomic():
+        moved = Copy.objects.filter(pk=copy_id, state=CopyState.ON_HOLD).update(state=CopyState.AVAILABLE)
+        if not moved:
+            return None
+        return hold_put_aside(copy_id=copy_id, now=now)
+
+
 def holds_expire(*, now: datetime | None = None) -> int:
-    """Lapse the holds whose put-aside copy was not collected by ``expires_at``: close each and put the copy
-    aside for the next patron in the queue (``hold_put_aside``, with its pickup notice). Run by the periodic
-    reminder task. Returns how many lapsed. Locks each hold; one transaction per hold."""
+    """Lapse the holds whose put-aside copy was not collected by ``expires_at``: close each and pass the copy on to
+    the next patron in the queue (``copy_pass_on``, with its pickup notice). Run by the periodic reminder task.
+    Returns how many lapsed. Locks each hold; one transaction per hold."""
     now = now or timezone.now()
     lapsed = 0
-    for hold_id in Hold.objects.filter(closed_at__isnull=True, expires_at__lt=now).values_list(
-        "pk", flat=True
-    ):
+    due = Hold.objects.filter(closed_at__isnull=True, expires_at__lt=now).values_list("pk", flat=True)
+    for hold_id in due:
         with transaction.atomic():
             hold = Hold.objects.select_for_update().filter(pk=hold_id).first()
             if (
@@ -205,7 +236,8 @@ def holds_expire(*, now: datetime | None = None) -> int:
             hold.closed_at = now
             hold.save(update_fields=["closed_at"])
             cache.invalidate_title(hold.title_id)
-            hold_put_aside(title_id=hold.title_id, now=now)
+            if hold.copy_id is not None:
+                copy_pass_on(copy_id=hold.copy_id, now=now)
             lapsed += 1
     return lapsed
 

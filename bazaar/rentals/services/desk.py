@@ -24,6 +24,7 @@ from bazaar.rentals.models import (
 )
 from bazaar.rentals.selectors import Standing, customer_standing, patrons, standing_columns, standing_from_row
 from bazaar.rentals.services.catalogue import plan_terms
+from bazaar.rentals.services.customers import copy_pass_on, hold_put_aside
 
 
 def rental_rent(
@@ -40,8 +41,8 @@ def rental_rent(
     Refused (Conflict, nothing written) when the customer is blocked (``customer_blocked``), has
     ``max_open_rentals`` open rentals (``rental_limit_reached``), owes more than ``max_balance``
     (``balance_too_high``), no copy of the title is free (``no_copy_available``) or the given copy is not free
-    (``copy_not_available``). ValidationFailed ``title_or_copy`` / ``invalid_due_date`` (not in the future);
-    NotFound ``customer_not_found`` / ``title_not_found`` / ``copy_not_found``.
+    (``copy_not_available``; ``copy_on_hold`` when it is put aside for another patron's hold). ValidationFailed
+    ``title_or_copy`` / ``invalid_due_date`` (not in the future); NotFound ``customer_not_found`` / ``title_not_found`` / ``copy_not_found``.
 
     Locks the customer row first (so limit checks cannot race with the same customer's other rentals), then
     the copy: ``SKIP LOCKED`` when picking a free copy, so concurrent clerks take different copies instead of
@@ -103,7 +104,17 @@ def rental_rent(
                 )
                 if copy is None:
                     raise NotFound("No such copy.", code="copy_not_found")
-                if copy.state != CopyState.AVAILABLE:
+                if copy.state == CopyState.ON_HOLD:
+                    # Put aside for a hold: only that hold's patron may borrow it.
+                    waiting = Hold.objects.filter(copy_id=copy.pk, closed_at__isnull=True).first()
+                    if waiting is None or waiting.customer_id != customer.pk:
+                        where = patrons.copy_whereabouts(barcode=copy.barcode) or copy.state
+                        raise Conflict(
+                            f"The copy is {where}.",
+                            code="copy_on_hold",
+                            details={"copy_id": copy.pk, "state": copy.state},
+                        )
+                elif copy.state != CopyState.AVAILABLE:
                     # In words for the desk: "rented to #1042 Asha K., due 12 Dec" (refusals only: off the hot path).
                     where = patrons.copy_whereabouts(barcode=copy.barcode) or copy.state
                     raise Conflict(
@@ -131,9 +142,7 @@ def rental_rent(
                 with_params=[CopyState.RENTED.value, copy.pk],
             )
             if standing.active_holds:  # renting a title the customer waited for fulfils the hold
-                Hold.objects.filter(
-                    customer_id=customer.pk, title_id=title.pk, closed_at__isnull=True
-                ).update(closed_at=now)
+                _fulfil_holds(customer.pk, title.pk, copy.pk, now)
             cache.invalidate_title(title.pk)
     except IntegrityError:
         # The partial unique index caught a second open rental of the copy: nothing was written.
@@ -143,6 +152,20 @@ def rental_rent(
     rental.title = title
     rental.customer = customer
     return rental
+
+
+def _fulfil_holds(customer_id: int, title_id: int, copy_id: int, now: datetime) -> None:
+    """The customer borrowed the title they waited for: close their hold; a copy put aside for it that is not the
+    one they took goes to the next patron in the queue (``copy_pass_on``)."""
+    holds = list(
+        Hold.objects.select_for_update().filter(
+            customer_id=customer_id, title_id=title_id, closed_at__isnull=True
+        )
+    )
+    Hold.objects.filter(pk__in=[h.pk for h in holds]).update(closed_at=now)
+    for hold in holds:
+        if hold.copy_id is not None and hold.copy_id != copy_id:
+            copy_pass_on(copy_id=hold.copy_id, now=now)
 
 
 def rental_return(*, rental_id: int, returned_at: datetime | None = None, by: User | None = None) -> Rental:
@@ -287,11 +310,9 @@ def rental_checkin(*, barcode: str, by: User | None = None) -> tuple[Rental, Hol
     """The desk's check-in: return the copy now (``rental_return_copy``, same errors, nothing written on one),
     then, if patrons wait for the title, put the copy aside for the first of them (``hold_put_aside``: pickup
     notice e-mailed after commit). One transaction: the return and the put-aside commit together."""
-    from bazaar.rentals.services.customers import hold_put_aside
-
     with transaction.atomic():
         rental = rental_return_copy(barcode=barcode, by=by)
-        hold = hold_put_aside(title_id=rental.title_id)
+        hold = hold_put_aside(copy_id=rental.copy_id)
     return rental, hold
 
 

@@ -157,10 +157,25 @@ def test_check_in_gives_a_receipt_line_by_line_and_puts_the_copy_aside_for_the_f
     assert [m.to for m in mail.outbox] == [["tenar@example.com"]]
     assert mail.outbox[0].subject == "Your hold is ready: 'Petals of Blood'"
 
+    copy = Copy.objects.get(barcode=_barcodes(title)[0])
+    assert (copy.state, hold.copy_id) == ("on_hold", copy.pk)
+    assert "on the hold shelf" in desk.get(f"/rentals/titles/{title.pk}/").content.decode()
+
     before = _world()
-    r = desk.post("/rentals/desk/return/", {"barcode": _barcodes(title)[0]})
+    r = desk.post("/rentals/desk/return/", {"barcode": copy.barcode})
     assert (r.status_code, "The copy is not rented." in r.content.decode()) == (409, True)
+    # Only the patron it is put aside for can borrow it.
+    r = desk.post(_patron_url(second, "checkout/"), {"barcode": copy.barcode})
+    assert r.status_code == 409
+    assert f"{copy.barcode}: not lent. The copy is put aside for #{first.pk} Tenar A." in r.content.decode()
     assert _world() == before
+    r = desk.post(_patron_url(first, "checkout/"), {"barcode": copy.barcode})
+    assert r.status_code == 302
+    hold.refresh_from_db()
+    assert hold.closed_at is not None
+    assert Copy.objects.get(pk=copy.pk).state == "rented"
+    assert Rental.objects.get(copy=copy, returned_at__isnull=True).customer_id == first.pk
+    assert Hold.objects.get(pk=later.pk).closed_at is None  # still waiting for the next copy
 
 
 def test_renew_one_and_all_with_the_reason_when_a_hold_blocks_it(
@@ -287,6 +302,37 @@ def test_an_uncollected_hold_lapses_and_the_copy_goes_to_the_next_in_the_queue(
     a.refresh_from_db()
     b.refresh_from_db()
     assert a.closed_at == a.expires_at + timedelta(seconds=1)
-    assert b.ready_at == a.closed_at
-    assert b.closed_at is None
+    assert (b.ready_at, b.copy_id, b.closed_at) == (a.closed_at, rental.copy_id, None)
+    assert Copy.objects.get(pk=rental.copy_id).state == "on_hold"
     assert [m.to for m in mail.outbox] == [["tenar@example.com"], ["arren@example.com"]]
+    # The last patron cancels: the copy goes back on the shelf.
+    services.hold_cancel(hold_id=b.pk, customer_id=second.pk)
+    assert Copy.objects.get(pk=rental.copy_id).state == "available"
+
+
+def test_a_put_aside_copy_is_refused_to_staff_state_changes(make_title: Any, make_customer: Any) -> None:
+    from bazaar.core.errors import Conflict
+
+    title = make_title(copies=1)
+    rental = services.rental_rent(customer_id=make_customer().pk, title_id=title.pk)
+    services.hold_place(customer_id=make_customer().pk, title_id=title.pk)
+    services.rental_checkin(barcode=rental.copy.barcode)
+    with pytest.raises(Conflict) as refused:
+        services.copy_set_state(copy_id=rental.copy_id, state="lost")
+    assert refused.value.code == "copy_on_hold"
+    assert Copy.objects.get(pk=rental.copy_id).state == "on_hold"
+
+
+def test_borrowing_another_copy_passes_the_put_aside_one_on(make_title: Any, make_customer: Any) -> None:
+    title = make_title(copies=2)
+    asha, brian = make_customer(name="Asha Kamau"), make_customer(name="Brian Otieno")
+    first = services.rental_rent(customer_id=make_customer().pk, title_id=title.pk)
+    second = services.rental_rent(customer_id=make_customer().pk, title_id=title.pk)
+    services.hold_place(customer_id=asha.pk, title_id=title.pk)
+    waiting = services.hold_place(customer_id=brian.pk, title_id=title.pk)
+    services.rental_checkin(barcode=first.copy.barcode)  # put aside for Asha
+    services.rental_return(rental_id=second.pk)  # back on the shelf, not through the desk's check-in
+    services.rental_rent(customer_id=asha.pk, barcode=second.copy.barcode)  # she takes the other copy
+    waiting.refresh_from_db()
+    assert (waiting.copy_id, waiting.closed_at) == (first.copy_id, None)
+    assert Copy.objects.get(pk=first.copy_id).state == "on_hold"
