@@ -88,7 +88,9 @@ def hold_queue(*, title_id: int) -> list[Hold]:
 
 def holds_with_positions(holds: QuerySet[Hold]) -> list[Hold]:
     """Active holds annotated with ``position`` (1 = next in the title's queue) and ``queue`` (its length)."""
-    out = list(holds.select_related("title").filter(closed_at__isnull=True).order_by("created_at", "id"))
+    out = list(
+        holds.select_related("title", "copy").filter(closed_at__isnull=True).order_by("created_at", "id")
+    )
     for hold in out:
         ahead = Hold.objects.filter(title_id=hold.title_id, closed_at__isnull=True).filter(
             Q(created_at__lt=hold.created_at) | Q(created_at=hold.created_at, id__lt=hold.pk)
