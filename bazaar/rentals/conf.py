@@ -81,3 +81,8 @@ DEFAULT_PLANS: dict[str, dict[str, object]] = {
         "fine_cap": Decimal("5.00"),
     },
 }
+
+
+def hold_pickup_days() -> int:
+    """How many days a copy put aside for a hold waits at the desk before the hold lapses."""
+    return int(_get("HOLD_PICKUP_DAYS", "7"))

@@ -15,6 +15,9 @@ from bazaar.rentals import services
 from bazaar.rentals.models import Copy, CopyState, Customer, Kind, Payment, Rental, Title
 
 DESK = ("desk", "rentals-desk-2026")
+#: A patron who signs in to their own account (card linked to this user), printed with the other demo logins.
+READER = ("reader", "rentals-reader-2026")
+READER_CARD = ("Asha Kamau", "asha@example.com", "+254 700 000 042")
 
 BOOKS = [
     ("The Hobbit", "J. R. R. Tolkien", Kind.NOVEL),
@@ -100,12 +103,29 @@ def load() -> list[str]:
             )
     if not Customer.objects.filter(email=MARKER_EMAIL).exists():
         _rentals(desk)
+    _reader()
     return [
         "Rentals catalogue (public): http://127.0.0.1:8000/rentals/   JSON: http://127.0.0.1:8000/api/rentals/titles",
         f"Rentals desk (staff): http://127.0.0.1:8000/rentals/desk/   login {DESK[0]} / {DESK[1]}   "
         f"API token: bazaar token create {DESK[0]}   copy barcodes DEMO-001-1 ...",
+        f"Rentals patron account: http://127.0.0.1:8000/rentals/account/   login {READER[0]} / {READER[1]}   "
+        f"(card of {READER_CARD[0]})",
         "Rentals CLI: bazaar rentals overdue | bazaar rentals rent --customer 1 --title 1 | bazaar rentals export",
     ]
+
+
+def _reader() -> None:
+    """The demo patron: a library card (no loans) linked to a user account that is not staff."""
+    user = User.objects.filter(username=READER[0]).first()
+    if user is None:
+        user = User(username=READER[0], email=READER_CARD[1])
+        user.set_password(READER[1])
+        user.save()
+    card = Customer.objects.filter(email=READER_CARD[1]).first()
+    if card is None:
+        card = services.customer_create(name=READER_CARD[0], email=READER_CARD[1], phone=READER_CARD[2])
+    if card.user_id != user.pk:
+        services.customer_link_user(customer_id=card.pk, user=user)
 
 
 def _rentals(desk: User) -> None:

@@ -22,6 +22,7 @@ class Kind(models.TextChoices):
 class CopyState(models.TextChoices):
     AVAILABLE = "available", "Available"
     RENTED = "rented", "Rented"
+    ON_HOLD = "on_hold", "On the hold shelf"  # put aside for the patron first in the title's queue
     LOST = "lost", "Lost"
     WITHDRAWN = "withdrawn", "Withdrawn"
 
@@ -119,6 +120,17 @@ class Customer(models.Model):
     phone = models.CharField(max_length=40, blank=True, default="")
     status = models.CharField(max_length=16, choices=CustomerStatus.choices, default=CustomerStatus.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The patron's own sign-in (their account page): one user account per library card, optional.
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="rentals_customer",
+    )
+    keep_history = models.BooleanField(
+        default=True, help_text="Show the patron their past loans (they can turn it off on their account)."
+    )
 
     class Meta:
         ordering = ["name", "id"]
@@ -187,9 +199,17 @@ class Rental(models.Model):
         return self.returned_at is None
 
 
+class PaymentMethod(models.TextChoices):
+    CASH = "cash", "Cash"
+    CARD = "card", "Card"
+    MOBILE = "mobile", "Mobile money"
+    OTHER = "other", "Other"
+
+
 class Payment(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
     amount = models.DecimalField(max_digits=10, decimal_places=2)
+    method = models.CharField(max_length=16, choices=PaymentMethod.choices, default=PaymentMethod.CASH)
     note = models.CharField(max_length=200, blank=True, default="")
     received_at = models.DateTimeField()
     received_by = models.ForeignKey(
@@ -198,7 +218,12 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="rentals_payment_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="rentals_payment_positive"),
+            models.CheckConstraint(
+                condition=Q(method__in=[m.value for m in PaymentMethod]), name="rentals_payment_method_valid"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.amount} from {self.customer_id}"
@@ -211,6 +236,12 @@ class Hold(models.Model):
     title = models.ForeignKey(Title, on_delete=models.CASCADE, related_name="holds")
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Set when a returned copy is put aside for this hold (the pickup notice goes out then); the hold lapses at
+    # ``expires_at`` if nobody collects it.
+    ready_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # The copy put aside for this hold (state ``on_hold``): only this hold's patron can borrow it.
+    copy = models.ForeignKey(Copy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["created_at", "id"]

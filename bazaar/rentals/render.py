@@ -16,8 +16,10 @@ from bazaar.core.cache import Cached
 from bazaar.core.pagination import clamp
 from bazaar.rentals import cache, conf, selectors
 from bazaar.rentals.schemas import TitleOut
+from bazaar.rentals.selectors import patrons
 
-HTML_LIMIT = 200
+#: Titles per catalogue page.
+PAGE_SIZE = 50
 
 
 def _dumps(data: Any) -> bytes:
@@ -60,29 +62,60 @@ def cached_title_json(title_id: int) -> Cached:
     )
 
 
-def catalogue_html(request: HttpRequest | None, q: str | None) -> bytes:
+def catalogue_html(request: HttpRequest | None, q: str | None, page: int = 1) -> bytes:
+    """One page of the catalogue (``PAGE_SIZE`` titles, best match first when searching), with paging links."""
     nq = cache.normalize_query(q)
-    titles = list(selectors.title_search(nq)[:HTML_LIMIT])
+    qs = selectors.title_search(nq)
+    offset = (page - 1) * PAGE_SIZE
+    titles = list(qs[offset : offset + PAGE_SIZE + 1])
+    has_next = len(titles) > PAGE_SIZE
+    titles = titles[:PAGE_SIZE]
+    total = qs.count() if (page > 1 or has_next) else len(titles)
     return render_to_string(
         "rentals/catalogue.html",
-        {"titles": titles, "q": nq, "limit": HTML_LIMIT},
+        {
+            "titles": titles,
+            "q": nq,
+            "page": page,
+            "total": total,
+            "first": offset + 1,
+            "last": offset + len(titles),
+            "next_page": page + 1 if has_next else None,
+            "prev_page": page - 1 if page > 1 else None,
+            "patron_link": request is not None and request.user.is_authenticated,
+        },
         request=request,
     ).encode()
 
 
-def cached_catalogue_html(request: HttpRequest | None, q: str | None) -> Cached:
+def cached_catalogue_html(request: HttpRequest | None, q: str | None, page: int = 1) -> Cached:
+    """The shared catalogue page (page 1 under the name the fast path serves ``/rentals/`` from)."""
     nq = cache.normalize_query(q)
     return cache.catalogue().get_or_build(
         cache.CATALOGUE,
-        cache.list_variant("html", nq, 0, 0),
-        lambda: catalogue_html(None, nq),  # shared bytes: never render one visitor's messages or session
+        cache.list_variant("html", nq, 0, (page - 1) * PAGE_SIZE),
+        lambda: catalogue_html(
+            None, nq, page
+        ),  # shared bytes: never render one visitor's messages or session
         ttl=conf.catalogue_ttl(),
     )
 
 
-def title_html(request: HttpRequest | None, title_id: int) -> bytes:
+def title_html(request: HttpRequest | None, title_id: int, patron: Any = None) -> bytes:
+    """A title with each copy's status and due date and the hold queue's length. ``patron`` (a signed-in
+    visitor's library card, private renderings only) adds the "Place hold" button."""
     title = selectors.title_get(title_id=title_id)
-    return render_to_string("rentals/title.html", {"t": title}, request=request).encode()
+    shelf = patrons.title_copies(title_id=title_id)
+    return render_to_string(
+        "rentals/title.html",
+        {
+            "t": title,
+            **shelf,
+            "patron": patron,
+            "signed_in": request is not None and request.user.is_authenticated,
+        },
+        request=request,
+    ).encode()
 
 
 def cached_title_html(request: HttpRequest | None, title_id: int) -> Cached:

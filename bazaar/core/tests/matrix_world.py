@@ -111,6 +111,10 @@ def build_world(make_user: Any, media_root: Path) -> World:
     waiting = rentals.customer_create(name="Reader Two", email="two@example.com")
     rental = rentals.rental_rent(customer_id=reader.pk, title_id=title.pk, by=users[STAFF])
     hold = rentals.hold_place(customer_id=waiting.pk, title_id=title.pk)
+    payment = rentals.payment_record(customer_id=reader.pk, amount="1.00")
+    # Patrons who sign in to their own account: trainer A holds the rental's card, trainer B the hold's.
+    rentals.customer_link_user(customer_id=reader.pk, user=users[TRAINER_A])
+    rentals.customer_link_user(customer_id=waiting.pk, user=users[TRAINER_B])
     free_copy = title.copies.exclude(pk=rental.copy_id).order_by("pk").first()
     assert free_copy is not None
     (media_root / "exports").mkdir(parents=True, exist_ok=True)
@@ -124,6 +128,7 @@ def build_world(make_user: Any, media_root: Path) -> World:
         rental_id=rental.pk,
         barcode=rental.copy.barcode,
         hold_id=hold.pk,
+        payment_id=payment.pk,
         kind="regular",
         export_id=export.pk,
     )
@@ -155,6 +160,8 @@ def build_world(make_user: Any, media_root: Path) -> World:
         "customer_id": 987654,
         "rental_id": 987654,
         "hold_id": 987654,
+        "payment_id": 987654,
+        "other_customer_id": 987654,
         "kind": "nokind",
         "export_id": 987654,
         "key": "no-such-key",

@@ -512,6 +512,20 @@ def staff_page(status: int = 200) -> dict[str, Out]:
     }
 
 
+#: Users whose library card is linked (matrix_world): their own account pages.
+PATRONS = (TRAINER_A, TRAINER_B)
+
+
+def patron_page(owner: str, status: int = 200) -> dict[str, Out]:
+    """A patron's own account page or action: anonymous to the login page; ``owner`` acts on their own card;
+    every other user gets the 404 of a missing object (no card, or not their loan or hold)."""
+    return {
+        **{p: LOGIN for p in (*KEYS, ANON)},
+        **{p: NOT_FOUND for p in USERS if p != owner},
+        owner: ok(status),
+    }
+
+
 PAGES: list[Row] = [
     Row("GET", "/", page_public(), form="page"),
     Row("GET", "/accounts/signup/", page_public(), form="page"),
@@ -564,6 +578,55 @@ PAGES: list[Row] = [
     Row("GET", "/rentals/desk/", staff_page(), form="page"),
     Row("POST", "/rentals/desk/rent/", staff_page(422), form="page"),  # no body posted: the form's 422
     Row("POST", "/rentals/desk/return/", staff_page(422), form="page"),
+    Row("GET", "/rentals/desk/returns/{rental_id}/", staff_page(), form="page"),
+    Row("GET", "/rentals/desk/payments/{payment_id}/", staff_page(), form="page"),
+    Row("GET", "/rentals/desk/patrons/", staff_page(), form="page"),
+    Row("GET", "/rentals/desk/patrons/suggest/", staff_page(), form="page"),
+    Row("GET", "/rentals/desk/patrons/new/", staff_page(), form="page"),
+    Row("GET", "/rentals/desk/patrons/{customer_id}/", staff_page(), form="page"),
+    Row("GET", "/rentals/desk/patrons/{customer_id}/edit/", staff_page(), form="page"),
+    Row("GET", "/rentals/desk/patrons/{customer_id}/statement/", staff_page(), form="page"),
+    # POSTs without a body: the form's 422 (nothing written); "done" ends the clerk's checkout session.
+    Row("POST", "/rentals/desk/patrons/{customer_id}/checkout/", staff_page(422), form="page"),
+    Row("POST", "/rentals/desk/patrons/{customer_id}/done/", staff_page(302), form="page"),
+    Row("POST", "/rentals/desk/patrons/{customer_id}/renew/", staff_page(422), form="page"),
+    Row("POST", "/rentals/desk/patrons/{customer_id}/status/", staff_page(422), form="page"),
+    Row("POST", "/rentals/desk/patrons/{customer_id}/holds/", staff_page(422), form="page"),
+    Row("POST", "/rentals/desk/patrons/{customer_id}/payments/", staff_page(422), form="page"),
+    Row(
+        "POST",
+        "/rentals/desk/patrons/{customer_id}/holds/{hold_id}/cancel/",
+        staff_page(302),
+        form="page",
+        params={"customer_id": "other_customer_id"},  # the world's hold is the other customer's
+    ),
+    # The patron's own account: trainer A's card has the world's rental, trainer B's the hold.
+    Row(
+        "POST",
+        "/rentals/titles/{title_id}/hold/",
+        # a user without a card is sent back to the title page, nothing written; B waits for it already (409)
+        rule(
+            patron_page(TRAINER_A, 302),
+            {p: Out(302) for p in USERS if p not in PATRONS},
+            {TRAINER_B: Out(409)},
+        ),
+        form="page",
+        leak_ok=True,  # titles are public: telling a missing one apart leaks nothing
+    ),
+    Row(
+        "GET",
+        "/rentals/account/",
+        rule(patron_page(TRAINER_A), {p: own() for p in USERS if p != TRAINER_A}),
+        form="page",
+    ),
+    Row("POST", "/rentals/account/loans/{rental_id}/renew/", patron_page(TRAINER_A, 302), form="page"),
+    Row("POST", "/rentals/account/holds/{hold_id}/cancel/", patron_page(TRAINER_B, 302), form="page"),
+    Row(
+        "POST",
+        "/rentals/account/history/",
+        rule(patron_page(TRAINER_A, 302), {TRAINER_B: own(302)}),
+        form="page",
+    ),
     Row("GET", "/trading/", page_public(), form="page"),
 ]
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from bazaar.core.testing import CHROMIUM, CHROMIUM_ARGS, save_screenshot
+from bazaar.core.testing import chromium_browser, save_screenshot
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright runs an event loop in this thread
 
@@ -37,6 +37,17 @@ POST_ONLY = {
     "storefront:product_delete",
     "storefront:order_status",
     "storefront:order_payment",
+    "rentals:hold_place",
+    "rentals:desk_checkout",
+    "rentals:desk_done",
+    "rentals:desk_renew",
+    "rentals:desk_patron_status",
+    "rentals:desk_hold",
+    "rentals:desk_hold_cancel",
+    "rentals:desk_pay",
+    "rentals:account_renew",
+    "rentals:account_hold_cancel",
+    "rentals:account_history",
 }
 NOT_PAGES = {
     **dict.fromkeys(POST_ONLY, "POST-only action (its button sits on a walked page)"),
@@ -46,6 +57,8 @@ NOT_PAGES = {
     "openapi-json": "JSON (checked as a link from the home page)",
     "storefront:chart": "SVG image (fetched as a resource with the vendor's session)",
     "storefront:orders_csv": "CSV download (checked as a link from the dashboard)",
+    "rentals:desk_patron_suggest": "JSON suggestions (fetched by the patron lookup's script; keyboard walk in "
+    "bazaar/rentals/tests/test_browser_circulation.py)",
 }
 # Pages the walk must reach outside the HTML apps: the interactive API docs and the admin's login page.
 EXTRA_PAGES = {"api:openapi-view", "admin:login"}
@@ -56,7 +69,7 @@ LINKS_PER_ROUTE = 4
 @dataclass(frozen=True)
 class Visit:
     name: str  # screenshot: walk-<name>.png
-    role: str  # anon, vendor, desk, trainer, admin
+    role: str  # anon, vendor, desk, trainer, admin, reader (a rentals patron)
     url: str
     covers: str  # the resolver name of the page this visit ends on
     status: int = 200
@@ -148,8 +161,54 @@ def _visits(ids: dict[str, Any]) -> list[Visit]:
         Visit("desk-title", "desk", f"/rentals/titles/{ids['title']}/", "rentals:title", shot=False),
         Visit("desk", "desk", "/rentals/desk/", "rentals:desk"),
         Visit(
-            "desk-rent-return", "desk", "/rentals/desk/", "rentals:desk", action=_desk_rent_and_return(ids)
+            "desk-rent-return",
+            "desk",
+            "/rentals/desk/",
+            "rentals:desk_receipt",
+            action=_desk_rent_and_return(ids),
+            shot=False,
         ),
+        # The circulation desk's pages and the patron's account (their dates move with the clock: no screenshots;
+        # the keyboard-only checkout walk is bazaar/rentals/tests/test_browser_circulation.py).
+        Visit("desk-find", "desk", "/rentals/desk/patrons/?q=amina", "rentals:desk_patrons", shot=False),
+        Visit(
+            "desk-patron",
+            "desk",
+            f"/rentals/desk/patrons/{ids['customer']}/",
+            "rentals:desk_patron",
+            shot=False,
+        ),
+        Visit("desk-patron-new", "desk", "/rentals/desk/patrons/new/", "rentals:desk_patron_new", shot=False),
+        Visit(
+            "desk-patron-edit",
+            "desk",
+            f"/rentals/desk/patrons/{ids['customer']}/edit/",
+            "rentals:desk_patron_edit",
+            shot=False,
+        ),
+        Visit(
+            "desk-statement",
+            "desk",
+            f"/rentals/desk/patrons/{ids['customer']}/statement/",
+            "rentals:desk_statement",
+            shot=False,
+        ),
+        Visit(
+            "desk-receipt",
+            "desk",
+            f"/rentals/desk/returns/{ids['closed_rental']}/",
+            "rentals:desk_receipt",
+            shot=False,
+        ),
+        Visit(
+            "desk-payment",
+            "desk",
+            f"/rentals/desk/payments/{ids['payment']}/",
+            "rentals:desk_payment",
+            shot=False,
+        ),
+        Visit("reader-account", "reader", "/rentals/account/", "rentals:account", shot=False),
+        Visit("reader-title", "reader", f"/rentals/titles/{ids['title']}/", "rentals:title", shot=False),
         Visit(
             "desk-rent-refused",
             "desk",
@@ -212,7 +271,7 @@ def _shot(page: Any, name: str, full_page: bool) -> None:
 def _demo_ids() -> dict[str, Any]:
     from django.core.management import call_command
 
-    from bazaar.rentals.models import Copy, CopyState, Customer, CustomerStatus, Title
+    from bazaar.rentals.models import Copy, CopyState, Customer, CustomerStatus, Payment, Rental, Title
     from bazaar.storefront import demo
     from bazaar.storefront.models import Order, Product
 
@@ -227,7 +286,13 @@ def _demo_ids() -> dict[str, Any]:
     customer = Customer.objects.filter(status=CustomerStatus.ACTIVE).order_by("pk").first()
     assert copy is not None
     assert customer is not None
+    closed = Rental.objects.filter(returned_at__isnull=False).order_by("pk").first()
+    payment = Payment.objects.order_by("pk").first()
+    assert closed is not None
+    assert payment is not None
     return {
+        "closed_rental": closed.pk,
+        "payment": payment.pk,
         "barcode": copy.barcode,
         "customer": customer.pk,
         "shop": demo.DEMO_SLUG,
@@ -240,11 +305,12 @@ def _demo_ids() -> dict[str, Any]:
 
 def _logins() -> dict[str, tuple[str, str]]:
     from bazaar.accounts.demo import DEMO_ADMIN
-    from bazaar.rentals.demo import DESK
+    from bazaar.rentals.demo import DESK, READER
     from bazaar.storefront.demo import DEMO_VENDOR
     from bazaar.trading.demo import DEMO_PASSWORD, DEMO_USER
 
-    return {"vendor": DEMO_VENDOR, "desk": DESK, "trainer": (DEMO_USER, DEMO_PASSWORD), "admin": DEMO_ADMIN}
+    trainer = (DEMO_USER, DEMO_PASSWORD)
+    return {"vendor": DEMO_VENDOR, "desk": DESK, "trainer": trainer, "admin": DEMO_ADMIN, "reader": READER}
 
 
 class Walk:
@@ -390,19 +456,16 @@ class Walk:
 
 @pytest.fixture
 def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        yield browser
 
 
 def test_every_page_has_a_walk_entry() -> None:
     """A page added to any app's urls.py fails here until the walk below visits it (or it is listed as not a page)."""
-    visits = _visits({"shop": "s", "order": 1, "order_number": "n", "product": 1, "title": 1})
+    visits = _visits(
+        {"shop": "s", "order": 1, "order_number": "n", "product": 1, "title": 1, "customer": 1}
+        | {"closed_rental": 1, "payment": 1}
+    )
     required = _required_names()
     walked = {v.covers for v in visits}
     missing = required - walked - set(NOT_PAGES)

@@ -9,30 +9,51 @@ from bazaar.rentals.services.catalogue import (
     title_update,
 )
 from bazaar.rentals.services.customers import (
+    copy_pass_on,
     customer_create,
+    customer_link_user,
+    customer_set_history,
     customer_update,
     hold_cancel,
+    hold_notice_send,
     hold_place,
+    hold_put_aside,
+    holds_expire,
     payment_record,
 )
-from bazaar.rentals.services.desk import rental_renew, rental_rent, rental_return, rental_return_copy
+from bazaar.rentals.services.desk import (
+    rental_checkin,
+    rental_renew,
+    rental_renew_all,
+    rental_rent,
+    rental_return,
+    rental_return_copy,
+)
 from bazaar.rentals.services.exports import export_run, export_start
 from bazaar.rentals.services.reminders import reminders_send
 
 __all__ = [
     "copies_add",
+    "copy_pass_on",
     "copy_set_state",
     "customer_create",
+    "customer_link_user",
+    "customer_set_history",
     "customer_update",
     "export_run",
     "export_start",
     "hold_cancel",
+    "hold_notice_send",
     "hold_place",
+    "hold_put_aside",
+    "holds_expire",
     "payment_record",
     "plan_terms",
     "plan_update",
     "reminders_send",
+    "rental_checkin",
     "rental_renew",
+    "rental_renew_all",
     "rental_rent",
     "rental_return",
     "rental_return_copy",

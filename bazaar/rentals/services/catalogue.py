@@ -146,7 +146,8 @@ def copies_add(*, title_id: int, count: int = 0, barcodes: list[str] | None = No
 def copy_set_state(*, copy_id: int, state: str) -> Copy:
     """Mark a copy available, lost or withdrawn (not rented: that is what renting does).
 
-    A copy in an open rental cannot change state here (Conflict ``copy_rented``: return it first).
+    A copy in an open rental cannot change state here (Conflict ``copy_rented``: return it first), nor one put
+    aside for a hold (Conflict ``copy_on_hold``: cancel the hold first).
     ValidationFailed ``invalid_state``; NotFound ``copy_not_found``. Locks the copy row.
     """
     allowed = {CopyState.AVAILABLE, CopyState.LOST, CopyState.WITHDRAWN}
@@ -160,6 +161,8 @@ def copy_set_state(*, copy_id: int, state: str) -> Copy:
             raise NotFound("No such copy.", code="copy_not_found")
         if copy.state == CopyState.RENTED:
             raise Conflict("The copy is rented; return it first.", code="copy_rented")
+        if copy.state == CopyState.ON_HOLD:
+            raise Conflict("The copy is put aside for a hold; cancel the hold first.", code="copy_on_hold")
         if copy.state != state:
             copy.state = state
             copy.save(update_fields=["state"])

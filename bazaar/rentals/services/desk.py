@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from bazaar.accounts.models import User
 from bazaar.core import sql
-from bazaar.core.errors import Conflict, NotFound, ValidationFailed
+from bazaar.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from bazaar.rentals import cache, conf, pricing
 from bazaar.rentals.models import (
     Copy,
@@ -22,8 +22,9 @@ from bazaar.rentals.models import (
     Rental,
     Title,
 )
-from bazaar.rentals.selectors import Standing, customer_standing, standing_columns, standing_from_row
+from bazaar.rentals.selectors import Standing, customer_standing, patrons, standing_columns, standing_from_row
 from bazaar.rentals.services.catalogue import plan_terms
+from bazaar.rentals.services.customers import copy_pass_on, hold_put_aside
 
 
 def rental_rent(
@@ -40,8 +41,8 @@ def rental_rent(
     Refused (Conflict, nothing written) when the customer is blocked (``customer_blocked``), has
     ``max_open_rentals`` open rentals (``rental_limit_reached``), owes more than ``max_balance``
     (``balance_too_high``), no copy of the title is free (``no_copy_available``) or the given copy is not free
-    (``copy_not_available``). ValidationFailed ``title_or_copy`` / ``invalid_due_date`` (not in the future);
-    NotFound ``customer_not_found`` / ``title_not_found`` / ``copy_not_found``.
+    (``copy_not_available``; ``copy_on_hold`` when it is put aside for another patron's hold). ValidationFailed
+    ``title_or_copy`` / ``invalid_due_date`` (not in the future); NotFound ``customer_not_found`` / ``title_not_found`` / ``copy_not_found``.
 
     Locks the customer row first (so limit checks cannot race with the same customer's other rentals), then
     the copy: ``SKIP LOCKED`` when picking a free copy, so concurrent clerks take different copies instead of
@@ -103,9 +104,21 @@ def rental_rent(
                 )
                 if copy is None:
                     raise NotFound("No such copy.", code="copy_not_found")
-                if copy.state != CopyState.AVAILABLE:
+                if copy.state == CopyState.ON_HOLD:
+                    # Put aside for a hold: only that hold's patron may borrow it.
+                    waiting = Hold.objects.filter(copy_id=copy.pk, closed_at__isnull=True).first()
+                    if waiting is None or waiting.customer_id != customer.pk:
+                        where = patrons.copy_whereabouts(barcode=copy.barcode) or copy.state
+                        raise Conflict(
+                            f"The copy is {where}.",
+                            code="copy_on_hold",
+                            details={"copy_id": copy.pk, "state": copy.state},
+                        )
+                elif copy.state != CopyState.AVAILABLE:
+                    # In words for the desk: "rented to #1042 Asha K., due 12 Dec" (refusals only: off the hot path).
+                    where = patrons.copy_whereabouts(barcode=copy.barcode) or copy.state
                     raise Conflict(
-                        f"The copy is {copy.state}.",
+                        f"The copy is {where}.",
                         code="copy_not_available",
                         details={"copy_id": copy.pk, "state": copy.state},
                     )
@@ -129,9 +142,7 @@ def rental_rent(
                 with_params=[CopyState.RENTED.value, copy.pk],
             )
             if standing.active_holds:  # renting a title the customer waited for fulfils the hold
-                Hold.objects.filter(
-                    customer_id=customer.pk, title_id=title.pk, closed_at__isnull=True
-                ).update(closed_at=now)
+                _fulfil_holds(customer.pk, title.pk, copy.pk, now)
             cache.invalidate_title(title.pk)
     except IntegrityError:
         # The partial unique index caught a second open rental of the copy: nothing was written.
@@ -141,6 +152,20 @@ def rental_rent(
     rental.title = title
     rental.customer = customer
     return rental
+
+
+def _fulfil_holds(customer_id: int, title_id: int, copy_id: int, now: datetime) -> None:
+    """The customer borrowed the title they waited for: close their hold; a copy put aside for it that is not the
+    one they took goes to the next patron in the queue (``copy_pass_on``)."""
+    holds = list(
+        Hold.objects.select_for_update().filter(
+            customer_id=customer_id, title_id=title_id, closed_at__isnull=True
+        )
+    )
+    Hold.objects.filter(pk__in=[h.pk for h in holds]).update(closed_at=now)
+    for hold in holds:
+        if hold.copy_id is not None and hold.copy_id != copy_id:
+            copy_pass_on(copy_id=hold.copy_id, now=now)
 
 
 def rental_return(*, rental_id: int, returned_at: datetime | None = None, by: User | None = None) -> Rental:
@@ -219,17 +244,19 @@ def rental_return_copy(
     return rental_return(rental_id=rental_id, returned_at=returned_at, by=by)
 
 
-def rental_renew(*, rental_id: int) -> Rental:
+def rental_renew(*, rental_id: int, customer_id: int | None = None) -> Rental:
     """Extend an open rental's due date by its loan period (counted from the later of now and the due date).
 
     Conflict (nothing written): ``rental_closed``; ``rental_overdue`` (an overdue rental is returned, so its fine
     is charged, not renewed away); ``renewal_limit_reached`` (``max_renewals``); ``title_waited_for`` (another
-    customer holds the title and no copy is free). NotFound ``rental_not_found``. Locks the rental row.
+    customer holds the title and no copy is free). NotFound ``rental_not_found`` (also when ``customer_id`` is
+    given and the rental is someone else's: a patron renewing from their account). Locks the rental row. The
+    title page shows due dates: its scope is invalidated after commit.
     """
     now = timezone.now()
     with transaction.atomic():
         rental = Rental.objects.select_for_update().filter(pk=rental_id).first()
-        if rental is None:
+        if rental is None or (customer_id is not None and rental.customer_id != customer_id):
             raise NotFound("No such rental.", code="rental_not_found")
         if rental.returned_at is not None:
             raise Conflict("The rental is closed.", code="rental_closed")
@@ -253,7 +280,40 @@ def rental_renew(*, rental_id: int) -> Rental:
         rental.due_at = max(rental.due_at, now) + timedelta(days=terms.loan_days)
         rental.renewals += 1
         rental.save(update_fields=["due_at", "renewals"])
+        cache.invalidate_title(rental.title_id)
     return rental
+
+
+def rental_renew_all(*, customer_id: int) -> list[tuple[Rental, DomainError | None]]:
+    """Renew every open rental of a customer, each on its own (``rental_renew``: one refusal does not undo the
+    others). Returns (rental, None) for each renewed one and (rental, the refusal) for each refused one, soonest
+    due first. NotFound ``customer_not_found``. Locks each rental in turn."""
+    if not Customer.objects.filter(pk=customer_id).exists():
+        raise NotFound("No such customer.", code="customer_not_found")
+    out: list[tuple[Rental, DomainError | None]] = []
+    for rental in (
+        Rental.objects.select_related("title", "copy")
+        .filter(customer_id=customer_id, returned_at__isnull=True)
+        .order_by("due_at", "id")
+    ):
+        try:
+            renewed = rental_renew(rental_id=rental.pk)
+        except DomainError as exc:
+            out.append((rental, exc))
+        else:
+            renewed.title, renewed.copy = rental.title, rental.copy
+            out.append((renewed, None))
+    return out
+
+
+def rental_checkin(*, barcode: str, by: User | None = None) -> tuple[Rental, Hold | None]:
+    """The desk's check-in: return the copy now (``rental_return_copy``, same errors, nothing written on one),
+    then, if patrons wait for the title, put the copy aside for the first of them (``hold_put_aside``: pickup
+    notice e-mailed after commit). One transaction: the return and the put-aside commit together."""
+    with transaction.atomic():
+        rental = rental_return_copy(barcode=barcode, by=by)
+        hold = hold_put_aside(copy_id=rental.copy_id)
+    return rental, hold
 
 
 # --- the hot path's statements, built once (bazaar.core.sql): rent and return run hundreds of times a second ---

@@ -76,7 +76,9 @@ def test_rent_by_customer_number_or_email_then_return_with_the_charge(
     assert (
         f"Returned “Earthsea” (copy {first.barcode}) from Ged: charge 2.00 for 1 day." in r.content.decode()
     )
-    assert first.barcode not in r.content.decode().split("Out now")[1]
+    assert r.redirect_chain == [(f"/rentals/desk/returns/{rental.pk}/", 302)]
+    assert "Return receipt" in r.content.decode()
+    assert first.barcode not in desk.get(DESK).content.decode().split("Out now")[1]
 
 
 @pytest.mark.parametrize(
@@ -85,7 +87,7 @@ def test_rent_by_customer_number_or_email_then_return_with_the_charge(
         ("empty", 422, "This field is required."),
         ("no_customer", 404, "No customer with that number or e-mail."),
         ("no_copy", 404, "No such copy."),
-        ("rented", 409, "The copy is rented."),
+        ("rented", 409, "The copy is rented to #"),
         ("blocked", 409, "The customer is blocked."),
         ("ambiguous", 422, "Several customers have that e-mail; use the customer number."),
     ],

@@ -35,7 +35,7 @@ def test_reminders_sent_once_per_rental_and_day(make_title: Any, make_customer: 
     _rent(make_title, silent, days_ago=20, loan_days=14)
     _rent(make_title, a, days_ago=1, loan_days=14)  # not due yet: no reminder
     counts = tasks.send_reminders()
-    assert counts == {"sent": 2, "already": 0, "skipped": 1, "failed": 0}
+    assert counts == {"sent": 2, "already": 0, "skipped": 1, "failed": 0, "holds_lapsed": 0}
     assert sorted(m.to[0] for m in mail.outbox) == sorted([a.email, b.email])
     assert {(r.rental_id, r.kind) for r in ReminderSent.objects.all()} == {
         (due_tomorrow.pk, "due_tomorrow"),

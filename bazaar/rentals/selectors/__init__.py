@@ -9,11 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, CharField, Count, Func, IntegerField, Q, QuerySet, Value, When
+from django.db.models.functions import Greatest, Lower
 from django.utils import timezone
 
 from bazaar.core.errors import NotFound, ValidationFailed
-from bazaar.rentals import pricing
+from bazaar.rentals import pricing, search
 from bazaar.rentals.isbn import normalize_isbn
 from bazaar.rentals.models import (
     Copy,
@@ -30,12 +31,14 @@ from bazaar.rentals.models import (
 ZERO = Decimal("0.00")
 
 
+#: Copies in stock: on the shelf, out on loan, or put aside for a hold (not lost or withdrawn).
+IN_STOCK = [CopyState.AVAILABLE, CopyState.RENTED, CopyState.ON_HOLD]
+
+
 def titles_with_availability() -> QuerySet[Title]:
     """Titles annotated with ``copies_total`` (copies in stock: not lost or withdrawn) and ``copies_available``."""
     return Title.objects.annotate(
-        copies_total=Count(
-            "copies", filter=Q(copies__state__in=[CopyState.AVAILABLE, CopyState.RENTED]), distinct=True
-        ),
+        copies_total=Count("copies", filter=Q(copies__state__in=IN_STOCK), distinct=True),
         copies_available=Count("copies", filter=Q(copies__state=CopyState.AVAILABLE), distinct=True),
     )
 
@@ -43,31 +46,58 @@ def titles_with_availability() -> QuerySet[Title]:
 def title_search(q: str | None) -> QuerySet[Title]:
     """Titles matching ``q`` by title, author or ISBN, with availability counts, best match first.
 
-    On PostgreSQL: full-text search (``websearch`` syntax, English stemming) over title (weight A) and author
-    (weight B), plus substring matches so a partly typed word still finds something, plus exact ISBN. On SQLite:
-    case-insensitive substring match on title/author and exact ISBN.
+    Accents and case are folded ("garcia" finds "García", "ngugi" finds "Ngũgĩ") and a small typo still finds the
+    title. On PostgreSQL: ``unaccent`` + ``pg_trgm`` word similarity over title and author (ranked by it), plus
+    English full-text search (stemming) and exact ISBN. On SQLite: the same fold in Python over (id, title, author)
+    and a per-word similarity (``search.rank``); see docs/design-notes.md for why. No locks.
     """
     qs = titles_with_availability()
     q = (q or "").strip()
     if not q:
         return qs.order_by("title", "id")
     isbn = normalize_isbn(q)
-    loose = Q(title__icontains=q) | Q(author__icontains=q)
-    if isbn:
-        loose |= Q(isbn=isbn)
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+        return _title_search_postgres(qs, q, isbn)
+    scored = search.rank(q, Title.objects.values_list("id", "title", "author").iterator(chunk_size=2000))
+    ids = [pk for pk, _ in scored[: search.MAX_RESULTS]]
+    if isbn:
+        ids = list(Title.objects.filter(isbn=isbn).values_list("id", flat=True)) + ids
+    if not ids:
+        return qs.none()
+    order = Case(*(When(pk=pk, then=Value(i)) for i, pk in enumerate(ids)), output_field=IntegerField())
+    return qs.filter(pk__in=ids).annotate(match_order=order).order_by("match_order", "title", "id")
 
-        vector = SearchVector("title", weight="A", config="english") + SearchVector(
-            "author", weight="B", config="english"
+
+def _title_search_postgres(qs: QuerySet[Title], q: str, isbn: str | None) -> QuerySet[Title]:
+    from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector, TrigramWordSimilarity
+
+    folded = search.fold(q)
+    title_f = Func(Lower("title"), function="unaccent", output_field=CharField())
+    author_f = Func(Lower("author"), function="unaccent", output_field=CharField())
+    vector = SearchVector("title", weight="A", config="english") + SearchVector(
+        "author", weight="B", config="english"
+    )
+    query = SearchQuery(q, search_type="websearch", config="english")
+    similarity = Greatest(TrigramWordSimilarity(folded, title_f), TrigramWordSimilarity(folded, author_f))
+    match = (
+        Q(title_f__contains=folded)
+        | Q(author_f__contains=folded)
+        | Q(similarity__gte=search.TRIGRAM_THRESHOLD)
+        | Q(search=query)
+    )
+    if isbn:
+        match |= Q(isbn=isbn)
+    return (
+        qs.annotate(
+            title_f=title_f,
+            author_f=author_f,
+            similarity=similarity,
+            search=vector,
+            rank=SearchRank(vector, query),
         )
-        query = SearchQuery(q, search_type="websearch", config="english")
-        return (
-            qs.annotate(search=vector, rank=SearchRank(vector, query))
-            .filter(Q(search=query) | loose)
-            .order_by("-rank", "title", "id")
-        )
-    return qs.filter(loose).order_by("title", "id")
+        .filter(match)
+        .order_by("-similarity", "-rank", "title", "id")
+    )
 
 
 def title_get(*, title_id: int) -> Title:
