@@ -54,11 +54,22 @@ def _copy_scopes(copy: Any) -> list[Scope]:
     return [CATALOGUE, title_scope(copy.title_id)]
 
 
+def _title_page_scopes(row: Any) -> list[Scope]:
+    """A rental (a copy's due date) or a hold (the queue's length): shown on the title's page."""
+    return [title_scope(row.title_id)]
+
+
 def declare() -> None:
     """Called once from RentalsConfig.ready(): the catalogue's cached surfaces."""
-    from bazaar.rentals.models import Copy, Title
+    from bazaar.rentals.models import Copy, Hold, Rental, Title
 
     depends = {Title: freshness.on(_title_scopes), Copy: freshness.on(_copy_scopes, moves=("title",))}
+    # A title's page also shows each copy's due date and the hold queue's length.
+    title_depends = {
+        **depends,
+        Rental: freshness.on(_title_page_scopes, moves=("title",)),
+        Hold: freshness.on(_title_page_scopes, moves=("title",)),
+    }
     surfaces.declare(
         "rentals.catalogue_page",
         app=APP,
@@ -88,7 +99,7 @@ def declare() -> None:
         path=r"^/rentals/titles/(?P<id>[0-9]{1,18})/$",
         shared=True,
         content_type=HTML,
-        depends_on=depends,
+        depends_on=title_depends,
         resolve=lambda m, qs: None if qs else (title_scope(int(m["id"])), "html"),
         edge_path=lambda scope: f"/rentals/titles/{scope.id}/",
     )
@@ -99,7 +110,7 @@ def declare() -> None:
         path=r"^/api/rentals/titles/(?P<id>[0-9]{1,18})$",
         shared=True,
         content_type=JSON,
-        depends_on=depends,
+        depends_on=title_depends,
         resolve=lambda m, qs: None if qs else (title_scope(int(m["id"])), "json"),
         edge_path=lambda scope: f"/api/rentals/titles/{scope.id}",
     )

@@ -165,6 +165,8 @@ class Rental(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    objects = FreshQuerySet["Rental"].as_manager()
+
     class Meta:
         ordering = ["-rented_at", "-id"]
         indexes = [
@@ -242,6 +244,8 @@ class Hold(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     # The copy put aside for this hold (state ``on_hold``): only this hold's patron can borrow it.
     copy = models.ForeignKey(Copy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    objects = FreshQuerySet["Hold"].as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]

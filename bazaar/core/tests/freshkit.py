@@ -370,6 +370,8 @@ class Writer:
         return {"status": r.status_code, "body": base64.b64encode(r.content).decode()}
 
     def run(self, op: str, **args: Any) -> Any:
+        from django.utils import timezone
+
         from bazaar.accounts.models import ApiToken, User
         from bazaar.kvstore.models import Entry, TenantApiKey
         from bazaar.rentals.models import Copy, Title
@@ -510,6 +512,35 @@ class Writer:
                 f"id,nickname,species,level,owner,dateOfOwnership\nfp01,Tasked{n},Pikachu,5,fr01,01-01-2020\n"
             )
             import_job_submit(upload=SimpleUploadedFile("t.csv", csv.encode()), kind="pokemon", dry_run=False)
+        elif op == "hold_service":
+            from bazaar.rentals.services import hold_place
+
+            hold_place(customer_id=d["customer"], title_id=d["title"])
+        elif op == "hold_queryset":
+            from bazaar.rentals.models import Hold
+            from bazaar.rentals.services import hold_place
+
+            hold_place(customer_id=d["customer"], title_id=d["title"])
+            Hold.objects.filter(title_id=d["title"], closed_at__isnull=True).update(closed_at=timezone.now())
+        elif op == "rental_queryset":
+            from datetime import timedelta
+
+            from bazaar.rentals.models import Rental
+
+            Rental.objects.filter(title_id=d["title"]).update(due_at=timezone.now() + timedelta(days=30))
+        elif op == "hold_admin_delete":
+            from bazaar.rentals.models import Hold
+
+            self._admin_action(
+                "/admin/rentals/hold/", "delete_selected", list(Hold.objects.values_list("pk", flat=True))
+            )
+        elif op == "rental_admin_save":
+            # The rental admin is read-only (the desk services compute charges): saving its form changes nothing.
+            from bazaar.rentals.models import Rental
+
+            rental = Rental.objects.order_by("-pk").first()
+            assert rental is not None
+            self._admin_change(f"/admin/rentals/rental/{rental.pk}/change/", {})
         elif op == "user_admin_demote":
             self._admin_change(f"/admin/accounts/user/{d['vendor_id']}/change/", {"is_active": ""})
         else:

@@ -133,6 +133,11 @@ ROWS: list[Row] = [
     Row("copy via queryset update", "rentals.Copy", "queryset", CATALOGUE, op="copy_queryset"),
     Row("copy rented via raw-SQL API (fast path)", "rentals.Copy", "raw", CATALOGUE, run=_rent_and_return),
     Row("copy returned via raw-SQL API (fast path)", "rentals.Copy", "raw", CATALOGUE, run=_return),
+    Row("hold placed via service", "rentals.Hold", "service", CATALOGUE, op="hold_service"),
+    Row("hold deleted via admin bulk action", "rentals.Hold", "admin", CATALOGUE, op="hold_admin_delete"),
+    Row("rental admin (read-only) saved", "rentals.Rental", "admin", CATALOGUE, op="rental_admin_save"),
+    Row("hold closed via queryset update", "rentals.Hold", "queryset", CATALOGUE, op="hold_queryset"),
+    Row("rental due date via queryset update", "rentals.Rental", "queryset", CATALOGUE, op="rental_queryset"),
     Row(
         "copy rented via CLI",
         "rentals.Copy",
@@ -214,6 +219,8 @@ ADMIN_ROWS: dict[str, list[str]] = {
     "rentals.Title": ["title via admin change"],
     "rentals.Title>rentals.Copy": ["copy via title admin inline"],
     "rentals.Copy": ["copy via admin change"],
+    "rentals.Hold": ["hold deleted via admin bulk action"],
+    "rentals.Rental": ["rental admin (read-only) saved"],
     "trading.Trainer": ["trainer via admin change"],
     # The pokemon admin's history inline is read-only (no add, no delete, read-only fields): its writes are the
     # pokemon's own, covered by the change row.
