@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run serve demo test lint typecheck migrations-check pytest bench bench-ab bench-report stack stack-down stack-test clean lock fmt
+.PHONY: install run serve demo test lint typecheck migrations-check pytest screenshots bench bench-ab bench-report stack stack-down stack-test clean lock fmt
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,10 @@ pytest: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck migrations-check pytest
+
+# The README's screenshots (docs/screenshots/), rewritten from the Chromium walks; never written by `make test`.
+screenshots: install
+	BAZAAR_SCREENSHOTS=1 $(BIN)/pytest -m browser -p no:xdist -q bazaar
 
 # make bench: every scenario (or BENCH_ARGS="--only ..."), then bench/REPORT.md from all of bench/results/.
 bench: install
