@@ -135,6 +135,7 @@ class ImportOut(Schema):
     created: int
     updated: int
     history_rows: int
+    ownership_changes: int
     seconds: float
 
 
