@@ -327,6 +327,13 @@ API: list[Row] = [
     Row("POST", "/api/trading/offers/{offer_id}/cancel", offer_party(TRAINER_A), leak_ok=True),
     Row(
         "POST",
+        "/api/trading/offers/{offer_id}/counter",
+        offer_party(TRAINER_B, status=201),
+        {"give": ["pkB2"], "ask": ["pkA2"]},
+        leak_ok=True,
+    ),
+    Row(
+        "POST",
         "/api/trading/import/trainers",
         staff_only(200, TRADING_STAFF),
         {"file": TRAINERS_CSV},

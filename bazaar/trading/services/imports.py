@@ -129,7 +129,12 @@ def import_csv(
                 if errors.count:
                     raise ImportRejected(
                         f"{errors.count} invalid value(s); nothing was imported.",
-                        details={"errors": errors.items, "error_count": errors.count, "rows": rows},
+                        details={
+                            "errors": errors.items,
+                            "error_count": errors.count,
+                            "rows": rows,
+                            "kind": kind,
+                        },
                     )
                 updated = _count_existing(cur, kind)
                 result = ImportResult(
