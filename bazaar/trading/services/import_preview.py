@@ -139,7 +139,12 @@ def import_preview_confirm(*, preview_id: int, actor: Any = None) -> ImportJob:
                     code="preview_not_ready",
                     details={"state": preview.state},
                 )
-            common = {"path": preview.path, "size": preview.size, "kind": preview.kind, "dry_run": False}
+            common: dict[str, Any] = {
+                "path": preview.path,
+                "size": preview.size,
+                "kind": preview.kind,
+                "dry_run": False,
+            }
             if preview.size > conf.import_async_bytes():
                 job = import_job_enqueue(**common, user=actor, fingerprint=preview.fingerprint)
             else:
