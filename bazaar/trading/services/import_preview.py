@@ -139,6 +139,12 @@ def import_preview_confirm(*, preview_id: int, actor: Any = None) -> ImportJob:
                     code="preview_not_ready",
                     details={"state": preview.state},
                 )
+            if not os.path.exists(preview.path):
+                raise Conflict(
+                    "The uploaded file is no longer stored; upload it again.",
+                    code="preview_not_ready",
+                    details={"state": preview.state},
+                )
             common: dict[str, Any] = {
                 "path": preview.path,
                 "size": preview.size,
