@@ -23,6 +23,7 @@ from bazaar.trading.models import (
     Trainer,
 )
 from bazaar.trading.selectors import POKEMON_ORDER, _order, _visible_offers, offer_get
+from bazaar.trading.services.import_fingerprint import FIELDS
 
 PER_PAGE = 25
 PREVIEW_PER_PAGE = 100
@@ -169,20 +170,27 @@ PREVIEW_FILTERS = {"all": "all listed", "new": "new", "changed": "changed", "own
 
 
 def preview_rows(preview: ImportPreview, *, show: str = "all", page: int | str = 1) -> Page[Any]:
-    """One page of a ready preview's listed rows: [line, id, status, moves owner, [[field, old, new], ...]],
-    filtered by ``show`` (PREVIEW_FILTERS). Read from the JSON file the preview wrote (empty once it is gone)."""
+    """One page of a ready preview's listed rows, each [line, id, status, moves owner, [[field, old, new], ...]]
+    (a new row's old values are ""), filtered by ``show`` (PREVIEW_FILTERS). Reads that page only from the file
+    the preview wrote (``write_pages``); empty once the file is gone."""
     try:
-        with open(preview.entries_path, encoding="utf-8") as f:
-            rows: list[Any] = json.load(f)
-    except OSError:
-        rows = []
-    if show == "new":
-        rows = [r for r in rows if r[2] == "new"]
-    elif show == "changed":
-        rows = [r for r in rows if r[2] == "changed"]
-    elif show == "owner":
-        rows = [r for r in rows if r[3]]
-    return Paginator(rows, PREVIEW_PER_PAGE).get_page(page)
+        with open(preview.entries_path, "rb") as f:
+            f.seek(int(f.readline()))
+            index = json.loads(f.read()).get(show if show in PREVIEW_FILTERS else "all", {})
+            pages = Paginator(range(int(index.get("count", 0))), PREVIEW_PER_PAGE).get_page(page)
+            rows: list[Any] = []
+            if index.get("pages"):
+                offset, length = index["pages"][pages.number - 1]
+                f.seek(offset)
+                rows = json.loads(f.read(length))
+    except (OSError, ValueError):
+        return Paginator([], PREVIEW_PER_PAGE).get_page(1)
+    fields = FIELDS.get(preview.kind, ())
+    for r in rows:
+        if r[2] == "new":
+            r[4] = [[name, "", value] for name, value in zip(fields, r[4], strict=False)]
+    pages.object_list = rows
+    return pages
 
 
 def import_job_for_page(job_id: int) -> tuple[ImportJob, ImportPreview | None]:

@@ -11,6 +11,7 @@ nothing written, never a silent override.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 from typing import Any
@@ -22,13 +23,16 @@ from bazaar.core.errors import Conflict, DomainError, NotFound, PayloadTooLarge
 from bazaar.trading import conf
 from bazaar.trading.models import ImportJob, ImportPreview
 from bazaar.trading.services.common import require_staff
-from bazaar.trading.services.import_fingerprint import Fingerprint, diff, expect, staged_rows
+from bazaar.trading.services.import_fingerprint import diff, expect, fingerprint, listed_rows, totals
 from bazaar.trading.services.imports import ImportRejected, import_csv
 from bazaar.trading.services.jobs import import_file_store, import_job_enqueue
 
+#: Rows per page of a preview (the page reads one page from the file, see ``write_pages``).
+PER_PAGE = 100
+
 
 class _Collector:
-    """The preview's ``inspect`` hook: one pass over the staged rows joined with the database."""
+    """The preview's ``inspect`` hook: totals and fingerprint from the database, the rows to list one by one."""
 
     def __init__(self, keep: int) -> None:
         self.keep = keep
@@ -37,18 +41,53 @@ class _Collector:
         self.fingerprint = ""
 
     def __call__(self, cur: Any, kind: str) -> None:
-        fp = Fingerprint(kind)
-        for row in staged_rows(cur, kind):
-            fp.add(row)
-            status, changes = diff(kind, row)
-            self.totals[status] += 1
-            moves = status == "changed" and any(field == "owner" for field, _, _ in changes)
-            if moves:
-                self.totals["ownership_changes"] += 1
-            if status != "unchanged" and len(self.entries) < self.keep:
-                # [file line, id, "new" | "changed", moves owner, [[field, old, new], ...]]
-                self.entries.append([int(row[0]), row[1], status, moves, changes])
-        self.fingerprint = fp.hexdigest()
+        # The database counts and fingerprints every row; only the rows to list come here.
+        self.totals = totals(cur, kind)
+        self.fingerprint = fingerprint(cur, kind)
+        entries = self.entries
+        # Many small lists and no cycles: the cyclic collector would rescan them all again and again (it tripled
+        # the time of a 100,000-row preview).
+        gc.disable()
+        try:
+            for row in listed_rows(cur, kind, self.keep):
+                status, changes = diff(kind, row)
+                moves = status == "changed" and any(c[0] == "owner" for c in changes)
+                entries.append([int(row[0]), row[1], status, moves, changes])
+        finally:
+            gc.enable()
+
+
+HEAD = 17  # the first line: "%016d\n", where the index starts
+
+
+def write_pages(path: str, entries: list[list[Any]], per_page: int) -> None:
+    """The listed rows as pages of JSON, per filter (all, new, changed, owner), so a page of the preview reads
+    ``per_page`` rows, never the whole list. Layout: a fixed 17-byte line with the offset of the index, one line
+    per page, then the index {filter: {"count": rows, "pages": [[offset, length], ...]}}."""
+    views = {
+        "all": entries,
+        "new": [e for e in entries if e[2] == "new"],
+        "changed": [e for e in entries if e[2] == "changed"],
+        "owner": [e for e in entries if e[3]],
+    }
+    index: dict[str, dict[str, Any]] = {}
+    with open(path, "wb") as out:
+        out.write(b"0" * (HEAD - 1) + b"\n")
+        offset = HEAD
+        for name, rows in views.items():
+            if name != "all" and len(rows) == len(entries):
+                index[name] = index["all"]  # the same rows (every listed row new, say): the same pages
+                continue
+            spans: list[list[int]] = []
+            for start in range(0, len(rows), per_page):
+                blob = json.dumps(rows[start : start + per_page], separators=(",", ":")).encode() + b"\n"
+                spans.append([offset, len(blob)])
+                out.write(blob)
+                offset += len(blob)
+            index[name] = {"count": len(rows), "pages": spans}
+        out.write(json.dumps(index, separators=(",", ":")).encode())
+        out.seek(0)
+        out.write(b"%016d\n" % offset)
 
 
 def _discard(path: str) -> None:
@@ -80,8 +119,11 @@ def _preview_stored(*, path: str, size: int, filename: str, kind: str | None, us
         _discard(path)
         raise
     totals = {**collector.totals, "errors": 0, "listed": len(collector.entries)}
-    with open(f"{path}.preview.json", "w", encoding="utf-8") as out:
-        json.dump(collector.entries, out, separators=(",", ":"))
+    gc.disable()
+    try:
+        write_pages(f"{path}.preview.json", collector.entries, PER_PAGE)
+    finally:
+        gc.enable()
     return ImportPreview.objects.create(
         **base,
         kind=result.kind,

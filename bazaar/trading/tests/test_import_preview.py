@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -11,7 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from bazaar.core.errors import Conflict, PayloadTooLarge, PermissionDenied, ValidationFailed
-from bazaar.trading import services
+from bazaar.trading import page_selectors, services
 from bazaar.trading.models import ImportJob, ImportPreview, OwnershipChange
 from bazaar.trading.tests.conftest import owners, snapshot
 
@@ -33,9 +32,9 @@ def upload(text: str, name: str = "p.csv") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, text.encode(), "text/csv")
 
 
-def entries(preview: ImportPreview) -> list[Any]:
-    with open(preview.entries_path, encoding="utf-8") as f:
-        return list(json.load(f))
+def entries(preview: ImportPreview, show: str = "all") -> list[Any]:
+    """The listed rows as the preview page reads them (first page)."""
+    return list(page_selectors.preview_rows(preview, show=show).object_list)
 
 
 def test_preview_lists_each_row_and_writes_nothing(world: Any) -> None:
@@ -70,7 +69,7 @@ def test_preview_lists_each_row_and_writes_nothing(world: Any) -> None:
             ["date of ownership", "", "2024-01-02"],
         ],
     ]
-    assert len(preview.fingerprint) == 40
+    assert len(preview.fingerprint) == 32
 
 
 def test_unchanged_rows_are_counted_not_listed(world: Any) -> None:
@@ -205,3 +204,29 @@ def test_large_confirm_runs_as_a_job_that_rechecks(world: Any, settings: Any) ->
     assert job.state == "succeeded"
     assert owners()["pk1"] == "tr2"
     assert not os.path.exists(preview.path)
+
+
+def test_preview_pages_per_filter(world: Any, settings: Any) -> None:
+    """250 rows: 3 pages of "all"; the filters page their own rows; a page past the end shows the last."""
+    rows = "".join(f"px{i:03d},n{i},Abra,5,tr1,01-01-2024\n" for i in range(247))
+    csv = (
+        HEADER
+        + "pk1,n1,Pikachu,10,tr2,01-01-2024\npk3,n3,Pikachu,30,tr3,01-01-2024\npk2,n2,Onix,20,tr1,2024-02-03\n"
+    )
+    preview = services.import_preview_create(upload=upload(csv + rows), actor=world.staff)
+    assert preview.totals["listed"] == 250
+    first = page_selectors.preview_rows(preview, show="all", page=1)
+    assert (first.paginator.count, first.paginator.num_pages, len(first.object_list)) == (250, 3, 100)
+    last = page_selectors.preview_rows(preview, show="all", page=99)
+    assert (last.number, [r[1] for r in last.object_list][-1]) == (3, "px246")
+    assert [r[1] for r in entries(preview, "owner")] == ["pk1", "pk3"]
+    assert [r[1] for r in entries(preview, "changed")] == ["pk1", "pk3", "pk2"]
+    new = page_selectors.preview_rows(preview, show="new", page=3)
+    assert (new.paginator.count, [r[1] for r in new.object_list]) == (
+        247,
+        [f"px{i}" for i in range(200, 247)],
+    )
+    settings.TRADING_IMPORT_PREVIEW_ROWS = 10
+    capped = services.import_preview_create(upload=upload(csv + rows), actor=world.staff)
+    assert (capped.totals["listed"], capped.totals["new"]) == (10, 247)
+    assert [r[1] for r in entries(capped, "owner")] == ["pk1", "pk3"]
