@@ -5,6 +5,7 @@ gets a page that says so (413), a preview that went stale a 409 page offering a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -16,6 +17,7 @@ from bazaar.core.errors import DomainError, NotFound, PayloadTooLarge
 from bazaar.trading import conf, services
 from bazaar.trading import page_selectors as reads
 from bazaar.trading.forms import ImportUploadForm
+from bazaar.trading.models import ImportJob, ImportPreview
 from bazaar.trading.pages.common import page, page_number, staff_only
 
 
@@ -93,41 +95,55 @@ def preview(request: HttpRequest, preview_id: int) -> HttpResponse:
     return _preview_page(request, preview_id)
 
 
-@require_POST
-@staff_only
-def confirm(request: HttpRequest, preview_id: int) -> HttpResponse:
-    """Step 3: import exactly what was previewed (409 with a fresh-preview button if the data changed since)."""
+def _preview_action(request: HttpRequest, preview_id: int, act: Callable[[], Any]) -> Any:
+    """Run a preview action; a refusal re-renders the preview with the service's words and status."""
     try:
-        job = services.import_preview_confirm(preview_id=preview_id, actor=request.user)
+        return act()
     except NotFound:
         raise Http404("No such preview.")
     except DomainError as exc:
         return _preview_page(request, preview_id, error=exc.message, status=exc.status)
-    return redirect("trading:import_job", job_id=job.pk)
+
+
+@require_POST
+@staff_only
+def confirm(request: HttpRequest, preview_id: int) -> HttpResponse:
+    """Step 3: import exactly what was previewed (409 with a fresh-preview button if the data changed since)."""
+    done = _preview_action(
+        request,
+        preview_id,
+        lambda: services.import_preview_confirm(preview_id=preview_id, actor=request.user),
+    )
+    if isinstance(done, HttpResponse):
+        return done
+    return redirect("trading:import_job", job_id=done.pk)
 
 
 @require_POST
 @staff_only
 def again(request: HttpRequest, preview_id: int) -> HttpResponse:
     """A fresh preview of the same file (after the data changed)."""
-    try:
-        fresh = services.import_preview_again(preview_id=preview_id, actor=request.user)
-    except NotFound:
-        raise Http404("No such preview.")
-    except DomainError as exc:
-        return _preview_page(request, preview_id, error=exc.message, status=exc.status)
+    fresh = _preview_action(
+        request, preview_id, lambda: services.import_preview_again(preview_id=preview_id, actor=request.user)
+    )
+    if isinstance(fresh, HttpResponse):
+        return fresh
     messages.success(request, "A fresh preview of the same file, against the data as it is now.")
     return redirect("trading:import_preview", preview_id=fresh.pk)
+
+
+def _job(job_id: int) -> tuple[ImportJob, ImportPreview | None]:
+    try:
+        return reads.import_job_for_page(job_id)
+    except NotFound:
+        raise Http404("No such import job.")
 
 
 @require_GET
 @staff_only
 def job(request: HttpRequest, job_id: int) -> HttpResponse:
     """Step 4: the live progress of a background import (it survives a reload), then its results."""
-    try:
-        found, preview = reads.import_job_for_page(job_id)
-    except NotFound:
-        raise Http404("No such import job.")
+    found, preview = _job(job_id)
     progress = reads.import_job_progress(found, preview)
     errors = found.errors or {}
     details = errors.get("details") if isinstance(errors.get("details"), dict) else {}
@@ -146,10 +162,7 @@ def job(request: HttpRequest, job_id: int) -> HttpResponse:
 @staff_only
 def job_progress(request: HttpRequest, job_id: int) -> HttpResponse:
     """The progress bar's JSON (polled by the job page)."""
-    try:
-        found, preview = reads.import_job_for_page(job_id)
-    except NotFound:
-        raise Http404("No such import job.")
+    found, preview = _job(job_id)
     response = JsonResponse(reads.import_job_progress(found, preview))
     response["Cache-Control"] = "private, no-store"
     return response

@@ -90,37 +90,20 @@ def _act(request: HttpRequest, offer_id: int, act: Callable[[], TradeOffer], don
     return redirect("trading:offer", offer_id=offer_id)
 
 
-@require_POST
-@signed_in
-def offer_accept(request: HttpRequest, offer_id: int) -> HttpResponse:
-    return _act(
-        request,
-        offer_id,
-        lambda: services.offer_accept(offer_id=offer_id, actor=request.user),
-        "Offer accepted: the pokemon have changed hands.",
-    )
+def _action(service: Callable[..., TradeOffer], done: str) -> Callable[..., HttpResponse]:
+    """A POST-only offer action (accept, decline, cancel): the service decides who may, ``done`` says it worked."""
+
+    @require_POST
+    @signed_in
+    def view(request: HttpRequest, offer_id: int) -> HttpResponse:
+        return _act(request, offer_id, lambda: service(offer_id=offer_id, actor=request.user), done)
+
+    return view
 
 
-@require_POST
-@signed_in
-def offer_decline(request: HttpRequest, offer_id: int) -> HttpResponse:
-    return _act(
-        request,
-        offer_id,
-        lambda: services.offer_decline(offer_id=offer_id, actor=request.user),
-        "Offer declined. Nothing changed hands.",
-    )
-
-
-@require_POST
-@signed_in
-def offer_cancel(request: HttpRequest, offer_id: int) -> HttpResponse:
-    return _act(
-        request,
-        offer_id,
-        lambda: services.offer_cancel(offer_id=offer_id, actor=request.user),
-        "Offer cancelled. Nothing changed hands.",
-    )
+offer_accept = _action(services.offer_accept, "Offer accepted: the pokemon have changed hands.")
+offer_decline = _action(services.offer_decline, "Offer declined. Nothing changed hands.")
+offer_cancel = _action(services.offer_cancel, "Offer cancelled. Nothing changed hands.")
 
 
 def _offer_form_page(

@@ -19,13 +19,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from bazaar.core.errors import Conflict, DomainError, NotFound, PayloadTooLarge
+from bazaar.core.errors import Conflict, DomainError, NotFound
 from bazaar.trading import conf
 from bazaar.trading.models import ImportJob, ImportPreview
 from bazaar.trading.services.common import require_staff
 from bazaar.trading.services.import_fingerprint import diff, expect, fingerprint, listed_rows, totals
 from bazaar.trading.services.imports import ImportRejected, import_csv
-from bazaar.trading.services.jobs import import_file_store, import_job_enqueue
+from bazaar.trading.services.jobs import import_file_store, import_job_enqueue, import_upload_size
 
 #: Rows per page of a preview (the page reads one page from the file, see ``write_pages``).
 PER_PAGE = 100
@@ -143,14 +143,7 @@ def import_preview_create(*, upload: Any, kind: str | None = None, actor: Any = 
     kept). Row errors are not raised: the preview is saved as ``invalid`` with the errors, to be shown. Takes no
     locks (the dry run's transaction is rolled back)."""
     require_staff(actor)
-    limit = conf.import_max_bytes()
-    size = int(getattr(upload, "size", 0) or 0)
-    if size > limit:
-        raise PayloadTooLarge(
-            f"The file is larger than the import limit of {limit} bytes.",
-            code="import_too_large",
-            details={"limit": limit, "size": size},
-        )
+    size = import_upload_size(upload)
     path = import_file_store(upload)
     return _preview_stored(
         path=path, size=size, filename=getattr(upload, "name", "") or "upload.csv", kind=kind, user=actor

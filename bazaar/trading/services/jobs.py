@@ -21,6 +21,13 @@ from bazaar.trading.services.imports import Progress, import_csv
 def import_job_submit(*, upload: Any, kind: str, dry_run: bool, user: Any = None) -> ImportJob:
     """Store the upload (streamed in chunks) where workers can read it, create a queued ImportJob and enqueue the
     task after commit. PayloadTooLarge ``import_too_large`` over the limit (nothing stored)."""
+    size = import_upload_size(upload)
+    path = import_file_store(upload)
+    return import_job_enqueue(path=path, size=size, kind=kind, dry_run=dry_run, user=user)
+
+
+def import_upload_size(upload: Any) -> int:
+    """The upload's declared size; PayloadTooLarge ``import_too_large`` over TRADING_IMPORT_MAX_BYTES."""
     limit = conf.import_max_bytes()
     size = int(getattr(upload, "size", 0) or 0)
     if size > limit:
@@ -29,8 +36,7 @@ def import_job_submit(*, upload: Any, kind: str, dry_run: bool, user: Any = None
             code="import_too_large",
             details={"limit": limit, "size": size},
         )
-    path = import_file_store(upload)
-    return import_job_enqueue(path=path, size=size, kind=kind, dry_run=dry_run, user=user)
+    return size
 
 
 def import_file_store(upload: Any) -> str:
