@@ -79,9 +79,6 @@ def _preview_page(
         "query": f"show={show}",
         "filters": reads.PREVIEW_FILTERS,
         "rows": reads.preview_rows(preview, show=show, page=page_number(request)),
-        "fields": ("nickname", "species", "level", "owner", "date of ownership")
-        if preview.kind == "pokemon"
-        else ("first name", "last name", "date of birth"),
         "background": preview.size > conf.import_async_bytes(),
         **_limits(),
     }
