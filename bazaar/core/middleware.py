@@ -73,8 +73,8 @@ class BodySizeLimitMiddleware:
                 else settings.MAX_REQUEST_BODY_BYTES
             )
             if size > limit:
-                if not request.path.startswith("/api/"):
-                    # A browser form (the import page): a page in words, not a JSON body.
+                if request.path.startswith(LARGE_BODY_PREFIXES) and not request.path.startswith("/api/"):
+                    # The browser's upload form (the trading import): a page in words, not a JSON body.
                     return render(request, "too_large.html", {"size": size, "limit": limit}, status=413)
                 return json_error(
                     413,
