@@ -216,6 +216,19 @@ def test_import_preview_confirm_progress_results_and_stale(
     assert oak.inner_text("#result-ownership") == "1"
     fits(oak, "results")
 
+    # A file with errors: line and column in words, nothing to confirm.
+    upload(b"id,nickname,species,level,owner,dateOfOwnership\npk1,Sparky,Pikachu,500,nobody,31-02-2024\n")
+    errors = oak.inner_text("#errors")
+    assert "level '500' is not an integer from 1 to 100" in errors
+    assert oak.locator("#confirm").count() == 0
+    fits(oak, "invalid")
+    # Over the size limit: a page that says so.
+    monkeypatch.setenv("TRADING_IMPORT_MAX_BYTES", "20")
+    upload(moves)
+    assert "the largest file accepted here is 20" in oak.inner_text("#too-large")
+    fits(oak, "too-large")
+    monkeypatch.delenv("TRADING_IMPORT_MAX_BYTES")
+
     # Stale: the preview says pk1 goes tr2 -> tr1; meanwhile Misty trades pk1 to Brock.
     monkeypatch.setenv("TRADING_IMPORT_ASYNC_BYTES", str(1 << 20))
     upload(moves.replace(b"tr2", b"tr1"))
