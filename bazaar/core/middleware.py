@@ -9,6 +9,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from bazaar.core import metrics
 from bazaar.core.http import json_error
@@ -72,6 +73,9 @@ class BodySizeLimitMiddleware:
                 else settings.MAX_REQUEST_BODY_BYTES
             )
             if size > limit:
+                if request.path.startswith(LARGE_BODY_PREFIXES) and not request.path.startswith("/api/"):
+                    # The browser's upload form (the trading import): a page in words, not a JSON body.
+                    return render(request, "too_large.html", {"size": size, "limit": limit}, status=413)
                 return json_error(
                     413,
                     "payload_too_large",

@@ -48,3 +48,8 @@ def import_dir() -> str:
 def page_size() -> int:
     """Trainers per page on the public /trading/ list."""
     return _int("TRADING_PAGE_SIZE", 50)
+
+
+def import_preview_rows() -> int:
+    """How many rows an import preview lists one by one (new, changed, ownership changes); totals are always whole."""
+    return _int("TRADING_IMPORT_PREVIEW_ROWS", 100_000)

@@ -50,7 +50,10 @@ def load() -> list[str]:
 
     lines = [
         "trading: public trainer list http://127.0.0.1:8000/trading/ · API /api/trading/trainers, /api/trading/pokemon",
-        f"trading: trainer login {DEMO_USER} / {DEMO_PASSWORD} (acts for tr0001); token: bazaar token create {DEMO_USER}",
+        f"trading: trainer login {DEMO_USER} / {DEMO_PASSWORD} (acts for tr0001): my pokemon "
+        "http://127.0.0.1:8000/trading/me/, offers http://127.0.0.1:8000/trading/offers/; "
+        f"token: bazaar token create {DEMO_USER}",
+        "trading: staff import wizard http://127.0.0.1:8000/trading/import/, direct exchange /trading/exchange/",
         "trading: sample CSVs docs/samples/trading-trainers.csv, docs/samples/trading-pokemon.csv "
         "(bazaar trading import docs/samples/trading-trainers.csv)",
     ]

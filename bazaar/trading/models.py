@@ -150,6 +150,15 @@ class TradeOffer(models.Model):
     receiver = models.ForeignKey(Trainer, on_delete=models.CASCADE, related_name="offers_received")
     state = models.CharField(max_length=16, choices=OfferState.choices, default=OfferState.OPEN)
     reason = models.CharField(max_length=200, blank=True)
+    message = models.CharField(max_length=500, blank=True, help_text="The proposer's note to the receiver.")
+    counter_to = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="counters",
+        help_text="The offer this one answers (a counter-offer declines it).",
+    )
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     decided_at = models.DateTimeField(null=True, blank=True)
@@ -211,6 +220,11 @@ class ImportJob(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    fingerprint = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="From a preview: the job refuses (import_stale) if the rows the file touches changed since.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -219,3 +233,41 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.pk} {self.kind} {self.state}"
+
+
+class ImportPreview(models.Model):
+    """An uploaded CSV checked without writing: per-kind totals here, the per-row entries in a JSON file beside
+    the upload (``entries_path``), and a fingerprint of the database rows the file touches, so Confirm can refuse
+    when they changed since."""
+
+    class State(models.TextChoices):
+        READY = "ready", "ready to confirm"
+        INVALID = "invalid", "has errors"
+        CONFIRMED = "confirmed", "confirmed"
+        STALE = "stale", "stale (data changed since)"
+
+    kind = models.CharField(max_length=16, choices=ImportJob.Kind.choices)
+    state = models.CharField(max_length=16, choices=State.choices)
+    filename = models.CharField(max_length=200)
+    path = models.CharField(max_length=500)
+    size = models.BigIntegerField()
+    rows = models.BigIntegerField(default=0)
+    totals = models.JSONField(default=dict)
+    errors = models.JSONField(null=True, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True)
+    seconds = models.FloatField(default=0)
+    job = models.ForeignKey(ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"preview {self.pk} {self.kind} {self.state}"
+
+    @property
+    def entries_path(self) -> str:
+        return f"{self.path}.preview.json"

@@ -106,6 +106,17 @@ class OfferIn(StrictIn):
     receiver: str = ID
     give: list[str] = Field(default_factory=list, max_length=100)
     ask: list[str] = Field(default_factory=list, max_length=100)
+    message: str = Field("", description="A note to the receiver (at most 500 characters).")
+    expires_in_days: int | None = Field(None, description="1-30; default: TRADING_OFFER_TTL_SECONDS.")
+
+
+class CounterIn(StrictIn):
+    give: list[str] = Field(
+        default_factory=list, max_length=100, description="Your pokemon (the receiver's)."
+    )
+    ask: list[str] = Field(default_factory=list, max_length=100, description="The proposer's pokemon.")
+    message: str = ""
+    expires_in_days: int | None = None
 
 
 class OfferOut(Schema):
@@ -114,6 +125,8 @@ class OfferOut(Schema):
     receiver: str
     state: str
     reason: str
+    message: str
+    counter_to: int | None
     give: list[str]
     ask: list[str]
     created_at: dt.datetime
@@ -135,6 +148,7 @@ class ImportOut(Schema):
     created: int
     updated: int
     history_rows: int
+    ownership_changes: int
     seconds: float
 
 

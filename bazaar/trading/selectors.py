@@ -214,6 +214,8 @@ def offer_dict(offer: TradeOffer) -> dict[str, Any]:
         "receiver": offer.receiver.public_id,
         "state": offer.state,
         "reason": offer.reason,
+        "message": offer.message,
+        "counter_to": offer.counter_to_id,
         "give": sorted(i.pokemon.public_id for i in items if i.side == OfferItem.Side.GIVE),
         "ask": sorted(i.pokemon.public_id for i in items if i.side == OfferItem.Side.ASK),
         "created_at": offer.created_at,

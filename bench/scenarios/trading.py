@@ -1,5 +1,6 @@
 """Trading scenarios: the cached trainer list next to nginx, a 1,000,000-row pokemon import on PostgreSQL
-(wall time and peak RSS of the importing process), and exchange throughput with 16 concurrent clients."""
+(wall time and peak RSS of the importing process), the import wizard's preview of a 100,000-row file, and
+exchange throughput with 16 concurrent clients."""
 
 from __future__ import annotations
 
@@ -152,6 +153,139 @@ def import_1m(ctx: Context) -> dict[str, Any]:
     }
 
 
+PREVIEW_ROWS = int(os.environ.get("TRADING_BENCH_PREVIEW_ROWS", "100000"))
+# The import wizard's step 2 as a staff member's browser meets it, over HTTP against the running server: POST the
+# file to /trading/import/ (stored, checked by the import's dry run, diffed, fingerprinted; answered with a redirect)
+# and GET the preview page it redirects to (the totals and the first page of rows).
+SESSION_CODE = """
+from django.test import Client
+from bazaar.accounts.models import User
+staff = User.objects.filter(username="bench-trading-preview").first()
+if staff is None:
+    staff = User.objects.create_user(username="bench-trading-preview", password=None, is_staff=True)
+client = Client()
+client.force_login(staff)
+print(client.cookies["sessionid"].value)
+"""
+CLEANUP_CODE = """
+import os
+from bazaar.trading.models import ImportPreview
+for p in ImportPreview.objects.filter(created_by__username="bench-trading-preview"):
+    for name in (p.path, p.entries_path):
+        if os.path.exists(name):
+            os.remove(name)
+    p.delete()
+"""
+
+
+def _http(base: str, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Any:
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=120)
+    conn.request(method, path, body=body or None, headers=headers or {})
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response, data
+
+
+def _preview(ctx: Context, path: Path, session: str) -> dict[str, Any]:
+    import re
+
+    base = ctx.server.base
+    cookie = f"sessionid={session}"
+    response, form = _http(base, "GET", "/trading/import/", headers={"Cookie": cookie})
+    csrf_cookie = re.search(r"csrftoken=([^;]+)", response.getheader("Set-Cookie") or "")
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', form)
+    if csrf_cookie is None or token is None:
+        raise RuntimeError("no CSRF token on the import page")
+    boundary = "bazaar-bench-boundary"
+    data = path.read_bytes()
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrfmiddlewaretoken"\r\n\r\n'.encode()
+        + token.group(1)
+        + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\n\r\n'.encode()
+        + f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench.csv"\r\n'.encode()
+        + b"Content-Type: text/csv\r\n\r\n"
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = {
+        "Cookie": f"{cookie}; csrftoken={csrf_cookie.group(1)}",
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Referer": f"{base}/trading/import/",
+    }
+    started = time.perf_counter()
+    posted, _ = _http(base, "POST", "/trading/import/", body, headers)
+    stored = time.perf_counter()
+    assert posted.status == 302, posted.status
+    location = posted.getheader("Location")
+    page, html = _http(base, "GET", location, headers={"Cookie": cookie})
+    shown = time.perf_counter()
+    assert page.status == 200, page.status
+    found = re.search(rb"of ([0-9]+) rows? \(", html)
+    moves = re.search(rb'id="ownership-total">([0-9]+)<', html)
+    return {
+        "rows": int(found.group(1)) if found else None,
+        "ownership_changes": int(moves.group(1)) if moves else None,
+        "post_s": round(stored - started, 3),
+        "page_s": round(shown - stored, 3),
+        "wall_s": round(shown - started, 3),
+        "page_bytes": len(html),
+    }
+
+
+def _moved_copy(source: Path, target: Path, every: int, trainers: int) -> int:
+    """The same pokemon file with every ``every``-th row given to the next trainer; returns how many moved."""
+    moved = 0
+    with source.open() as inp, target.open("w") as out:
+        out.write(inp.readline())
+        for n, line in enumerate(inp, start=1):
+            if n % every == 0:
+                fields = line.split(",")
+                owner = int(fields[4][2:])
+                fields[4] = f"bt{1 + owner % trainers:04d}"
+                line = ",".join(fields)
+                moved += 1
+            out.write(line)
+    return moved
+
+
+def preview_100k(ctx: Context) -> dict[str, Any]:
+    """The import wizard's preview of a 100,000-row pokemon file, from the upload's first byte to the preview page
+    received: every row new, then (after importing it) the same file with every 10th pokemon moved to another
+    trainer (10,000 ownership changes, the rest unchanged)."""
+    env = bench_env(ctx.env)
+    session = ctx.manage("shell", "-c", SESSION_CODE).strip().splitlines()[-1]
+    with tempfile.TemporaryDirectory(prefix="bazaar-trading-preview-") as tmp:
+        tpath, ppath = write_csvs(Path(tmp), PREVIEW_ROWS, IMPORT_TRAINERS, prefix="bv")
+        ctx.manage("trading", "purge-prefix", "bv")
+        _import(env, tpath)
+        new = _preview(ctx, ppath, session)
+        _import(env, ppath)
+        moved_path = Path(tmp) / "bench-pokemon-moved.csv"
+        moved = _moved_copy(ppath, moved_path, 10, IMPORT_TRAINERS)
+        changes = _preview(ctx, moved_path, session)
+        size = ppath.stat().st_size
+        ctx.manage("trading", "purge-prefix", "bv")
+        ctx.manage("shell", "-c", CLEANUP_CODE)
+    assert (new["rows"], changes["ownership_changes"]) == (PREVIEW_ROWS, moved), (new, changes)
+    worst = max(new["wall_s"], changes["wall_s"])
+    return {
+        "rows": PREVIEW_ROWS,
+        "file_bytes": size,
+        "all_new": new,
+        "ownership_changes": changes,
+        "limits": {"max_seconds": 3},
+        "within_limits": worst <= 3,
+        "app": {"rps": round(PREVIEW_ROWS / worst, 1), "p50_ms": None, "p99_ms": None, "wall_s": worst},
+        "bars": {
+            "rows/s, all new": PREVIEW_ROWS / new["wall_s"],
+            "rows/s, 10% moved": PREVIEW_ROWS / changes["wall_s"],
+        },
+        "unit": "rows/s",
+    }
+
+
 def exchange_16(ctx: Context) -> dict[str, Any]:
     """16 client threads with keep-alive connections POST /api/trading/exchange for ``duration`` seconds. Each
     picks two pokemon with different owners from a shared view of ownership (updated on every success), so
@@ -249,6 +383,13 @@ SCENARIOS = [
         "trading_import_1m",
         "1,000,000-row pokemon CSV import (COPY + set-based upsert), wall time and peak RSS",
         import_1m,
+        needs=("postgres",),
+        app="trading",
+    ),
+    Scenario(
+        "trading_preview_100k",
+        "import wizard: preview of a 100,000-row pokemon CSV (upload, dry run, per-row diff, first page)",
+        preview_100k,
         needs=("postgres",),
         app="trading",
     ),

@@ -63,7 +63,7 @@ def build_world(make_user: Any, media_root: Path) -> World:
     from bazaar.storefront import services as store
     from bazaar.storefront.models import Product, Shop
     from bazaar.trading import services as trading
-    from bazaar.trading.models import ImportJob
+    from bazaar.trading.models import ImportJob, ImportPreview
 
     users = {name: make_user(name, is_staff=(name == STAFF)) for name in USERS}
     secrets = {name: token_create(user=user, name="matrix").secret for name, user in users.items()}
@@ -103,7 +103,15 @@ def build_world(make_user: Any, media_root: Path) -> World:
         proposer="tA", receiver="tB", give=["pkA1"], ask=["pkB1"], actor=users[TRAINER_A]
     )
     job = ImportJob.objects.create(kind="trainers", path="imports/none.csv", created_by=users[STAFF])
-    ids.update(trainer_id="tC", pokemon_id="pkA2", offer_id=offer.pk, job_id=job.pk)
+    preview = ImportPreview.objects.create(
+        kind="trainers",
+        state="ready",
+        filename="t.csv",
+        path="imports/none.csv",
+        size=10,
+        created_by=users[STAFF],
+    )
+    ids.update(trainer_id="tC", pokemon_id="pkA2", offer_id=offer.pk, job_id=job.pk, preview_id=preview.pk)
 
     # rentals: a title with copies, two customers, an open rental, a hold, a finished export
     title = rentals.title_create(title="Koko's Tale", author="K. Author", copies=3)
@@ -155,6 +163,7 @@ def build_world(make_user: Any, media_root: Path) -> World:
         "pokemon_id": "pkZZ",
         "offer_id": 987654,
         "job_id": 987654,
+        "preview_id": 987654,
         "title_id": 987654,
         "copy_id": 987654,
         "customer_id": 987654,

@@ -327,6 +327,13 @@ API: list[Row] = [
     Row("POST", "/api/trading/offers/{offer_id}/cancel", offer_party(TRAINER_A), leak_ok=True),
     Row(
         "POST",
+        "/api/trading/offers/{offer_id}/counter",
+        offer_party(TRAINER_B, status=201),
+        {"give": ["pkB2"], "ask": ["pkA2"]},
+        leak_ok=True,
+    ),
+    Row(
+        "POST",
         "/api/trading/import/trainers",
         staff_only(200, TRADING_STAFF),
         {"file": TRAINERS_CSV},
@@ -526,6 +533,34 @@ def patron_page(owner: str, status: int = 200) -> dict[str, Out]:
     }
 
 
+def staff_page_refused(status: int) -> dict[str, Out]:
+    """A staff action the service refuses for the world's object (staff still get past the page's checks)."""
+    return {**staff_page(), STAFF: Out(status, kind="own")}
+
+
+def trainer_page(status: int = 200, no_trainer: int | None = None) -> dict[str, Out]:
+    """A signed-in trading page: trainer A's own; every other user sees their own (or a page saying their
+    account has no trainer, ``no_trainer``); anonymous to the login page."""
+    other = no_trainer if no_trainer is not None else status
+    return {
+        **{p: LOGIN for p in (*KEYS, ANON)},
+        **{p: own(other) for p in USERS},
+        TRAINER_B: own(status),
+        TRAINER_A: ok(status),
+    }
+
+
+def offer_page(*parties: str, status: int = 200) -> dict[str, Out]:
+    """An offer's page or action: its named trainers and staff; the offer's other trainer 403; any other user the
+    404 of a missing offer (an offer is private to its two trainers)."""
+    return {
+        **{p: LOGIN for p in (*KEYS, ANON)},
+        **{p: NOT_FOUND for p in OFFER_STRANGERS},
+        **{p: Out(403) for p in OFFER_PARTIES if p not in parties},
+        **{p: ok(status) for p in (*parties, STAFF)},
+    }
+
+
 PAGES: list[Row] = [
     Row("GET", "/", page_public(), form="page"),
     Row("GET", "/accounts/signup/", page_public(), form="page"),
@@ -628,6 +663,54 @@ PAGES: list[Row] = [
         form="page",
     ),
     Row("GET", "/trading/", page_public(), form="page"),
+    # trading: a trainer's pages (an account without a trainer is told so: 200), offers (private to their two
+    # trainers and staff; the other side 403, anyone else the 404 of a missing offer), the staff pages.
+    Row("GET", "/trading/me/", trainer_page(), form="page"),
+    Row("GET", "/trading/trainers/{trainer_id}/", page_public(), form="page"),
+    Row("GET", "/trading/trainers/{trainer_id}/offer/", trainer_page(), form="page"),
+    Row("POST", "/trading/trainers/{trainer_id}/offer/", trainer_page(422, no_trainer=200), form="page"),
+    Row("GET", "/trading/pokemon/{pokemon_id}/", page_public(), form="page"),
+    Row("GET", "/trading/offers/", trainer_page(), form="page"),
+    Row("GET", "/trading/offers/{offer_id}/", offer_page(*OFFER_PARTIES), form="page"),
+    Row(
+        "POST",
+        "/trading/offers/{offer_id}/accept/",
+        offer_page(TRAINER_B, status=302),
+        form="page",
+        leak_ok=True,
+    ),
+    Row(
+        "POST",
+        "/trading/offers/{offer_id}/decline/",
+        offer_page(TRAINER_B, status=302),
+        form="page",
+        leak_ok=True,
+    ),
+    Row(
+        "POST",
+        "/trading/offers/{offer_id}/cancel/",
+        offer_page(TRAINER_A, status=302),
+        form="page",
+        leak_ok=True,
+    ),
+    Row("GET", "/trading/offers/{offer_id}/counter/", offer_page(TRAINER_B), form="page", leak_ok=True),
+    Row(
+        "POST",
+        "/trading/offers/{offer_id}/counter/",
+        offer_page(TRAINER_B, status=422),
+        form="page",
+        leak_ok=True,
+    ),
+    Row("GET", "/trading/exchange/", staff_page(), form="page"),
+    Row("POST", "/trading/exchange/", staff_page(422), form="page"),  # no body posted: the form's 422
+    Row("GET", "/trading/import/", staff_page(), form="page"),
+    Row("POST", "/trading/import/", staff_page(422), form="page"),
+    Row("GET", "/trading/import/previews/{preview_id}/", staff_page(), form="page"),
+    # The world's preview names no stored file: staff are refused 409 preview_not_ready, nothing written.
+    Row("POST", "/trading/import/previews/{preview_id}/confirm/", staff_page_refused(409), form="page"),
+    Row("POST", "/trading/import/previews/{preview_id}/again/", staff_page_refused(409), form="page"),
+    Row("GET", "/trading/import/jobs/{job_id}/", staff_page(), form="page"),
+    Row("GET", "/trading/import/jobs/{job_id}/progress.json", staff_page(), form="page"),
 ]
 
 #: Routes that hold no one's data (operations, documents) or are not Bazaar's own pages.

@@ -48,6 +48,11 @@ POST_ONLY = {
     "rentals:account_renew",
     "rentals:account_hold_cancel",
     "rentals:account_history",
+    "trading:offer_accept",
+    "trading:offer_decline",
+    "trading:offer_cancel",
+    "trading:import_confirm",
+    "trading:import_again",
 }
 NOT_PAGES = {
     **dict.fromkeys(POST_ONLY, "POST-only action (its button sits on a walked page)"),
@@ -59,6 +64,7 @@ NOT_PAGES = {
     "storefront:orders_csv": "CSV download (checked as a link from the dashboard)",
     "rentals:desk_patron_suggest": "JSON suggestions (fetched by the patron lookup's script; keyboard walk in "
     "bazaar/rentals/tests/test_browser_circulation.py)",
+    "trading:import_job_progress": "JSON polled by the import job page (bazaar/trading/tests/test_browser.py)",
 }
 # Pages the walk must reach outside the HTML apps: the interactive API docs and the admin's login page.
 EXTRA_PAGES = {"api:openapi-view", "admin:login"}
@@ -108,6 +114,33 @@ def _desk_rent_and_return(ids: dict[str, Any]) -> Callable[[Any], None]:
         with page.expect_navigation():
             page.click("#return")
         assert "Returned" in page.inner_text(".messages")
+
+    return run
+
+
+WALK_TRAINERS_CSV = (
+    b"id,firstName,lastName,dateOfBirth\nwk0001,Walk,Test,02-02-2000\ntr0003,Brock,Renamed,1990-09-01\n"
+)
+
+
+def _import_upload(data: bytes, *, confirm: bool = False, limit: str | None = None) -> Callable[[Any], None]:
+    """Staff upload a CSV on the import page (and confirm the preview); ``limit`` lowers the size limit for the
+    upload (read per request from the environment) to reach the "too large" page."""
+
+    def run(page: Any) -> None:
+        if limit is not None:
+            os.environ["TRADING_IMPORT_MAX_BYTES"] = limit
+        try:
+            page.set_input_files(
+                "#id_file", files=[{"name": "walk.csv", "mimeType": "text/csv", "buffer": data}]
+            )
+            with page.expect_navigation():
+                page.click("#preview")
+        finally:
+            os.environ.pop("TRADING_IMPORT_MAX_BYTES", None)
+        if confirm:
+            with page.expect_navigation():
+                page.click("#confirm")
 
     return run
 
@@ -228,6 +261,50 @@ def _visits(ids: dict[str, Any]) -> list[Visit]:
             shot=False,
         ),
         Visit("trainer-trainers", "trainer", "/trading/", "trading:trainers", shot=False),
+        # Trading for people (screenshots of these come from bazaar/trading/tests/test_browser.py on request).
+        Visit("trading-profile", "anon", "/trading/trainers/tr0002/", "trading:trainer", shot=False),
+        Visit("trading-pokemon", "anon", "/trading/pokemon/pk00002/", "trading:pokemon", shot=False),
+        Visit("trading-me", "trainer", "/trading/me/?sort=-level", "trading:my_pokemon", shot=False),
+        Visit("trading-offers", "trainer", "/trading/offers/", "trading:offers", shot=False),
+        Visit("trading-outbox", "trainer", "/trading/offers/?box=outbox", "trading:offers", shot=False),
+        Visit("trading-offer", "trainer", f"/trading/offers/{ids['offer']}/", "trading:offer", shot=False),
+        Visit(
+            "trading-counter",
+            "trainer",
+            f"/trading/offers/{ids['offer']}/counter/",
+            "trading:offer_counter",
+            shot=False,
+        ),
+        Visit(
+            "trading-propose", "trainer", "/trading/trainers/tr0002/offer/", "trading:offer_new", shot=False
+        ),
+        Visit("trading-exchange", "admin", "/trading/exchange/", "trading:exchange", shot=False),
+        Visit("trading-import", "admin", "/trading/import/", "trading:import", shot=False),
+        Visit(
+            "trading-import-too-large",
+            "admin",
+            "/trading/import/",
+            "trading:import",
+            status=413,
+            action=_import_upload(WALK_TRAINERS_CSV, limit="20"),
+            shot=False,
+        ),
+        Visit(
+            "trading-import-preview",
+            "admin",
+            "/trading/import/",
+            "trading:import_preview",
+            action=_import_upload(WALK_TRAINERS_CSV),
+            shot=False,
+        ),
+        Visit(
+            "trading-import-done",
+            "admin",
+            "/trading/import/",
+            "trading:import_job",
+            action=_import_upload(WALK_TRAINERS_CSV, confirm=True),
+            shot=False,
+        ),
         # A signed-in user without a shop is sent to create one.
         Visit("trainer-new-shop", "trainer", "/storefront/", "storefront:shop", shot=False),
         Visit("admin-home", "admin", "/", "home", shot=False),
@@ -276,6 +353,10 @@ def _demo_ids() -> dict[str, Any]:
     from bazaar.storefront.models import Order, Product
 
     call_command("demo", stdout=io.StringIO())
+    from bazaar.trading.models import TradeOffer
+
+    offer = TradeOffer.objects.filter(state="open", receiver__public_id="tr0001").order_by("pk").first()
+    assert offer is not None
     order = Order.objects.filter(shop__slug=demo.DEMO_SLUG).order_by("-created_at").first()
     assert order is not None
     product = Product.objects.filter(shop__slug=demo.DEMO_SLUG).order_by("pk").first()
@@ -300,6 +381,7 @@ def _demo_ids() -> dict[str, Any]:
         "order_number": order.number,
         "product": product.pk,
         "title": title.pk,
+        "offer": offer.pk,
     }
 
 
@@ -463,7 +545,7 @@ def chromium() -> Iterator[Any]:
 def test_every_page_has_a_walk_entry() -> None:
     """A page added to any app's urls.py fails here until the walk below visits it (or it is listed as not a page)."""
     visits = _visits(
-        {"shop": "s", "order": 1, "order_number": "n", "product": 1, "title": 1, "customer": 1}
+        {"shop": "s", "order": 1, "order_number": "n", "product": 1, "title": 1, "customer": 1, "offer": 1}
         | {"closed_rental": 1, "payment": 1}
     )
     required = _required_names()

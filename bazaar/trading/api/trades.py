@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 
 from bazaar.accounts.auth import current_user, user_auth
 from bazaar.trading import selectors, services
 from bazaar.trading.api.catalog import ERRORS
-from bazaar.trading.schemas import ExchangeIn, ExchangeOut, OfferIn, OfferOut, OfferPage
+from bazaar.trading.schemas import CounterIn, ExchangeIn, ExchangeOut, OfferIn, OfferOut, OfferPage
 
 router = Router()
 
@@ -45,15 +45,33 @@ def offer_list(
 
 @router.post("/offers", response={201: OfferOut, **ERRORS}, auth=user_auth, summary="Propose a trade")
 def offer_create(request: HttpRequest, payload: OfferIn) -> Any:
-    offer = services.offer_create(
+    """Offer your pokemon (``give``) for the receiver's (``ask``), with an optional message and expiry."""
+    offer = services.offer_propose(
         proposer=payload.proposer,
         receiver=payload.receiver,
         give=payload.give,
         ask=payload.ask,
+        message=payload.message,
+        expires_in_days=payload.expires_in_days,
         actor=current_user(request),
     )
-    from ninja import Status
+    return Status(201, selectors.offer_dict(selectors.offer_get(offer.pk, current_user(request))))
 
+
+@router.post(
+    "/offers/{offer_id}/counter", response={201: OfferOut, **ERRORS}, auth=user_auth, summary="Counter-offer"
+)
+def offer_counter(request: HttpRequest, offer_id: int, payload: CounterIn) -> Any:
+    """The receiver answers an open offer with a new one the other way round (``counter_to`` links them); the
+    answered offer is declined. 409 offer_not_open / offer_expired / exchange_invalid."""
+    offer = services.offer_counter(
+        offer_id=offer_id,
+        give=payload.give,
+        ask=payload.ask,
+        message=payload.message,
+        expires_in_days=payload.expires_in_days,
+        actor=current_user(request),
+    )
     return Status(201, selectors.offer_dict(selectors.offer_get(offer.pk, current_user(request))))
 
 

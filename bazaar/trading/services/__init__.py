@@ -8,8 +8,14 @@ from bazaar.trading.services.crud import (
     trainer_delete,
     trainer_update,
 )
+from bazaar.trading.services.import_preview import (
+    import_preview_again,
+    import_preview_confirm,
+    import_preview_create,
+)
 from bazaar.trading.services.imports import ImportResult, import_csv
 from bazaar.trading.services.jobs import import_job_run, import_job_submit
+from bazaar.trading.services.offers import offer_counter, offer_propose
 from bazaar.trading.services.trades import (
     exchange,
     offer_accept,
@@ -25,10 +31,15 @@ __all__ = [
     "import_csv",
     "import_job_run",
     "import_job_submit",
+    "import_preview_again",
+    "import_preview_confirm",
+    "import_preview_create",
     "offer_accept",
     "offer_cancel",
+    "offer_counter",
     "offer_create",
     "offer_decline",
+    "offer_propose",
     "offers_expire",
     "pokemon_create",
     "pokemon_delete",

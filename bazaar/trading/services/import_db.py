@@ -178,6 +178,16 @@ def _count_existing(cur: Any, kind: str) -> int:
     return int(cur.fetchone()[0])
 
 
+def _count_owner_changes(cur: Any) -> int:
+    """Staged pokemon that exist and would move to another trainer (a dry run's history rows beyond the new ones).
+    Only a dry run asks: a real import counts the history rows it writes."""
+    cur.execute(
+        f"SELECT COUNT(*) FROM {STAGE} s JOIN trading_pokemon p ON p.public_id = s.public_id "  # noqa: S608 (fixed names)
+        "JOIN trading_trainer t ON t.public_id = s.owner WHERE p.owner_id <> t.id"
+    )
+    return int(cur.fetchone()[0])
+
+
 def _count_rows(cur: Any, table: str) -> int:
     cur.execute(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 (a fixed staging table name)
     return int(cur.fetchone()[0])

@@ -43,6 +43,7 @@ class ImportResult:
     created: int
     updated: int
     history_rows: int = 0
+    ownership_changes: int = 0
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -54,6 +55,7 @@ class ImportResult:
             "created": self.created,
             "updated": self.updated,
             "history_rows": self.history_rows,
+            "ownership_changes": self.ownership_changes,
             "seconds": round(self.seconds, 3),
             "phases": self.extra,
         }

@@ -37,6 +37,7 @@ from bazaar.trading import conf
 from bazaar.trading.models import OwnershipChange, Pokemon, Trainer
 from bazaar.trading.services.import_db import (
     _count_existing,
+    _count_owner_changes,
     _set_checks,
     _Stager,
     _upsert,
@@ -65,6 +66,7 @@ def import_csv(
     dry_run: bool = False,
     progress: Callable[[Progress], None] | None = None,
     max_bytes: int | None = None,
+    inspect: Callable[[Any, str], None] | None = None,
 ) -> ImportResult:
     """Import a trainers or pokemon CSV (``kind`` None: detected from the header) all-or-nothing.
 
@@ -72,6 +74,12 @@ def import_csv(
     ``invalid_encoding``, ``not_csv``; ImportRejected ``import_invalid`` (row errors, first N and the total).
     Nothing is written on any error or in a dry run. Takes no explicit row locks: the upsert's own row locks
     serialize it with concurrent trades, which lock the same rows.
+
+    ``inspect(cursor, kind)`` runs once the file passed every check, before anything is written, inside the
+    import's transaction with the staging table filled: the preview reads its per-row diff there, and a confirmed
+    preview re-checks (under lock) that the rows it touches are as previewed; any DomainError it raises aborts
+    the import with nothing written. ``ownership_changes`` counts the pokemon that move to another trainer, in a
+    dry run too.
     """
     started = timezone.now()
     t0 = time.perf_counter()
@@ -122,18 +130,31 @@ def import_csv(
                 if errors.count:
                     raise ImportRejected(
                         f"{errors.count} invalid value(s); nothing was imported.",
-                        details={"errors": errors.items, "error_count": errors.count, "rows": rows},
+                        details={
+                            "errors": errors.items,
+                            "error_count": errors.count,
+                            "rows": rows,
+                            "kind": kind,
+                        },
                     )
                 updated = _count_existing(cur, kind)
                 result = ImportResult(
                     kind=kind, dry_run=dry_run, rows=rows, created=rows - updated, updated=updated
                 )
+                if inspect is not None:
+                    inspect(cur, kind)
                 if dry_run:
+                    if kind == "pokemon":
+                        # What the write would record: a history row per new pokemon and per change of owner.
+                        result.ownership_changes = _count_owner_changes(cur)
+                        result.history_rows = result.created + result.ownership_changes
                     transaction.set_rollback(True)
                 else:
                     if progress is not None:
                         progress(Progress("writing", rows, counting.count))
                     result.history_rows = _upsert(cur, kind, rows, timezone.now(), result.extra)
+                    if kind == "pokemon":
+                        result.ownership_changes = result.history_rows - result.created
                     cur.execute("DROP TABLE IF EXISTS trading_import_stage")
                     # Raw COPY and INSERT ... SELECT send no signals: name what was written.
                     freshness.changed(Trainer if kind == "trainers" else Pokemon)

@@ -14,12 +14,20 @@ from django.utils import timezone
 from bazaar.core.errors import DomainError, PayloadTooLarge
 from bazaar.trading import conf
 from bazaar.trading.models import ImportJob
+from bazaar.trading.services.import_fingerprint import expect
 from bazaar.trading.services.imports import Progress, import_csv
 
 
 def import_job_submit(*, upload: Any, kind: str, dry_run: bool, user: Any = None) -> ImportJob:
     """Store the upload (streamed in chunks) where workers can read it, create a queued ImportJob and enqueue the
     task after commit. PayloadTooLarge ``import_too_large`` over the limit (nothing stored)."""
+    size = import_upload_size(upload)
+    path = import_file_store(upload)
+    return import_job_enqueue(path=path, size=size, kind=kind, dry_run=dry_run, user=user)
+
+
+def import_upload_size(upload: Any) -> int:
+    """The upload's declared size; PayloadTooLarge ``import_too_large`` over TRADING_IMPORT_MAX_BYTES."""
     limit = conf.import_max_bytes()
     size = int(getattr(upload, "size", 0) or 0)
     if size > limit:
@@ -28,17 +36,35 @@ def import_job_submit(*, upload: Any, kind: str, dry_run: bool, user: Any = None
             code="import_too_large",
             details={"limit": limit, "size": size},
         )
+    return size
+
+
+def import_file_store(upload: Any) -> str:
+    """Stream an upload (``.chunks()``) into a new file under TRADING_IMPORT_DIR; return its path."""
     directory = conf.import_dir()
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f"{uuid.uuid4().hex}.csv")
     with open(path, "wb") as out:
         for chunk in upload.chunks():
             out.write(chunk)
+    return path
+
+
+def import_job_enqueue(
+    *, path: str, size: int, kind: str, dry_run: bool, user: Any = None, fingerprint: str = ""
+) -> ImportJob:
+    """A queued ImportJob for a stored file; the task is enqueued after commit. With a ``fingerprint`` (a confirmed
+    preview) the job refuses with ``import_stale`` if the rows the file touches changed since."""
     from bazaar.trading.tasks import run_import_job
 
     with transaction.atomic():
         job = ImportJob.objects.create(
-            kind=kind, dry_run=dry_run, path=path, size=size, created_by=user if user is not None else None
+            kind=kind,
+            dry_run=dry_run,
+            path=path,
+            size=size,
+            fingerprint=fingerprint,
+            created_by=user if user is not None else None,
         )
         transaction.on_commit(lambda: run_import_job.delay(job.pk))
     return job
@@ -103,7 +129,13 @@ def import_job_run(*, job_id: int) -> ImportJob:
         return job
     try:
         with open(job.path, "rb") as source:
-            result = import_csv(source=source, kind=job.kind, dry_run=job.dry_run, progress=writer)
+            result = import_csv(
+                source=source,
+                kind=job.kind,
+                dry_run=job.dry_run,
+                progress=writer,
+                inspect=expect(job.fingerprint) if job.fingerprint else None,
+            )
         job.state = ImportJob.State.SUCCEEDED
         job.result = result.as_dict()
         job.rows_validated = result.rows
@@ -118,6 +150,7 @@ def import_job_run(*, job_id: int) -> ImportJob:
         writer.close()
     job.finished_at = timezone.now()
     job.save()
-    with contextlib.suppress(OSError):
-        os.remove(job.path)
+    if (job.errors or {}).get("code") != "import_stale":  # kept for a fresh preview of the same file
+        with contextlib.suppress(OSError):
+            os.remove(job.path)
     return job

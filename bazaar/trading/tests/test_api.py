@@ -166,6 +166,17 @@ def test_import_inline(world: Any, client: Any) -> None:
     )
     assert r.status_code == 200, r.content
     assert r.json()["created"] == 1
+    moving = b"id,nickname,species,level,owner,dateOfOwnership\npk1,n1,Pikachu,10,tr2,01-01-2024\n"
+    before = snapshot()
+    r = client.post(
+        f"{T}/import/pokemon?dry_run=true",
+        {"file": SimpleUploadedFile("p.csv", moving, "text/csv")},
+        HTTP_AUTHORIZATION=f"Bearer {world.staff_token}",
+    )
+    assert r.status_code == 200, r.content
+    got = r.json()
+    assert (got["dry_run"], got["updated"], got["ownership_changes"], got["history_rows"]) == (True, 1, 1, 1)
+    assert snapshot() == before
     bad = b"id,nickname,species,level,owner,dateOfOwnership\npk1,A,B,500,tr1,01-02-1999\n"
     before = snapshot()
     r = client.post(

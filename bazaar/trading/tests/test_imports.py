@@ -127,6 +127,27 @@ def test_dry_run_counts_and_writes_nothing(world: Any) -> None:
     assert snapshot() == before
 
 
+def test_dry_run_counts_ownership_changes_like_the_real_import(world: Any) -> None:
+    """The bug of issue #15: a dry run said 0 ownership changes (and 0 history rows) for a file that moves pk1 and
+    pk3 to other trainers; the real import then wrote them. Both now report the same numbers."""
+    csv = (
+        "id,nickname,species,level,owner,dateOfOwnership\n"
+        "pk1,n1,Pikachu,10,tr2,01-01-2024\n"  # tr1 -> tr2
+        "pk2,Renamed,Onix,20,tr1,01-01-2024\n"  # same owner, other values
+        "pk3,n3,Pikachu,30,tr3,01-01-2024\n"  # tr2 -> tr3
+        "pk8,New,Eevee,3,tr1,02-01-2024\n"  # new
+    )
+    before = snapshot()
+    dry = run(csv, dry_run=True)
+    assert (dry.created, dry.updated, dry.ownership_changes, dry.history_rows) == (1, 3, 2, 3)
+    assert dry.as_dict()["ownership_changes"] == 2
+    assert snapshot() == before
+    real = run(csv)
+    assert (real.created, real.updated, real.ownership_changes, real.history_rows) == (1, 3, 2, 3)
+    assert owners()["pk1"] == "tr2"
+    assert owners()["pk3"] == "tr3"
+
+
 @pytest.mark.parametrize(
     ("data", "code"),
     [
