@@ -93,11 +93,27 @@ TEMPLATES = [
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'bazaar.sqlite3'}")}
 DB_VENDOR = "postgresql" if "postgres" in DATABASES["default"]["ENGINE"] else "sqlite"
+DATABASE_STATEMENT_TIMEOUT = env.float("DATABASE_STATEMENT_TIMEOUT", default=5.0)
+DATABASE_CLIENT_TIMEOUT = env.float("DATABASE_CLIENT_TIMEOUT", default=DATABASE_STATEMENT_TIMEOUT + 1.0)
+DATABASE_BULK_STATEMENT_TIMEOUT = env.int("DATABASE_BULK_STATEMENT_TIMEOUT", default=900)
+READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=1.5)
 if DB_VENDOR == "postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})
     # Fail fast while PostgreSQL is down instead of hanging the worker.
     DATABASES["default"]["OPTIONS"].setdefault(
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+    )
+    # A sick database fails fast (docs/design-notes.md, "A sick database"): PostgreSQL ends a statement after
+    # DATABASE_STATEMENT_TIMEOUT seconds, TCP keepalives find a vanished peer, and bazaar.core.db cuts a
+    # statement after DATABASE_CLIENT_TIMEOUT when the server cannot answer at all (paused, frozen disk).
+    DATABASES["default"]["OPTIONS"].update(
+        {
+            "options": f"-c statement_timeout={int(DATABASE_STATEMENT_TIMEOUT * 1000)}",
+            "keepalives": 1,
+            "keepalives_idle": env.int("DATABASE_KEEPALIVES_IDLE", default=10),
+            "keepalives_interval": env.int("DATABASE_KEEPALIVES_INTERVAL", default=5),
+            "keepalives_count": env.int("DATABASE_KEEPALIVES_COUNT", default=3),
+        }
     )
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     # No per-request health check (an extra round trip on every request): a connection broken by a database

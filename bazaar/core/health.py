@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -13,7 +14,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
-from bazaar.core import cache, metrics
+from bazaar.core import cache, db, metrics
 
 
 @require_GET
@@ -21,15 +22,32 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse(b'{"status":"ok"}', content_type="application/json")
 
 
-def _check_database() -> dict[str, Any]:
+def _select_one(result: dict[str, Any]) -> None:
+    """In its own thread and connection (closed after), so a hung database never holds the probe."""
     start = time.perf_counter()
     try:
-        with connection.cursor() as cur:
+        with db.deadline(settings.READYZ_TIMEOUT), connection.cursor() as cur:
             cur.execute("SELECT 1")
             cur.fetchone()
+        result.update(
+            status="ok", vendor=connection.vendor, ms=round((time.perf_counter() - start) * 1000, 2)
+        )
     except Exception as exc:
-        return {"status": "down", "error": str(exc).splitlines()[0][:200]}
-    return {"status": "ok", "vendor": connection.vendor, "ms": round((time.perf_counter() - start) * 1000, 2)}
+        result.update(status="down", error=str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+    finally:
+        connection.close()
+
+
+def _check_database() -> dict[str, Any]:
+    """``SELECT 1`` within READYZ_TIMEOUT: "ok", "down" (refused, failed) or "timeout" (no answer in time, as
+    when PostgreSQL is paused or its disk hangs), so a probe answers in time whatever the database does."""
+    result: dict[str, Any] = {}
+    probe = threading.Thread(target=_select_one, args=(result,), name="readyz-db", daemon=True)
+    probe.start()
+    probe.join(settings.READYZ_TIMEOUT)
+    if probe.is_alive() or not result:
+        return {"status": "timeout", "error": f"no answer within {settings.READYZ_TIMEOUT:g} s"}
+    return result
 
 
 def _check_broker() -> dict[str, Any]:

@@ -15,6 +15,7 @@ from ninja import Router, Status
 
 from bazaar.accounts.auth import staff_auth
 from bazaar.core.errors import ValidationFailed
+from bazaar.core.schemas import Int64, Line
 from bazaar.kvstore import selectors, services
 from bazaar.kvstore.auth import principal, tenant_key
 from bazaar.kvstore.cache import CACHE_CONTROL, CONTENT_TYPE, etag, etag_matches
@@ -41,7 +42,7 @@ router = Router(tags=["kvstore"])
     "/keys", auth=tenant_key, response={200: ListOut}, summary="List keys in key order (cursor paging)"
 )
 def list_keys(
-    request: HttpRequest, prefix: str = "", limit: int | None = None, cursor: str | None = None
+    request: HttpRequest, prefix: Line = "", limit: Int64 | None = None, cursor: Line | None = None
 ) -> HttpResponse:
     body = selectors.entry_list(
         tenant_id=principal(request).tenant_id, prefix=prefix, limit=limit, cursor=cursor
@@ -84,7 +85,7 @@ def put_key(request: HttpRequest, key: str, payload: SetIn) -> HttpResponse:
 
 
 @router.delete("/keys/{path:key}", auth=tenant_key, response={204: None}, summary="Delete a key")
-def delete_key(request: HttpRequest, key: str, if_version: int | None = None) -> Status:
+def delete_key(request: HttpRequest, key: str, if_version: Int64 | None = None) -> Status:
     services.entry_delete(tenant_id=principal(request).tenant_id, key=key, if_version=if_version)
     return Status(204, None)
 
@@ -141,7 +142,7 @@ def create_tenant(request: HttpRequest, payload: TenantIn) -> Status:
 @router.get(
     "/tenants/{slug}/keys", auth=staff_auth, response=list[ApiKeyOut], summary="List API keys (staff)"
 )
-def list_api_keys(request: HttpRequest, slug: str) -> Any:
+def list_api_keys(request: HttpRequest, slug: Line) -> Any:
     return list(selectors.apikey_list(tenant_id=selectors.tenant_by_slug(slug).pk))
 
 
@@ -151,7 +152,7 @@ def list_api_keys(request: HttpRequest, slug: str) -> Any:
     response={201: ApiKeyCreatedOut},
     summary="Create an API key (staff)",
 )
-def create_api_key(request: HttpRequest, slug: str, payload: ApiKeyIn) -> Status:
+def create_api_key(request: HttpRequest, slug: Line, payload: ApiKeyIn) -> Status:
     issued = services.apikey_create(tenant_id=selectors.tenant_by_slug(slug).pk, name=payload.name)
     data = ApiKeyOut.from_orm(issued.key).dict()
     return Status(201, {**data, "secret": issued.secret})
@@ -163,5 +164,5 @@ def create_api_key(request: HttpRequest, slug: str, payload: ApiKeyIn) -> Status
     response=ApiKeyOut,
     summary="Revoke an API key (staff)",
 )
-def revoke_api_key(request: HttpRequest, slug: str, key_id: int) -> Any:
+def revoke_api_key(request: HttpRequest, slug: Line, key_id: Int64) -> Any:
     return services.apikey_revoke(key_id=key_id, tenant_id=selectors.tenant_by_slug(slug).pk)

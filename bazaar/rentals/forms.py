@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from django import forms
 
+from bazaar.core.forms import TextField
+
 
 class RentForm(forms.Form):
-    customer = forms.CharField(
+    customer = TextField(
         max_length=254,
         label="Customer",
         help_text="Customer number or e-mail",
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
-    barcode = forms.CharField(
+    barcode = TextField(
         max_length=64,
         label="Copy barcode",
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
@@ -20,7 +22,7 @@ class RentForm(forms.Form):
 
 
 class ReturnForm(forms.Form):
-    barcode = forms.CharField(
+    barcode = TextField(
         max_length=64,
         label="Copy barcode",
         widget=forms.TextInput(attrs={"autocomplete": "off"}),

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from bazaar.accounts.models import User
 from bazaar.core.errors import DomainError, NotFound
+from bazaar.core.forms import search_term
 from bazaar.core.http import bytes_response
 from bazaar.rentals import cache, selectors, services
 from bazaar.rentals import render as pages
@@ -34,7 +35,7 @@ def _private(body: bytes) -> HttpResponse:
 
 @require_GET
 def catalogue(request: HttpRequest) -> HttpResponse:
-    q = request.GET.get("q", "")
+    q = search_term(request.GET.get("q"))
     if request.user.is_authenticated:
         return _private(pages.catalogue_html(request, q))
     return bytes_response(request, pages.cached_catalogue_html(request, q), content_type=cache.HTML)
