@@ -96,8 +96,10 @@ DB_VENDOR = "postgresql" if "postgres" in DATABASES["default"]["ENGINE"] else "s
 DATABASE_STATEMENT_TIMEOUT = env.float("DATABASE_STATEMENT_TIMEOUT", default=5.0)
 DATABASE_CLIENT_TIMEOUT = env.float("DATABASE_CLIENT_TIMEOUT", default=DATABASE_STATEMENT_TIMEOUT + 1.0)
 DATABASE_BULK_STATEMENT_TIMEOUT = env.int("DATABASE_BULK_STATEMENT_TIMEOUT", default=900)
+DATABASE_BREAKER_SECONDS = env.float("DATABASE_BREAKER_SECONDS", default=1.0)
 READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=1.5)
 if DB_VENDOR == "postgresql":
+    DATABASES["default"]["ENGINE"] = "bazaar.core.postgres"  # Django's, with the guards of bazaar.core.db
     DATABASES["default"].setdefault("OPTIONS", {})
     # Fail fast while PostgreSQL is down instead of hanging the worker.
     DATABASES["default"]["OPTIONS"].setdefault(

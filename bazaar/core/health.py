@@ -26,7 +26,7 @@ def _select_one(result: dict[str, Any]) -> None:
     """In its own thread and connection (closed after), so a hung database never holds the probe."""
     start = time.perf_counter()
     try:
-        with db.deadline(settings.READYZ_TIMEOUT), connection.cursor() as cur:
+        with db.probe(settings.READYZ_TIMEOUT), connection.cursor() as cur:
             cur.execute("SELECT 1")
             cur.fetchone()
         result.update(

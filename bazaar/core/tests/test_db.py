@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.db import OperationalError, connection
 
 from bazaar.core import db
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _closed_breaker() -> Iterator[None]:
+    yield
+    db.BREAKER.succeeded()
 
 
 def test_every_connection_has_a_statement_timeout_and_keepalives(settings: object) -> None:
@@ -28,12 +36,18 @@ def test_the_server_cancels_a_statement_past_statement_timeout() -> None:
 
 def test_a_statement_past_the_client_deadline_is_cut() -> None:
     """The server is asked to sleep past the client deadline (as a paused server would): the watchdog cuts the
-    connection, the statement raises OperationalError, and the next use gets a fresh connection."""
+    connection, the statement raises OperationalError, the breaker opens, and once it closes the next use gets a
+    fresh connection."""
     cut = db.WATCHDOG.cut
     with db.deadline(0.3), pytest.raises(OperationalError), connection.cursor() as cur:
         cur.execute("SELECT pg_sleep(3)")
     assert db.WATCHDOG.cut == cut + 1
+    assert db.BREAKER.is_open
     connection.close()
+    # While the breaker is open, a new connection is not even attempted: a 503 at once, not after connect_timeout.
+    with pytest.raises(OperationalError, match="not answering"):
+        connection.ensure_connection()
+    db.BREAKER.succeeded()
     with connection.cursor() as cur:
         cur.execute("SELECT 1")
         assert cur.fetchone() == (1,)
