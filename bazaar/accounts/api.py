@@ -51,7 +51,7 @@ def tokens_create(request: HttpRequest, payload: TokenIn) -> Any:
 def tokens_login(request: HttpRequest, payload: TokenLoginIn) -> Any:
     """Exchange a username and password for a new token (throttled like the login page)."""
     ip = client_ip(request)
-    services.login_throttle_check(username=payload.username, ip=ip)
+    services.login_attempt_start(username=payload.username, ip=ip)
     user = authenticate(request, username=payload.username, password=payload.password)
     if not isinstance(user, User):
         services.login_failed(username=payload.username, ip=ip)
