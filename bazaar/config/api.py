@@ -13,6 +13,7 @@ from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Val
 
 from bazaar.accounts.api import router as accounts_router
 from bazaar.core.errors import DomainError
+from bazaar.core.middleware import CONFLICT_MESSAGE, is_conflict
 from bazaar.core.schemas import ERROR_CODES
 from bazaar.kvstore.api import router as kvstore_router
 from bazaar.rentals.api import router as rentals_router
@@ -104,6 +105,8 @@ def on_bad_multipart(request: HttpRequest, exc: MultiPartParserError) -> HttpRes
 
 @api.exception_handler(OperationalError)
 def on_db_down(request: HttpRequest, exc: OperationalError) -> HttpResponse:
+    if is_conflict(exc):
+        return _error(request, 409, "conflict_retry", CONFLICT_MESSAGE)
     response = _error(request, 503, "database_unavailable", "The database is unavailable; try again shortly.")
     response["Retry-After"] = "5"
     return response

@@ -21,6 +21,17 @@ Handler = Callable[[HttpRequest], HttpResponse]
 LARGE_BODY_PREFIXES: tuple[str, ...] = ("/api/trading/import", "/trading/import", "/api/kv/import")
 
 
+#: Deadlock, serialization failure: the database gave up on this transaction, not on the service.
+_CONFLICT_SQLSTATES = {"40P01", "40001"}
+CONFLICT_MESSAGE = "The change collided with a concurrent one; try again."
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A deadlock or serialization failure that escaped a service's own retry: 409 ``conflict_retry``, not 503
+    (the database is fine; the request may simply be sent again)."""
+    return isinstance(exc, DatabaseError) and getattr(exc.__cause__, "sqlstate", None) in _CONFLICT_SQLSTATES
+
+
 class MetricsMiddleware:
     """Counts requests by method/status and records Django's time per request; maps DB outages to 503."""
 
@@ -41,6 +52,8 @@ class MetricsMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if is_conflict(exception):
+            return json_error(409, "conflict_retry", CONFLICT_MESSAGE)
         if isinstance(exception, OperationalError | InterfaceError) or (
             isinstance(exception, DatabaseError) and "connection" in str(exception).lower()
         ):
