@@ -5,3 +5,11 @@ class AccountsConfig(AppConfig):
     name = "bazaar.accounts"
     label = "accounts"
     verbose_name = "Accounts"
+
+    def ready(self) -> None:
+        from bazaar.config.celery import app
+
+        app.conf.beat_schedule["accounts-prune-login-counters"] = {
+            "task": "accounts.prune_login_counters",
+            "schedule": 3600.0,
+        }

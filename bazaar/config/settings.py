@@ -98,6 +98,10 @@ DATABASE_CLIENT_TIMEOUT = env.float("DATABASE_CLIENT_TIMEOUT", default=DATABASE_
 DATABASE_BULK_STATEMENT_TIMEOUT = env.int("DATABASE_BULK_STATEMENT_TIMEOUT", default=900)
 DATABASE_BREAKER_SECONDS = env.float("DATABASE_BREAKER_SECONDS", default=1.0)
 READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=1.5)
+# Background jobs (bazaar.core.jobs): heartbeat period, when a silent run counts as dead, how long files stay.
+JOBS_HEARTBEAT_SECONDS = env.float("JOBS_HEARTBEAT_SECONDS", default=10.0)
+JOBS_STALE_SECONDS = env.int("JOBS_STALE_SECONDS", default=120)
+JOBS_RETENTION_SECONDS = env.int("JOBS_RETENTION_SECONDS", default=7 * 24 * 3600)
 if DB_VENDOR == "postgresql":
     DATABASES["default"]["ENGINE"] = "bazaar.core.postgres"  # Django's, with the guards of bazaar.core.db
     DATABASES["default"].setdefault("OPTIONS", {})

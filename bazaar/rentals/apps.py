@@ -45,6 +45,7 @@ class RentalsConfig(AppConfig):
             "title",
             lambda scope: [f"/rentals/titles/{scope.id}/", f"/api/rentals/titles/{scope.id}"],
         )
+        app.conf.beat_schedule["rentals-reap-exports"] = {"task": "rentals.reap_exports", "schedule": 60.0}
         app.conf.beat_schedule["rentals-reminders"] = {
             "task": "rentals.send_reminders",
             "schedule": float(conf.reminder_interval()),

@@ -17,3 +17,9 @@ def send_reminders() -> dict[str, int]:
 def export_rentals(job_id: int) -> int:
     """Write the CSV of an export job; returns the number of rows."""
     return services.export_run(job_id=job_id).done
+
+
+@shared_task(name="rentals.reap_exports")
+def reap_exports() -> dict[str, int]:
+    """Periodic: dead export runs failed, expired export files deleted (see exports_reap)."""
+    return services.exports_reap()

@@ -27,3 +27,7 @@ class TradingConfig(AppConfig):
         # The nginx edge caches the first page (no query string): purge it with the trainers scope.
         edge.register(tcache.TRAINERS.app, tcache.TRAINERS.entity, lambda scope: ["/trading/"])
         app.conf.beat_schedule["trading-expire-offers"] = {"task": "trading.expire_offers", "schedule": 60.0}
+        app.conf.beat_schedule["trading-reap-import-jobs"] = {
+            "task": "trading.reap_import_jobs",
+            "schedule": 60.0,
+        }

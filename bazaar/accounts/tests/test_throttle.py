@@ -132,3 +132,18 @@ def test_a_right_password_clears_the_account_count(
     assert _attempt(0, PASSWORD) == 201
     assert not LoginCounter.objects.filter(name="login:user:alice").exists()
     assert LoginCounter.objects.get(name="login:ip:127.0.0.1").count == 2  # the address keeps its failures
+
+
+@pytest.mark.django_db
+def test_ended_windows_are_pruned(settings: Any) -> None:
+    import time
+
+    from bazaar.accounts.tasks import prune_login_counters
+
+    now = int(time.time())
+    LoginCounter.objects.create(
+        name="login:user:old", window_start=now - settings.LOGIN_THROTTLE_WINDOW - 1, count=3
+    )
+    LoginCounter.objects.create(name="login:user:new", window_start=now, count=2)
+    assert prune_login_counters() == 1
+    assert list(LoginCounter.objects.values_list("name", flat=True)) == ["login:user:new"]

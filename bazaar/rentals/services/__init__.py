@@ -16,7 +16,7 @@ from bazaar.rentals.services.customers import (
     payment_record,
 )
 from bazaar.rentals.services.desk import rental_renew, rental_rent, rental_return, rental_return_copy
-from bazaar.rentals.services.exports import export_run, export_start
+from bazaar.rentals.services.exports import export_run, export_start, export_status, exports_reap
 from bazaar.rentals.services.reminders import reminders_send
 
 __all__ = [
@@ -26,6 +26,8 @@ __all__ = [
     "customer_update",
     "export_run",
     "export_start",
+    "export_status",
+    "exports_reap",
     "hold_cancel",
     "hold_place",
     "payment_record",

@@ -9,7 +9,12 @@ from bazaar.trading.services.crud import (
     trainer_update,
 )
 from bazaar.trading.services.imports import ImportResult, import_csv
-from bazaar.trading.services.jobs import import_job_run, import_job_submit
+from bazaar.trading.services.jobs import (
+    import_job_run,
+    import_job_status,
+    import_job_submit,
+    import_jobs_reap,
+)
 from bazaar.trading.services.trades import (
     exchange,
     offer_accept,
@@ -24,7 +29,9 @@ __all__ = [
     "exchange",
     "import_csv",
     "import_job_run",
+    "import_job_status",
     "import_job_submit",
+    "import_jobs_reap",
     "offer_accept",
     "offer_cancel",
     "offer_create",
