@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "bazaar.core.middleware.SecurityHeadersMiddleware",
     "bazaar.core.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -102,6 +103,17 @@ READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=1.5)
 JOBS_HEARTBEAT_SECONDS = env.float("JOBS_HEARTBEAT_SECONDS", default=10.0)
 JOBS_STALE_SECONDS = env.int("JOBS_STALE_SECONDS", default=120)
 JOBS_RETENTION_SECONDS = env.int("JOBS_RETENTION_SECONDS", default=7 * 24 * 3600)
+# Hardening: /metrics for Prometheus with `Authorization: Bearer METRICS_TOKEN`, or (no token set) only from these
+# client addresses; one Content-Security-Policy on every response (no page has an inline script or style).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+CONTENT_SECURITY_POLICY = env.str(
+    "CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+        "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    ),
+)
 if DB_VENDOR == "postgresql":
     DATABASES["default"]["ENGINE"] = "bazaar.core.postgres"  # Django's, with the guards of bazaar.core.db
     DATABASES["default"].setdefault("OPTIONS", {})

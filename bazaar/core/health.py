@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import socket
 import threading
@@ -15,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from bazaar.core import cache, db, metrics
+from bazaar.core.http import client_ip, json_error
 
 
 @require_GET
@@ -81,7 +83,26 @@ def readyz(request: HttpRequest) -> HttpResponse:
     return HttpResponse(body, status=code, content_type="application/json")
 
 
+def _metrics_allowed(request: HttpRequest) -> HttpResponse | None:
+    """None when the scraper may read /metrics, else the refusal: with METRICS_TOKEN set, the bearer token
+    (401 otherwise); without it, the client address must be in METRICS_ALLOWED_IPS (403 otherwise)."""
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.META.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
+        if hmac.compare_digest(given.encode(), token.encode()):
+            return None
+        response = json_error(401, "unauthorized", "/metrics needs Authorization: Bearer <METRICS_TOKEN>.")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    if client_ip(request) in settings.METRICS_ALLOWED_IPS:
+        return None
+    return json_error(403, "forbidden", "/metrics is not open to this address (METRICS_ALLOWED_IPS).")
+
+
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    refused = _metrics_allowed(request)
+    if refused is not None:
+        return refused
     body, content_type = metrics.render()
     return HttpResponse(body, content_type=content_type)
