@@ -88,8 +88,8 @@ def _metrics_allowed(request: HttpRequest) -> HttpResponse | None:
     (401 otherwise); without it, the client address must be in METRICS_ALLOWED_IPS (403 otherwise)."""
     token = settings.METRICS_TOKEN
     if token:
-        given = request.META.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
-        if hmac.compare_digest(given.encode(), token.encode()):
+        given = request.META.get("HTTP_AUTHORIZATION", "")
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return None
         response = json_error(401, "unauthorized", "/metrics needs Authorization: Bearer <METRICS_TOKEN>.")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
