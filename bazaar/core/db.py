@@ -143,6 +143,12 @@ class Breaker:
             self._open_until = time.monotonic() + float(settings.DATABASE_BREAKER_SECONDS)
             self._probing = False
 
+    def release(self) -> None:
+        """A probe ended without a verdict (refused at once, interrupted): the next caller may probe."""
+        if self._probing:
+            with self._lock:
+                self._probing = False
+
     def succeeded(self) -> None:
         if self._open_until or self._probing:
             with self._lock:
@@ -199,6 +205,7 @@ def watched(fd: int) -> Iterator[None]:
         raise
     except BaseException:
         WATCHDOG.done(token)
+        BREAKER.release()
         raise
     WATCHDOG.done(token)
     BREAKER.succeeded()

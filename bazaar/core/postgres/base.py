@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.db.backends.postgresql import base
 
 from bazaar.core import db
+
+#: A connection attempt that failed after this long timed out rather than being refused.
+SLOW_CONNECT_SECONDS = 1.0
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -17,10 +21,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         if not db.BREAKER.allow():
             raise db.unavailable()
+        started = time.monotonic()
         try:
             conn = super().get_new_connection(conn_params)
         except Exception:
-            db.BREAKER.failed()
+            # Only a slow failure (a connect timeout: the server does not answer) opens the breaker; a refused
+            # connection already fails at once, and the next attempt may find the server back.
+            if time.monotonic() - started >= SLOW_CONNECT_SECONDS:
+                db.BREAKER.failed()
+            else:
+                db.BREAKER.release()
             raise
         db.BREAKER.succeeded()
         return conn

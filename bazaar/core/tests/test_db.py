@@ -9,8 +9,6 @@ from django.db import OperationalError, connection
 
 from bazaar.core import db
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
 
 @pytest.fixture(autouse=True)
 def _closed_breaker() -> Iterator[None]:
@@ -18,6 +16,8 @@ def _closed_breaker() -> Iterator[None]:
     db.BREAKER.succeeded()
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_every_connection_has_a_statement_timeout_and_keepalives(settings: object) -> None:
     with connection.cursor() as cur:
         cur.execute("SHOW statement_timeout")
@@ -26,6 +26,8 @@ def test_every_connection_has_a_statement_timeout_and_keepalives(settings: objec
     assert (params["keepalives"], params["keepalives_idle"], params["keepalives_count"]) == ("1", "10", "3")
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_the_server_cancels_a_statement_past_statement_timeout() -> None:
     with connection.cursor() as cur:
         cur.execute("SET statement_timeout = 200")
@@ -34,6 +36,8 @@ def test_the_server_cancels_a_statement_past_statement_timeout() -> None:
         cur.execute("RESET statement_timeout")
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_a_statement_past_the_client_deadline_is_cut() -> None:
     """The server is asked to sleep past the client deadline (as a paused server would): the watchdog cuts the
     connection, the statement raises OperationalError, the breaker opens, and once it closes the next use gets a
@@ -53,6 +57,8 @@ def test_a_statement_past_the_client_deadline_is_cut() -> None:
         assert cur.fetchone() == (1,)
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_long_statements_lift_both_limits_for_one_transaction() -> None:
     from django.db import transaction
 
@@ -66,3 +72,18 @@ def test_long_statements_lift_both_limits_for_one_transaction() -> None:
     with connection.cursor() as cur:
         cur.execute("SHOW statement_timeout")
         assert cur.fetchone() == ("5s",)
+
+
+def test_the_breaker_lets_one_probe_through_after_its_time() -> None:
+    """Open: nobody passes. After DATABASE_BREAKER_SECONDS: exactly one caller probes; a probe without a verdict
+    (refused at once) lets the next one try; a success closes it."""
+    breaker = db.Breaker()
+    breaker._open_until = 1.0  # opened long ago (monotonic clock): its time is up
+    assert breaker.allow() is True
+    assert breaker.allow() is False  # the probe is out
+    breaker.release()
+    assert breaker.allow() is True
+    breaker.succeeded()
+    assert (breaker.is_open, breaker.allow(), breaker.allow()) == (False, True, True)
+    breaker.failed()
+    assert (breaker.is_open, breaker.allow()) == (True, False)
