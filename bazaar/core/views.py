@@ -20,7 +20,7 @@ def _render_home(request: HttpRequest) -> bytes:
 def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         response = HttpResponse(_render_home(request))
-        response["Cache-Control"] = "private, no-cache"
+        response["Cache-Control"] = "private, no-store"
         return response
     cached = cache.get_or_build(HOME_SCOPE, "anon", lambda: _render_home(request))
     return bytes_response(request, cached, content_type="text/html; charset=utf-8")

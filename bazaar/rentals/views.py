@@ -29,7 +29,7 @@ from bazaar.rentals.forms import RentForm, ReturnForm
 
 def _private(body: bytes) -> HttpResponse:
     response = HttpResponse(body, content_type=cache.HTML)
-    response["Cache-Control"] = "private, no-cache"
+    response["Cache-Control"] = "private, no-store"
     return response
 
 

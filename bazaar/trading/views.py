@@ -35,7 +35,7 @@ def trainer_list(request: HttpRequest) -> HttpResponse:
     page = page_number(request.GET.get("page")) or 1
     if request.user.is_authenticated or set(request.GET) - {"page"}:
         response = HttpResponse(_render(request, page))
-        response["Cache-Control"] = "private, no-cache"
+        response["Cache-Control"] = "private, no-store"
         return response
     cached = cache.get_or_build(
         tcache.TRAINERS, tcache.PAGE_VARIANT.format(page=page), lambda: _render(request, page)
