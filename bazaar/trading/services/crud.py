@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from bazaar.accounts.models import User
 from bazaar.core.errors import Conflict, NotFound, ValidationFailed
+from bazaar.core.schemas import text_problem
 from bazaar.trading import cache as tcache
 from bazaar.trading.models import Cause, OfferState, OwnershipChange, Pokemon, TradeOffer, Trainer
 from bazaar.trading.services.common import check_public_id, require_staff, with_retry
@@ -22,6 +23,11 @@ def _text(value: Any, field: str, max_len: int = 100) -> str:
     text = str(value or "").strip()
     if not text or len(text) > max_len:
         raise ValidationFailed(f"{field} must be 1-{max_len} characters.", details={"field": field})
+    problem = text_problem(
+        text, multiline=True
+    )  # the API's rule for body text, for every caller (CLI, admin)
+    if problem is not None:
+        raise ValidationFailed(problem, code="invalid_text", details={"field": field})
     return text
 
 
