@@ -97,6 +97,9 @@ DB_VENDOR = "postgresql" if "postgres" in DATABASES["default"]["ENGINE"] else "s
 DATABASE_STATEMENT_TIMEOUT = env.float("DATABASE_STATEMENT_TIMEOUT", default=5.0)
 DATABASE_CLIENT_TIMEOUT = env.float("DATABASE_CLIENT_TIMEOUT", default=DATABASE_STATEMENT_TIMEOUT + 1.0)
 DATABASE_BULK_STATEMENT_TIMEOUT = env.int("DATABASE_BULK_STATEMENT_TIMEOUT", default=900)
+if {"migrate", "sqlmigrate", "dbshell"} & set(sys.argv[1:3]):
+    # Schema changes may rebuild a large table or index: the bulk timeout, no client deadline.
+    DATABASE_STATEMENT_TIMEOUT, DATABASE_CLIENT_TIMEOUT = float(DATABASE_BULK_STATEMENT_TIMEOUT), 0.0
 DATABASE_BREAKER_SECONDS = env.float("DATABASE_BREAKER_SECONDS", default=1.0)
 READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=1.5)
 # Background jobs (bazaar.core.jobs): heartbeat period, when a silent run counts as dead, how long files stay.
