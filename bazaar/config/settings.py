@@ -101,7 +101,7 @@ if {"migrate", "sqlmigrate", "dbshell"} & set(sys.argv[1:3]):
     # Schema changes may rebuild a large table or index: the bulk timeout, no client deadline.
     DATABASE_STATEMENT_TIMEOUT, DATABASE_CLIENT_TIMEOUT = float(DATABASE_BULK_STATEMENT_TIMEOUT), 0.0
 DATABASE_BREAKER_SECONDS = env.float("DATABASE_BREAKER_SECONDS", default=1.0)
-READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=1.5)
+READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=1.0)
 # Background jobs (bazaar.core.jobs): heartbeat period, when a silent run counts as dead, how long files stay.
 JOBS_HEARTBEAT_SECONDS = env.float("JOBS_HEARTBEAT_SECONDS", default=10.0)
 JOBS_STALE_SECONDS = env.int("JOBS_STALE_SECONDS", default=120)

@@ -382,10 +382,17 @@ def test_postgres_paused_mid_load(world: fk.World) -> None:
     /readyz answers within 2 s with "database: timeout", and everything recovers without a restart.
 
     A server of its own with the production shape (2 workers × 4 threads, default timeouts): two load threads of
-    database work, a cached-store-page prober, and /readyz polled from here."""
+    database work, a prober of a cached store page that nothing invalidates meanwhile, /readyz polled from here."""
     w = world
     server = Server(workers=2, threads=4, env=dict(w.server.env)).start()
-    port, page = server.port, f"/s/{w.data['slug']}/"
+    # A store the load does not order from: an order committed just before the pause would invalidate the page
+    # (stock changed), and a page that must be rebuilt needs the database like any other request.
+    signup = {"username": "quiet-vendor", "password": "Saffron-Lantern-Quiet-93", "email": "q@example.com"}
+    status, _ = fk.call(
+        server.port, "POST", "/api/storefront/signup", {**signup, "shop_name": "Quiet", "slug": "quiet"}
+    )
+    assert status == 201
+    port, page = server.port, "/s/quiet/"
     deadline_s = 6.0  # DATABASE_CLIENT_TIMEOUT's default: DATABASE_STATEMENT_TIMEOUT (5 s) + 1 s
     try:
         for _ in range(4):
