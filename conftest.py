@@ -60,8 +60,13 @@ def celery_eager_unless_worker(request: pytest.FixtureRequest) -> Iterator[None]
     if "worker" in request.keywords:
         yield
         return
+    from celery._state import _set_task_join_will_block  # type: ignore[attr-defined]
+
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
+    # Celery's "a task is running here" flag is process-global: eager tasks run by concurrent threads (the
+    # PostgreSQL concurrency tests) can leave it set, and a later test's result.get() would then be refused.
+    _set_task_join_will_block(False)
     yield
     app.conf.task_always_eager = previous
 

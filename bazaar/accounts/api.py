@@ -14,7 +14,7 @@ from bazaar.accounts.models import User
 from bazaar.accounts.schemas import MeOut, TokenCreatedOut, TokenIn, TokenLoginIn, TokenOut
 from bazaar.core.errors import Unauthorized
 from bazaar.core.http import client_ip
-from bazaar.core.schemas import ErrorOut
+from bazaar.core.schemas import ErrorOut, Int64
 
 router = Router(tags=["accounts"])
 
@@ -51,7 +51,7 @@ def tokens_create(request: HttpRequest, payload: TokenIn) -> Any:
 def tokens_login(request: HttpRequest, payload: TokenLoginIn) -> Any:
     """Exchange a username and password for a new token (throttled like the login page)."""
     ip = client_ip(request)
-    services.login_throttle_check(username=payload.username, ip=ip)
+    services.login_attempt_start(username=payload.username, ip=ip)
     user = authenticate(request, username=payload.username, password=payload.password)
     if not isinstance(user, User):
         services.login_failed(username=payload.username, ip=ip)
@@ -61,5 +61,5 @@ def tokens_login(request: HttpRequest, payload: TokenLoginIn) -> Any:
 
 
 @router.delete("/tokens/{token_id}", response=TokenOut, auth=user_auth)
-def tokens_revoke(request: HttpRequest, token_id: int) -> Any:
+def tokens_revoke(request: HttpRequest, token_id: Int64) -> Any:
     return services.token_revoke(user=current_user(request), token_id=token_id)

@@ -11,3 +11,10 @@ class AccountsConfig(AppConfig):
 
         # Token flags in the cache are dropped by any write of a token or its user.
         cache.declare()
+
+        from bazaar.config.celery import app
+
+        app.conf.beat_schedule["accounts-prune-login-counters"] = {
+            "task": "accounts.prune_login_counters",
+            "schedule": 3600.0,
+        }

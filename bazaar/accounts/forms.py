@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from django import forms
 
+from bazaar.core.forms import TextField
+
 
 class SignupForm(forms.Form):
-    username = forms.CharField(max_length=150)
+    username = TextField(max_length=150)
     email = forms.EmailField(required=False)
-    password = forms.CharField(widget=forms.PasswordInput, max_length=256)
-    password_again = forms.CharField(widget=forms.PasswordInput, max_length=256, label="Password (again)")
+    password = TextField(widget=forms.PasswordInput, max_length=256)
+    password_again = TextField(widget=forms.PasswordInput, max_length=256, label="Password (again)")
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
@@ -17,9 +19,9 @@ class SignupForm(forms.Form):
 
 
 class LoginForm(forms.Form):
-    username = forms.CharField(max_length=150)
-    password = forms.CharField(widget=forms.PasswordInput, max_length=256)
+    username = TextField(max_length=150)
+    password = TextField(widget=forms.PasswordInput, max_length=256)
 
 
 class TokenForm(forms.Form):
-    name = forms.CharField(max_length=100, initial="default")
+    name = TextField(max_length=100, initial="default")

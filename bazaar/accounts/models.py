@@ -47,3 +47,15 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class LoginCounter(models.Model):
+    """A login-throttle counter kept in the database while the cache is unavailable (see
+    ``accounts.services.login_attempt_start``): one row per account or address, counting in a fixed window."""
+
+    name = models.CharField(max_length=200, unique=True)
+    window_start = models.BigIntegerField(help_text="Unix time the current window started.")
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.count}"

@@ -5,15 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from bazaar.accounts.models import ApiToken, User
+from bazaar.accounts.models import ApiToken, LoginCounter, User
 from bazaar.core import cache
 from bazaar.core.errors import Conflict, NotFound, RateLimited, ValidationFailed
 
@@ -125,22 +126,79 @@ def _throttle_keys(username: str, ip: str) -> tuple[str, str]:
     return f"login:user:{username.lower()}", f"login:ip:{ip}"
 
 
-def login_throttle_check(*, username: str, ip: str) -> None:
-    """Refuse a login attempt when the account or the IP has failed too often in the window (RateLimited)."""
+# --- login throttling ----------------------------------------------------------------------------------------
+# Counters live in the cache (one atomic INCR) and, while the cache is unavailable, in the database (one atomic
+# upsert): a cache outage must not switch the throttle off, and refusing every login while Redis is down would
+# turn a cache outage into a login outage (docs/design-notes.md, "Login throttling"). Each total is the sum of
+# both stores, so an attacker gains nothing from a window that started during an outage.
+
+_DB_HIT = """
+INSERT INTO {table} (name, window_start, count) VALUES (%s, %s, 1)
+ON CONFLICT (name) DO UPDATE SET
+  count = CASE WHEN {table}.window_start <= %s THEN 1 ELSE {table}.count + 1 END,
+  window_start = CASE WHEN {table}.window_start <= %s THEN excluded.window_start ELSE {table}.window_start END
+RETURNING count
+"""
+
+
+def _db_hit(name: str) -> int:
+    now = int(time.time())
+    expired = now - settings.LOGIN_THROTTLE_WINDOW
+    with connection.cursor() as cur:
+        cur.execute(_DB_HIT.format(table=LoginCounter._meta.db_table), [name, now, expired, expired])
+        return int(cur.fetchone()[0])
+
+
+def _db_peek(name: str) -> int:
+    since = int(time.time()) - settings.LOGIN_THROTTLE_WINDOW
+    found = LoginCounter.objects.filter(name=name, window_start__gt=since).values_list("count", flat=True)
+    return next(iter(found), 0)
+
+
+def _hit(name: str) -> int:
+    """Count one more event under ``name`` and return the window's total, atomically (no lost or double counts
+    under concurrency): Redis INCR, or the database's upsert while the cache is unavailable."""
+    n = cache.hit_counter(name, settings.LOGIN_THROTTLE_WINDOW)
+    if n == 0:  # the cache is unavailable: a working INCR never answers 0
+        return _db_hit(name)
+    return n + _db_peek(name)
+
+
+def _peek(name: str) -> int:
+    return cache.peek_counter(name) + _db_peek(name)
+
+
+def login_attempt_start(*, username: str, ip: str) -> None:
+    """Admit one login attempt, before any password is checked, or raise RateLimited ``login_throttled``.
+
+    The attempt is counted against the account first (atomically) and refused when that count is beyond
+    LOGIN_THROTTLE_PER_ACCOUNT, so of any number of concurrent attempts exactly the limit reach the password
+    check; a success clears the count (``login_succeeded``). Also refused when the address has failed
+    LOGIN_THROTTLE_PER_IP times in the window (counted by ``login_failed``). Holds while the cache is down
+    (database counters). Takes no row locks (the upsert is one atomic statement).
+    """
     user_key, ip_key = _throttle_keys(username, ip)
-    if cache.peek_counter(user_key) >= settings.LOGIN_THROTTLE_PER_ACCOUNT:
-        raise RateLimited("Too many failed logins for this account; try again later.", code="login_throttled")
-    if cache.peek_counter(ip_key) >= settings.LOGIN_THROTTLE_PER_IP:
+    if _peek(ip_key) >= settings.LOGIN_THROTTLE_PER_IP:
         raise RateLimited(
             "Too many failed logins from this address; try again later.", code="login_throttled"
         )
+    if _hit(user_key) > settings.LOGIN_THROTTLE_PER_ACCOUNT:
+        raise RateLimited("Too many failed logins for this account; try again later.", code="login_throttled")
 
 
 def login_failed(*, username: str, ip: str) -> None:
-    user_key, ip_key = _throttle_keys(username, ip)
-    cache.hit_counter(user_key, settings.LOGIN_THROTTLE_WINDOW)
-    cache.hit_counter(ip_key, settings.LOGIN_THROTTLE_WINDOW)
+    """Count a wrong password against the address (the account's count was taken by ``login_attempt_start``)."""
+    _hit(_throttle_keys(username, ip)[1])
 
 
 def login_succeeded(*, username: str) -> None:
-    cache.clear_counter(_throttle_keys(username, "")[0])
+    """A right password clears the account's count, in both stores."""
+    user_key = _throttle_keys(username, "")[0]
+    cache.clear_counter(user_key)
+    LoginCounter.objects.filter(name=user_key).delete()
+
+
+def login_counters_prune() -> int:
+    """Delete database counters whose window has ended (run by the maintenance task); returns how many."""
+    since = int(time.time()) - settings.LOGIN_THROTTLE_WINDOW
+    return LoginCounter.objects.filter(window_start__lte=since).delete()[0]

@@ -55,7 +55,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         username = form.cleaned_data["username"]
         ip = client_ip(request)
         try:
-            services.login_throttle_check(username=username, ip=ip)
+            services.login_attempt_start(username=username, ip=ip)
         except DomainError as exc:
             form.add_error(None, exc.message)
             status = 429

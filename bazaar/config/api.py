@@ -13,6 +13,8 @@ from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Val
 
 from bazaar.accounts.api import router as accounts_router
 from bazaar.core.errors import DomainError
+from bazaar.core.middleware import CONFLICT_MESSAGE, is_conflict
+from bazaar.core.schemas import ERROR_CODES
 from bazaar.kvstore.api import router as kvstore_router
 from bazaar.rentals.api import router as rentals_router
 from bazaar.storefront.api import router as storefront_router
@@ -65,6 +67,9 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespo
     malformed = any(e.get("type") == "json_invalid" for e in exc.errors)
     if malformed:
         return _error(request, 400, "malformed_json", "The request body is not valid JSON.", details)
+    special = [e for e in exc.errors if e.get("type") in ERROR_CODES]
+    if special:  # the shared input rules (core.schemas) answer with their own stable code
+        return _error(request, 422, ERROR_CODES[special[0]["type"]], str(special[0].get("msg")), details)
     return _error(request, 422, "validation_error", "The request is not valid.", details)
 
 
@@ -100,6 +105,8 @@ def on_bad_multipart(request: HttpRequest, exc: MultiPartParserError) -> HttpRes
 
 @api.exception_handler(OperationalError)
 def on_db_down(request: HttpRequest, exc: OperationalError) -> HttpResponse:
+    if is_conflict(exc):
+        return _error(request, 409, "conflict_retry", CONFLICT_MESSAGE)
     response = _error(request, 503, "database_unavailable", "The database is unavailable; try again shortly.")
     response["Retry-After"] = "5"
     return response

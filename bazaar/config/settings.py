@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "bazaar.core.middleware.SecurityHeadersMiddleware",
     "bazaar.core.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -94,11 +95,47 @@ TEMPLATES = [
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'bazaar.sqlite3'}")}
 DB_VENDOR = "postgresql" if "postgres" in DATABASES["default"]["ENGINE"] else "sqlite"
+DATABASE_STATEMENT_TIMEOUT = env.float("DATABASE_STATEMENT_TIMEOUT", default=5.0)
+DATABASE_CLIENT_TIMEOUT = env.float("DATABASE_CLIENT_TIMEOUT", default=DATABASE_STATEMENT_TIMEOUT + 1.0)
+DATABASE_BULK_STATEMENT_TIMEOUT = env.int("DATABASE_BULK_STATEMENT_TIMEOUT", default=900)
+if {"migrate", "sqlmigrate", "dbshell"} & set(sys.argv[1:3]):
+    # Schema changes may rebuild a large table or index: the bulk timeout, no client deadline.
+    DATABASE_STATEMENT_TIMEOUT, DATABASE_CLIENT_TIMEOUT = float(DATABASE_BULK_STATEMENT_TIMEOUT), 0.0
+DATABASE_BREAKER_SECONDS = env.float("DATABASE_BREAKER_SECONDS", default=1.0)
+READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=1.0)
+# Background jobs (bazaar.core.jobs): heartbeat period, when a silent run counts as dead, how long files stay.
+JOBS_HEARTBEAT_SECONDS = env.float("JOBS_HEARTBEAT_SECONDS", default=10.0)
+JOBS_STALE_SECONDS = env.int("JOBS_STALE_SECONDS", default=120)
+JOBS_RETENTION_SECONDS = env.int("JOBS_RETENTION_SECONDS", default=7 * 24 * 3600)
+# Hardening: /metrics for Prometheus with `Authorization: Bearer METRICS_TOKEN`, or (no token set) only from these
+# client addresses; one Content-Security-Policy on every response (no page has an inline script or style).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+CONTENT_SECURITY_POLICY = env.str(
+    "CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+        "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    ),
+)
 if DB_VENDOR == "postgresql":
+    DATABASES["default"]["ENGINE"] = "bazaar.core.postgres"  # Django's, with the guards of bazaar.core.db
     DATABASES["default"].setdefault("OPTIONS", {})
     # Fail fast while PostgreSQL is down instead of hanging the worker.
     DATABASES["default"]["OPTIONS"].setdefault(
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+    )
+    # A sick database fails fast (docs/design-notes.md, "A sick database"): PostgreSQL ends a statement after
+    # DATABASE_STATEMENT_TIMEOUT seconds, TCP keepalives find a vanished peer, and bazaar.core.db cuts a
+    # statement after DATABASE_CLIENT_TIMEOUT when the server cannot answer at all (paused, frozen disk).
+    DATABASES["default"]["OPTIONS"].update(
+        {
+            "options": f"-c statement_timeout={int(DATABASE_STATEMENT_TIMEOUT * 1000)}",
+            "keepalives": 1,
+            "keepalives_idle": env.int("DATABASE_KEEPALIVES_IDLE", default=10),
+            "keepalives_interval": env.int("DATABASE_KEEPALIVES_INTERVAL", default=5),
+            "keepalives_count": env.int("DATABASE_KEEPALIVES_COUNT", default=3),
+        }
     )
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     # No per-request health check (an extra round trip on every request): a connection broken by a database

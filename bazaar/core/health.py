@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import socket
+import threading
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -13,7 +15,8 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
-from bazaar.core import cache, metrics
+from bazaar.core import cache, db, metrics
+from bazaar.core.http import client_ip, json_error
 
 
 @require_GET
@@ -21,15 +24,32 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse(b'{"status":"ok"}', content_type="application/json")
 
 
-def _check_database() -> dict[str, Any]:
+def _select_one(result: dict[str, Any]) -> None:
+    """In its own thread and connection (closed after), so a hung database never holds the probe."""
     start = time.perf_counter()
     try:
-        with connection.cursor() as cur:
+        with db.probe(settings.READYZ_TIMEOUT), connection.cursor() as cur:
             cur.execute("SELECT 1")
             cur.fetchone()
+        result.update(
+            status="ok", vendor=connection.vendor, ms=round((time.perf_counter() - start) * 1000, 2)
+        )
     except Exception as exc:
-        return {"status": "down", "error": str(exc).splitlines()[0][:200]}
-    return {"status": "ok", "vendor": connection.vendor, "ms": round((time.perf_counter() - start) * 1000, 2)}
+        result.update(status="down", error=str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+    finally:
+        connection.close()
+
+
+def _check_database() -> dict[str, Any]:
+    """``SELECT 1`` within READYZ_TIMEOUT: "ok", "down" (refused, failed) or "timeout" (no answer in time, as
+    when PostgreSQL is paused or its disk hangs), so a probe answers in time whatever the database does."""
+    result: dict[str, Any] = {}
+    probe = threading.Thread(target=_select_one, args=(result,), name="readyz-db", daemon=True)
+    probe.start()
+    probe.join(settings.READYZ_TIMEOUT)
+    if probe.is_alive() or not result:
+        return {"status": "timeout", "error": f"no answer within {settings.READYZ_TIMEOUT:g} s"}
+    return result
 
 
 def _check_broker() -> dict[str, Any]:
@@ -63,7 +83,26 @@ def readyz(request: HttpRequest) -> HttpResponse:
     return HttpResponse(body, status=code, content_type="application/json")
 
 
+def _metrics_allowed(request: HttpRequest) -> HttpResponse | None:
+    """None when the scraper may read /metrics, else the refusal: with METRICS_TOKEN set, the bearer token
+    (401 otherwise); without it, the client address must be in METRICS_ALLOWED_IPS (403 otherwise)."""
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.META.get("HTTP_AUTHORIZATION", "")
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return None
+        response = json_error(401, "unauthorized", "/metrics needs Authorization: Bearer <METRICS_TOKEN>.")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    if client_ip(request) in settings.METRICS_ALLOWED_IPS:
+        return None
+    return json_error(403, "forbidden", "/metrics is not open to this address (METRICS_ALLOWED_IPS).")
+
+
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    refused = _metrics_allowed(request)
+    if refused is not None:
+        return refused
     body, content_type = metrics.render()
     return HttpResponse(body, content_type=content_type)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
@@ -20,6 +21,17 @@ Handler = Callable[[HttpRequest], HttpResponse]
 
 #: Paths that accept large uploads (CSV imports); everything else gets MAX_REQUEST_BODY_BYTES.
 LARGE_BODY_PREFIXES: tuple[str, ...] = ("/api/trading/import", "/trading/import", "/api/kv/import")
+
+
+#: Deadlock, serialization failure: the database gave up on this transaction, not on the service.
+_CONFLICT_SQLSTATES = {"40P01", "40001"}
+CONFLICT_MESSAGE = "The change collided with a concurrent one; try again."
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A deadlock or serialization failure that escaped a service's own retry: 409 ``conflict_retry``, not 503
+    (the database is fine; the request may simply be sent again)."""
+    return isinstance(exc, DatabaseError) and getattr(exc.__cause__, "sqlstate", None) in _CONFLICT_SQLSTATES
 
 
 class MetricsMiddleware:
@@ -42,6 +54,8 @@ class MetricsMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if is_conflict(exception):
+            return json_error(409, "conflict_retry", CONFLICT_MESSAGE)
         if isinstance(exception, OperationalError | InterfaceError) or (
             isinstance(exception, DatabaseError) and "connection" in str(exception).lower()
         ):
@@ -52,6 +66,38 @@ class MetricsMiddleware:
             response["Retry-After"] = "5"
             return response
         return None
+
+
+class SecurityHeadersMiddleware:
+    """Outermost: every response Django sends — pages, the API, and the error pages other middleware return early
+    (400 bad host, 413 body too large, 503) — carries the Content-Security-Policy and the security headers, and a
+    page for a signed-in session is never stored by a shared or browser cache (``private, no-store``).
+
+    The CSP allows scripts, styles and fonts from this origin only: no page has an inline script, style or event
+    handler (site.js adds the enhancements). Responses of the WSGI fast path get the same policy from
+    ``bazaar.config.wsgi``."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        csp = settings.CONTENT_SECURITY_POLICY
+        if csp and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = csp
+        response.headers.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if settings.SECURE_REFERRER_POLICY:
+            response.headers.setdefault("Referrer-Policy", str(settings.SECURE_REFERRER_POLICY))
+        if settings.SESSION_COOKIE_NAME in request.COOKIES and _signed_in(request):
+            response["Cache-Control"] = "private, no-store"
+            response.headers.setdefault("Vary", "Cookie")
+        return response
+
+
+def _signed_in(request: HttpRequest) -> bool:
+    user = getattr(request, "user", None)  # unset when an earlier middleware answered (static files, 413)
+    return bool(user is not None and user.is_authenticated)
 
 
 class BodySizeLimitMiddleware:
@@ -102,3 +148,21 @@ class ApiNotFoundMiddleware:
                 return json_error(405, "method_not_allowed", f"{request.method} is not allowed here.")
             return json_error(404, "not_found", f"No API endpoint at {request.path}.")
         return response
+
+
+def with_csp(app: Callable[..., Any]) -> Callable[..., Any]:
+    """A WSGI wrapper: responses without a Content-Security-Policy (the fast path's) get the configured one."""
+    csp = settings.CONTENT_SECURITY_POLICY
+    if not csp:
+        return app
+    header = ("Content-Security-Policy", csp)
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if not any(name.lower() == "content-security-policy" for name, _ in headers):
+                headers = [*headers, header]
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return wrapped

@@ -9,13 +9,14 @@ from django.db.models import QuerySet
 from ninja import Field, Schema
 
 from bazaar.core.errors import ValidationFailed
+from bazaar.core.schemas import MAX_OFFSET, CheckedIn
 
 T = TypeVar("T")
 
 
-class PageParams(Schema):
+class PageParams(CheckedIn):
     limit: int = Field(default=None, ge=1, description="Items per page (max API_MAX_LIMIT).")  # type: ignore[assignment]
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 def clamp(limit: int | None, offset: int | None) -> tuple[int, int]:

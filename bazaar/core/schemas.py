@@ -1,15 +1,128 @@
-"""Schema bases shared by the apps."""
+"""Schema bases and the input rules every app shares.
+
+Hostile input is refused here, once, before anything reaches a service or the database (PostgreSQL refuses a NUL
+in text with an error, a 64-bit column overflows at 2**63, and a naive datetime cannot be compared with an aware
+one): every input schema derives from ``CheckedIn`` (query filters) or ``StrictIn`` (bodies), whose one validator
+walks every value; plain query and path parameters use the annotated types below. The HTML forms apply the same
+rule through ``bazaar.core.forms``.
+
+- Text: no C0 control characters and no lone surrogates (they cannot be encoded as UTF-8). ``\\t``, ``\\n`` and
+  ``\\r`` are allowed in body text (descriptions, addresses, values); single-line fields (``Line``) and query/path
+  parameters refuse them too. Refused with 422 ``invalid_text``; search terms (``SearchText``) strip them instead.
+- Integers: within a signed 64-bit range (``int_range``, 422); offsets at most ``MAX_OFFSET``.
+- Datetimes: an offset is required (422 ``invalid_datetime``); see docs/design-notes.md for why.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from typing import Annotated, Any
+
 from ninja import Schema
-from pydantic import ConfigDict
+from pydantic import AfterValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+#: The largest ``offset`` a list accepts: far past any real list, far below the 64-bit limit of SQL OFFSET.
+MAX_OFFSET = 1_000_000_000
+
+_CONTROLS = re.compile(r"[\x00-\x1f\ud800-\udfff]")
+_CONTROLS_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
 
-class StrictIn(Schema):
+def text_problem(value: str, *, multiline: bool = False) -> str | None:
+    """Why ``value`` cannot be stored as text, or None when it can."""
+    match = (_CONTROLS_BUT_LINE_BREAKS if multiline else _CONTROLS).search(value)
+    if match is None:
+        return None
+    char = match.group()
+    what = "a lone surrogate" if "\ud800" <= char <= "\udfff" else "a control character"
+    return f"Text must not contain {what} (U+{ord(char):04X} at position {match.start()})."
+
+
+def strip_controls(value: str) -> str:
+    """A search term with control characters and lone surrogates removed (searching for them finds nothing)."""
+    return _CONTROLS.sub("", value)
+
+
+def _check(value: str, *, multiline: bool) -> str:
+    problem = text_problem(value, multiline=multiline)
+    if problem is not None:
+        raise PydanticCustomError("invalid_text", problem)
+    return value
+
+
+def _line(value: str) -> str:
+    return _check(value, multiline=False)
+
+
+def _multiline(value: str) -> str:
+    return _check(value, multiline=True)
+
+
+#: A single-line text (a name, an identifier, a query or path parameter): no control characters at all.
+Line = Annotated[str, AfterValidator(_line)]
+#: A text that may span lines (a description, an address): no control characters but tab, CR and LF.
+Text = Annotated[str, AfterValidator(_multiline)]
+#: A search term: control characters are removed, not refused.
+SearchText = Annotated[str, AfterValidator(strip_controls)]
+#: A query-string offset.
+Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET)]
+#: A query-string integer that reaches a 64-bit column.
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+
+
+def _walk(value: Any) -> Any:
+    """Apply the shared rules to one validated value, descending into lists and dicts (JSON values)."""
+    if isinstance(value, str):
+        return _multiline(value)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise PydanticCustomError("int_range", "Integers must fit in 64 bits (at most 2**63 - 1).")
+        return value
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise PydanticCustomError(
+                "invalid_datetime", "A datetime needs a UTC offset, e.g. 2026-12-04T14:13:06+00:00 or ...Z."
+            )
+        return value
+    if isinstance(value, list | tuple):
+        for item in value:
+            _walk(item)
+        return value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _walk(key)
+            _walk(item)
+        return value
+    return value
+
+
+class CheckedIn(Schema):
+    """Input (query filters) whose every text, integer and datetime value obeys the shared rules above."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _shared_rules(cls, value: Any) -> Any:
+        return _walk(value)
+
+
+class StrictIn(CheckedIn):
     """Input schema that rejects unknown fields (422) instead of silently dropping them."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+#: The 422 codes of the shared rules, by pydantic error type; the API's validation handler answers with these.
+ERROR_CODES = {
+    "invalid_text": "invalid_text",
+    "invalid_datetime": "invalid_datetime",
+    "int_range": "out_of_range",
+}
 
 
 class ErrorOut(Schema):

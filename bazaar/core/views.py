@@ -20,7 +20,7 @@ def _render_home(request: HttpRequest | None) -> bytes:
 def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         response = HttpResponse(_render_home(request))
-        response["Cache-Control"] = "private, no-cache"
+        response["Cache-Control"] = "private, no-store"
         return response
     # Shared bytes carry no visitor: rendered without the request (no messages, CSRF token or user name).
     cached = surfaces.get("core.home").get_or_build(HOME_SCOPE, "anon", lambda: _render_home(None))

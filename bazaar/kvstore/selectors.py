@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from bazaar.core.errors import NotFound, ValidationFailed
+from bazaar.core.schemas import text_problem
 from bazaar.kvstore import conf
 from bazaar.kvstore.cache import ABSENT, VARIANT, entry_scope, entry_surface, pack, unpack
 from bazaar.kvstore.models import Entry, Tenant, TenantApiKey
@@ -68,7 +69,7 @@ def decode_cursor(cursor: str) -> str:
         key = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         key = ""
-    if not key:
+    if not key or text_problem(key) is not None:  # a cursor is only ever made from a stored key
         raise ValidationFailed("The cursor is not valid.", code="invalid_cursor")
     return key
 

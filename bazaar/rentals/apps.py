@@ -19,6 +19,7 @@ class RentalsConfig(AppConfig):
         )
         # The catalogue's cached surfaces: fast-path routes, edge purges and model dependencies.
         cache.declare()
+        app.conf.beat_schedule["rentals-reap-exports"] = {"task": "rentals.reap_exports", "schedule": 60.0}
         app.conf.beat_schedule["rentals-reminders"] = {
             "task": "rentals.send_reminders",
             "schedule": float(conf.reminder_interval()),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from bazaar.core.forms import TextField
 from bazaar.rentals.models import PaymentMethod
 
 #: The largest id a form accepts (a bigger number is a typo, and would not fit the database's integer).
@@ -11,13 +12,13 @@ MAX_ID = 2**62
 
 
 def _text(max_length: int, label: str, **attrs: str) -> forms.CharField:
-    return forms.CharField(
+    return TextField(
         max_length=max_length, label=label, widget=forms.TextInput(attrs={"autocomplete": "off", **attrs})
     )
 
 
 class RentForm(forms.Form):
-    customer = forms.CharField(
+    customer = TextField(
         max_length=254,
         label="Customer",
         help_text="Customer number or e-mail",
@@ -37,17 +38,15 @@ class ScanForm(forms.Form):
 
 
 class PatronForm(forms.Form):
-    name = forms.CharField(max_length=200, label="Name")
-    email = forms.CharField(max_length=254, required=False, label="E-mail")
-    phone = forms.CharField(max_length=40, required=False, label="Phone")
+    name = TextField(max_length=200, label="Name")
+    email = TextField(max_length=254, required=False, label="E-mail")
+    phone = TextField(max_length=40, required=False, label="Phone")
 
 
 class PaymentForm(forms.Form):
-    amount = forms.CharField(
-        max_length=20, label="Amount", widget=forms.TextInput(attrs={"inputmode": "decimal"})
-    )
+    amount = TextField(max_length=20, label="Amount", widget=forms.TextInput(attrs={"inputmode": "decimal"}))
     method = forms.ChoiceField(choices=PaymentMethod.choices, label="Method", initial=PaymentMethod.CASH)
-    note = forms.CharField(max_length=200, required=False, label="Note")
+    note = TextField(max_length=200, required=False, label="Note")
 
 
 class HoldForm(forms.Form):

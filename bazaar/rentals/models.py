@@ -304,6 +304,8 @@ class ExportJob(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    worker = models.CharField(max_length=200, blank=True, default="", help_text="host:pid of the run.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Refreshed while the run is alive.")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

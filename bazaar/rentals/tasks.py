@@ -24,3 +24,9 @@ def export_rentals(job_id: int) -> int:
 def hold_pickup_notice(hold_id: int) -> bool:
     """E-mail a patron that the copy they held is put aside for them (enqueued by hold_put_aside)."""
     return services.hold_notice_send(hold_id=hold_id)
+
+
+@shared_task(name="rentals.reap_exports")
+def reap_exports() -> dict[str, int]:
+    """Periodic: dead export runs failed, expired export files deleted (see exports_reap)."""
+    return services.exports_reap()

@@ -12,7 +12,7 @@ from bazaar.accounts.auth import current_user, user_auth
 from bazaar.accounts.services import token_create
 from bazaar.core.errors import NotFound, ValidationFailed
 from bazaar.core.pagination import Page, PageParams, paginate
-from bazaar.core.schemas import ErrorOut
+from bazaar.core.schemas import ErrorOut, Int64, Line
 from bazaar.storefront import selectors, services
 from bazaar.storefront.schemas import (
     DeletedOut,
@@ -82,18 +82,18 @@ def product_create(request: HttpRequest, payload: ProductIn) -> Any:
 
 
 @router.get("/products/{product_id}", response={200: ProductOut, **ERRORS}, auth=user_auth)
-def product_get(request: HttpRequest, product_id: int) -> Any:
+def product_get(request: HttpRequest, product_id: Int64) -> Any:
     return selectors.product_get(_shop(request), product_id)
 
 
 @router.patch("/products/{product_id}", response={200: ProductOut, **ERRORS}, auth=user_auth)
-def product_update(request: HttpRequest, product_id: int, payload: ProductPatch) -> Any:
+def product_update(request: HttpRequest, product_id: Int64, payload: ProductPatch) -> Any:
     changes = payload.dict(exclude_unset=True)
     return services.product_update(owner=current_user(request), product_id=product_id, **changes)
 
 
 @router.post("/products/{product_id}/toggle", response={200: ProductOut, **ERRORS}, auth=user_auth)
-def product_toggle(request: HttpRequest, product_id: int) -> Any:
+def product_toggle(request: HttpRequest, product_id: Int64) -> Any:
     return services.product_toggle_available(owner=current_user(request), product_id=product_id)
 
 
@@ -103,19 +103,19 @@ def product_toggle(request: HttpRequest, product_id: int) -> Any:
     auth=user_auth,
     summary="Delete, or archive when orders refer to it",
 )
-def product_delete(request: HttpRequest, product_id: int) -> Any:
+def product_delete(request: HttpRequest, product_id: Int64) -> Any:
     return {"outcome": services.product_delete(owner=current_user(request), product_id=product_id)}
 
 
 @router.get(
     "/orders", response={200: Page[OrderListItemOut], **ERRORS}, auth=user_auth, summary="Newest first"
 )
-def order_list(request: HttpRequest, page: Query[PageParams], status: str | None = None) -> Any:
+def order_list(request: HttpRequest, page: Query[PageParams], status: Line | None = None) -> Any:
     return paginate(selectors.order_list(_shop(request), status=status), page.limit, page.offset)
 
 
 @router.get("/orders/export.csv", auth=user_auth, summary="All orders as CSV (streamed)")
-def order_export(request: HttpRequest, status: str | None = None) -> StreamingHttpResponse:
+def order_export(request: HttpRequest, status: Line | None = None) -> StreamingHttpResponse:
     shop = _shop(request)
     rows = selectors.order_csv_rows(shop, status=status)
     response = StreamingHttpResponse(csv_stream(rows), content_type="text/csv; charset=utf-8")
@@ -124,7 +124,7 @@ def order_export(request: HttpRequest, status: str | None = None) -> StreamingHt
 
 
 @router.get("/orders/{order_id}", response={200: OrderOut, **ERRORS}, auth=user_auth)
-def order_get(request: HttpRequest, order_id: int) -> Any:
+def order_get(request: HttpRequest, order_id: Int64) -> Any:
     return selectors.order_get(_shop(request), order_id)
 
 
@@ -134,13 +134,13 @@ def order_get(request: HttpRequest, order_id: int) -> Any:
     auth=user_auth,
     summary="placed → confirmed → shipped → delivered; placed/confirmed → cancelled (returns stock)",
 )
-def order_status(request: HttpRequest, order_id: int, payload: StatusIn) -> Any:
+def order_status(request: HttpRequest, order_id: Int64, payload: StatusIn) -> Any:
     order = services.order_set_status(owner=current_user(request), order_id=order_id, status=payload.status)
     return selectors.order_get(order.shop, order.pk)
 
 
 @router.post("/orders/{order_id}/payment", response={200: OrderOut, **ERRORS}, auth=user_auth)
-def order_payment(request: HttpRequest, order_id: int, payload: PaymentIn) -> Any:
+def order_payment(request: HttpRequest, order_id: Int64, payload: PaymentIn) -> Any:
     order = services.order_set_payment(
         owner=current_user(request), order_id=order_id, payment_status=payload.payment_status
     )
@@ -156,7 +156,7 @@ def summary(request: HttpRequest) -> Any:
 
 
 @router.get("/stores/{slug}", response={200: StoreOut, **ERRORS}, summary="A public store and its products")
-def store_get(request: HttpRequest, slug: str) -> Any:
+def store_get(request: HttpRequest, slug: Line) -> Any:
     shop, products = selectors.store_by_slug(slug)
     return {"name": shop.name, "slug": shop.slug, "currency": shop.currency, "products": products}
 
@@ -168,7 +168,7 @@ def store_get(request: HttpRequest, slug: str) -> Any:
 )
 def store_order(
     request: HttpRequest,
-    slug: str,
+    slug: Line,
     payload: OrderIn,
     idempotency_key: str = Header(default="", alias="Idempotency-Key"),
 ) -> Any:
@@ -187,7 +187,7 @@ def store_order(
 
 
 @router.get("/stores/{slug}/orders/{number}", response={200: PublicOrderOut, **ERRORS})
-def store_order_get(request: HttpRequest, slug: str, number: str) -> Any:
+def store_order_get(request: HttpRequest, slug: Line, number: Line) -> Any:
     try:
         return selectors.order_public(slug, number)
     except NotFound:

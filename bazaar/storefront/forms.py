@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django import forms
 
+from bazaar.core.forms import TextField
 from bazaar.storefront.models import OrderStatus, PaymentStatus
 from bazaar.storefront.services.shops import CURRENCIES
 
@@ -13,16 +14,16 @@ CURRENCY_CHOICES = [(c, c) for c in CURRENCIES]
 
 
 class VendorSignupForm(forms.Form):
-    username = forms.CharField(max_length=150)
+    username = TextField(max_length=150)
     email = forms.EmailField(help_text="New orders are e-mailed here.")
-    password = forms.CharField(widget=forms.PasswordInput, max_length=256)
-    password_again = forms.CharField(widget=forms.PasswordInput, max_length=256, label="Password (again)")
-    shop_name = forms.CharField(max_length=120)
-    slug = forms.CharField(
+    password = TextField(widget=forms.PasswordInput, max_length=256)
+    password_again = TextField(widget=forms.PasswordInput, max_length=256, label="Password (again)")
+    shop_name = TextField(max_length=120)
+    slug = TextField(
         max_length=60, required=False, label="Store link", help_text="/s/<link>/ — leave empty to derive it."
     )
     currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="INR")
-    contact_phone = forms.CharField(max_length=30, required=False)
+    contact_phone = TextField(max_length=30, required=False)
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
@@ -32,8 +33,8 @@ class VendorSignupForm(forms.Form):
 
 
 class ShopForm(forms.Form):
-    name = forms.CharField(max_length=120, label="Shop name")
-    slug = forms.CharField(
+    name = TextField(max_length=120, label="Shop name")
+    slug = TextField(
         max_length=60,
         required=False,
         label="Store link",
@@ -41,12 +42,12 @@ class ShopForm(forms.Form):
     )
     currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="INR")
     contact_email = forms.EmailField(required=False)
-    contact_phone = forms.CharField(max_length=30, required=False)
+    contact_phone = TextField(max_length=30, required=False)
 
 
 class ProductForm(forms.Form):
-    name = forms.CharField(max_length=120)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=4000)
+    name = TextField(max_length=120)
+    description = TextField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=4000)
     mrp = forms.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0), label="MRP")
     price = forms.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0), label="Selling price")
     stock = forms.IntegerField(min_value=0, max_value=10_000_000, initial=0)

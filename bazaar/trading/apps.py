@@ -13,3 +13,7 @@ class TradingConfig(AppConfig):
         # The trainer page and the JSON reads: fast-path route, edge purges and model dependencies.
         cache.declare()
         app.conf.beat_schedule["trading-expire-offers"] = {"task": "trading.expire_offers", "schedule": 60.0}
+        app.conf.beat_schedule["trading-reap-import-jobs"] = {
+            "task": "trading.reap_import_jobs",
+            "schedule": 60.0,
+        }

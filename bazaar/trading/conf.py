@@ -36,7 +36,7 @@ def import_error_limit() -> int:
 
 def exchange_retries() -> int:
     """How often an exchange/offer transaction is retried after a deadlock or serialization failure."""
-    return _int("TRADING_EXCHANGE_RETRIES", 4)
+    return _int("TRADING_EXCHANGE_RETRIES", 1)
 
 
 def import_dir() -> str:

@@ -226,6 +226,8 @@ class ImportJob(models.Model):
         help_text="From a preview: the job refuses (import_stale) if the rows the file touches changed since.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    worker = models.CharField(max_length=200, blank=True, default="", help_text="host:pid of the run.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Refreshed while the run is alive.")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

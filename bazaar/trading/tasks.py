@@ -17,3 +17,11 @@ def expire_offers() -> int:
     from bazaar.trading.services.trades import offers_expire
 
     return offers_expire()
+
+
+@shared_task(name="trading.reap_import_jobs")
+def reap_import_jobs() -> dict[str, int]:
+    """Periodic: dead import runs failed, their uploads and expired ones deleted (see import_jobs_reap)."""
+    from bazaar.trading.services.jobs import import_jobs_reap
+
+    return import_jobs_reap()

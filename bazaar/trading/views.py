@@ -34,7 +34,7 @@ def trainer_list(request: HttpRequest) -> HttpResponse:
     page = page_number(request.GET.get("page")) or 1
     if request.user.is_authenticated or set(request.GET) - {"page"}:
         response = HttpResponse(_render(request, page))
-        response["Cache-Control"] = "private, no-cache"
+        response["Cache-Control"] = "private, no-store"
         return response
     # Shared bytes carry no visitor: rendered without the request (no messages, CSRF token or user name).
     cached = tcache.trainer_page().get_or_build(

@@ -162,6 +162,22 @@ class PrivatePostgres:
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", mode, "-w", "stop", check=False)
 
+    def _pids(self) -> list[int]:
+        """The postmaster and every process it started (backends, checkpointer, WAL writer, ...)."""
+        postmaster = int((self.dir / "data" / "postmaster.pid").read_text().split()[0])
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(postmaster)], capture_output=True, text=True)
+        return [postmaster, *(int(x) for x in out.stdout.split())]
+
+    def pause(self) -> None:
+        """SIGSTOP the whole cluster, as a stuck disk or a frozen VM does: connections stay open, the kernel
+        still acknowledges every packet, nothing answers. Only ever this private cluster."""
+        for pid in self._pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self._pids():
+            os.kill(pid, signal.SIGCONT)
+
     def createdb(self, name: str) -> None:
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
 

@@ -395,6 +395,15 @@ def _logins() -> dict[str, tuple[str, str]]:
     return {"vendor": DEMO_VENDOR, "desk": DESK, "trainer": trainer, "admin": DEMO_ADMIN, "reader": READER}
 
 
+CSP_RECORDER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__cspViolations.push(e.violatedDirective + " blocked " + (e.blockedURI || "inline") + " at " + e.sourceFile
+    + ":" + e.lineNumber);
+});
+"""
+
+
 class Walk:
     """The browser side: one context and page per role, listeners that turn anything wrong into a problem line."""
 
@@ -417,6 +426,8 @@ class Walk:
             self.contexts[role] = ctx
             if role != "anon":
                 self._login(ctx, *_logins()[role])
+            # Record Content-Security-Policy violations (an init script is not subject to the page's policy).
+            ctx.add_init_script(CSP_RECORDER)
             page = ctx.new_page()
             page.set_default_timeout(15_000)
             self._listen(page)
@@ -476,6 +487,8 @@ class Walk:
         page = self.page(v.role)
         response = page.goto(v.url, wait_until="load")
         status = response.status if response else 0
+        if response is not None and not response.header_value("content-security-policy"):
+            self.problems.append(f"{self.where}: no Content-Security-Policy header")
         if v.action is not None:
             v.action(page)
             status = page.evaluate("performance.getEntriesByType('navigation')[0].responseStatus")
@@ -483,6 +496,8 @@ class Walk:
             page.wait_for_selector(v.wait_for)
         if status != v.status:
             self.problems.append(f"{self.where}: answered {status}, expected {v.status}")
+        for violation in page.evaluate("window.__cspViolations || []"):
+            self.problems.append(f"{self.where}: Content-Security-Policy violation: {violation}")
         try:
             landed = resolve(urlsplit(page.url).path).view_name
         except Resolver404:

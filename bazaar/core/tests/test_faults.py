@@ -12,10 +12,13 @@ Every number is printed (``-s``) and summarised in docs/design-notes.md ("Faults
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import subprocess
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -331,3 +334,125 @@ def test_worker_killed_mid_email_is_redelivered(world: fk.World) -> None:
     )
     assert len(smtp.messages) == 1
     assert f"New order {number}".encode() in smtp.messages[0]
+
+
+class _Prober:
+    """One keep-alive client asking for one path every ``every`` seconds, recording (phase, status, seconds)."""
+
+    def __init__(self, port: int, path: str, load: fk.Load, every: float = 0.01) -> None:
+        self.port, self.path, self.load, self.every = port, path, load, every
+        self.results: list[tuple[str, int, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        while not self._stop.is_set():
+            phase, start = self.load.phase, time.monotonic()
+            try:
+                status, _ = fk.request(conn, "GET", self.path)
+            except (OSError, http.client.HTTPException):
+                status = 0
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            self.results.append((phase, status, time.monotonic() - start))
+            time.sleep(self.every)
+        conn.close()
+
+    def start(self) -> _Prober:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def of(self, phase: str) -> list[tuple[str, int, float]]:
+        return [r for r in self.results if r[0] == phase]
+
+
+def _p99(seconds: list[float]) -> float:
+    xs = sorted(seconds)
+    return xs[min(len(xs) - 1, int(len(xs) * 0.99))] if xs else 0.0
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_postgres_paused_mid_load(world: fk.World) -> None:
+    """PostgreSQL SIGSTOPped for 12 s under load (a stuck disk, a frozen VM): the cached store page is still
+    served fast (it needs no database), requests that need the database answer 503 within the client deadline,
+    /readyz answers within 2 s with "database: timeout", and everything recovers without a restart.
+
+    A server of its own with the production shape (2 workers × 4 threads, default timeouts): two load threads of
+    database work, a prober of a cached store page that nothing invalidates meanwhile, /readyz polled from here."""
+    w = world
+    server = Server(workers=2, threads=4, env=dict(w.server.env)).start()
+    # A store the load does not order from: an order committed just before the pause would invalidate the page
+    # (stock changed), and a page that must be rebuilt needs the database like any other request.
+    signup = {"username": "quiet-vendor", "password": "Saffron-Lantern-Quiet-93", "email": "q@example.com"}
+    status, _ = fk.call(
+        server.port, "POST", "/api/storefront/signup", {**signup, "shop_name": "Quiet", "slug": "quiet"}
+    )
+    assert status == 201
+    port, page = server.port, "/s/quiet/"
+    deadline_s = 6.0  # DATABASE_CLIENT_TIMEOUT's default: DATABASE_STATEMENT_TIMEOUT (5 s) + 1 s
+    try:
+        for _ in range(4):
+            assert fk.get(port, page)[0] == 200  # cached on both workers' first hits
+        load = fk.Load(port, w.data, threads=2).start(max_seconds=60)
+        prober = _Prober(port, page, load).start()
+        time.sleep(2)
+        load.mark("paused")
+        paused_at = time.monotonic()
+        w.pg.pause()
+        readyz: list[tuple[float, int, dict[str, Any]]] = []
+        try:
+            while time.monotonic() - paused_at < 12:
+                start = time.monotonic()
+                status, body = fk.get(port, "/readyz")
+                readyz.append((time.monotonic() - start, status, json.loads(body)))
+                time.sleep(0.5)
+        finally:
+            w.pg.resume()
+        load.mark("resumed")
+        resumed_at = time.monotonic()
+        while time.monotonic() - resumed_at < 20 and fk.get(port, "/readyz")[0] != 200:
+            time.sleep(0.1)
+        recovered_s = time.monotonic() - resumed_at
+        time.sleep(1)
+        load.mark("after")
+        time.sleep(3)
+        load.stop()
+        prober.stop()
+    finally:
+        server.stop()
+
+    pages_paused = prober.of("paused")
+    db_paused = [r for r in load.of("paused") if r.op != "store_page"]
+    summary: dict[str, Any] = {
+        "store_page_p99_ms_paused": round(_p99([s for _, _, s in pages_paused]) * 1000, 1),
+        "store_page_requests_paused": len(pages_paused),
+        "store_page_statuses_paused": dict(Counter(st for _, st, _ in pages_paused)),
+        "db_requests_paused": len(db_paused),
+        "db_statuses_paused": fk.statuses(db_paused),
+        "db_max_s_paused": round(max((r.seconds for r in db_paused), default=0.0), 2),
+        "readyz_max_s": round(max(s for s, _, _ in readyz), 2),
+        "readyz_database": sorted({r["checks"]["database"]["status"] for _, _, r in readyz}),
+        "recovered_s": round(recovered_s, 2),
+        "after": fk.statuses(load.of("after")),
+    }
+    print("\npostgres paused 12 s:", json.dumps(summary))
+    assert len(pages_paused) > 100
+    assert {st for _, st, _ in pages_paused} == {200}
+    assert summary["store_page_p99_ms_paused"] < 50, summary
+    assert db_paused, "the load must keep asking for the database"
+    failed = [r for r in db_paused if r.status >= 500 or r.status == 0]
+    assert failed, "the pause must be visible"
+    assert {r.status for r in failed} == {503}, summary
+    assert {json.loads(r.body)["code"] for r in failed} == {"database_unavailable"}
+    assert summary["db_max_s_paused"] <= deadline_s + 1.0, summary
+    assert all(s <= 2.0 for s, _, _ in readyz), summary
+    assert all(st == 503 and r["checks"]["database"]["status"] == "timeout" for _, st, r in readyz), readyz
+    after = load.of("after")
+    assert {r.op for r in after if 200 <= r.status < 300} == set(fk.Workload.READS + fk.Workload.WRITES)
+    assert not [r for r in after if r.status >= 500 or r.status == 0], fk.statuses(after)

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connections
 
 
 @pytest.mark.django_db
@@ -27,7 +28,6 @@ def test_readyz_checks_each_dependency(client: Any, settings: Any) -> None:
 
 @pytest.mark.django_db
 def test_readyz_503_when_database_down(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bazaar.core import health
 
     class DeadCursor:
         def __enter__(self) -> Any:
@@ -36,11 +36,31 @@ def test_readyz_503_when_database_down(client: Any, monkeypatch: pytest.MonkeyPa
         def __exit__(self, *a: Any) -> None:
             return None
 
-    monkeypatch.setattr(health.connection, "cursor", lambda: DeadCursor())
+    # On the class: the probe runs in a thread of its own, with that thread's connection.
+    monkeypatch.setattr(type(connections["default"]), "cursor", lambda self: DeadCursor())
     r = client.get("/readyz")
     assert r.status_code == 503
     assert r.json()["status"] == "down"
     assert r.json()["checks"]["database"]["status"] == "down"
+
+
+@pytest.mark.django_db
+def test_readyz_answers_timeout_when_the_database_does_not_answer(
+    client: Any, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """A paused PostgreSQL accepts the query and never answers: the probe answers "timeout" at READYZ_TIMEOUT."""
+    from bazaar.core import health
+
+    settings.READYZ_TIMEOUT = 0.2
+    release = threading.Event()
+    monkeypatch.setattr(health, "_select_one", lambda result: release.wait(30))
+    try:
+        r = client.get("/readyz")
+    finally:
+        release.set()
+    assert r.status_code == 503
+    assert r.json()["status"] == "down"
+    assert r.json()["checks"]["database"] == {"status": "timeout", "error": "no answer within 0.2 s"}
 
 
 @pytest.mark.django_db

@@ -160,6 +160,8 @@ def test_middleware_is_pinned() -> None:
     """The WSGI fast path answers before every middleware below. Adding, removing or reordering one must come with
     a decision about the fast path (does a fast answer need what it adds? e.g. a header) and an update here."""
     assert settings.MIDDLEWARE == [
+        # Its Content-Security-Policy reaches the fast path's answers through config/wsgi.py (decided with it).
+        "bazaar.core.middleware.SecurityHeadersMiddleware",
         "bazaar.core.middleware.MetricsMiddleware",
         "django.middleware.security.SecurityMiddleware",
         "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -6,13 +6,13 @@ from bazaar.kvstore.services.entries import (
     WriteResult,
     batch_apply,
     batch_ops,
-    entries_import,
     entries_purge_expired,
     entry_delete,
     entry_set,
     make_delete,
     make_set,
 )
+from bazaar.kvstore.services.imports import entries_import
 from bazaar.kvstore.services.tenants import (
     IssuedKey,
     KeyPrincipal,

@@ -8,7 +8,7 @@ transaction; core.cache bumps its generation only after the commit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -248,52 +248,6 @@ def batch_apply(*, tenant_id: int, ops: Sequence[SetOp | DeleteOp], now: datetim
                 version = _apply_delete(tenant_id, op, now, index=i)
                 results[i] = WriteResult(op.key, version, now, now, op="delete")
     return [r for r in results if r is not None]
-
-
-def entries_import(
-    *,
-    tenant_id: int,
-    records: Iterable[dict[str, Any]],
-    progress: Callable[[int], None] | None = None,
-) -> int:
-    """Import ``{"key", "value", "ttl"?}`` records (an export's JSON lines): all of them or none.
-
-    Every record is validated before anything is written; a bad record raises ValidationFailed (or
-    PayloadTooLarge) with ``details.line`` (1-based) and writes nothing. Keys must be unique in the input
-    (``duplicate_key``). Writes are upserts in key order inside one transaction; ``progress(n)`` is called as
-    rows are written. Returns the number of entries written.
-    """
-    now = timezone.now()
-    ops: list[SetOp] = []
-    lines: dict[str, int] = {}
-    for line, record in enumerate(records, start=1):
-        try:
-            if not isinstance(record, dict) or "key" not in record or "value" not in record:
-                raise ValidationFailed(
-                    'Each line must be an object with "key" and "value".', code="invalid_record"
-                )
-            unknown = set(record) - {"key", "value", "ttl", "version", "expires_at"}
-            if unknown:
-                raise ValidationFailed(f"Unknown fields: {sorted(unknown)}.", code="invalid_record")
-            op = make_set(record["key"], record["value"], record.get("ttl"), None, now)
-        except DomainError as exc:
-            exc.details = {**(exc.details if isinstance(exc.details, dict) else {}), "line": line}
-            raise
-        if op.key in lines:
-            raise ValidationFailed(
-                f"Key {op.key!r} appears twice (lines {lines[op.key]} and {line}).",
-                code="duplicate_key",
-                details={"key": op.key, "line": line, "first_line": lines[op.key]},
-            )
-        lines[op.key] = line
-        ops.append(op)
-    ops.sort(key=lambda o: o.key)
-    with transaction.atomic():
-        for done, op in enumerate(ops, start=1):
-            _apply_set(tenant_id, op, now)
-            if progress is not None:
-                progress(done)
-    return len(ops)
 
 
 def entries_purge_expired(*, now: datetime | None = None, batch: int | None = None) -> int:

@@ -9,7 +9,7 @@ from ninja import Status
 
 from bazaar.core.errors import ValidationFailed
 from bazaar.core.http import bytes_response
-from bazaar.core.schemas import ErrorOut
+from bazaar.core.schemas import ErrorOut, Int64, Line, Offset, SearchText
 from bazaar.rentals import cache, pricing, render, selectors, services
 from bazaar.rentals.api._router import router
 from bazaar.rentals.schemas import (
@@ -29,13 +29,15 @@ ERR = {404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
 @router.get("/titles", response={200: TitlePage, 422: ErrorOut}, auth=None)
-def titles_list(request: HttpRequest, q: str = "", limit: int | None = None, offset: int = 0) -> HttpResponse:
+def titles_list(
+    request: HttpRequest, q: SearchText = "", limit: Int64 | None = None, offset: Offset = 0
+) -> HttpResponse:
     """Public: search titles by title, author or ISBN, with availability counts (cached bytes, ETag)."""
     return bytes_response(request, render.cached_title_list_json(q, limit, offset), content_type=cache.JSON)
 
 
 @router.get("/titles/{title_id}", response={200: TitleOut, 404: ErrorOut}, auth=None)
-def titles_get(request: HttpRequest, title_id: int) -> HttpResponse:
+def titles_get(request: HttpRequest, title_id: Int64) -> HttpResponse:
     """Public: one title with availability counts (cached bytes, ETag)."""
     return bytes_response(request, render.cached_title_json(title_id), content_type=cache.JSON)
 
@@ -47,25 +49,25 @@ def titles_create(request: HttpRequest, payload: TitleIn) -> Any:
 
 
 @router.patch("/titles/{title_id}", response={200: TitleOut, **ERR})
-def titles_update(request: HttpRequest, title_id: int, payload: TitlePatch) -> Any:
+def titles_update(request: HttpRequest, title_id: Int64, payload: TitlePatch) -> Any:
     services.title_update(title_id=title_id, **payload.model_dump(exclude_unset=True))
     return selectors.title_get(title_id=title_id)
 
 
 @router.get("/titles/{title_id}/copies", response={200: list[CopyOut], 404: ErrorOut})
-def copies_list(request: HttpRequest, title_id: int) -> Any:
+def copies_list(request: HttpRequest, title_id: Int64) -> Any:
     selectors.title_get(title_id=title_id)
     return list(selectors.copy_list(title_id=title_id))
 
 
 @router.post("/titles/{title_id}/copies", response={201: list[CopyOut], **ERR})
-def copies_add(request: HttpRequest, title_id: int, payload: CopiesIn) -> Any:
+def copies_add(request: HttpRequest, title_id: Int64, payload: CopiesIn) -> Any:
     """Add stock: ``count`` copies with generated barcodes and/or the given ``barcodes``."""
     return Status(201, services.copies_add(title_id=title_id, count=payload.count, barcodes=payload.barcodes))
 
 
 @router.patch("/copies/{copy_id}", response={200: CopyOut, **ERR})
-def copies_update(request: HttpRequest, copy_id: int, payload: CopyPatch) -> Any:
+def copies_update(request: HttpRequest, copy_id: Int64, payload: CopyPatch) -> Any:
     """Mark a copy available, lost or withdrawn (a rented copy must be returned first: 409)."""
     return services.copy_set_state(copy_id=copy_id, state=payload.state)
 
@@ -76,13 +78,13 @@ def plans_list(request: HttpRequest) -> Any:
 
 
 @router.patch("/price-plans/{kind}", response={200: PlanOut, **ERR})
-def plans_update(request: HttpRequest, kind: str, payload: PlanPatch) -> Any:
+def plans_update(request: HttpRequest, kind: Line, payload: PlanPatch) -> Any:
     """Change prices for a kind. Open rentals keep the terms they started with."""
     return services.plan_update(kind=kind, **payload.model_dump(exclude_unset=True))
 
 
 @router.get("/price-plans/{kind}/quote", response={200: dict[str, Any], 422: ErrorOut})
-def plans_quote(request: HttpRequest, kind: str, days: int, late_days: int = 0) -> Any:
+def plans_quote(request: HttpRequest, kind: Line, days: Int64, late_days: Int64 = 0) -> Any:
     """What a rental of ``days`` days, ``late_days`` past due, costs under the current plan (with breakdown)."""
     if not 1 <= days <= 3650 or not 0 <= late_days <= 3650:
         raise ValidationFailed("days must be 1..3650 and late_days 0..3650.", code="invalid_days")

@@ -9,7 +9,7 @@ from ninja import Status
 
 from bazaar.accounts.auth import current_user
 from bazaar.core.pagination import Page, paginate
-from bazaar.core.schemas import ErrorOut
+from bazaar.core.schemas import ErrorOut, Int64, Offset, SearchText
 from bazaar.rentals import selectors, services
 from bazaar.rentals.api._router import router
 from bazaar.rentals.schemas import (
@@ -27,7 +27,9 @@ ERR = {404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
 @router.get("/customers", response={200: Page[CustomerOut], 422: ErrorOut})
-def customers_list(request: HttpRequest, q: str = "", limit: int | None = None, offset: int = 0) -> Any:
+def customers_list(
+    request: HttpRequest, q: SearchText = "", limit: Int64 | None = None, offset: Offset = 0
+) -> Any:
     return paginate(selectors.customer_list(q=q or None), limit, offset)
 
 
@@ -37,24 +39,24 @@ def customers_create(request: HttpRequest, payload: CustomerIn) -> Any:
 
 
 @router.get("/customers/{customer_id}", response={200: CustomerOut, 404: ErrorOut})
-def customers_get(request: HttpRequest, customer_id: int) -> Any:
+def customers_get(request: HttpRequest, customer_id: Int64) -> Any:
     return selectors.customer_get(customer_id=customer_id)
 
 
 @router.patch("/customers/{customer_id}", response={200: CustomerOut, **ERR})
-def customers_update(request: HttpRequest, customer_id: int, payload: CustomerPatch) -> Any:
+def customers_update(request: HttpRequest, customer_id: Int64, payload: CustomerPatch) -> Any:
     """Change a customer; ``status: blocked`` stops new rentals (returns still work)."""
     return services.customer_update(customer_id=customer_id, **payload.model_dump(exclude_unset=True))
 
 
 @router.get("/customers/{customer_id}/statement", response={200: StatementOut, 404: ErrorOut})
-def customers_statement(request: HttpRequest, customer_id: int) -> Any:
+def customers_statement(request: HttpRequest, customer_id: Int64) -> Any:
     """Open rentals (with the charge so far), past rentals with their charge breakdowns, payments, balance."""
     return selectors.customer_statement(customer_id=customer_id)
 
 
 @router.post("/customers/{customer_id}/payments", response={201: PaymentOut, **ERR})
-def payments_create(request: HttpRequest, customer_id: int, payload: PaymentIn) -> Any:
+def payments_create(request: HttpRequest, customer_id: Int64, payload: PaymentIn) -> Any:
     return Status(
         201,
         services.payment_record(
@@ -74,5 +76,5 @@ def holds_create(request: HttpRequest, payload: HoldIn) -> Any:
 
 
 @router.delete("/holds/{hold_id}", response={200: HoldOut, 404: ErrorOut})
-def holds_cancel(request: HttpRequest, hold_id: int) -> Any:
+def holds_cancel(request: HttpRequest, hold_id: Int64) -> Any:
     return services.hold_cancel(hold_id=hold_id)

@@ -6,12 +6,13 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Status
+from ninja.errors import ValidationError as NinjaValidationError
 from pydantic import ValidationError as PydanticValidationError
 
 from bazaar.accounts.auth import current_user
-from bazaar.core.errors import BadRequest, ValidationFailed
+from bazaar.core.errors import BadRequest
 from bazaar.core.pagination import paginate
-from bazaar.core.schemas import ErrorOut
+from bazaar.core.schemas import ErrorOut, Int64, Offset
 from bazaar.rentals import selectors, services
 from bazaar.rentals.api._router import router
 from bazaar.rentals.schemas import RentalOut, RentalPage, RentIn, ReturnCopyIn, ReturnIn
@@ -24,10 +25,10 @@ def rentals_list(
     request: HttpRequest,
     open: bool | None = None,
     overdue: bool | None = None,
-    customer_id: int | None = None,
-    title_id: int | None = None,
-    limit: int | None = None,
-    offset: int = 0,
+    customer_id: Int64 | None = None,
+    title_id: Int64 | None = None,
+    limit: Int64 | None = None,
+    offset: Offset = 0,
 ) -> Any:
     """Rentals, newest first; filter by ``open``, ``overdue``, ``customer_id``, ``title_id``."""
     qs = selectors.rental_list(is_open=open, overdue=overdue, customer_id=customer_id, title_id=title_id)
@@ -42,7 +43,7 @@ def rentals_rent(request: HttpRequest, payload: RentIn) -> Any:
 
 
 @router.get("/rentals/{rental_id}", response={200: RentalOut, 404: ErrorOut})
-def rentals_get(request: HttpRequest, rental_id: int) -> Any:
+def rentals_get(request: HttpRequest, rental_id: Int64) -> Any:
     return selectors.rental_get(rental_id=rental_id)
 
 
@@ -59,13 +60,8 @@ def _optional_body(request: HttpRequest) -> ReturnIn:
     except PydanticValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):  # the API's one answer to a broken body
             raise BadRequest("The request body is not valid JSON.", code="malformed_json")
-        raise ValidationFailed(
-            "The request is not valid.",
-            details=[
-                {"field": ".".join(str(x) for x in e["loc"]), "msg": e["msg"], "type": e["type"]}
-                for e in exc.errors()
-            ],
-        )
+        # the API's one mapping of validation errors (codes from core.schemas: invalid_text, invalid_datetime)
+        raise NinjaValidationError([dict(e) for e in exc.errors(include_url=False, include_context=False)])
 
 
 @router.post(
@@ -78,7 +74,7 @@ def _optional_body(request: HttpRequest) -> ReturnIn:
         }
     },
 )
-def rentals_return(request: HttpRequest, rental_id: int) -> Any:
+def rentals_return(request: HttpRequest, rental_id: Int64) -> Any:
     """Close the rental and store its charge (body optional: ``{"returned_at": ...}`` to backdate).
     409 ``already_returned`` the second time (charged once)."""
     payload = _optional_body(request)
@@ -96,7 +92,7 @@ def rentals_return_copy(request: HttpRequest, payload: ReturnCopyIn) -> Any:
 
 
 @router.post("/rentals/{rental_id}/renew", response={200: RentalOut, **ERR})
-def rentals_renew(request: HttpRequest, rental_id: int) -> Any:
+def rentals_renew(request: HttpRequest, rental_id: Int64) -> Any:
     """Extend the due date by the loan period (limited; refused while another customer waits)."""
     services.rental_renew(rental_id=rental_id)
     return selectors.rental_get(rental_id=rental_id)

@@ -9,7 +9,7 @@ from ninja import Status
 
 from bazaar.accounts.auth import current_user
 from bazaar.core.errors import Conflict
-from bazaar.core.schemas import ErrorOut
+from bazaar.core.schemas import ErrorOut, Int64
 from bazaar.rentals import selectors, services
 from bazaar.rentals.api._router import router
 from bazaar.rentals.models import ExportJob, ExportStatus
@@ -47,14 +47,14 @@ def exports_list(request: HttpRequest) -> Any:
 
 
 @router.get("/exports/{job_id}", response={200: ExportOut, 404: ErrorOut})
-def exports_get(request: HttpRequest, job_id: int) -> Any:
-    return export_out(selectors.export_get(job_id=job_id))
+def exports_get(request: HttpRequest, job_id: Int64) -> Any:
+    return export_out(services.export_status(job_id=job_id))
 
 
 @router.get("/exports/{job_id}/download", response={200: None, 404: ErrorOut, 409: ErrorOut})
-def exports_download(request: HttpRequest, job_id: int) -> Any:
+def exports_download(request: HttpRequest, job_id: Int64) -> Any:
     """The CSV file once the export is done (409 ``export_not_ready`` before)."""
-    job = selectors.export_get(job_id=job_id)
+    job = services.export_status(job_id=job_id)
     if job.status != ExportStatus.DONE:
         raise Conflict("The export is not ready.", code="export_not_ready", details={"status": job.status})
     path = export_path(job)

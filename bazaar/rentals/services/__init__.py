@@ -29,7 +29,7 @@ from bazaar.rentals.services.desk import (
     rental_return,
     rental_return_copy,
 )
-from bazaar.rentals.services.exports import export_run, export_start
+from bazaar.rentals.services.exports import export_run, export_start, export_status, exports_reap
 from bazaar.rentals.services.reminders import reminders_send
 
 __all__ = [
@@ -42,6 +42,8 @@ __all__ = [
     "customer_update",
     "export_run",
     "export_start",
+    "export_status",
+    "exports_reap",
     "hold_cancel",
     "hold_notice_send",
     "hold_place",

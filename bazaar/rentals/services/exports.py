@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import os
 import secrets
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from bazaar.accounts.models import User
+from bazaar.core import jobs
 from bazaar.core.errors import NotFound
 from bazaar.rentals import conf
 from bazaar.rentals.models import ExportJob, ExportStatus, Rental
@@ -73,13 +75,14 @@ def export_run(*, job_id: int, on_progress: Callable[[int, int], None] | None = 
         job.done = 0
         job.error = ""
         job.file = f"{conf.export_dir()}/active-rentals-{job.pk}-{secrets.token_hex(6)}.csv"
-        job.save(update_fields=["status", "total", "done", "error", "file"])
+        job.worker, job.heartbeat_at = jobs.worker_id(), now
+        job.save(update_fields=["status", "total", "done", "error", "file", "worker", "heartbeat_at"])
     target = export_path(job)
     tmp = target.with_suffix(".part")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         done = 0
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
+        with tmp.open("w", newline="", encoding="utf-8") as fh, jobs.heartbeat(ExportJob, job.pk):
             writer = csv.writer(fh)
             writer.writerow(HEADER)
             for r in qs.iterator(chunk_size=1000):
@@ -102,7 +105,7 @@ def export_run(*, job_id: int, on_progress: Callable[[int, int], None] | None = 
                 )
                 done += 1
                 if done % PROGRESS_EVERY == 0:
-                    ExportJob.objects.filter(pk=job.pk).update(done=done)
+                    ExportJob.objects.filter(pk=job.pk).update(done=done, heartbeat_at=timezone.now())
                     if on_progress:
                         on_progress(done, job.total)
         os.replace(tmp, target)
@@ -120,4 +123,43 @@ def export_run(*, job_id: int, on_progress: Callable[[int, int], None] | None = 
     if on_progress:
         on_progress(done, max(done, job.total))
     job.refresh_from_db()
+    return job
+
+
+def exports_reap(*, job_id: int | None = None) -> dict[str, int]:
+    """Exports never stuck (periodic task, and whenever an export is read): a running export whose run is dead
+    (``core.jobs.is_dead``: no heartbeat for JOBS_STALE_SECONDS and its process gone) becomes ``failed`` with the
+    reason, and its partial file is deleted; files of finished exports older than JOBS_RETENTION_SECONDS are
+    deleted (the download then answers 409 ``export_missing``). One conditional UPDATE per job (still running,
+    same heartbeat), so a run that comes back meanwhile is never overwritten. Returns what it did."""
+    now = timezone.now()
+    running = ExportJob.objects.filter(status=ExportStatus.RUNNING)
+    if job_id is not None:
+        running = running.filter(pk=job_id)
+    failed = 0
+    for job in running.exclude(heartbeat_at__gt=jobs.stale_before(now)):
+        if not jobs.is_dead(job, now=now):
+            continue
+        reason = f"The process writing this export ({job.worker or 'unknown'}) stopped; start a new export."
+        if ExportJob.objects.filter(pk=job.pk, status=job.status, heartbeat_at=job.heartbeat_at).update(
+            status=ExportStatus.FAILED, error=reason, finished_at=now
+        ):
+            if job.file:
+                jobs.remove_file(export_path(job).with_suffix(".part"))
+            failed += 1
+    deleted = 0
+    if job_id is None:
+        expired = now - dt.timedelta(seconds=settings.JOBS_RETENTION_SECONDS)
+        finished = [ExportStatus.DONE, ExportStatus.FAILED]
+        for job in ExportJob.objects.filter(status__in=finished, finished_at__lt=expired).exclude(file=""):
+            deleted += jobs.remove_file(export_path(job))
+    return {"failed": failed, "files_deleted": deleted}
+
+
+def export_status(*, job_id: int) -> ExportJob:
+    """The export as it stands, after reaping it if its run is dead. NotFound ``export_not_found``."""
+    exports_reap(job_id=job_id)
+    job = ExportJob.objects.filter(pk=job_id).first()
+    if job is None:
+        raise NotFound("No such export.", code="export_not_found")
     return job

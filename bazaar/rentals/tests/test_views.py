@@ -72,7 +72,7 @@ def test_signed_in_visitor_gets_fresh_private_page(client: Client, make_user: An
     client.force_login(make_user("reader"))
     r = client.get("/rentals/")
     assert r.status_code == 200
-    assert r["Cache-Control"] == "private, no-cache"
+    assert r["Cache-Control"] == "private, no-store"
     assert "reader" in r.content.decode()
 
 

@@ -10,6 +10,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
 from bazaar.core.errors import DomainError, NotFound
+from bazaar.core.forms import search_term
 from bazaar.core.http import bytes_response
 from bazaar.rentals import cache, services
 from bazaar.rentals import render as pages
@@ -28,7 +29,7 @@ def _page_number(request: HttpRequest) -> int:
 
 @require_GET
 def catalogue(request: HttpRequest) -> HttpResponse:
-    q, page = request.GET.get("q", ""), _page_number(request)
+    q, page = search_term(request.GET.get("q")), _page_number(request)
     if request.user.is_authenticated:
         return private(pages.catalogue_html(request, q, page))
     return bytes_response(request, pages.cached_catalogue_html(request, q, page), content_type=cache.HTML)

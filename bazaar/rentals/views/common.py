@@ -19,7 +19,7 @@ from bazaar.rentals import cache
 def private(body: bytes) -> HttpResponse:
     """A signed-in visitor's rendering of a shared page: never stored by a shared cache."""
     response = HttpResponse(body, content_type=cache.HTML)
-    response["Cache-Control"] = "private, no-cache"
+    response["Cache-Control"] = "private, no-store"
     return response
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bazaar.core.errors import DomainError, NotFound
+from bazaar.core.forms import search_term
 from bazaar.rentals import selectors, services
 from bazaar.rentals.forms import (
     HoldForm,
@@ -131,7 +132,7 @@ def desk_receipt(request: HttpRequest, rental_id: int) -> HttpResponse:
 @staff_only
 def patron_find(request: HttpRequest) -> HttpResponse:
     """Look a patron up by name, e-mail, phone or card number; one card number match opens the panel."""
-    q = request.GET.get("q", "").strip()[:200]
+    q = search_term(request.GET.get("q")).strip()[:200]
     found = patrons.patron_search(q=q, limit=50) if q else []
     if len(found) == 1 and q.lstrip("#").isdigit():
         return redirect("rentals:desk_patron", customer_id=found[0].pk)
@@ -142,7 +143,7 @@ def patron_find(request: HttpRequest) -> HttpResponse:
 @staff_only
 def patron_suggest(request: HttpRequest) -> JsonResponse:
     """Suggestions as the clerk types (the lookup field's script): card number, name, e-mail, phone."""
-    q = request.GET.get("q", "").strip()[:200]
+    q = search_term(request.GET.get("q")).strip()[:200]
     found = patrons.patron_search(q=q) if len(q) >= 2 else []
     response = JsonResponse(
         {

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from bazaar.core import cache
 from bazaar.core.errors import DomainError, NotFound, ValidationFailed
 from bazaar.core.http import bytes_response
+from bazaar.core.schemas import text_problem
 from bazaar.storefront import conf, selectors, services
 from bazaar.storefront.cache import PAGE_VARIANT, store_scope, store_surface
 
@@ -121,22 +122,29 @@ def _lines(request: HttpRequest) -> list[services.OrderLine]:
     return lines
 
 
+_ORDER_TEXT = {"customer_name": False, "phone": False, "address": True, "idempotency_key": False}
+
+
+def _order_form(request: HttpRequest) -> dict[str, str]:
+    """The order form's text fields under the API's text rule (core.schemas): 422 ``invalid_text``."""
+    form = {name: request.POST.get(name, "") for name in _ORDER_TEXT}
+    for name, multiline in _ORDER_TEXT.items():
+        problem = text_problem(form[name], multiline=multiline)
+        if problem is not None:
+            raise ValidationFailed(problem, code="invalid_text", details={"field": name})
+    form["idempotency_key"] = form["idempotency_key"].strip() or f"nojs-{uuid.uuid4()}"
+    return form
+
+
 # CSRF-exempt on purpose: the order is anonymous and uses no ambient authority (no cookie or session grants
 # anything here); a forged submit could only place an order a stranger could place anyway. The idempotency key
 # comes from the page (crypto.randomUUID on load), so the cached page stays identical for every visitor.
 @csrf_exempt
 @require_POST
 def store_order(request: HttpRequest, slug: str) -> HttpResponse:
-    key = request.POST.get("idempotency_key", "").strip() or f"nojs-{uuid.uuid4()}"
     try:
-        placed = services.order_place(
-            slug=slug,
-            lines=_lines(request),
-            customer_name=request.POST.get("customer_name", ""),
-            phone=request.POST.get("phone", ""),
-            address=request.POST.get("address", ""),
-            idempotency_key=key,
-        )
+        form = _order_form(request)
+        placed = services.order_place(slug=slug, lines=_lines(request), **form)
     except DomainError as exc:
         details = exc.details if isinstance(exc.details, dict) else {}
         response = render(

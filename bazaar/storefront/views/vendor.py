@@ -81,7 +81,7 @@ def chart_svg(request: HttpRequest) -> HttpResponse:
     shop = _shop_or_404(request)
     summary = selectors.dashboard_summary(shop)
     response = HttpResponse(orders_chart_svg(summary.days, shop.currency), content_type="image/svg+xml")
-    response["Cache-Control"] = "private, no-cache"
+    response["Cache-Control"] = "private, no-store"
     return response
 
 

@@ -7,7 +7,7 @@ from ninja import Query, Router, Schema, Status
 
 from bazaar.accounts.auth import current_user, user_auth
 from bazaar.core.http import bytes_response
-from bazaar.core.schemas import ErrorOut
+from bazaar.core.schemas import CheckedIn, ErrorOut, Line, Offset, SearchText
 from bazaar.trading import selectors, services
 from bazaar.trading.schemas import (
     HistoryOut,
@@ -34,21 +34,21 @@ ERRORS: dict[int, type[Schema]] = {
 }
 
 
-class TrainerFilters(Schema):
-    q: str | None = None
-    order: str | None = None
+class TrainerFilters(CheckedIn):
+    q: SearchText | None = None
+    order: Line | None = None
     limit: int | None = None
-    offset: int | None = None
+    offset: Offset | None = None
 
 
-class PokemonFilters(Schema):
-    owner: str | None = None
-    species: str | None = None
+class PokemonFilters(CheckedIn):
+    owner: SearchText | None = None
+    species: SearchText | None = None
     level_min: int | None = None
     level_max: int | None = None
-    order: str | None = None
+    order: Line | None = None
     limit: int | None = None
-    offset: int | None = None
+    offset: Offset | None = None
 
 
 @router.get("/trainers", response={200: TrainerPage, **ERRORS}, summary="List trainers (public, cached)")
@@ -73,19 +73,19 @@ def trainer_create(request: HttpRequest, payload: TrainerIn) -> Status:
 
 
 @router.get("/trainers/{trainer_id}", response={200: TrainerDetailOut, **ERRORS}, summary="Get a trainer")
-def trainer_get(request: HttpRequest, trainer_id: str) -> HttpResponse:
+def trainer_get(request: HttpRequest, trainer_id: Line) -> HttpResponse:
     return bytes_response(request, selectors.trainer_detail_json(trainer_id), content_type=JSON)
 
 
 @router.patch("/trainers/{trainer_id}", response={200: TrainerOut, **ERRORS}, auth=user_auth)
-def trainer_update(request: HttpRequest, trainer_id: str, payload: TrainerPatch) -> dict[str, object]:
+def trainer_update(request: HttpRequest, trainer_id: Line, payload: TrainerPatch) -> dict[str, object]:
     changes = payload.dict(exclude_unset=True)
     t = services.trainer_update(public_id=trainer_id, changes=changes, actor=current_user(request))
     return selectors.trainer_dict(t)
 
 
 @router.delete("/trainers/{trainer_id}", response={204: None, **ERRORS}, auth=user_auth)
-def trainer_delete(request: HttpRequest, trainer_id: str, cascade: bool = False) -> Status:
+def trainer_delete(request: HttpRequest, trainer_id: Line, cascade: bool = False) -> Status:
     """Refused (409 trainer_has_pokemon) while the trainer owns pokemon, unless ``cascade=true``."""
     services.trainer_delete(public_id=trainer_id, cascade=cascade, actor=current_user(request))
     return Status(204, None)
@@ -114,18 +114,18 @@ def pokemon_create(request: HttpRequest, payload: PokemonIn) -> Status:
 
 
 @router.get("/pokemon/{pokemon_id}", response={200: PokemonOut, **ERRORS}, summary="Get a pokemon")
-def pokemon_get(request: HttpRequest, pokemon_id: str) -> HttpResponse:
+def pokemon_get(request: HttpRequest, pokemon_id: Line) -> HttpResponse:
     return bytes_response(request, selectors.pokemon_detail_json(pokemon_id), content_type=JSON)
 
 
 @router.get("/pokemon/{pokemon_id}/history", response={200: list[HistoryOut], **ERRORS})
-def pokemon_history(request: HttpRequest, pokemon_id: str) -> HttpResponse:
+def pokemon_history(request: HttpRequest, pokemon_id: Line) -> HttpResponse:
     """Every change of owner, oldest first (cause: create, import, exchange, offer, admin)."""
     return bytes_response(request, selectors.pokemon_history_json(pokemon_id), content_type=JSON)
 
 
 @router.patch("/pokemon/{pokemon_id}", response={200: PokemonOut, **ERRORS}, auth=user_auth)
-def pokemon_update(request: HttpRequest, pokemon_id: str, payload: PokemonPatch) -> dict[str, object]:
+def pokemon_update(request: HttpRequest, pokemon_id: Line, payload: PokemonPatch) -> dict[str, object]:
     changes = payload.dict(exclude_unset=True)
     services.pokemon_update(public_id=pokemon_id, changes=changes, actor=current_user(request))
     p = selectors.pokemon_get(pokemon_id)
@@ -133,6 +133,6 @@ def pokemon_update(request: HttpRequest, pokemon_id: str, payload: PokemonPatch)
 
 
 @router.delete("/pokemon/{pokemon_id}", response={204: None, **ERRORS}, auth=user_auth)
-def pokemon_delete(request: HttpRequest, pokemon_id: str) -> Status:
+def pokemon_delete(request: HttpRequest, pokemon_id: Line) -> Status:
     services.pokemon_delete(public_id=pokemon_id, actor=current_user(request))
     return Status(204, None)

@@ -10,7 +10,8 @@ from ninja.files import UploadedFile
 
 from bazaar.accounts.auth import current_user, user_auth
 from bazaar.core.errors import PayloadTooLarge
-from bazaar.trading import conf, selectors, services
+from bazaar.core.schemas import Int64
+from bazaar.trading import conf, services
 from bazaar.trading.api.catalog import ERRORS
 from bazaar.trading.models import ImportJob
 from bazaar.trading.schemas import ImportOut, JobOut
@@ -71,6 +72,6 @@ def import_pokemon(request: HttpRequest, file: File[UploadedFile], dry_run: bool
 
 
 @router.get("/import/jobs/{job_id}", response={200: JobOut, **ERRORS}, auth=user_auth)
-def import_job(request: HttpRequest, job_id: int) -> dict[str, Any]:
+def import_job(request: HttpRequest, job_id: Int64) -> dict[str, Any]:
     require_staff(current_user(request))
-    return job_dict(selectors.import_job_get(job_id))
+    return job_dict(services.import_job_status(job_id=job_id))

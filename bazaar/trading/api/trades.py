@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from ninja import Router, Status
 
 from bazaar.accounts.auth import current_user, user_auth
+from bazaar.core.schemas import Int64, Line, Offset
 from bazaar.trading import selectors, services
 from bazaar.trading.api.catalog import ERRORS
 from bazaar.trading.schemas import CounterIn, ExchangeIn, ExchangeOut, OfferIn, OfferOut, OfferPage
@@ -32,10 +33,10 @@ def exchange(request: HttpRequest, payload: ExchangeIn) -> Any:
 @router.get("/offers", response={200: OfferPage, **ERRORS}, auth=user_auth)
 def offer_list(
     request: HttpRequest,
-    trainer: str | None = None,
-    state: str | None = None,
-    limit: int | None = None,
-    offset: int | None = None,
+    trainer: Line | None = None,
+    state: Line | None = None,
+    limit: Int64 | None = None,
+    offset: Offset | None = None,
 ) -> dict[str, Any]:
     """The offers of your trainer (either side), newest first; staff see every offer."""
     return selectors.offer_page(
@@ -76,25 +77,25 @@ def offer_counter(request: HttpRequest, offer_id: int, payload: CounterIn) -> An
 
 
 @router.get("/offers/{offer_id}", response={200: OfferOut, **ERRORS}, auth=user_auth)
-def offer_get(request: HttpRequest, offer_id: int) -> dict[str, Any]:
+def offer_get(request: HttpRequest, offer_id: Int64) -> dict[str, Any]:
     """One offer: its two trainers and staff only (404 offer_not_found for anyone else)."""
     return selectors.offer_dict(selectors.offer_get(offer_id, current_user(request)))
 
 
 @router.post("/offers/{offer_id}/accept", response={200: OfferOut, **ERRORS}, auth=user_auth)
-def offer_accept(request: HttpRequest, offer_id: int) -> dict[str, Any]:
+def offer_accept(request: HttpRequest, offer_id: Int64) -> dict[str, Any]:
     """Receiver (or staff) only. 409 offer_expired / offer_invalid (the offer is closed then) / offer_not_open."""
     services.offer_accept(offer_id=offer_id, actor=current_user(request))
     return selectors.offer_dict(selectors.offer_get(offer_id, current_user(request)))
 
 
 @router.post("/offers/{offer_id}/decline", response={200: OfferOut, **ERRORS}, auth=user_auth)
-def offer_decline(request: HttpRequest, offer_id: int) -> dict[str, Any]:
+def offer_decline(request: HttpRequest, offer_id: Int64) -> dict[str, Any]:
     services.offer_decline(offer_id=offer_id, actor=current_user(request))
     return selectors.offer_dict(selectors.offer_get(offer_id, current_user(request)))
 
 
 @router.post("/offers/{offer_id}/cancel", response={200: OfferOut, **ERRORS}, auth=user_auth)
-def offer_cancel(request: HttpRequest, offer_id: int) -> dict[str, Any]:
+def offer_cancel(request: HttpRequest, offer_id: Int64) -> dict[str, Any]:
     services.offer_cancel(offer_id=offer_id, actor=current_user(request))
     return selectors.offer_dict(selectors.offer_get(offer_id, current_user(request)))

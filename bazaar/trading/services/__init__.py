@@ -14,7 +14,12 @@ from bazaar.trading.services.import_preview import (
     import_preview_create,
 )
 from bazaar.trading.services.imports import ImportResult, import_csv
-from bazaar.trading.services.jobs import import_job_run, import_job_submit
+from bazaar.trading.services.jobs import (
+    import_job_run,
+    import_job_status,
+    import_job_submit,
+    import_jobs_reap,
+)
 from bazaar.trading.services.offers import offer_counter, offer_propose
 from bazaar.trading.services.trades import (
     exchange,
@@ -30,7 +35,9 @@ __all__ = [
     "exchange",
     "import_csv",
     "import_job_run",
+    "import_job_status",
     "import_job_submit",
+    "import_jobs_reap",
     "import_preview_again",
     "import_preview_confirm",
     "import_preview_create",

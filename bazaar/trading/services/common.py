@@ -63,8 +63,8 @@ def with_retry(fn: Callable[[], T]) -> T:
     """Run ``fn`` (which opens its own transaction) and retry it after a deadlock or lock timeout.
 
     Rows are always locked in primary-key order, so deadlocks should not happen; this is the backstop that turns
-    one that does (or a lock wait the database gave up on) into a retry and finally a clean 409 ``busy``, never a
-    500. Inside an outer transaction a retry is impossible (the outer one is aborted), so it fails at once.
+    one that does (or a lock wait the database gave up on) into a retry and finally a clean 409 ``conflict_retry``,
+    never a 500 or 503. Inside an outer transaction a retry is impossible (the outer one is aborted), so it fails at once.
     """
     attempts = conf.exchange_retries() + 1
     for attempt in range(attempts):
@@ -75,7 +75,7 @@ def with_retry(fn: Callable[[], T]) -> T:
                 raise
             if connection.in_atomic_block or attempt == attempts - 1:
                 raise Conflict(
-                    "The pokemon involved are busy in another trade; try again.", code="busy"
+                    "The pokemon involved are busy in another change; try again.", code="conflict_retry"
                 ) from exc
             time.sleep(0.01 * (2**attempt))
     raise AssertionError("unreachable")

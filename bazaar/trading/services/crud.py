@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from bazaar.accounts.models import User
 from bazaar.core.errors import Conflict, NotFound, ValidationFailed
+from bazaar.core.schemas import text_problem
 from bazaar.trading.models import Cause, OfferState, OwnershipChange, Pokemon, TradeOffer, Trainer
-from bazaar.trading.services.common import check_public_id, require_staff
+from bazaar.trading.services.common import check_public_id, require_staff, with_retry
 
 TRAINER_FIELDS = {"first_name", "last_name", "date_of_birth", "username"}
 POKEMON_FIELDS = {"nickname", "species", "level", "owner", "date_of_ownership"}
@@ -21,6 +22,11 @@ def _text(value: Any, field: str, max_len: int = 100) -> str:
     text = str(value or "").strip()
     if not text or len(text) > max_len:
         raise ValidationFailed(f"{field} must be 1-{max_len} characters.", details={"field": field})
+    problem = text_problem(
+        text, multiline=True
+    )  # the API's rule for body text, for every caller (CLI, admin)
+    if problem is not None:
+        raise ValidationFailed(problem, code="invalid_text", details={"field": field})
     return text
 
 
@@ -128,9 +134,17 @@ def trainer_delete(*, public_id: str, cascade: bool = False, actor: Any = None) 
 
 
 def _invalidate_offers_for(pokemon_pks: list[int], *, reason: str) -> None:
+    """Open offers naming these (already locked) pokemon become invalid; the offers are locked after the pokemon
+    and in pk order, the order offer_accept takes them too."""
     if not pokemon_pks:
         return
-    TradeOffer.objects.filter(state=OfferState.OPEN, items__pokemon_id__in=pokemon_pks).update(
+    offers = list(
+        TradeOffer.objects.select_for_update(of=("self",))
+        .filter(state=OfferState.OPEN, items__pokemon_id__in=pokemon_pks)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    TradeOffer.objects.filter(pk__in=offers).update(
         state=OfferState.INVALID, reason=reason, decided_at=timezone.now()
     )
 
@@ -170,39 +184,45 @@ def pokemon_create(
 
 def pokemon_update(*, public_id: str, changes: dict[str, Any], actor: Any = None) -> Pokemon:
     """Change a pokemon (staff). A new owner is an ``admin`` ownership change: history row written, the date of
-    ownership reset (unless given), open offers that include it become invalid. Locks the pokemon row."""
+    ownership reset (unless given), open offers that include it become invalid. Locks the pokemon row, then those
+    offers in pk order (the one order, as offer_accept); a deadlock anyway is retried once, then Conflict
+    ``conflict_retry``."""
     require_staff(actor)
     unknown = set(changes) - POKEMON_FIELDS
     if unknown:
         raise ValidationFailed("Unknown fields.", details={"fields": sorted(unknown)})
     now = timezone.now()
-    with transaction.atomic():
-        pokemon = Pokemon.objects.select_for_update().filter(public_id=public_id).first()
-        if pokemon is None:
-            raise NotFound(f"No pokemon {public_id!r}.", code="pokemon_not_found")
-        for name in ("nickname", "species"):
-            if name in changes:
-                setattr(pokemon, name, _text(changes[name], name))
-        if "level" in changes:
-            pokemon.level = _level(changes["level"])
-        if changes.get("date_of_ownership"):
-            pokemon.date_of_ownership = changes["date_of_ownership"]
-        if "owner" in changes:
-            new_owner = _trainer(str(changes["owner"]))
-            if new_owner.pk != pokemon.owner_id:
-                OwnershipChange.objects.create(
-                    pokemon=pokemon,
-                    from_trainer_id=pokemon.owner_id,
-                    to_trainer=new_owner,
-                    at=now,
-                    cause=Cause.ADMIN,
-                )
-                _invalidate_offers_for([pokemon.pk], reason=f"{public_id} changed hands")
-                pokemon.owner = new_owner
-                if not changes.get("date_of_ownership"):
-                    pokemon.date_of_ownership = now.date()
-        pokemon.save()
-    return pokemon
+
+    def run() -> Pokemon:
+        with transaction.atomic():
+            pokemon = Pokemon.objects.select_for_update().filter(public_id=public_id).first()
+            if pokemon is None:
+                raise NotFound(f"No pokemon {public_id!r}.", code="pokemon_not_found")
+            for name in ("nickname", "species"):
+                if name in changes:
+                    setattr(pokemon, name, _text(changes[name], name))
+            if "level" in changes:
+                pokemon.level = _level(changes["level"])
+            if changes.get("date_of_ownership"):
+                pokemon.date_of_ownership = changes["date_of_ownership"]
+            if "owner" in changes:
+                new_owner = _trainer(str(changes["owner"]))
+                if new_owner.pk != pokemon.owner_id:
+                    OwnershipChange.objects.create(
+                        pokemon=pokemon,
+                        from_trainer_id=pokemon.owner_id,
+                        to_trainer=new_owner,
+                        at=now,
+                        cause=Cause.ADMIN,
+                    )
+                    _invalidate_offers_for([pokemon.pk], reason=f"{public_id} changed hands")
+                    pokemon.owner = new_owner
+                    if not changes.get("date_of_ownership"):
+                        pokemon.date_of_ownership = now.date()
+            pokemon.save()
+        return pokemon
+
+    return with_retry(run)  # a deadlock the lock order should prevent: retried once, then 409 conflict_retry
 
 
 def pokemon_delete(*, public_id: str, actor: Any = None) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bazaar.core.errors import PayloadTooLarge, ValidationFailed
+from bazaar.core.schemas import text_problem
 from bazaar.trading.services.common import PUBLIC_ID_RE
 
 TRAINER_COLUMNS = ("id", "firstname", "lastname", "dateofbirth")
@@ -146,11 +147,11 @@ def _header(reader: Iterator[list[str]], kind: str | None) -> tuple[str, list[in
 # The fast path (PostgreSQL COPY): a row whose fields, tab-joined in the staging column order, match this pattern
 # is valid as it stands and is already a line of COPY text — ids, a level 1-100 without leading zeros, a
 # DD-MM-YYYY or YYYY-MM-DD date (DateStyle DMY reads both), free text of 1-100 characters without surrounding
-# whitespace, tab, newline or backslash (nothing to escape). The date's calendar check is cached per distinct value.
+# whitespace, control characters or backslash (nothing to escape). The date's calendar check is cached per distinct value.
 # Everything else goes through _check_row, which reports errors; the pattern accepts a strict subset of what
 # _check_row accepts and stages the same values, so the fast path changes speed, never results.
 _ID = r"[A-Za-z0-9_.\-]{1,64}"
-_TEXT = r"[^\s\\](?:[^\t\n\r\\]{0,98}[^\s\\])?"
+_TEXT = r"[^\s\\\x00-\x1f](?:[^\x00-\x1f\\]{0,98}[^\s\\\x00-\x1f])?"
 _LEVEL = r"(?:100|[1-9][0-9]?)"
 _DATE = r"(?:[0-9]{2}-[0-9]{2}-[0-9]{4}|[0-9]{4}-[0-9]{2}-[0-9]{2})"
 FAST_ROW = {
@@ -181,6 +182,18 @@ class FastRows:
         return f"{line_no}\t{joined}"
 
 
+def _text_ok(line: int, col: str, text: str, errors: _Errors) -> bool:
+    """A name: 1-100 characters under the API's rule for body text (core.schemas: no control characters but tab,
+    CR and LF, which a quoted CSV field may hold)."""
+    if not text or len(text) > 100:
+        errors.add(line, col, f"{col} must be 1-100 characters")
+        return False
+    if text_problem(text, multiline=True) is not None:
+        errors.add(line, col, f"{col} must not contain control characters")
+        return False
+    return True
+
+
 def _check_row(kind: str, line: int, values: list[str], errors: _Errors) -> tuple[Any, ...] | None:
     """Validate one data row; return the staging tuple or None (errors recorded)."""
     ok = True
@@ -191,9 +204,7 @@ def _check_row(kind: str, line: int, values: list[str], errors: _Errors) -> tupl
     if kind == "trainers":
         first, last, born = values[1].strip(), values[2].strip(), values[3].strip()
         for col, text in (("firstName", first), ("lastName", last)):
-            if not text or len(text) > 100:
-                errors.add(line, col, f"{col} must be 1-100 characters")
-                ok = False
+            ok = _text_ok(line, col, text, errors) and ok
         date = parse_date(born)
         if date is None:
             errors.add(line, "dateOfBirth", f"{born[:30]!r} is not a date (DD-MM-YYYY or YYYY-MM-DD)")
@@ -201,9 +212,7 @@ def _check_row(kind: str, line: int, values: list[str], errors: _Errors) -> tupl
         return (line, pid, first, last, date) if ok else None
     nickname, species, level_text, owner, owned = (v.strip() for v in values[1:6])
     for col, text in (("nickname", nickname), ("species", species)):
-        if not text or len(text) > 100:
-            errors.add(line, col, f"{col} must be 1-100 characters")
-            ok = False
+        ok = _text_ok(line, col, text, errors) and ok
     level = int(level_text) if level_text.isdigit() and len(level_text) <= 3 else 0
     if not 1 <= level <= 100:
         errors.add(line, "level", f"level {level_text[:20]!r} is not an integer from 1 to 100")

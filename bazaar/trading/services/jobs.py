@@ -4,14 +4,18 @@ Celery task, which reports progress on the ImportJob row."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import functools
 import os
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from bazaar.core.errors import DomainError, PayloadTooLarge
+from bazaar.core import jobs
+from bazaar.core.errors import DomainError, NotFound, PayloadTooLarge
 from bazaar.trading import conf
 from bazaar.trading.models import ImportJob
 from bazaar.trading.services.import_fingerprint import expect
@@ -121,14 +125,14 @@ def import_job_run(*, job_id: int) -> ImportJob:
     if writer.conn is not None:
         runnable.append(ImportJob.State.RUNNING)
     claimed = writer.lock() and ImportJob.objects.filter(pk=job_id, state__in=runnable).update(
-        state=ImportJob.State.RUNNING
+        state=ImportJob.State.RUNNING, worker=jobs.worker_id(), heartbeat_at=timezone.now()
     )
     job = ImportJob.objects.get(pk=job_id)
     if not claimed:
         writer.close()
         return job
     try:
-        with open(job.path, "rb") as source:
+        with open(job.path, "rb") as source, jobs.heartbeat(ImportJob, job_id):
             result = import_csv(
                 source=source,
                 kind=job.kind,
@@ -149,8 +153,83 @@ def import_job_run(*, job_id: int) -> ImportJob:
     finally:
         writer.close()
     job.finished_at = timezone.now()
-    job.save()
+    # Only a run that still owns the job records its outcome: one the reaper already gave up on stays failed.
+    ImportJob.objects.filter(pk=job_id, state=ImportJob.State.RUNNING).update(
+        state=job.state,
+        result=job.result,
+        errors=job.errors,
+        rows_validated=job.rows_validated,
+        rows_written=job.rows_written,
+        finished_at=job.finished_at,
+    )
     if (job.errors or {}).get("code") != "import_stale":  # kept for a fresh preview of the same file
-        with contextlib.suppress(OSError):
-            os.remove(job.path)
+        jobs.remove_file(job.path)
+    job.refresh_from_db()
+    return job
+
+
+def _run_lock_held(job_id: int) -> bool:
+    """Whether a live run holds the job's run lock (PostgreSQL; False elsewhere)."""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s)", [_RUN_LOCK + job_id])
+        if not cur.fetchone()[0]:
+            return True
+        cur.execute("SELECT pg_advisory_unlock(%s)", [_RUN_LOCK + job_id])
+    return False
+
+
+def import_jobs_reap(*, job_id: int | None = None) -> dict[str, int]:
+    """Jobs never stuck (periodic task, and whenever a job is read): a running job whose run is dead (see
+    ``core.jobs.is_dead``: no heartbeat for JOBS_STALE_SECONDS, its process gone, its run lock free) becomes
+    ``failed`` with code ``worker_lost`` and its upload is deleted — the import is all-or-nothing, so nothing of it
+    was written. Uploads of finished jobs older than JOBS_RETENTION_SECONDS, and files in the import folder that
+    no waiting job names, are deleted too. Returns what it did. Each job is failed with one conditional UPDATE
+    (still running, same heartbeat), so a run that comes back to life meanwhile is never overwritten."""
+    now = timezone.now()
+    running = ImportJob.objects.filter(state=ImportJob.State.RUNNING)
+    if job_id is not None:
+        running = running.filter(pk=job_id)
+    failed = 0
+    for job in running.exclude(heartbeat_at__gt=jobs.stale_before(now)):
+        if not jobs.is_dead(job, lock_held=functools.partial(_run_lock_held, job.pk), now=now):
+            continue
+        lost = {
+            "code": "worker_lost",
+            "message": (
+                f"The process running this import ({job.worker or 'unknown'}) stopped; nothing was imported. "
+                "Upload the file again."
+            ),
+            "details": {"last_heartbeat": job.heartbeat_at.isoformat() if job.heartbeat_at else None},
+        }
+        if ImportJob.objects.filter(pk=job.pk, state=job.state, heartbeat_at=job.heartbeat_at).update(
+            state=ImportJob.State.FAILED, errors=lost, finished_at=now
+        ):
+            jobs.remove_file(job.path)
+            failed += 1
+    if job_id is not None:
+        return {"failed": failed, "files_deleted": 0}
+    deleted = 0
+    expired = now - dt.timedelta(seconds=settings.JOBS_RETENTION_SECONDS)
+    done = [ImportJob.State.SUCCEEDED, ImportJob.State.FAILED]
+    for job in ImportJob.objects.filter(state__in=done, finished_at__lt=expired).exclude(path=""):
+        deleted += jobs.remove_file(job.path)
+        ImportJob.objects.filter(pk=job.pk).update(path="")
+    waiting = set(ImportJob.objects.exclude(state__in=done).values_list("path", flat=True))
+    directory = conf.import_dir()
+    cutoff = jobs.stale_before(now).timestamp()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            if entry.is_file() and entry.path not in waiting and entry.stat().st_mtime < cutoff:
+                deleted += jobs.remove_file(entry.path)
+    return {"failed": failed, "files_deleted": deleted}
+
+
+def import_job_status(*, job_id: int) -> ImportJob:
+    """The job as it stands, after reaping it if its run is dead (the check behind GET /import/jobs/{id})."""
+    import_jobs_reap(job_id=job_id)
+    job = ImportJob.objects.filter(pk=job_id).first()
+    if job is None:
+        raise NotFound("No such import job.", code="job_not_found")
     return job

@@ -3,7 +3,9 @@
 Every change of hands goes through :func:`_swap`: pokemon rows are locked with ``SELECT ... FOR UPDATE`` in
 primary-key order (so two overlapping trades never wait on each other in a cycle), every pokemon is checked to be
 still owned by the side giving it, owners move, the date of ownership resets and one history row per pokemon is
-written, all in one transaction. A deadlock the database reports anyway is retried, then answered 409 ``busy``.
+written, all in one transaction. Offers are locked after their pokemon, never before (an owner change locks the
+pokemon, then invalidates its offers). A deadlock the database reports anyway is retried once, then answered 409
+``conflict_retry``.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def exchange(
     """Atomically swap ``a_gives`` (owned by A) and ``b_gives`` (owned by B). Staff only: it needs both sides'
     consent, which trainers give through offers instead. NotFound for an unknown trainer; Conflict
     ``self_exchange``, ``exchange_invalid`` (details list each pokemon and why: not_found, not_owned_by_giver,
-    listed_twice) or ``busy``; ValidationFailed ``empty_exchange``. Nothing changes on any failure."""
+    listed_twice) or ``conflict_retry``; ValidationFailed ``empty_exchange``. Nothing changes on any failure."""
     require_staff(actor)
     a, b = _trainers(trainer_a, trainer_b)
     _check_sides(a, b, a_gives, b_gives)
@@ -153,6 +155,15 @@ def offer_create(
     return offer
 
 
+def _lock_pokemon(pks: Any) -> None:
+    list(
+        Pokemon.objects.select_for_update()
+        .filter(pk__in=list(pks))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 def _locked_open_offer(offer_id: int, actor: Any = None) -> TradeOffer:
     """The offer row, locked. NotFound ``offer_not_found`` when it does not exist — or when ``actor`` is not one
     of its parties (nor staff): an offer is private to its two trainers, so a stranger learns nothing of it."""
@@ -183,14 +194,16 @@ def _not_open(offer: TradeOffer, action: str) -> Conflict:
 
 
 def offer_accept(*, offer_id: int, actor: Any = None) -> TradeOffer:
-    """The receiver (or staff) accepts: inside one transaction the offer row is locked, then its pokemon in pk
-    order, ownership is re-validated and the swap happens (cause ``offer``). PermissionDenied for anyone else;
+    """The receiver (or staff) accepts: inside one transaction its pokemon are locked in pk order, then the offer
+    row (the order every writer of pokemon and offers follows), ownership is re-validated and the swap happens (cause ``offer``). PermissionDenied for anyone else;
     Conflict ``offer_not_open`` for a closed offer; an offer past its expiry becomes ``expired`` (Conflict
     ``offer_expired``) and one whose pokemon changed hands becomes ``invalid`` (Conflict ``offer_invalid`` with the
     problems) — those state changes are committed, the pokemon are untouched."""
 
     def run() -> tuple[TradeOffer, Conflict | None]:
         with transaction.atomic():
+            # The one lock order (pokemon by pk, then offers), as an owner change takes them: never a cycle.
+            _lock_pokemon(OfferItem.objects.filter(offer_id=offer_id).values_list("pokemon_id", flat=True))
             offer = _locked_open_offer(offer_id, actor)
             receiver = offer.receiver
             if not may_act_for(actor, receiver):

@@ -77,7 +77,7 @@ def test_overlapping_trades_keep_invariants() -> None:
         "exchange_invalid",
         "offer_invalid",
         "empty_exchange",
-        "busy",
+        "conflict_retry",
     }
     # Conservation: the same pokemon, each with exactly one (existing) owner.
     assert sorted(Pokemon.objects.values_list("public_id", flat=True)) == sorted(ids)

@@ -347,3 +347,21 @@ def test_history_without_database_foreign_keys_stays_consistent(world: Any) -> N
     assert invariants()["dangling_history"] == 0
     OwnershipChange.objects.create(pokemon_id=10**9, to_trainer=world.ash.trainer, at=h1[0].at, cause="admin")
     assert invariants()["dangling_history"] == 1
+
+
+def test_control_characters_in_names_are_row_errors(world: Any) -> None:
+    """The API's text rule (core.schemas) holds for the CSV import too, on the COPY fast path and the slow one."""
+    before = snapshot()
+    text = (
+        "id,nickname,species,level,owner,dateOfOwnership\n"
+        "pk1,Ok,Pikachu,50,tr3,01-01-2024\n"
+        "pk8,Bad\x07,Onix,5,tr1,01-01-2024\n"
+        "pk9,Bad,On\x1bix,5,tr1,01-01-2024\n"
+    )
+    with pytest.raises(ImportRejected) as exc:
+        run(text)
+    assert [(e["row"], e["column"], e["message"]) for e in exc.value.details["errors"]] == [
+        (3, "nickname", "nickname must not contain control characters"),
+        (4, "species", "species must not contain control characters"),
+    ]
+    assert snapshot() == before

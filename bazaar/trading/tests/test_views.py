@@ -54,4 +54,4 @@ def test_trainer_page_pagination_and_signed_in(client: Client, make_user: Any, s
     assert client.get("/trading/?page=abc").status_code == 200
     client.force_login(make_user("ash"))
     r = client.get("/trading/")
-    assert r["Cache-Control"] == "private, no-cache"
+    assert r["Cache-Control"] == "private, no-store"

@@ -7,7 +7,7 @@ import bazaar.accounts.models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0001_initial"),
+        ("accounts", "0002_login_counter"),
     ]
 
     operations = [

@@ -1,0 +1,149 @@
+"""Login throttling that holds: exact under concurrency (the attempt is counted atomically before any password is
+checked) and while the cache is down (database counters)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth import authenticate as real_authenticate
+from django.db import connections
+from django.test import Client
+
+from bazaar.accounts.models import LoginCounter
+from bazaar.core import cache
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def cache_down(settings: Any) -> Iterator[None]:
+    """The cache pointed at a closed port, as when Redis is down."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+    cache.reset_backend()
+    yield
+    cache.reset_backend()
+
+
+@pytest.fixture
+def checked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The passwords that reached the check, from the API and the login page."""
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def counting(request: Any = None, **credentials: Any) -> Any:
+        with lock:
+            seen.append(credentials.get("username", ""))
+        return real_authenticate(request, **credentials)
+
+    monkeypatch.setattr("bazaar.accounts.api.authenticate", counting)
+    monkeypatch.setattr("bazaar.accounts.views.authenticate", counting)
+    return seen
+
+
+def _attempt(i: int, password: str = "wrong-password") -> int:
+    client = Client()
+    if i % 2:
+        r = client.post("/accounts/login/", {"username": "alice", "password": password})
+    else:
+        r = client.post(
+            "/api/accounts/tokens/login",
+            json.dumps({"username": "alice", "password": password}),
+            content_type="application/json",
+        )
+    return r.status_code
+
+
+def _concurrently(n: int) -> list[int]:
+    barrier = threading.Barrier(n)
+    statuses: list[int] = [0] * n
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            statuses[i] = _attempt(i)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return statuses
+
+
+def _expect_exactly_five(statuses: list[int], checked: list[str]) -> None:
+    assert len(checked) == 5
+    assert statuses.count(400) + statuses.count(401) == 5  # wrong password: the page says 400, the API 401
+    assert statuses.count(429) == 35
+    # Now even the right password is refused, on both doors.
+    assert _attempt(0, PASSWORD) == 429
+    assert _attempt(1, PASSWORD) == 429
+    assert len(checked) == 5
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_forty_concurrent_wrong_passwords_check_exactly_five(make_user: Any, checked: list[str]) -> None:
+    make_user("alice")
+    _expect_exactly_five(_concurrently(40), checked)
+    assert LoginCounter.objects.count() == 0, "the cache was up: nothing is counted in the database"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_forty_concurrent_wrong_passwords_check_exactly_five_while_the_cache_is_down(
+    make_user: Any, checked: list[str], cache_down: None
+) -> None:
+    make_user("alice")
+    _expect_exactly_five(_concurrently(40), checked)
+    assert LoginCounter.objects.get(name="login:user:alice").count == 42
+
+
+@pytest.mark.django_db
+def test_the_database_counters_throttle_while_the_cache_is_down(
+    make_user: Any, checked: list[str], cache_down: None, settings: Any
+) -> None:
+    settings.LOGIN_THROTTLE_PER_ACCOUNT = 3
+    make_user("alice")
+    assert [_attempt(i) for i in range(4)] == [401, 400, 401, 429]
+    assert len(checked) == 3
+    assert LoginCounter.objects.get(name="login:user:alice").count == 4
+
+
+@pytest.mark.django_db
+def test_a_right_password_clears_the_account_count(
+    make_user: Any, checked: list[str], cache_down: None
+) -> None:
+    make_user("alice")
+    assert [_attempt(i) for i in range(2)] == [401, 400]
+    assert _attempt(0, PASSWORD) == 201
+    assert not LoginCounter.objects.filter(name="login:user:alice").exists()
+    assert LoginCounter.objects.get(name="login:ip:127.0.0.1").count == 2  # the address keeps its failures
+
+
+@pytest.mark.django_db
+def test_ended_windows_are_pruned(settings: Any) -> None:
+    import time
+
+    from bazaar.accounts.tasks import prune_login_counters
+
+    now = int(time.time())
+    LoginCounter.objects.create(
+        name="login:user:old", window_start=now - settings.LOGIN_THROTTLE_WINDOW - 1, count=3
+    )
+    LoginCounter.objects.create(name="login:user:new", window_start=now, count=2)
+    assert prune_login_counters() == 1
+    assert list(LoginCounter.objects.values_list("name", flat=True)) == ["login:user:new"]

@@ -1,0 +1,1 @@
+"""Bazaar's PostgreSQL backend: Django's, with the sick-database guards of ``bazaar.core.db``."""

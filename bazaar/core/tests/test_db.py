@@ -1,0 +1,89 @@
+"""The sick-database guards on every PostgreSQL connection (bazaar.core.db, the DATABASES OPTIONS)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.db import OperationalError, connection
+
+from bazaar.core import db
+
+
+@pytest.fixture(autouse=True)
+def _closed_breaker() -> Iterator[None]:
+    yield
+    db.BREAKER.succeeded()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_every_connection_has_a_statement_timeout_and_keepalives(settings: object) -> None:
+    with connection.cursor() as cur:
+        cur.execute("SHOW statement_timeout")
+        assert cur.fetchone() == ("5s",)
+    params = connection.connection.info.get_parameters()
+    assert (params["keepalives"], params["keepalives_idle"], params["keepalives_count"]) == ("1", "10", "3")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_server_cancels_a_statement_past_statement_timeout() -> None:
+    with connection.cursor() as cur:
+        cur.execute("SET statement_timeout = 200")
+        with pytest.raises(OperationalError, match="statement timeout"):
+            cur.execute("SELECT pg_sleep(2)")
+        cur.execute("RESET statement_timeout")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_past_the_client_deadline_is_cut() -> None:
+    """The server is asked to sleep past the client deadline (as a paused server would): the watchdog cuts the
+    connection, the statement raises OperationalError, the breaker opens, and once it closes the next use gets a
+    fresh connection."""
+    cut = db.WATCHDOG.cut
+    with db.deadline(0.3), pytest.raises(OperationalError), connection.cursor() as cur:
+        cur.execute("SELECT pg_sleep(3)")
+    assert db.WATCHDOG.cut == cut + 1
+    assert db.BREAKER.is_open
+    connection.close()
+    # While the breaker is open, a new connection is not even attempted: a 503 at once, not after connect_timeout.
+    with pytest.raises(OperationalError, match="not answering"):
+        connection.ensure_connection()
+    db.BREAKER.succeeded()
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1")
+        assert cur.fetchone() == (1,)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_long_statements_lift_both_limits_for_one_transaction() -> None:
+    from django.db import transaction
+
+    cut = db.WATCHDOG.cut
+    # The outer deadline would cut a 0.4 s statement; inside long_statements there is none.
+    with db.deadline(0.2), transaction.atomic(), db.long_statements(60), connection.cursor() as cur:
+        cur.execute("SHOW statement_timeout")
+        assert cur.fetchone() == ("1min",)
+        cur.execute("SELECT pg_sleep(0.4)")
+    assert db.WATCHDOG.cut == cut
+    with connection.cursor() as cur:
+        cur.execute("SHOW statement_timeout")
+        assert cur.fetchone() == ("5s",)
+
+
+def test_the_breaker_lets_one_probe_through_after_its_time() -> None:
+    """Open: nobody passes. After DATABASE_BREAKER_SECONDS: exactly one caller probes; a probe without a verdict
+    (refused at once) lets the next one try; a success closes it."""
+    breaker = db.Breaker()
+    breaker._open_until = 1.0  # opened long ago (monotonic clock): its time is up
+    assert breaker.allow() is True
+    assert breaker.allow() is False  # the probe is out
+    breaker.release()
+    assert breaker.allow() is True
+    breaker.succeeded()
+    assert (breaker.is_open, breaker.allow(), breaker.allow()) == (False, True, True)
+    breaker.failed()
+    assert (breaker.is_open, breaker.allow()) == (True, False)
