@@ -23,6 +23,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from bazaar.core.fastpath import FastPath
+from bazaar.core.middleware import with_csp
 from bazaar.core.testing import wsgi_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,7 +77,8 @@ def _answers(
 
     _rewind(rewind)
     with _rolled_back():
-        fast = wsgi_call(FastPath(behind), path, method=method, body=raw, **extra)
+        # As served (config/wsgi.py): the fast path, with the policy header the WSGI entry point adds to its answers.
+        fast = wsgi_call(with_csp(FastPath(behind)), path, method=method, body=raw, **extra)
     assert passed == [], f"{method} {path}: the fast path handed this case to Django"
     _rewind(rewind)
     with _rolled_back():

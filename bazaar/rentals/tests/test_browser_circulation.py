@@ -118,7 +118,10 @@ def test_a_clerk_and_a_patron_by_keyboard_at_390px(live_server: Any, chromium: A
     clerk.tab_to("#patron-q")
     clerk.page.keyboard.type("Asha", delay=50)
     # Suggestions as you type (desk.js fills the datalist from the suggest endpoint); Enter still submits the form.
-    clerk.page.wait_for_function("document.querySelectorAll('#patron-suggestions option').length === 1")
+    # Polled from Python: a page function would be evaluated as a string, which the page's CSP forbids.
+    from playwright.sync_api import expect
+
+    expect(clerk.page.locator("#patron-suggestions option")).to_have_count(1)
     label = clerk.page.eval_on_selector("#patron-suggestions option", "o => o.value")
     assert label == f"#{asha.pk} Asha Kamau · {READER_CARD[1]} · {READER_CARD[2]}"
     clerk.enter()

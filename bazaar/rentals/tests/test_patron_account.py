@@ -102,7 +102,7 @@ def test_title_page_shows_copies_due_dates_and_queue_and_stays_the_same_for_ever
 
     client.force_login(patron[0])
     signed = client.get(url)
-    assert signed["Cache-Control"] == "private, no-cache"
+    assert signed["Cache-Control"] == "private, no-store"
     assert f'action="/rentals/titles/{title.pk}/hold/"' in signed.content.decode()
 
 
