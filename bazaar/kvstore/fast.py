@@ -28,6 +28,8 @@ from bazaar.kvstore.schemas import SetIn, write_body
 
 Answer = tuple[str, list[tuple[str, str]], bytes]
 _FIELDS = frozenset(SetIn.model_fields)  # the fields the API accepts, from its schema
+#: JSON escapes of C0 controls, DEL and surrogates (raw ones are not valid JSON): never the plain case.
+_SUSPECT_TEXT = re.compile(rb"\\(?:[bf]|u(?:00[01][0-9a-fA-F]|007[fF]|[dD][89a-fA-F][0-9a-fA-F]{2}))")
 
 
 def _int_or_none(v: Any) -> bool:
@@ -40,6 +42,8 @@ def fast_put(match: re.Match[str], environ: dict[str, Any], body: bytes) -> Answ
     if plain is None:
         return None
     secret, key = plain
+    if _SUSPECT_TEXT.search(body):
+        return None  # an escaped control character or surrogate: the schema's text rule decides (Django, 422)
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: nested too deep for json; Django answers 400

@@ -240,3 +240,32 @@ def test_return_fast_path_answers_as_django(desk: dict[str, Any], case: str) -> 
     rental = desk["rental"] if case == "return" else 999_999
     fast, slow = _answers("POST", f"/api/rentals/rentals/{rental}/return", b"", desk["auth"])
     _same(fast, slow)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a\x00", "bell\x07", "back\bspace", "tab\there", "\ud800", "caf\u00e9"],
+    ids=["nul", "bell", "backspace", "tab", "lone_surrogate", "accent"],
+)
+def test_kv_put_fast_path_never_stores_what_the_api_refuses(kv: dict[str, Any], value: str) -> None:
+    """A value the API's text rule refuses (422 invalid_text) is handed to Django by the fast path, never stored."""
+    body = json.dumps({"value": value})
+    with _rolled_back():
+        django = wsgi_call(
+            get_wsgi_application(),
+            "/api/kv/keys/k",
+            method="PUT",
+            body=body,
+            HTTP_AUTHORIZATION=kv["auth"]["Authorization"],
+        )
+    if not django[0].startswith("422"):
+        return  # allowed text: either path may answer it
+    assert json.loads(django[2])["code"] == "invalid_text"
+    r = wsgi_call(
+        FastPath(lambda e, s: s("599 Passed", []) or [b""]),
+        "/api/kv/keys/k",
+        method="PUT",
+        body=body,
+        HTTP_AUTHORIZATION=kv["auth"]["Authorization"],
+    )
+    assert r[0].startswith("599"), "the fast path must hand control characters to Django"
