@@ -76,6 +76,8 @@ _backend: Backend | None = None
 _prefix: str | None = None
 _breaker_until = 0.0
 _epoch_dirty = False  # an invalidation was lost during an outage: bump the epoch when the cache returns
+#: (namespace, Redis run id) this process has checked against the ledger since it last lost an invalidation
+_validated_runs: set[tuple[str, str]] = set()
 _counters: dict[tuple[str, str], Any] = {}
 
 LOCK_TTL = 10
@@ -121,8 +123,13 @@ def _settle_new_connection(conn: Any) -> None:
         (line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("run_id:")), ""
     )
     namespace = prefix()
+    if (namespace, run) in _validated_runs:
+        # This process already settled with this very server run and lost nothing since: a new connection (a
+        # thread's first read) needs no database, so cached pages are still served while the database hangs.
+        return
     found = ledger.state(namespace)
     if not ledger.needs_settling(found, run):
+        _validated_runs.add((namespace, run))
         return
     lost = found[1] if found else 0
     # One bump per (server run, lost count), whichever connection of whichever process comes first: the marker
@@ -141,6 +148,7 @@ def _settle_new_connection(conn: Any) -> None:
     if conn.read_response():
         count("epoch_bump")
     ledger.mark_settled(namespace, run, lost)
+    _validated_runs.add((namespace, run))
 
 
 _SETTLE_SCRIPT = """
@@ -166,6 +174,7 @@ def set_prefix(value: str | None) -> None:
     _prefix = value
     _breaker_until = 0.0
     _epoch_dirty = False
+    _validated_runs.clear()
 
 
 def reset_backend() -> None:
@@ -257,6 +266,7 @@ def _lose_invalidation() -> None:
     is settled too before it is served from (``ledger``; checked on every new cache connection)."""
     global _epoch_dirty
     _epoch_dirty = True
+    _validated_runs.clear()  # this process's next connections check the ledger again
     if settings.REDIS_URL:
         from bazaar.core.cache import ledger
 
