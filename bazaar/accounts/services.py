@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from bazaar.accounts.cache import token_cache_key
 from bazaar.accounts.models import ApiToken, LoginCounter, User
 from bazaar.core import cache
 from bazaar.core.errors import Conflict, NotFound, RateLimited, ValidationFailed
@@ -73,17 +74,13 @@ def token_revoke(*, user: User, token_id: int) -> ApiToken:
         if token.revoked_at is None:
             token.revoked_at = timezone.now()
             token.save(update_fields=["revoked_at"])
-        cache.delete_raw_on_commit(_token_cache_key(token.digest))
+        cache.delete_raw_on_commit(token_cache_key(token.digest))
     return token
 
 
 #: How long a verified token is trusted from the cache before the database is asked again. Revocation is
 #: immediate (the entry is deleted on commit); a user's deactivation or staff change takes effect within this.
 TOKEN_CACHE_SECONDS = 30
-
-
-def _token_cache_key(digest: str) -> str:
-    return cache.raw_key("accounts", "token", digest)
 
 
 def token_authenticate(secret: str) -> User | None:
@@ -97,7 +94,7 @@ def token_authenticate(secret: str) -> User | None:
     if not secret.startswith(TOKEN_PREFIX):
         return None
     digest = token_digest(secret)
-    key = _token_cache_key(digest)
+    key = token_cache_key(digest)
     raw = cache.get_raw(key)
     if raw:
         uid, is_staff, is_superuser, username, email = json.loads(raw)
