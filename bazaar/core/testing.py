@@ -133,3 +133,44 @@ def save_screenshot(page: Any, path: Any, *, full_page: bool = True, width: int 
     path.parent.mkdir(parents=True, exist_ok=True)
     new.quantize(colors=64, method=Image.Quantize.FASTOCTREE).save(path, "PNG")
     return True
+
+
+# axe-core (the copy bundled by axe-playwright-python) run inside the page: the accessibility check every browser
+# walk makes. Playwright's evaluate goes through DevTools, so the page's Content-Security-Policy does not block it.
+AXE_BLOCKING = ("serious", "critical")
+
+
+def axe_violations(page: Any, *, impacts: tuple[str, ...] = AXE_BLOCKING) -> list[dict[str, Any]]:
+    """The axe-core violations on the page as it is now, of the given impacts (serious and critical by default),
+    each as ``{"id", "impact", "help", "nodes": [selector, ...]}``."""
+    from importlib.resources import files
+
+    source = (files("axe_playwright_python") / "axe.min.js").read_text(encoding="utf-8")
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(source)
+    found = page.evaluate(
+        "async () => (await window.axe.run(document, {resultTypes: ['violations']})).violations"
+        ".map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(' '))}))"
+    )
+    return [v for v in found if v["impact"] in impacts]
+
+
+def assert_page_fits(page: Any, *, width: int = 390, axe: bool = True) -> None:
+    """The checks every page of a browser walk passes: no horizontal scrolling at ``width`` px and (unless
+    ``axe=False``) no serious or critical axe-core violation. The message names the page and what failed."""
+    url = page.url
+    scroll = page.evaluate("() => document.documentElement.scrollWidth")
+    if scroll > width:
+        wide = page.evaluate(
+            "w => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w)"
+            ".slice(-6).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +"
+            " (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : '') +"
+            " ' ends at ' + Math.round(e.getBoundingClientRect().right) + 'px')",
+            width,
+        )
+        raise AssertionError(f"{url} scrolls sideways: scrollWidth {scroll} > {width}; too wide: {wide}")
+    if axe:
+        bad = axe_violations(page)
+        assert not bad, f"{url} has axe-core violations: " + "; ".join(
+            f"{v['id']} ({v['impact']}): {v['help']} at {', '.join(v['nodes'][:3])}" for v in bad
+        )

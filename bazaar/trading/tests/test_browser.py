@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bazaar.core.testing import CHROMIUM, CHROMIUM_ARGS, save_screenshot
+from bazaar.core.testing import CHROMIUM, CHROMIUM_ARGS, assert_page_fits, save_screenshot
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright runs an event loop in this thread
 
@@ -82,8 +82,7 @@ def signed_in(browser: Any, base: str, username: str) -> Any:
 
 def fits(page: Any, name: str) -> None:
     """No horizontal scrolling at 390 px; optionally a screenshot."""
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= WIDTH, f"{page.url} is {width} px wide at {WIDTH} px"
+    assert_page_fits(page, width=WIDTH)
     if os.environ.get("BAZAAR_SCREENSHOTS") == "1":
         save_screenshot(page, SHOTS / f"trading-{name}.png", width=WIDTH)
 
