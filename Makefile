@@ -25,7 +25,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 lock:
-	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
 
 .env:
 	@$(PYTHON) deploy/make_env.py > .env
