@@ -15,11 +15,12 @@ Apps register routes in their ``AppConfig.ready()``:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -67,8 +68,10 @@ def register(
 def register_handler(pattern: str, handler: Handler) -> None:
     """A fully custom fast-path handler for GETs matching ``pattern`` (e.g. API-key checked JSON reads).
 
-    The handler must answer only what Django would answer identically, in one cache round trip
-    (``cache.peek_with``), and return None for everything else. Security headers are added for it.
+    The handler must answer only what Django would answer identically (``tests/test_fast_parity.py``) and return
+    None for everything else. A hit costs one cache round trip (``cache.lookup``); a handler that builds a miss
+    itself queries inside :func:`database` and stores with ``cache.ready_to_fill``/``cache.fill``. Security
+    headers are added for it.
     """
     _handlers.append((re.compile(pattern), handler))
 
@@ -93,6 +96,17 @@ def json_answer(status: int, data: Any) -> tuple[str, list[tuple[str, str]], byt
     out = json.dumps(data, cls=NinjaJSONEncoder).encode()
     line = f"{status} {HTTPStatus(status).phrase}"
     return line, [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(out)))], out
+
+
+@contextlib.contextmanager
+def database(environ: dict[str, Any]) -> Iterator[None]:
+    """For a read handler that must query the database (e.g. to fill a miss itself): Django's request signals
+    around it, so its database connections are managed exactly as for a view (``close_old_connections``)."""
+    signals.request_started.send(sender=FastPath, environ=environ)
+    try:
+        yield
+    finally:
+        signals.request_finished.send(sender=FastPath)
 
 
 def routes() -> list[Route]:

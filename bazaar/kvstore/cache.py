@@ -29,9 +29,10 @@ import hashlib
 import json
 import math
 import re
-import time
 from datetime import datetime
 from typing import Any
+
+from django.utils import timezone
 
 from bazaar.core import cache
 from bazaar.core.cache import Scope
@@ -215,10 +216,47 @@ def plain_request(match: re.Match[str], environ: dict[str, Any]) -> tuple[str, s
     return auth[7:], key
 
 
+def _not_found(key: str) -> tuple[str, list[tuple[str, str]], bytes]:
+    from bazaar.core.errors import NotFound
+    from bazaar.core.fastpath import json_answer
+
+    return json_answer(
+        404, NotFound(f"No key {key!r}.", code="key_not_found", details={"key": key}).as_dict()
+    )
+
+
+def _fill(
+    look: cache.Lookup, environ: dict[str, Any], tenant_id: int, key: str, now: datetime
+) -> bytes | None:
+    """A miss built right here: one indexed statement (``selectors.entry_stored``, the API view's own build),
+    stored under the generation the lookup read. None (→ Django) on a database or cache outage."""
+    from django.db import DatabaseError
+
+    from bazaar.core import fastpath
+    from bazaar.kvstore import conf, selectors
+
+    if len(key) > conf.max_key_length():
+        return None  # Django answers 422
+    ready = cache.ready_to_fill(look)
+    if ready is None:
+        return None
+    try:
+        with fastpath.database(environ):
+            stored = selectors.entry_stored(tenant_id=tenant_id, key=key, now=now)
+    except DatabaseError:
+        return None  # Django answers (503 while the database is down)
+    cache.fill(ready, stored, ttl=conf.cache_ttl())
+    return stored
+
+
 def fast_get(
     match: re.Match[str], environ: dict[str, Any]
 ) -> tuple[str, list[tuple[str, str]], bytes] | None:
-    """The fast-path handler for ``GET /api/kv/keys/<key>`` (registered in KvstoreConfig.ready())."""
+    """The fast-path handler for ``GET /api/kv/keys/<key>`` (registered in KvstoreConfig.ready()).
+
+    A hit is one cache round trip (the entry and the API key's validity flag in one ``MGET``). A miss of a key
+    whose API key is known costs one indexed statement more and is stored for the next reader; a missing or
+    expired key answers the API's 404. Everything else goes to Django."""
     plain = plain_request(match, environ)
     if plain is None:
         return None
@@ -227,15 +265,23 @@ def fast_get(
     tenant_id = _tenant_by_digest.get(digest)
     if tenant_id is None:
         return None
-    found, extras = cache.peek_with(entry_scope(tenant_id, key), VARIANT, (flag_key(digest),))
-    if found is None or extras[0] != str(tenant_id).encode():
+    look = cache.lookup(entry_scope(tenant_id, key), VARIANT, (flag_key(digest),))
+    if look is None or look.extras[0] != str(tenant_id).encode():
         return None
-    unpacked = unpack(found.body, time.time() * 1000)
+    now = timezone.now()
+    if look.found is not None:
+        stored, state = look.found.body, "hit"
+    else:
+        filled = _fill(look, environ, tenant_id, key, now)
+        if filled is None:
+            return None
+        stored, state = filled, "miss"
+    unpacked = unpack(stored, now.timestamp() * 1000)
     if unpacked is None:
-        return None
+        return _not_found(key)
     version, body = unpacked
     tag = etag(version)
-    headers = [("ETag", tag), ("Cache-Control", CACHE_CONTROL), ("X-Cache", "hit")]
+    headers = [("ETag", tag), ("Cache-Control", CACHE_CONTROL), ("X-Cache", state)]
     if etag_matches(environ.get("HTTP_IF_NONE_MATCH"), tag):
         return "304 Not Modified", headers, b""
     headers += [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))]

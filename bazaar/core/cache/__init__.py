@@ -382,25 +382,82 @@ def peek_with(scope: Scope, variant: str, extra: Sequence[str]) -> tuple[Cached 
     For hot paths that must check something else per request (e.g. that an API key is still valid) without a
     second round trip. On an outage returns ``(None, [None, ...])``.
     """
-    misses: list[bytes | None] = [None] * len(extra)
+    look = lookup(scope, variant, extra)
+    if look is None:
+        return None, [None] * len(extra)
+    return look.found, look.extras
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """One round trip's view of an entry (:func:`lookup`): the entry if current, the extra raw values, and the
+    epoch and generation it read, under which a value built *after* it may be stored (:func:`fill`)."""
+
+    scope: Scope
+    variant: str
+    found: Cached | None
+    extras: list[bytes | None]
+    epoch: bytes | None
+    gen: bytes | None
+
+
+def lookup(scope: Scope, variant: str, extra: Sequence[str] = ()) -> Lookup | None:
+    """:func:`peek_with` that also keeps the epoch and generation it read, for a fast path that builds a miss
+    itself (:func:`fill`) instead of handing the request to Django. None on an outage (or an unsettled lost
+    invalidation): the caller hands over. One round trip; never raises."""
     if (_breaker_until and time.monotonic() < _breaker_until) or _epoch_dirty:
-        return None, misses
+        return None
     p = prefix()
     base = scope.base(p)
     try:
         got = backend().mget([f"{p}:epoch", f"{base}:gen", f"{base}:{variant}", *extra])
     except CacheUnavailable as exc:
         _fail(exc, scope.app)
-        return None, misses
+        return None
     epoch_raw, gen_raw, raw = got[0], got[1], got[2]
     extras = [untag(x, epoch_raw) for x in got[3:]]
-    if raw is None or epoch_raw is None or gen_raw is None:
-        return None, extras
-    found = _unpack(raw, epoch_raw, gen_raw)
-    if found is None:
-        return None, extras
-    count("hit", scope.app)
-    return Cached(found[1], found[0], hit=True), extras
+    found = None
+    if raw is not None and epoch_raw is not None and gen_raw is not None:
+        unpacked = _unpack(raw, epoch_raw, gen_raw)
+        if unpacked is not None:
+            count("hit", scope.app)
+            found = Cached(unpacked[1], unpacked[0], hit=True)
+    return Lookup(scope, variant, found, extras, epoch_raw, gen_raw)
+
+
+def ready_to_fill(look: Lookup) -> Lookup | None:
+    """Call *before* reading the database for a miss: a lookup that found no epoch or generation counter gets
+    them created now (rare: after expiry or a flush), because a value may only be tagged with counters read
+    before its data was read — that ordering is what makes a concurrent write's bump win. None on an outage."""
+    count("miss", look.scope.app)
+    if look.epoch is not None and look.gen is not None:
+        return look
+    base = look.scope.base(prefix())
+    try:
+        be = backend()
+        ttl = _gen_ttl(default_ttl())
+        epoch = _ensure(be, f"{prefix()}:epoch", look.epoch, ttl * 24)
+        gen = _ensure(be, f"{base}:gen", look.gen, ttl)
+    except CacheUnavailable as exc:
+        _fail(exc, look.scope.app)
+        return None
+    return Lookup(look.scope, look.variant, None, look.extras, epoch, gen)
+
+
+def fill(look: Lookup, body: bytes, *, ttl: int | None = None) -> Cached:
+    """Store ``body``, built from the database after ``look`` (passed through :func:`ready_to_fill`), tagged with
+    the epoch and generation that lookup read: a write that committed meanwhile has moved the generation, so the
+    stored value is never served. No single-flight lock: for a one-row read a lock costs more round trips than
+    the duplicate builds it would save. Never raises (an outage only costs the store)."""
+    etag = etag_for(body)
+    if look.epoch is not None and look.gen is not None:
+        key = f"{look.scope.base(prefix())}:{look.variant}"
+        try:
+            backend().set(key, _pack(look.epoch, look.gen, etag, body), ttl or default_ttl())
+            count("build", look.scope.app)
+        except CacheUnavailable as exc:
+            _fail(exc, look.scope.app)
+    return Cached(body, etag, hit=False)
 
 
 #: Called with each scope after its generation moved (after commit, also when the cache is down):

@@ -82,3 +82,81 @@ def test_report_table_marks_and_links(tmp_path: Path) -> None:
 
 def test_report_without_results(tmp_path: Path) -> None:
     assert "No results yet" in build(tmp_path, tmp_path / "REPORT.md")
+
+
+def test_rounds_spread_and_a_noisy_host_are_published(tmp_path: Path) -> None:
+    """A figure is published with its spread and the number of rounds; a noisy sitting is named as such."""
+    results = tmp_path / "results"
+    results.mkdir()
+    quiet = {"before": {"busy": 0.04, "steal": 0.0}, "during": {}, "noisy": False, "why": []}
+    busy = {
+        "before": {"busy": 0.62, "steal": 0.0},
+        "during": {},
+        "noisy": True,
+        "why": ["62% of the CPUs busy before the scenario, with our servers idle"],
+    }
+    _write(
+        results,
+        "kvstore_get_hit",
+        "kv hit",
+        {
+            "app": _load(9000.0, 3.0, 9.0),
+            "nginx": _load(60000.0, 0.4, 1.0),
+            "ratio_to_nginx": 0.15,
+            "ratio_spread": [0.12, 0.18],
+            "rounds": 3,
+            "host": quiet,
+        },
+    )
+    _write(
+        results,
+        "kvstore_put_throughput",
+        "kv put",
+        {
+            "app": _load(3000.0, 4.0, 20.0),
+            "writes_per_s": 3000.0,
+            "spread": [2500.0, 3400.0],
+            "rounds": 3,
+            "host": busy,
+        },
+    )
+    report = build(results, tmp_path / "REPORT.md")
+    assert _row(report, "kvstore_get_hit")[5] == "0.150× (0.120–0.180, 3 rounds)"
+    assert _row(report, "kvstore_put_throughput")[2] == "**3,000** writes/s (runs 2,500–3,400, median of 3)"
+    assert "4%–62% of the CPUs busy" in report
+    assert "**noisy sitting** for 1 of 2 scenarios: `kvstore_put_throughput` (62% of the CPUs busy" in report
+
+
+def test_alternating_rounds_pair_each_ratio_within_its_round() -> None:
+    from bench.harness import alternate, paired_ratio
+
+    order: list[str] = []
+    host_speed = iter([1.0, 1.0, 0.5, 0.5, 0.8, 0.8])  # the host slows down in round 2: both sides see it
+
+    def side(name: str, base: float) -> Any:
+        def load() -> dict[str, Any]:
+            order.append(name)
+            return {"rps": base * next(host_speed), "p50_ms": 1.0, "p99_ms": 2.0, "raw": "..."}
+
+        return load
+
+    medians, rounds = alternate({"app": side("app", 100.0), "ref": side("ref", 1000.0)}, 3)
+    assert order == ["app", "ref"] * 3
+    assert medians["app"]["rps_runs"] == [100.0, 50.0, 80.0]
+    assert medians["app"]["rps"] == 80.0
+    ratio = paired_ratio(rounds, "app", "ref")
+    assert ratio["rounds"] == [0.1, 0.1, 0.1]  # paired within a round, the host's drift cancels
+    assert ratio["median"] == 0.1
+    assert ratio["spread"] == [0.1, 0.1]
+
+
+def test_host_busyness_reads_the_whole_machine() -> None:
+    from bench.harness import _cpu_share, host_state
+
+    # user nice system idle iowait irq softirq steal: 300 of 1,000 ticks busy, 100 stolen
+    share = _cpu_share([0] * 8, [200, 0, 100, 550, 50, 0, 0, 100])
+    assert share == {"busy": 0.4, "iowait": 0.05, "steal": 0.1}
+    state = host_state(share, {"steal_max": 0.0})
+    assert state["noisy"]
+    assert len(state["why"]) == 2
+    assert not host_state({"busy": 0.05, "steal": 0.0}, {"steal_max": 0.01})["noisy"]

@@ -177,7 +177,8 @@ def kv() -> dict[str, Any]:
     secret = apikey_create(tenant_id=tenant.pk, name="p").secret
     assert apikey_authenticate(secret) is not None  # a key the fast path already knows
     entry_set(tenant_id=tenant.pk, key="k", value=1)
-    return {"auth": {"Authorization": f"Bearer {secret}"}}
+    entry_set(tenant_id=tenant.pk, key="old", value="expired by the test that reads it")
+    return {"auth": {"Authorization": f"Bearer {secret}"}, "secret": secret}
 
 
 @pytest.mark.parametrize(
@@ -195,6 +196,96 @@ def kv() -> dict[str, Any]:
 def test_kv_put_fast_path_answers_as_django(kv: dict[str, Any], body: dict[str, Any]) -> None:
     fast, slow = _answers("PUT", "/api/kv/keys/k", body, kv["auth"])
     _same(fast, slow)
+
+
+def _get_answers(kv: dict[str, Any], path: str, headers: dict[str, str], warm: bool) -> tuple[Any, Any]:
+    """A KV GET through the fast path and through Django, each starting from an empty cache (a fresh namespace,
+    the API key re-checked so the fast path knows it); with ``warm`` each side first reads the key once."""
+    from bazaar.core import cache
+    from bazaar.kvstore.services import apikey_authenticate
+
+    extra = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in {**kv["auth"], **headers}.items()}
+    auth = {"HTTP_AUTHORIZATION": kv["auth"]["Authorization"]}
+    django_app = get_wsgi_application()
+    passed: list[bool] = []
+
+    def behind(environ: dict[str, Any], start_response: Any) -> Any:
+        passed.append(True)
+        return django_app(environ, start_response)
+
+    answers = []
+    for app in (with_csp(FastPath(behind)), django_app):
+        cache.set_prefix(cache.new_test_prefix())
+        assert apikey_authenticate(kv["secret"]) is not None
+        with _rolled_back():
+            if warm:
+                wsgi_call(app, path, **auth)
+            answers.append(wsgi_call(app, path, **extra))
+    assert passed == [], f"GET {path}: the fast path handed this case to Django"
+    return answers[0], answers[1]
+
+
+@pytest.mark.parametrize(
+    ("case", "path", "headers", "warm", "status"),
+    [
+        ("miss", "/api/kv/keys/k", {}, False, 200),
+        ("hit", "/api/kv/keys/k", {}, True, 200),
+        ("miss_not_modified", "/api/kv/keys/k", {"If-None-Match": '"1"'}, False, 304),
+        ("absent", "/api/kv/keys/nope", {}, False, 404),
+        ("absent_cached", "/api/kv/keys/nope", {}, True, 404),
+        ("expired", "/api/kv/keys/old", {}, False, 404),
+        ("expired_cached", "/api/kv/keys/old", {}, True, 404),
+    ],
+)
+def test_kv_get_fast_path_answers_as_django(
+    kv: dict[str, Any], case: str, path: str, headers: dict[str, str], warm: bool, status: int
+) -> None:
+    """Hits, misses (built by the fast path itself: one statement, then stored), 304s and 404s: the same bytes,
+    status and headers as the API view's."""
+    from bazaar.kvstore.models import Entry
+
+    Entry.objects.filter(key="old").update(expires_at=FROZEN - dt.timedelta(seconds=1))
+    fast, slow = _get_answers(kv, path, headers, warm)
+    assert int(fast[0].split()[0]) == status
+    if status == 304:
+        assert fast[0] == slow[0]
+        assert fast[2] == slow[2] == b""
+        # A 304 has no body: Django still labels it text/html with Content-Length 0; the fast path sends neither
+        # (RFC 9110 15.4.5), every other header is the same.
+        bodyless = {"content-type", "content-length"}
+        assert _headers_without(fast[1], bodyless) == _headers_without(slow[1], bodyless)
+    else:
+        _same(fast, slow)
+
+
+def _headers_without(headers: Any, names: set[str]) -> Any:
+    items = headers.items() if isinstance(headers, dict) else headers
+    return sorted((k.lower(), v) for k, v in items if k.lower() not in names)
+
+
+def test_kv_get_fast_miss_never_stores_over_a_newer_write(kv: dict[str, Any]) -> None:
+    """The fast path's miss is tagged with the generation read *before* its query: a write that commits between
+    that lookup and the store makes the stored copy unservable, so the next read sees the write."""
+    from bazaar.core import cache
+    from bazaar.kvstore.cache import VARIANT, entry_scope
+    from bazaar.kvstore.models import Entry
+    from bazaar.kvstore.selectors import entry_stored
+    from bazaar.kvstore.services import entry_set
+
+    entry = Entry.objects.get(key="k")
+    scope = entry_scope(entry.tenant_id, "k")
+    look = cache.lookup(scope, VARIANT)
+    assert look is not None
+    assert look.found is None
+    ready = cache.ready_to_fill(look)
+    assert ready is not None
+    old = entry_stored(tenant_id=entry.tenant_id, key="k", now=FROZEN)  # read before the write commits
+    entry_set(tenant_id=entry.tenant_id, key="k", value="newer")  # commits and bumps the generation
+    cache.fill(ready, old)
+    again = cache.lookup(scope, VARIANT)
+    assert again is not None
+    assert again.found is None  # the old copy is never served
+    assert b'"newer"' in entry_stored(tenant_id=entry.tenant_id, key="k", now=FROZEN)
 
 
 @pytest.fixture
