@@ -11,13 +11,15 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +28,10 @@ RESULTS = ROOT / "bench" / "results"
 PY = sys.executable
 
 
-def ensure_tools() -> None:
-    """Install wrk and nginx from Debian's packages when missing (the harness needs both)."""
-    missing = [pkg for tool, pkg in (("wrk", "wrk"), ("nginx", "nginx-light")) if not shutil.which(tool)]
+def ensure_tools(*, etcd: bool = False) -> None:
+    """Install wrk and nginx (and etcd, for the KV comparison) from Debian's packages when missing."""
+    wanted = [("wrk", "wrk"), ("nginx", "nginx-light")] + ([("etcd", "etcd-server")] if etcd else [])
+    missing = [pkg for tool, pkg in wanted if not shutil.which(tool)]
     if not missing:
         return
     if os.geteuid() != 0:
@@ -40,6 +43,16 @@ def ensure_tools() -> None:
         check=True,
         env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
     )
+
+
+def stop_group(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM a process group started with ``start_new_session``; SIGKILL it after 15 s."""
+    if proc and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -132,12 +145,7 @@ class Server:
         return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        stop_group(self.proc)
         self.proc = None
 
 
@@ -194,6 +202,65 @@ http {{
             self.proc.terminate()
             self.proc.wait(10)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclass
+class Etcd:
+    """One etcd member (Debian's etcd-server) on 127.0.0.1 with its data in a temp dir: the reference a KV user
+    would otherwise pick. Driven through its v3 JSON gateway (``/v3/kv/range``, ``/v3/kv/put``, ``/v3/kv/txn``)."""
+
+    port: int = 0
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bazaar-etcd-")))
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Etcd:
+        self.port = self.port or free_port()
+        peer = free_port()
+        cmd = [
+            "etcd",
+            "--name=bench",
+            f"--data-dir={self.root / 'data'}",
+            f"--listen-client-urls={self.base}",
+            f"--advertise-client-urls={self.base}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-cluster=bench=http://127.0.0.1:{peer}",
+            "--max-txn-ops=10000",  # bulk loads in a few requests (a setup step, not measured)
+            "--max-request-bytes=33554432",
+            "--quota-backend-bytes=8589934592",
+            "--log-level=error",
+        ]
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self.call("/v3/kv/range", {"key": b64("-")})
+                return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("etcd did not come up in 30 s")
+
+    def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        req = urllib.request.Request(self.base + path, data=json.dumps(body).encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=120) as r:
+            answer: dict[str, Any] = json.loads(r.read())
+            return answer
+
+    def stop(self) -> None:
+        stop_group(self.proc)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
 
 
 _UNIT = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -264,13 +331,15 @@ def fetch(
 
 @dataclass
 class Context:
-    """What a scenario gets: the running server, nginx, and helpers."""
+    """What a scenario gets: the running server, nginx, and helpers. ``rounds``: how many alternating rounds a
+    comparison runs per side (app, reference, app, reference, ...)."""
 
     server: Server
     nginx: Nginx
     duration: int
     env: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    rounds: int = 3
 
     def manage(self, *args: str) -> str:
         return manage(*args, env=bench_env(self.env))
@@ -283,6 +352,62 @@ class Scenario:
     run: Callable[[Context], dict[str, Any]]
     needs: tuple[str, ...] = ()  # e.g. ("postgres",) or ("redis",)
     app: str = "core"
+    # "repeat": bench/run.py runs it ``rounds`` times and publishes the median run with the spread;
+    # "own": the scenario alternates its own rounds against a reference (compare_with_nginx, etcd);
+    # "once": too long to repeat (a 1M-row import); published with that caveat.
+    rounds: str = "repeat"
+
+
+def _median(values: list[float]) -> float:
+    clean = [v for v in values if isinstance(v, int | float) and v == v]
+    return float(statistics.median(clean)) if clean else float("nan")
+
+
+def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each wrk figure over several runs of the same load (req/s, p50, p99, errors summed)."""
+    out: dict[str, Any] = {"runs": len(runs)}
+    for key in ("rps", "p50_ms", "p75_ms", "p90_ms", "p99_ms"):
+        out[key] = round(_median([r.get(key, float("nan")) for r in runs]), 3)
+    for key in ("requests", "non_2xx", "socket_errors", "cache_misses"):
+        if any(key in r for r in runs):
+            out[key] = sum(int(r.get(key, 0)) for r in runs)
+    out["rps_runs"] = [round(r.get("rps", 0.0), 1) for r in runs]
+    out["rps_spread"] = [min(out["rps_runs"]), max(out["rps_runs"])] if runs else []
+    for key in ("url", "connections", "duration_s"):
+        if runs and key in runs[0]:
+            out[key] = runs[0][key]
+    return out
+
+
+def alternate(
+    sides: dict[str, Callable[[], dict[str, Any]]], rounds: int
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, float]]]:
+    """Run each side's load in turn, ``rounds`` times (a, b, a, b, ...): the host's load drifts over minutes, so
+    only loads interleaved in time compare. Returns each side's medians (``summarize_runs``) and the rounds' req/s
+    per side (a ratio is taken within a round, where both sides met the same host)."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
+    per_round: list[dict[str, float]] = []
+    for _ in range(max(1, rounds)):
+        this: dict[str, float] = {}
+        for name, load in sides.items():
+            result = load()
+            result.pop("raw", None)
+            runs[name].append(result)
+            this[name] = float(result.get("rps", 0.0))
+        per_round.append(this)
+    return {name: summarize_runs(r) for name, r in runs.items()}, per_round
+
+
+def paired_ratio(per_round: list[dict[str, float]], top: str, bottom: str) -> dict[str, Any]:
+    """The median and the spread of ``top / bottom`` taken round by round."""
+    ratios = [r[top] / r[bottom] for r in per_round if r.get(bottom)]
+    if not ratios:
+        return {"median": None, "spread": [], "rounds": []}
+    return {
+        "median": round(float(statistics.median(ratios)), 4),
+        "spread": [round(min(ratios), 4), round(max(ratios), 4)],
+        "rounds": [round(x, 4) for x in ratios],
+    }
 
 
 def compare_with_nginx(
@@ -294,7 +419,8 @@ def compare_with_nginx(
     headers: dict[str, str] | None = None,
     warm: int = 3,
 ) -> dict[str, Any]:
-    """Load ``path`` on the app server and the same bytes from nginx, side by side in one run."""
+    """Load ``path`` on the app server and the same bytes from nginx in alternating rounds (app, nginx, app, ...,
+    ``ctx.rounds`` each); the ratio is the median of the rounds' paired ratios, published with its spread."""
     url = ctx.server.base + path
     status, body, _ = fetch(url, headers=headers)
     if status != 200:
@@ -302,14 +428,101 @@ def compare_with_nginx(
     for _ in range(warm):
         fetch(url, headers=headers)
     static_url = ctx.nginx.put(f"{name}.bin", body)
-    app = wrk(url, duration=ctx.duration, connections=connections, headers=headers)
-    ref = wrk(static_url, duration=ctx.duration, connections=connections)
+    sides = {
+        "app": lambda: wrk(url, duration=ctx.duration, connections=connections, headers=headers),
+        "nginx": lambda: wrk(static_url, duration=ctx.duration, connections=connections),
+    }
+    medians, per_round = alternate(sides, ctx.rounds)
+    ratio = paired_ratio(per_round, "app", "nginx")
     return {
         "bytes": len(body),
-        "app": app,
-        "nginx": ref,
-        "ratio_to_nginx": round(app["rps"] / ref["rps"], 4) if ref["rps"] else None,
+        "app": medians["app"],
+        "nginx": medians["nginx"],
+        "ratio_to_nginx": ratio["median"],
+        "ratio_spread": ratio["spread"],
+        "ratio_rounds": ratio["rounds"],
+        "rounds": len(per_round),
     }
+
+
+# Host busyness, system-wide (/proc/stat covers every process on this VM, and steal the hypervisor's other
+# guests): read before each scenario while our servers are idle, and sampled while it runs.
+NOISY_BUSY_BEFORE = 0.15  # more than 15 % of all CPUs busy while nothing of ours runs
+NOISY_STEAL = 0.05  # more than 5 % of CPU time taken by the hypervisor
+
+
+def _cpu_times() -> list[int]:
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    return [int(x) for x in fields[:8]]  # user nice system idle iowait irq softirq steal
+
+
+def _cpu_share(a: list[int], b: list[int]) -> dict[str, float]:
+    delta = [y - x for x, y in zip(a, b, strict=True)]
+    total = sum(delta) or 1
+    idle = delta[3] + delta[4]
+    return {
+        "busy": round((total - idle) / total, 3),
+        "iowait": round(delta[4] / total, 3),
+        "steal": round(delta[7] / total, 3),
+    }
+
+
+def _loadavg() -> float:
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def host_sample(seconds: float = 1.0) -> dict[str, float]:
+    """System-wide CPU shares over ``seconds`` (busy, iowait, steal) and the 1-minute load average."""
+    a = _cpu_times()
+    time.sleep(seconds)
+    return {**_cpu_share(a, _cpu_times()), "load1": _loadavg()}
+
+
+class HostMonitor:
+    """Samples system-wide CPU use once a second in a thread while a scenario runs."""
+
+    def __init__(self) -> None:
+        self.samples: list[dict[str, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        last = _cpu_times()
+        while not self._stop.wait(1.0):
+            now = _cpu_times()
+            self.samples.append({**_cpu_share(last, now), "load1": _loadavg()})
+            last = now
+
+    def __enter__(self) -> HostMonitor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def summary(self) -> dict[str, float]:
+        if not self.samples:
+            return {}
+        return {
+            "busy_median": round(_median([s["busy"] for s in self.samples]), 3),
+            "steal_max": max(s["steal"] for s in self.samples),
+            "load1_max": max(s["load1"] for s in self.samples),
+            "samples": len(self.samples),
+        }
+
+
+def host_state(before: dict[str, float], during: dict[str, float]) -> dict[str, Any]:
+    """Before/during figures and whether the sitting was noisy (other load on the host, or steal)."""
+    why = []
+    if before.get("busy", 0) > NOISY_BUSY_BEFORE:
+        why.append(f"{before['busy']:.0%} of the CPUs busy before the scenario, with our servers idle")
+    steal = max(before.get("steal", 0), during.get("steal_max", 0))
+    if steal > NOISY_STEAL:
+        why.append(f"steal up to {steal:.0%}")
+    return {"before": before, "during": during, "noisy": bool(why), "why": why}
 
 
 def save(name: str, payload: dict[str, Any]) -> Path:
@@ -340,7 +553,3 @@ def plot(name: str, title: str, bars: dict[str, float], ylabel: str = "requests/
     fig.savefig(path)
     plt.close(fig)
     return path
-
-
-def asdict_safe(obj: Any) -> Any:
-    return asdict(obj)

@@ -146,8 +146,13 @@ def ms(v: Any) -> str:
     return f"{v:.2f} ms" if v < 10 else f"{v:.1f} ms" if v < 100 else f"{v:,.0f} ms"
 
 
-def ratio(v: Any) -> str:
-    return f"{v:.3f}×" if isinstance(v, int | float) else NONE
+def ratio(v: Any, spread: Any = None, rounds: Any = None) -> str:
+    if not isinstance(v, int | float):
+        return NONE
+    text = f"{v:.3f}×"
+    if isinstance(spread, list) and len(spread) == 2:
+        text += f" ({spread[0]:.3f}–{spread[1]:.3f}, {rounds} rounds)"
+    return text
 
 
 def throughput(out: dict[str, Any]) -> tuple[float | None, str]:
@@ -175,6 +180,12 @@ def value_cell(out: dict[str, Any]) -> str:
         rows_per_s = first["rows"] / first["wall_s"] if first.get("wall_s") else 0
         return f"**{num(value, 1)} s** for {num(first['rows'])} rows ({num(rows_per_s)} rows/s)"
     text = f"**{num(value, 1 if value < 100 else 0)}** {unit}"
+    spread = out.get("spread") or _app(out).get("rps_spread")
+    if isinstance(spread, list) and len(spread) == 2 and out.get("rounds", 1) > 1:
+        digits = 1 if value < 100 else 0
+        text += f" (runs {num(spread[0], digits)}–{num(spread[1], digits)}, median of {out['rounds']})"
+    elif out.get("rounds") == 1:
+        text += " (one run)"
     if "exchanges_per_s" in out and "rps" in _app(out):
         text += f" ({num(_app(out)['rps'])} HTTP req/s)"
     return text
@@ -359,7 +370,7 @@ def rows_of(results: list[Result]) -> list[Row]:
                 value=value_cell(out),
                 p50=ms(_app(out).get("p50_ms")),
                 p99=ms(_app(out).get("p99_ms")),
-                ratio_nginx=ratio(out.get("ratio_to_nginx")),
+                ratio_nginx=ratio(out.get("ratio_to_nginx"), out.get("ratio_spread"), out.get("rounds")),
                 ratio_uncached=vs_uncached,
                 target=text,
                 met=met,
@@ -440,19 +451,36 @@ def header(results: list[Result]) -> list[str]:
 
 
 def _probe_line(results: list[Result]) -> list[str]:
-    """This VM's speed moves with the host's load: each scenario records a fixed Python loop's CPU time first."""
-    probes = {
-        r.scenario: r.out["cpu_probe_s"] for r in results if isinstance(r.out.get("cpu_probe_s"), int | float)
-    }
-    if not probes:
-        return []
-    slow = max(probes, key=lambda k: probes[k])
-    fast = min(probes, key=lambda k: probes[k])
-    return [
-        f"- **Machine speed:** a fixed 5M-iteration Python loop, timed before each scenario, took "
-        f"{probes[fast]:.2f} s (before `{fast}`) to {probes[slow]:.2f} s (before `{slow}`): the host's load moves "
-        "this VM's speed, and absolute req/s move with it (ratios to nginx are measured side by side)"
-    ]
+    """The host's state: a fixed Python loop timed (wall clock) before each scenario, and system-wide CPU use from
+    /proc/stat before (our servers idle) and during each scenario; a noisy sitting is said so, by scenario."""
+    lines = []
+    probes: dict[str, float] = {}
+    for r in results:
+        value = r.out.get("speed_probe_s", r.out.get("cpu_probe_s"))
+        if isinstance(value, int | float):
+            probes[r.scenario] = float(value)
+    if probes:
+        slow = max(probes, key=lambda k: probes[k])
+        fast = min(probes, key=lambda k: probes[k])
+        lines.append(
+            f"- **Machine speed:** a fixed 5M-iteration Python loop, timed before each scenario, took "
+            f"{probes[fast]:.2f} s (before `{fast}`) to {probes[slow]:.2f} s (before `{slow}`)"
+        )
+    hosts = {r.scenario: r.out["host"] for r in results if isinstance(r.out.get("host"), dict)}
+    if hosts:
+        busy = [h["before"].get("busy", 0.0) for h in hosts.values()]
+        noisy = {name: h["why"] for name, h in hosts.items() if h.get("noisy")}
+        lines.append(
+            f"- **Host busyness** (system-wide, /proc/stat, before each scenario with our servers idle): "
+            f"{min(busy):.0%}–{max(busy):.0%} of the CPUs busy"
+            + (
+                f"; **noisy sitting** for {len(noisy)} of {len(hosts)} scenarios: "
+                + "; ".join(f"`{n}` ({', '.join(w)})" for n, w in sorted(noisy.items()))
+                if noisy
+                else "; quiet for every scenario"
+            )
+        )
+    return lines
 
 
 def table(rows: list[Row], several_servers: bool) -> list[str]:

@@ -12,5 +12,10 @@ def home_cached(ctx: Context) -> dict[str, Any]:
 
 
 SCENARIOS = [
-    Scenario("home_cached", "anonymous home page served as cached bytes through core.cache", home_cached),
+    Scenario(
+        "home_cached",
+        "anonymous home page served as cached bytes through core.cache",
+        home_cached,
+        rounds="own",
+    ),
 ]

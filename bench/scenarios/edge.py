@@ -134,5 +134,6 @@ SCENARIOS = [
         edge_store_page,
         needs=("redis",),
         app="edge cache in front of 2 app servers",
+        rounds="own",
     ),
 ]

@@ -165,6 +165,7 @@ SCENARIOS = [
         get_hit,
         needs=("postgres", "redis"),
         app="kvstore",
+        rounds="own",
     ),
     Scenario(
         "kvstore_put_throughput",

@@ -189,12 +189,14 @@ SCENARIOS = [
         "public JSON title list (50 titles, cached bytes) vs nginx",
         title_list,
         app="rentals",
+        rounds="own",
     ),
     Scenario(
         "rentals_catalogue_page",
         "public HTML catalogue page (cached bytes) vs nginx",
         catalogue_page,
         app="rentals",
+        rounds="own",
     ),
     Scenario(
         "rentals_rent_return_cycle",

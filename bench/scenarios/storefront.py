@@ -201,6 +201,7 @@ SCENARIOS = [
         storefront_cached,
         needs=("postgres", "redis"),
         app="storefront",
+        rounds="own",
     ),
     Scenario(
         "storefront_uncached",

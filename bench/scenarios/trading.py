@@ -378,6 +378,7 @@ SCENARIOS = [
         "public trainer list /trading/ served as cached bytes (fast path), next to nginx",
         trainers_cached,
         app="trading",
+        rounds="own",
     ),
     Scenario(
         "trading_import_1m",
@@ -385,6 +386,7 @@ SCENARIOS = [
         import_1m,
         needs=("postgres",),
         app="trading",
+        rounds="once",
     ),
     Scenario(
         "trading_preview_100k",
@@ -392,6 +394,7 @@ SCENARIOS = [
         preview_100k,
         needs=("postgres",),
         app="trading",
+        rounds="once",
     ),
     Scenario(
         "trading_exchange_16",
