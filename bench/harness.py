@@ -55,6 +55,28 @@ def stop_group(proc: subprocess.Popen[bytes] | None) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def size_axes(axes: Any, xlabel: str) -> None:
+    """The two panels of a by-size plot: req/s and p99 against a log size axis."""
+    for ax, ylabel in ((axes[0], "requests/s (median of rounds)"), (axes[1], "p99 latency, ms")):
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+
+
+def save_figure(fig: Any, name: str) -> Path:
+    """Write a matplotlib figure to bench/results/<name> and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

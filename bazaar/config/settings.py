@@ -194,6 +194,9 @@ CACHE_SQLITE_PATH = env.str("CACHE_SQLITE_PATH", default=str(VAR_DIR / "cache.sq
 BAZAAR_CACHE_PREFIX = env.str("BAZAAR_CACHE_PREFIX", default="bazaar")
 CACHE_DEFAULT_TTL = env.int("CACHE_DEFAULT_TTL", default=900)
 CACHE_BREAKER_SECONDS = env.float("CACHE_BREAKER_SECONDS", default=1.0)
+# Surfaces (names from core.surfaces, e.g. "trading.pokemon_json") built on every request and never stored: only for
+# measuring the uncached cost of a page in a benchmark. Empty in production.
+CACHE_BYPASS_SURFACES = env.list("CACHE_BYPASS_SURFACES", default=[])
 # nginx edge cache in front of the anonymous cached pages (bazaar.core.edge): where to send PURGE requests
 # after a write commits. Unset = no edge cache, nothing is purged.
 EDGE_PURGE_URL = env.str("EDGE_PURGE_URL", default="")

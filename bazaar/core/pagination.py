@@ -1,15 +1,31 @@
-"""The API's pagination convention: ``limit``/``offset`` with a maximum limit, and the total count."""
+"""The API's pagination conventions.
+
+- ``limit``/``offset`` with a maximum limit and the total count (:func:`paginate`): for lists that stay small.
+- Keyset pages (:func:`keyset_page`) for lists that grow to millions of rows: ``cursor`` (opaque, from the previous
+  page's ``next_cursor``) continues after the last row in the list's order, one index range read whatever the depth;
+  ``offset`` stays accepted up to :data:`OFFSET_WINDOW` (cheap there) and beyond answers 422 ``offset_too_deep``
+  pointing at the cursor; the count is exact up to :data:`COUNT_EXACT_UPTO` and the planner's estimate above it
+  (``count_exact`` says which), so no request counts a whole large table.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.core.exceptions import ValidationError
+from django.db import connections
+from django.db.models import Field as DjangoField
+from django.db.models import Model, Q, QuerySet
 from ninja import Field, Schema
 
+from bazaar.core.cursors import encode_keyset
 from bazaar.core.errors import ValidationFailed
-from bazaar.core.schemas import MAX_OFFSET, CheckedIn
+from bazaar.core.schemas import MAX_OFFSET, OFFSET_WINDOW, CheckedIn
 
 T = TypeVar("T")
 
@@ -44,3 +60,113 @@ class Page(Schema, Generic[T]):
 def paginate(qs: QuerySet[Any], limit: int | None, offset: int | None) -> dict[str, Any]:
     lim, off = clamp(limit, offset)
     return {"count": qs.count(), "limit": lim, "offset": off, "items": list(qs[off : off + lim])}
+
+
+#: Counts are exact up to this many rows (one bounded index read), estimated by the planner above it.
+COUNT_EXACT_UPTO = 10_000
+
+
+def bounded_count(qs: QuerySet[Any]) -> tuple[int, bool]:
+    """``(count, exact)``: exact when at most :data:`COUNT_EXACT_UPTO` rows match (``COUNT(*)`` over a
+    ``LIMIT``-ed subquery), else PostgreSQL's row estimate for the same query (never below the bound). Other
+    databases (the embedded SQLite) count exactly."""
+    qs = qs.order_by()
+    n = qs[: COUNT_EXACT_UPTO + 1].count()
+    if n <= COUNT_EXACT_UPTO:
+        return n, True
+    connection = connections[qs.db]
+    if connection.vendor != "postgresql":
+        return qs.count(), True
+    query, params = qs.values("pk").query.sql_with_params()
+    with connection.cursor() as cur:
+        cur.execute("EXPLAIN (FORMAT JSON) " + query, params)
+        plan = cur.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return max(int(plan[0]["Plan"]["Plan Rows"]), COUNT_EXACT_UPTO + 1), False
+
+
+def _invalid_cursor() -> ValidationFailed:
+    return ValidationFailed(
+        "The cursor is not valid for this list and order: pass next_cursor from the previous page unchanged.",
+        code="invalid_cursor",
+    )
+
+
+def _decode_keyset(model: type[Model], cursor: str, order_key: str, fields: Sequence[str]) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise _invalid_cursor() from exc
+    if not isinstance(data, list) or len(data) != len(fields) + 1 or data[0] != order_key:
+        raise _invalid_cursor()
+    values = []
+    for name, value in zip(fields, data[1:], strict=True):
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise _invalid_cursor()
+        field = model._meta.get_field(name)
+        if not isinstance(field, DjangoField):
+            raise _invalid_cursor()
+        try:
+            values.append(field.to_python(value))
+        except (ValidationError, ValueError, TypeError) as exc:
+            raise _invalid_cursor() from exc
+    return values
+
+
+def _after(ordering: Sequence[str], values: Sequence[Any]) -> Q:
+    """Rows strictly after ``values`` in ``ordering`` (``-`` for descending): (a > x) or (a = x and b > y) …"""
+    after = Q(pk__in=[])
+    equal = Q()
+    for spec, value in zip(ordering, values, strict=True):
+        name = spec.lstrip("-")
+        step = Q(**{f"{name}__lt" if spec.startswith("-") else f"{name}__gt": value})
+        after |= equal & step
+        equal &= Q(**{name: value})
+    return after
+
+
+def keyset_page(
+    qs: QuerySet[Any],
+    *,
+    ordering: Sequence[str],
+    order_key: str,
+    limit: int | None,
+    offset: int | None,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """One page of ``qs`` in ``ordering`` (its last field unique, so rows have a total order):
+    ``{"count", "count_exact", "limit", "offset", "next_cursor", "items"}`` with model instances as items.
+
+    With ``cursor`` it continues after the row it names (one range read on the ordering's index); ``offset`` works
+    up to :data:`OFFSET_WINDOW`. Raises ValidationFailed: ``invalid_limit``, ``invalid_offset``, ``invalid_cursor``,
+    ``offset_too_deep``, ``cursor_with_offset``. Takes no locks."""
+    lim, off = clamp(limit, offset)
+    if off > OFFSET_WINDOW:
+        raise ValidationFailed(
+            f"offset can be at most {OFFSET_WINDOW}; page deeper with cursor=<next_cursor of the previous page>.",
+            code="offset_too_deep",
+            details={"max_offset": OFFSET_WINDOW},
+        )
+    fields = [spec.lstrip("-") for spec in ordering]
+    count, exact = bounded_count(qs)
+    page = qs.order_by(*ordering)
+    if cursor:
+        if off:
+            raise ValidationFailed("Use either cursor or offset, not both.", code="cursor_with_offset")
+        page = page.filter(_after(ordering, _decode_keyset(qs.model, cursor, order_key, fields)))
+    rows = list(page[off : off + lim + 1])
+    more = len(rows) > lim
+    rows = rows[:lim]
+    last = rows[-1] if more else None
+    return {
+        "count": count,
+        "count_exact": exact,
+        "limit": lim,
+        "offset": off,
+        "next_cursor": encode_keyset(order_key, [getattr(last, f) for f in fields])
+        if last is not None
+        else None,
+        "items": rows,
+    }

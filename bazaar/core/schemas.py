@@ -70,6 +70,13 @@ Text = Annotated[str, AfterValidator(_multiline)]
 SearchText = Annotated[str, AfterValidator(strip_controls)]
 #: A query-string offset.
 Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET)]
+#: Deepest ``offset`` a keyset list accepts (past it the database would walk and drop that many rows per request).
+OFFSET_WINDOW = 10_000
+KeysetOffset = Annotated[
+    int, Field(ge=0, le=OFFSET_WINDOW, description=f"At most {OFFSET_WINDOW}: page deeper with cursor.")
+]
+#: The opaque cursor of a keyset list (``next_cursor`` of the previous page).
+Cursor = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z0-9_-]+$")]
 #: A query-string integer that reaches a 64-bit column.
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 

@@ -40,9 +40,13 @@ class TrainerDetailOut(TrainerOut):
 
 
 class TrainerPage(Schema):
-    count: int
+    count: int = Field(
+        description="Matching rows: exact up to 10,000, the planner's estimate above (count_exact)."
+    )
+    count_exact: bool
     limit: int
     offset: int
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page.")
     items: list[TrainerOut]
 
 
@@ -73,9 +77,13 @@ class PokemonOut(Schema):
 
 
 class PokemonPage(Schema):
-    count: int
+    count: int = Field(
+        description="Matching rows: exact up to 10,000, the planner's estimate above (count_exact)."
+    )
+    count_exact: bool
     limit: int
     offset: int
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page.")
     items: list[PokemonOut]
 
 

@@ -10,7 +10,7 @@ from django.db.models import Q, QuerySet
 
 from bazaar.core.cache import Cached
 from bazaar.core.errors import NotFound, ValidationFailed
-from bazaar.core.pagination import clamp
+from bazaar.core.pagination import clamp, keyset_page
 from bazaar.trading import cache as tcache
 from bazaar.trading import conf
 from bazaar.trading.models import ImportJob, OfferItem, OwnershipChange, Pokemon, TradeOffer, Trainer
@@ -76,31 +76,30 @@ def pokemon_dict(p: Pokemon, owner_public_id: str) -> dict[str, Any]:
 
 
 def trainer_page(
-    *, q: str | None, order: str | None, limit: int | None, offset: int | None
+    *, q: str | None, order: str | None, limit: int | None, offset: int | None, cursor: str | None = None
 ) -> dict[str, Any]:
-    """A page of trainers (filter ``q`` on id/first/last name, ``order`` from TRAINER_ORDER). ValidationFailed
-    for a bad limit/offset/order. No locks."""
-    lim, off = clamp(limit, offset)
-    _, ordering = _order(order, TRAINER_ORDER)
+    """A page of trainers (filter ``q`` on id/first/last name, ``order`` from TRAINER_ORDER), a keyset page
+    (:func:`bazaar.core.pagination.keyset_page`: ``cursor``/``next_cursor``, bounded count). ValidationFailed for a
+    bad limit/offset/order/cursor. No locks."""
+    order_key, ordering = _order(order, TRAINER_ORDER)
     qs: QuerySet[Trainer] = Trainer.objects.all()
     if q:
         qs = qs.filter(Q(public_id__icontains=q) | Q(first_name__icontains=q) | Q(last_name__icontains=q))
-    qs = qs.order_by(*ordering)
-    return {
-        "count": qs.count(),
-        "limit": lim,
-        "offset": off,
-        "items": [trainer_dict(t) for t in qs[off : off + lim]],
-    }
+    page = keyset_page(qs, ordering=ordering, order_key=order_key, limit=limit, offset=offset, cursor=cursor)
+    return {**page, "items": [trainer_dict(t) for t in page["items"]]}
 
 
-def trainer_list_json(*, q: str | None, order: str | None, limit: int | None, offset: int | None) -> Cached:
+def trainer_list_json(
+    *, q: str | None, order: str | None, limit: int | None, offset: int | None, cursor: str | None = None
+) -> Cached:
     """Cached bytes of :func:`trainer_page` under the TRAINERS scope; the variant is the validated parameters."""
     lim, off = clamp(limit, offset)
     order_key, _ = _order(order, TRAINER_ORDER)
-    variant = _variant("l", [q or "", order_key, lim, off])
+    variant = _variant("l", [q or "", order_key, lim, off, cursor or ""])
     return tcache.trainers_json().get_or_build(
-        tcache.TRAINERS, variant, lambda: _dumps(trainer_page(q=q, order=order_key, limit=lim, offset=off))
+        tcache.TRAINERS,
+        variant,
+        lambda: _dumps(trainer_page(q=q, order=order_key, limit=lim, offset=off, cursor=cursor)),
     )
 
 
@@ -132,10 +131,10 @@ def pokemon_page(
     order: str | None,
     limit: int | None,
     offset: int | None,
+    cursor: str | None = None,
 ) -> dict[str, Any]:
-    """A page of pokemon filtered by owner id, species (case-insensitive exact), level range. No locks."""
-    lim, off = clamp(limit, offset)
-    _, ordering = _order(order, POKEMON_ORDER)
+    """A keyset page of pokemon filtered by owner id, species (case-insensitive exact), level range. No locks."""
+    order_key, ordering = _order(order, POKEMON_ORDER)
     qs = Pokemon.objects.select_related("owner").only(
         "public_id", "nickname", "species", "level", "date_of_ownership", "owner__public_id"
     )
@@ -147,9 +146,8 @@ def pokemon_page(
         qs = qs.filter(level__gte=level_min)
     if level_max is not None:
         qs = qs.filter(level__lte=level_max)
-    qs = qs.order_by(*ordering)
-    items = [pokemon_dict(p, p.owner.public_id) for p in qs[off : off + lim]]
-    return {"count": qs.count(), "limit": lim, "offset": off, "items": items}
+    page = keyset_page(qs, ordering=ordering, order_key=order_key, limit=limit, offset=offset, cursor=cursor)
+    return {**page, "items": [pokemon_dict(p, p.owner.public_id) for p in page["items"]]}
 
 
 def pokemon_list_json(**params: Any) -> Cached:

@@ -22,7 +22,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.harness import RESULTS, Context, Etcd, Scenario, alternate, b64, ensure_tools, paired_ratio, wrk
+from bench.harness import (
+    Context,
+    Etcd,
+    Scenario,
+    alternate,
+    b64,
+    ensure_tools,
+    paired_ratio,
+    save_figure,
+    size_axes,
+    wrk,
+)
 from bench.scenarios.kvstore import _demo_key
 
 SIZES = (1_000, 100_000, 1_000_000)
@@ -200,20 +211,10 @@ def _plot(sizes: dict[str, Any]) -> Path:
             label = f"{system} {op.replace('_', ' ')}"
             axes[0].plot(xs, rps, marker=marker, color=color, linestyle=line, label=label)
             axes[1].plot(xs, p99, marker=marker, color=color, linestyle=line, label=label)
-    for ax, ylabel in ((axes[0], "requests/s (median of rounds)"), (axes[1], "p99 latency, ms")):
-        ax.set_xscale("log")
-        ax.set_xlabel("keys stored")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
+    size_axes(axes, "keys stored")
     axes[1].set_yscale("log")
-    axes[0].legend(fontsize=7)
     fig.suptitle("KV store vs etcd by size, 16 clients, alternating rounds", fontsize=10)
-    fig.tight_layout()
-    path = RESULTS / "kvstore_scale_vs_etcd.png"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, "kvstore_scale_vs_etcd.png")
 
 
 def scale_vs_etcd(ctx: Context) -> dict[str, Any]:

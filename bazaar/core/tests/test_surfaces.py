@@ -180,3 +180,22 @@ def test_middleware_is_pinned() -> None:
 def test_surface_describe_is_complete(name: str) -> None:
     described = {d["name"]: d for d in surfaces.describe()}
     assert described[name]["path"] == surfaces.get(name).path
+
+
+def test_a_bypassed_surface_builds_every_time_and_stores_nothing(settings: Any) -> None:
+    """CACHE_BYPASS_SURFACES (benchmarks of the uncached cost) skips the cache for the named surfaces only."""
+    from bazaar.trading import cache as tcache
+
+    builds: list[int] = []
+
+    def build() -> bytes:
+        builds.append(1)
+        return b'{"n":%d}' % len(builds)
+
+    settings.CACHE_BYPASS_SURFACES = ["trading.pokemon_json"]
+    first = tcache.pokemon_json().get_or_build(tcache.POKEMON, "bypass-test", build)
+    second = tcache.pokemon_json().get_or_build(tcache.POKEMON, "bypass-test", build)
+    assert (first.hit, second.hit, first.body, second.body) == (False, False, b'{"n":1}', b'{"n":2}')
+    kept = [tcache.trainers_json().get_or_build(tcache.TRAINERS, "bypass-test", build) for _ in range(2)]
+    assert [c.hit for c in kept] == [False, True]  # other surfaces still cache
+    assert len(builds) == 3

@@ -7,7 +7,7 @@ from ninja import Query, Router, Schema, Status
 
 from bazaar.accounts.auth import current_user, user_auth
 from bazaar.core.http import bytes_response
-from bazaar.core.schemas import CheckedIn, ErrorOut, Line, Offset, SearchText
+from bazaar.core.schemas import CheckedIn, Cursor, ErrorOut, KeysetOffset, Line, SearchText
 from bazaar.trading import selectors, services
 from bazaar.trading.schemas import (
     HistoryOut,
@@ -38,7 +38,8 @@ class TrainerFilters(CheckedIn):
     q: SearchText | None = None
     order: Line | None = None
     limit: int | None = None
-    offset: Offset | None = None
+    offset: KeysetOffset | None = None
+    cursor: Cursor | None = None
 
 
 class PokemonFilters(CheckedIn):
@@ -48,7 +49,8 @@ class PokemonFilters(CheckedIn):
     level_max: int | None = None
     order: Line | None = None
     limit: int | None = None
-    offset: Offset | None = None
+    offset: KeysetOffset | None = None
+    cursor: Cursor | None = None
 
 
 @router.get("/trainers", response={200: TrainerPage, **ERRORS}, summary="List trainers (public, cached)")
