@@ -38,8 +38,8 @@ def _fill(dsn: str, upto: int) -> None:
     with psycopg.connect(dsn) as conn:
         conn.execute(
             """INSERT INTO trading_trainer (public_id, first_name, last_name, date_of_birth, created_at, updated_at)
-            SELECT format('ts%s', lpad(i::text, 4, '0')), 'Scale', format('Trainer%s', i),
-                   date '1970-01-01' + (i % 9000), now(), now()
+            SELECT format('ts%%s', lpad(i::text, 4, '0')), 'Scale', format('Trainer%%s', i),
+                   date '1970-01-01' + (i %% 9000), now(), now()
             FROM generate_series(1, %s) AS i
             ON CONFLICT DO NOTHING""",
             [TRAINERS],
@@ -47,11 +47,11 @@ def _fill(dsn: str, upto: int) -> None:
         conn.execute(
             """INSERT INTO trading_pokemon
                    (public_id, nickname, species, level, owner_id, date_of_ownership, created_at, updated_at)
-            SELECT format('ts%s', lpad(i::text, 7, '0')), format('nick%s', i),
-                   (ARRAY['Pikachu','Eevee','Onix','Snorlax','Gengar','Psyduck','Abra','Magikarp'])[1 + i % 8],
-                   1 + i % 100, t.id, date '2000-01-01' + (i % 8000), now(), now()
+            SELECT format('ts%%s', lpad(i::text, 7, '0')), format('nick%%s', i),
+                   (ARRAY['Pikachu','Eevee','Onix','Snorlax','Gengar','Psyduck','Abra','Magikarp'])[1 + i %% 8],
+                   1 + i %% 100, t.id, date '2000-01-01' + (i %% 8000), now(), now()
             FROM generate_series(0, %s - 1) AS i
-            JOIN trading_trainer t ON t.public_id = format('ts%s', lpad((1 + i % %s)::text, 4, '0'))
+            JOIN trading_trainer t ON t.public_id = format('ts%%s', lpad((1 + i %% %s)::text, 4, '0'))
             ON CONFLICT DO NOTHING""",
             [upto, TRAINERS],
         )
