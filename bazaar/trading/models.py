@@ -41,13 +41,14 @@ class Trainer(models.Model):
 
 class Pokemon(models.Model):
     # Every index here is maintained a million times by a large import: public_id is unique through a constraint
-    # (no extra LIKE index), owner has one plain index.
+    # (no extra LIKE index); owner has one index, (owner, public_id), which also serves a trainer's pokemon in id
+    # order (the list's default order) without walking the whole public_id index.
     public_id = models.CharField(max_length=64)
     nickname = models.CharField(max_length=100)
     species = models.CharField(max_length=100)
     level = models.PositiveSmallIntegerField()
     # NOT NULL foreign key: exactly one owner at any time; PROTECT so a trainer is never deleted from under them.
-    owner = models.ForeignKey(Trainer, on_delete=models.PROTECT, related_name="pokemon")
+    owner = models.ForeignKey(Trainer, on_delete=models.PROTECT, related_name="pokemon", db_index=False)
     date_of_ownership = models.DateField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -56,6 +57,7 @@ class Pokemon(models.Model):
 
     class Meta:
         ordering = ["public_id"]
+        indexes = [models.Index(fields=["owner", "public_id"], name="trading_pokemon_owner_pid")]
         constraints = [
             models.UniqueConstraint(fields=["public_id"], name="trading_pokemon_public_id_uniq"),
             models.CheckConstraint(

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
 
 from bazaar.core.cache import Cached
 from bazaar.core.errors import NotFound, ValidationFailed
@@ -135,11 +135,14 @@ def pokemon_page(
 ) -> dict[str, Any]:
     """A keyset page of pokemon filtered by owner id, species (case-insensitive exact), level range. No locks."""
     order_key, ordering = _order(order, POKEMON_ORDER)
-    qs = Pokemon.objects.select_related("owner").only(
-        "public_id", "nickname", "species", "level", "date_of_ownership", "owner__public_id"
-    )
+    fields = ("public_id", "nickname", "species", "level", "date_of_ownership")
     if owner:
-        qs = qs.filter(owner__public_id=owner)
+        # The owner's row id as a subquery (an InitPlan) rather than a join: with a constant owner_id the planner
+        # walks the (owner, public_id) index for one trainer's page instead of the whole public_id index.
+        owner_id = Trainer.objects.filter(public_id=owner).values("id")[:1]
+        qs = Pokemon.objects.only(*fields).filter(owner_id=Subquery(owner_id))
+    else:
+        qs = Pokemon.objects.select_related("owner").only(*fields, "owner__public_id")
     if species:
         qs = qs.filter(species__iexact=species)
     if level_min is not None:
@@ -147,7 +150,7 @@ def pokemon_page(
     if level_max is not None:
         qs = qs.filter(level__lte=level_max)
     page = keyset_page(qs, ordering=ordering, order_key=order_key, limit=limit, offset=offset, cursor=cursor)
-    return {**page, "items": [pokemon_dict(p, p.owner.public_id) for p in page["items"]]}
+    return {**page, "items": [pokemon_dict(p, owner or p.owner.public_id) for p in page["items"]]}
 
 
 def pokemon_list_json(**params: Any) -> Cached:

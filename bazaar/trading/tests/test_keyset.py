@@ -146,3 +146,31 @@ def test_deep_cursor_page_is_an_index_range_read(herd: list[str]) -> None:
         plan = "\n".join(r[0] for r in cur.fetchall())
     assert "Index" in plan, plan
     assert "Sort" not in plan, plan
+
+
+def test_owner_pages_walk_the_owner_and_unknown_owner_is_empty(herd: list[str], api_client: Any) -> None:
+    tr2 = sorted(Pokemon.objects.filter(owner__public_id="tr2").values_list("public_id", flat=True))
+    assert len(tr2) > 4
+    assert _walk(api_client, "owner=tr2", 2) == tr2
+    body = api_client.call("GET", f"{T}/pokemon?owner=nobody").json()
+    assert (body["items"], body["count"], body["next_cursor"]) == ([], 0, None)
+
+
+@pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="PostgreSQL's plan")
+def test_one_trainers_page_is_read_from_the_owner_index(herd: list[str]) -> None:
+    """A trainer's pokemon in id order come from the (owner, public_id) index, not from a walk of the whole
+    public_id index filtered by owner (what a join on the trainer made the planner pick at 1M rows)."""
+    from bazaar.trading.selectors import pokemon_page
+
+    with CaptureQueriesContext(connection) as queries:
+        pokemon_page(
+            owner="tr2", species=None, level_min=None, level_max=None, order=None, limit=2, offset=None
+        )
+    page_sql = next(q["sql"] for q in queries.captured_queries if "LIMIT 3" in q["sql"])
+    with connection.cursor() as cur:
+        cur.execute("SET LOCAL enable_seqscan = off")
+        cur.execute("SET LOCAL enable_bitmapscan = off")
+        cur.execute("EXPLAIN " + page_sql)
+        plan = "\n".join(r[0] for r in cur.fetchall())
+    assert "trading_pokemon_owner_pid" in plan, plan
+    assert "Sort" not in plan, plan
