@@ -5,7 +5,8 @@
   page's ``next_cursor``) continues after the last row in the list's order, one index range read whatever the depth;
   ``offset`` stays accepted up to :data:`OFFSET_WINDOW` (cheap there) and beyond answers 422 ``offset_too_deep``
   pointing at the cursor; the count is exact up to :data:`COUNT_EXACT_UPTO` and the planner's estimate above it
-  (``count_exact`` says which), so no request counts a whole large table.
+  (``count_exact`` says which), so no request counts a whole large table (and on a large table, a query the
+  planner expects to match far more than the bound is not counted at all).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
@@ -64,26 +66,58 @@ def paginate(qs: QuerySet[Any], limit: int | None, offset: int | None) -> dict[s
 
 #: Counts are exact up to this many rows (one bounded index read), estimated by the planner above it.
 COUNT_EXACT_UPTO = 10_000
+#: On a table that holds more than COUNT_EXACT_UPTO rows, a query the planner expects to match more than this many
+#: rows is answered with the estimate straight away: counting the first COUNT_EXACT_UPTO + 1 of them would cost
+#: every request on a large list a 10,000-row read for a number the answer then discards.
+ESTIMATE_FIRST_ABOVE = 10 * COUNT_EXACT_UPTO
+#: How long a process trusts its reading of a table's size (``pg_class.reltuples``, kept by ANALYZE/autovacuum).
+TABLE_ROWS_TTL_S = 60.0
+
+_table_rows_seen: dict[tuple[str, str], tuple[float, float]] = {}
 
 
-def bounded_count(qs: QuerySet[Any]) -> tuple[int, bool]:
-    """``(count, exact)``: exact when at most :data:`COUNT_EXACT_UPTO` rows match (``COUNT(*)`` over a
-    ``LIMIT``-ed subquery), else PostgreSQL's row estimate for the same query (never below the bound). Other
-    databases (the embedded SQLite) count exactly."""
-    qs = qs.order_by()
-    n = qs[: COUNT_EXACT_UPTO + 1].count()
-    if n <= COUNT_EXACT_UPTO:
-        return n, True
-    connection = connections[qs.db]
-    if connection.vendor != "postgresql":
-        return qs.count(), True
+def _table_rows(alias: str, table: str) -> float:
+    """The planner's row count of ``table`` (-1 when never analyzed), re-read at most every TABLE_ROWS_TTL_S."""
+    now = time.monotonic()
+    seen = _table_rows_seen.get((alias, table))
+    if seen is not None and now - seen[0] < TABLE_ROWS_TTL_S:
+        return seen[1]
+    with connections[alias].cursor() as cur:
+        cur.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [table])
+        row = cur.fetchone()
+    rows = float(row[0]) if row and row[0] is not None else -1.0
+    _table_rows_seen[(alias, table)] = (now, rows)
+    return rows
+
+
+def _estimate(qs: QuerySet[Any]) -> int:
     query, params = qs.values("pk").query.sql_with_params()
-    with connection.cursor() as cur:
+    with connections[qs.db].cursor() as cur:
         cur.execute("EXPLAIN (FORMAT JSON) " + query, params)
         plan = cur.fetchone()[0]
     if isinstance(plan, str):
         plan = json.loads(plan)
-    return max(int(plan[0]["Plan"]["Plan Rows"]), COUNT_EXACT_UPTO + 1), False
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def bounded_count(qs: QuerySet[Any]) -> tuple[int, bool]:
+    """``(count, exact)``: exact when at most :data:`COUNT_EXACT_UPTO` rows match (``COUNT(*)`` over a
+    ``LIMIT``-ed subquery), else PostgreSQL's row estimate for the same query (never below the bound). On a large
+    table a query estimated above :data:`ESTIMATE_FIRST_ABOVE` skips the bounded count. Other databases (the
+    embedded SQLite) count exactly."""
+    qs = qs.order_by()
+    postgres = connections[qs.db].vendor == "postgresql"
+    estimate: int | None = None
+    if postgres and _table_rows(qs.db, qs.model._meta.db_table) > COUNT_EXACT_UPTO:
+        estimate = _estimate(qs)
+        if estimate > ESTIMATE_FIRST_ABOVE:
+            return estimate, False
+    n = qs[: COUNT_EXACT_UPTO + 1].count()
+    if n <= COUNT_EXACT_UPTO:
+        return n, True
+    if not postgres:
+        return qs.count(), True
+    return max(_estimate(qs) if estimate is None else estimate, COUNT_EXACT_UPTO + 1), False
 
 
 def _invalid_cursor() -> ValidationFailed:
