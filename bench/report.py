@@ -205,7 +205,9 @@ def target_of(r: Result) -> tuple[str, str]:
         met = _app(out).get("rps", 0) >= out["target_cycles_per_s"] if met is None else met
     elif "limits" in out:
         lim = out["limits"]
-        text = f"≤ {num(lim['max_seconds'])} s, peak RSS < {num(lim['max_peak_rss_mb'])} MB"
+        text = f"≤ {num(lim['max_seconds'])} s"
+        if "max_peak_rss_mb" in lim:
+            text += f", peak RSS < {num(lim['max_peak_rss_mb'])} MB"
     elif isinstance(out.get("target"), str) and r.scenario not in ISSUE_TARGETS:
         text = out["target"]
     issue = ISSUE_TARGETS.get(r.scenario)
@@ -568,6 +570,80 @@ def scaled_out(results: list[Result]) -> list[str]:
     return lines
 
 
+def _spread(cell: dict[str, Any]) -> str:
+    lo_hi = cell.get("rps_spread")
+    if isinstance(lo_hi, list) and len(lo_hi) == 2:
+        return f" ({num(lo_hi[0])}–{num(lo_hi[1])})"
+    return ""
+
+
+def scale_curves(results: list[Result]) -> list[str]:
+    """One table per by-size scenario (``out['sizes']``): req/s (median of rounds, spread) and p99 per size, the
+    largest size over the smallest, and the ratio to a reference system where the scenario ran one (etcd)."""
+    scaled = [r for r in results if isinstance(r.out.get("sizes"), dict)]
+    if not scaled:
+        return []
+    lines = [
+        "## Scale curves: the same request at growing data sizes",
+        "",
+        "Each cell: median req/s of alternating rounds (lowest–highest round) · p99. `largest ÷ smallest` is the "
+        "req/s at the largest size over the smallest (the goal: ≥ 0.5, i.e. within 2×).",
+        "",
+    ]
+    for r in scaled:
+        sizes = r.out["sizes"]
+        keys = list(sizes)
+        ops = list(next(iter(sizes.values())))
+        has_ref = any(isinstance(c, dict) and "bazaar" in c for c in sizes[keys[0]].values())
+        host = r.out.get("host") or {}
+        lines += [f"### `{r.scenario}` ({r.label})", "", r.description + ".", ""]
+        if host.get("noisy"):
+            lines += [f"Noisy sitting: {'; '.join(host.get('why', []))}.", ""]
+        head = ["operation", *[f"{int(k):,}" for k in keys], "largest ÷ smallest"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        flat = r.out.get("largest_over_smallest") or {}
+        for op in ops:
+            systems: list[tuple[str, str | None]] = (
+                [("Bazaar", "bazaar"), ("etcd", "etcd")] if has_ref else [("", None)]
+            )
+            for name, key in systems:
+                cells = []
+                for k in keys:
+                    cell = sizes[k][op]
+                    cell = cell.get(key, {}) if key else cell
+                    if "rps" not in cell:
+                        cells.append(NONE)
+                        continue
+                    text = f"{num(cell['rps'])}{_spread(cell)} · {ms(cell.get('p99_ms'))}"
+                    if key == "bazaar" and sizes[k][op].get("ratio_to_etcd") is not None:
+                        text += f" · **{sizes[k][op]['ratio_to_etcd']:.2f}× etcd**"
+                    cells.append(text)
+                ratio_cell = NONE
+                if key in (None, "bazaar") and flat.get(op) is not None:
+                    ratio_cell = f"{flat[op]:.2f}"
+                elif key == "etcd":
+                    first, last = sizes[keys[0]][op].get("etcd", {}), sizes[keys[-1]][op].get("etcd", {})
+                    if first.get("rps") and last.get("rps"):
+                        ratio_cell = f"{last['rps'] / first['rps']:.2f}"
+                label = f"`{op}`" + (f" {name}" if name else "")
+                lines.append("| " + " | ".join([label, *cells, ratio_cell]) + " |")
+        extra = []
+        if r.out.get("random_over_hot_at_largest") is not None:
+            extra.append(
+                f"random-key GET over hot-key GET at the largest size: {r.out['random_over_hot_at_largest']:.2f}"
+            )
+        if r.out.get("target"):
+            extra.append(f"target: {r.out['target']}")
+        for goal, text in (r.out.get("targets") or {}).items():
+            extra.append(f"target `{goal}`: {text}")
+        if "meets_target" in r.out:
+            extra.append("met" if r.out["meets_target"] else "**not met**")
+        if extra:
+            lines += ["", "; ".join(extra) + "."]
+        lines.append("")
+    return lines
+
+
 def plots(results: list[Result], results_dir: Path, report_dir: Path) -> list[str]:
     lines = ["## Plots", ""]
     for name in dict.fromkeys(r.scenario for r in results):
@@ -590,6 +666,7 @@ def build(results_dir: Path = RESULTS, report_path: Path = REPORT) -> str:
         *table(rows, several),
         "",
         *scaled_out(results),
+        *scale_curves(results),
         *correctness(rows, several),
         *plots(results, results_dir, report_path.parent),
     ]

@@ -160,3 +160,55 @@ def test_host_busyness_reads_the_whole_machine() -> None:
     assert state["noisy"]
     assert len(state["why"]) == 2
     assert not host_state({"busy": 0.05, "steal": 0.0}, {"steal_max": 0.01})["noisy"]
+
+
+def _cell(rps: float, p99: float, lo: float, hi: float) -> dict[str, Any]:
+    return {**_load(rps, p99 / 2, p99), "runs": 3, "rps_spread": [lo, hi]}
+
+
+def test_scale_curves_table_per_size_with_reference_and_flatness(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    sizes = {
+        "1000": {"get_random": {"bazaar": _cell(4000, 9, 3500, 4200), "etcd": _cell(2000, 20, 1900, 2100)}},
+        "1000000": {"get_random": {"bazaar": _cell(1000, 40, 900, 1100), "etcd": _cell(500, 90, 450, 600)}},
+    }
+    sizes["1000"]["get_random"]["ratio_to_etcd"] = 2.0
+    sizes["1000000"]["get_random"]["ratio_to_etcd"] = 2.0
+    _write(
+        results,
+        "kvstore_scale_vs_etcd",
+        "KV at sizes",
+        {"sizes": sizes, "largest_over_smallest": {"get_random": 0.25}, "meets_target": False},
+    )
+    _write(
+        results,
+        "trading_lists_scale",
+        "lists at sizes",
+        {
+            "sizes": {
+                "100": {"first_page": _cell(800, 5, 700, 900)},
+                "1000000": {"first_page": _cell(600, 7, 500, 650)},
+            },
+            "largest_over_smallest": {"first_page": 0.75},
+            "meets_target": True,
+            "host": {"before": {"busy": 1.0}, "noisy": True, "why": ["100% of the CPUs busy"]},
+        },
+    )
+    report = build(results, tmp_path / "REPORT.md")
+    section = report[report.index("## Scale curves") :]
+    assert "| operation | 1,000 | 1,000,000 | largest ÷ smallest |" in section
+    assert (
+        "| `get_random` Bazaar | 4,000 (3,500–4,200) · 9.00 ms · **2.00× etcd** | 1,000 (900–1,100)"
+        in section
+    )
+    assert (
+        section.count(
+            "| `get_random` etcd | 2,000 (1,900–2,100) · 20.0 ms | 500 (450–600) · 90.0 ms | 0.25 |"
+        )
+        == 1
+    )
+    assert "| `first_page` | 800 (700–900) · 5.00 ms | 600 (500–650) · 7.00 ms | 0.75 |" in section
+    assert "Noisy sitting: 100% of the CPUs busy." in section
+    assert "\n**not met**.\n" in section
+    assert "\nmet.\n" in section
