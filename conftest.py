@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from bazaar.core import cache
 
@@ -69,11 +68,6 @@ def celery_eager_unless_worker(request: pytest.FixtureRequest) -> Iterator[None]
     _set_task_join_will_block(False)
     yield
     app.conf.task_always_eager = previous
-
-
-@pytest.fixture
-def on_postgres() -> bool:
-    return connection.vendor == "postgresql"
 
 
 @pytest.fixture

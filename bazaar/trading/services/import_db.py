@@ -7,7 +7,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from bazaar.core.errors import Conflict
 from bazaar.trading.services.import_rows import FastRows, _Errors
@@ -22,18 +22,6 @@ _STAGE_COLUMNS = {
     "pokemon": "row_no bigint, public_id text, nickname text, species text, level integer, owner text, "
     "date_of_ownership date",
 }
-
-
-def _tune_session(cur: Any) -> None:
-    """Give the import room: hash joins over a million rows in memory, and the staging table in local buffers.
-    ``temp_buffers`` can only change before a session first touches a temp table; setting the same value again is
-    allowed, so a worker's later imports keep it and a refusal is harmless (savepoint)."""
-    cur.execute("SET LOCAL work_mem = '64MB'")
-    try:
-        with transaction.atomic():
-            cur.execute("SET temp_buffers = '192MB'")
-    except DatabaseError:
-        pass
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
