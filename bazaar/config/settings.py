@@ -249,6 +249,10 @@ TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 # --- Limits and API -------------------------------------------------------------------------------
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=2 * 1024 * 1024)
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+#: A product photo (storefront): stated on the form, checked by the service, enforced on the body by middleware.
+IMAGE_UPLOAD_MAX_BYTES = env.int("IMAGE_UPLOAD_MAX_BYTES", default=5 * 1024 * 1024)
+#: The public address of the site, for links that leave it (e-mails, the share link, the QR code).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 API_MAX_LIMIT = env.int("API_MAX_LIMIT", default=200)

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from bazaar.config.api import api, openapi_json
-from bazaar.core import health, views
+from bazaar.core import health, media, views
 
 admin.site.site_header = "Bazaar back office"
 admin.site.site_title = "Bazaar admin"
@@ -13,6 +13,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics_view, name="metrics"),
+    path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", media.media, name="media"),
     path("api/openapi.json", openapi_json, name="openapi-json"),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
@@ -22,8 +23,3 @@ urlpatterns = [
     path("", include("bazaar.trading.urls")),
     path("", include("bazaar.kvstore.urls")),
 ]
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

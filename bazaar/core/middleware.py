@@ -21,6 +21,10 @@ Handler = Callable[[HttpRequest], HttpResponse]
 
 #: Paths that accept large uploads (CSV imports); everything else gets MAX_REQUEST_BODY_BYTES.
 LARGE_BODY_PREFIXES: tuple[str, ...] = ("/api/trading/import", "/trading/import", "/api/kv/import")
+#: Pages with a photo upload: a phone photo is bigger than MAX_REQUEST_BODY_BYTES (limit: IMAGE_UPLOAD_MAX_BYTES
+#: plus room for the form's other fields).
+IMAGE_UPLOAD_PREFIXES: tuple[str, ...] = ("/storefront/products/",)
+IMAGE_FORM_ROOM = 64 * 1024
 
 
 #: Deadlock, serialization failure: the database gave up on this transaction, not on the service.
@@ -118,10 +122,19 @@ class BodySizeLimitMiddleware:
                 if request.path.startswith(LARGE_BODY_PREFIXES)
                 else settings.MAX_REQUEST_BODY_BYTES
             )
+            if request.path.startswith(IMAGE_UPLOAD_PREFIXES):
+                limit = settings.IMAGE_UPLOAD_MAX_BYTES + IMAGE_FORM_ROOM
             if size > limit:
-                if request.path.startswith(LARGE_BODY_PREFIXES) and not request.path.startswith("/api/"):
-                    # The browser's upload form (the trading import): a page in words, not a JSON body.
-                    return render(request, "too_large.html", {"size": size, "limit": limit}, status=413)
+                if not request.path.startswith("/api/"):
+                    # A browser's form (an import, a product photo): a page in words, not a JSON body.
+                    image = request.path.startswith(IMAGE_UPLOAD_PREFIXES)
+                    context = {
+                        "size": size,
+                        "limit": settings.IMAGE_UPLOAD_MAX_BYTES if image else limit,
+                        "image": image,
+                        "back": request.path,
+                    }
+                    return render(request, "too_large.html", context, status=413)
                 return json_error(
                     413,
                     "payload_too_large",

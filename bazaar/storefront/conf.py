@@ -40,5 +40,6 @@ def max_quantity() -> int:
 
 
 def max_image_bytes() -> int:
-    """STOREFRONT_MAX_IMAGE_BYTES (default 2 MiB)."""
-    return int(_get("STOREFRONT_MAX_IMAGE_BYTES", str(2 * 1024 * 1024)))
+    """settings.IMAGE_UPLOAD_MAX_BYTES (env IMAGE_UPLOAD_MAX_BYTES, default 5 MiB): one limit for the form's text,
+    the service's check and the body limit of the upload pages."""
+    return int(settings.IMAGE_UPLOAD_MAX_BYTES)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
+from django.template.defaultfilters import filesizeformat
 
 from bazaar.core.forms import TextField
+from bazaar.storefront import conf
 from bazaar.storefront.models import OrderStatus, PaymentStatus
 from bazaar.storefront.services.shops import CURRENCIES
 
@@ -53,7 +55,13 @@ class ProductForm(forms.Form):
     stock = forms.IntegerField(min_value=0, max_value=10_000_000, initial=0)
     is_available = forms.BooleanField(required=False, initial=True, label="Available (can be ordered)")
     is_listed = forms.BooleanField(required=False, initial=True, label="Listed (shown on the store page)")
-    image = forms.ImageField(required=False)
+    image = forms.ImageField(required=False, label="Photo")
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        limit = filesizeformat(conf.max_image_bytes())
+        self.fields["image"].help_text = f"JPEG, PNG, WebP or GIF, at most {limit}. Shown up to 480 px wide."
+        self.fields["image"].widget.attrs["accept"] = "image/jpeg,image/png,image/webp,image/gif"
 
 
 class StatusForm(forms.Form):

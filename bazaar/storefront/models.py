@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
@@ -76,6 +77,12 @@ class Product(models.Model):
     is_listed = models.BooleanField(default=True, help_text="Shown on the public store page.")
     is_archived = models.BooleanField(default=False, help_text="Deleted, kept because orders refer to it.")
     image = models.ImageField(upload_to="storefront/products/", blank=True)
+    # Made once at upload (storefront.images): storage names of the 240 and 480 px wide JPEGs, and the larger
+    # one's size, so pages can set width/height (no layout shift) without opening a file.
+    thumb_small = models.CharField(max_length=200, blank=True)
+    thumb = models.CharField(max_length=200, blank=True)
+    thumb_width = models.PositiveIntegerField(default=0)
+    thumb_height = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -100,6 +107,19 @@ class Product(models.Model):
         if not self.mrp or self.price >= self.mrp:
             return 0
         return int((Decimal(100) * (self.mrp - self.price) / self.mrp).quantize(Decimal(1)))
+
+    @property
+    def thumb_small_url(self) -> str:
+        return default_storage.url(self.thumb_small) if self.thumb_small else ""
+
+    @property
+    def thumb_url(self) -> str:
+        return default_storage.url(self.thumb) if self.thumb else ""
+
+    @property
+    def thumb_display_height(self) -> int:
+        """Height at the 240 px display width (for the img's height attribute)."""
+        return round(self.thumb_height * 240 / self.thumb_width) if self.thumb_width else 240
 
     @property
     def orderable(self) -> bool:

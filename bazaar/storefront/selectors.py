@@ -35,6 +35,10 @@ class StoreProduct(NamedTuple):
     price: Decimal
     stock: int
     is_available: bool
+    thumb_small: str = ""
+    thumb: str = ""
+    thumb_width: int = 0
+    thumb_height: int = 0
 
 
 class StoreShop(NamedTuple):
@@ -56,7 +60,7 @@ def _money(value: object) -> Decimal:
 def _store_sql() -> str:
     shop, product = Shop._meta.db_table, Product._meta.db_table
     # Table names come from model metadata, the slug is a bound parameter.
-    return f"SELECT s.id, s.name, s.slug, s.currency, s.contact_phone, p.id, p.name, p.description, p.mrp, p.price, p.stock, p.is_available FROM {shop} s LEFT JOIN {product} p ON p.shop_id = s.id AND p.is_listed AND NOT p.is_archived WHERE s.slug = %s ORDER BY p.name, p.id"  # noqa: S608
+    return f"SELECT s.id, s.name, s.slug, s.currency, s.contact_phone, p.id, p.name, p.description, p.mrp, p.price, p.stock, p.is_available, p.thumb_small, p.thumb, p.thumb_width, p.thumb_height FROM {shop} s LEFT JOIN {product} p ON p.shop_id = s.id AND p.is_listed AND NOT p.is_archived WHERE s.slug = %s ORDER BY p.name, p.id"  # noqa: S608
 
 
 def store_by_slug(slug: str) -> tuple[StoreShop, list[StoreProduct]]:
@@ -74,7 +78,7 @@ def store_by_slug(slug: str) -> tuple[StoreShop, list[StoreProduct]]:
         raise NotFound("No such store.", code="shop_not_found")
     shop = StoreShop(*rows[0][:5])
     products = [
-        StoreProduct(r[5], r[6], r[7], _money(r[8]), _money(r[9]), r[10], bool(r[11]))
+        StoreProduct(r[5], r[6], r[7], _money(r[8]), _money(r[9]), r[10], bool(r[11]), *r[12:16])
         for r in rows
         if r[5] is not None
     ]
@@ -114,7 +118,7 @@ def order_list(shop: Shop, *, status: str | None = None) -> QuerySet[Order]:
 
 def order_get(shop: Shop, order_id: int) -> Order:
     """One of the shop's orders with its lines; NotFound ``order_not_found`` for anyone else's."""
-    order = Order.objects.prefetch_related("items").filter(shop=shop, pk=order_id).first()
+    order = Order.objects.prefetch_related("items__product").filter(shop=shop, pk=order_id).first()
     if order is None:
         raise NotFound("No such order.", code="order_not_found")
     return order
@@ -124,7 +128,7 @@ def order_public(slug: str, number: str) -> Order:
     """An order by its (unguessable) number for the customer's confirmation page."""
     order = (
         Order.objects.select_related("shop")
-        .prefetch_related("items")
+        .prefetch_related("items__product")
         .filter(shop__slug=slug, number=number)
         .first()
     )

@@ -7,10 +7,11 @@ from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.template.defaultfilters import filesizeformat
 
 from bazaar.accounts.models import User
 from bazaar.core.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
-from bazaar.storefront import conf
+from bazaar.storefront import conf, images
 from bazaar.storefront.models import Product, Shop
 
 CENT = Decimal("0.01")
@@ -59,13 +60,29 @@ def _validate(product: Product) -> None:
         )
 
 
-def _check_image(image: UploadedFile | None) -> None:
+def _check_image(image: UploadedFile | None) -> images.Thumbs | None:
+    """Size, declared type, then a real decode: the thumbnails are made here, before any write, so a file that
+    only claims to be an image is refused with nothing stored."""
     if image is None:
-        return
-    if image.size is not None and image.size > conf.max_image_bytes():
-        raise PayloadTooLarge("The image is too large.", code="image_too_large")
+        return None
+    limit = conf.max_image_bytes()
+    if image.size is not None and image.size > limit:
+        raise PayloadTooLarge(
+            f"The image is {filesizeformat(image.size)}; the largest accepted is {filesizeformat(limit)}.",
+            code="image_too_large",
+            details={"field": "image", "limit": limit, "size": image.size},
+        )
     if (image.content_type or "") not in IMAGE_TYPES:
-        raise ValidationFailed("The image must be PNG, JPEG, WebP or GIF.", code="invalid_image")
+        raise ValidationFailed(
+            "The image must be PNG, JPEG, WebP or GIF.", code="invalid_image", details={"field": "image"}
+        )
+    return images.render(image)
+
+
+def _attach(product: Product, image: UploadedFile, thumbs: images.Thumbs) -> None:
+    product.image.save(image.name or "image", image, save=False)
+    product.thumb_small, product.thumb = images.store(thumbs)
+    product.thumb_width, product.thumb_height = thumbs.width, thumbs.height
 
 
 def _name_taken(shop: Shop, name: str, exclude_pk: int | None = None) -> bool:
@@ -93,7 +110,7 @@ def product_create(
     stock >= 0. Raises NotFound ``no_shop``, ValidationFailed, Conflict ``duplicate_name``, PayloadTooLarge.
     Writes nothing on failure; invalidates the store page after commit.
     """
-    _check_image(image)
+    thumbs = _check_image(image)
     shop = owner_shop(owner)
     product = Product(
         shop=shop,
@@ -110,8 +127,8 @@ def product_create(
         with transaction.atomic():
             if _name_taken(shop, product.name):
                 raise Conflict("A product with that name exists in your shop.", code="duplicate_name")
-            if image is not None:
-                product.image.save(image.name or "image", image, save=False)
+            if image is not None and thumbs is not None:
+                _attach(product, image, thumbs)
             product.save()
     except IntegrityError:
         raise Conflict("A product with that name exists in your shop.", code="duplicate_name")
@@ -132,7 +149,7 @@ def product_update(
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise ValidationFailed("Unknown fields.", code="unknown_fields", details=sorted(unknown))
-    _check_image(image)
+    thumbs = _check_image(image)
     try:
         with transaction.atomic():
             product = (
@@ -150,8 +167,8 @@ def product_update(
             _validate(product)
             if _name_taken(product.shop, product.name, exclude_pk=product.pk):
                 raise Conflict("A product with that name exists in your shop.", code="duplicate_name")
-            if image is not None:
-                product.image.save(image.name or "image", image, save=False)
+            if image is not None and thumbs is not None:
+                _attach(product, image, thumbs)
             product.save()
     except IntegrityError:
         raise Conflict("A product with that name exists in your shop.", code="duplicate_name")

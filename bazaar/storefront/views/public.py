@@ -23,7 +23,7 @@ from bazaar.core import cache
 from bazaar.core.errors import DomainError, NotFound, ValidationFailed
 from bazaar.core.http import bytes_response
 from bazaar.core.schemas import text_problem
-from bazaar.storefront import conf, selectors, services
+from bazaar.storefront import conf, links, selectors, services
 from bazaar.storefront.cache import PAGE_VARIANT, store_scope, store_surface
 
 HTML = "text/html; charset=utf-8"
@@ -34,8 +34,22 @@ class _NoStore(Exception):
     """Raised inside a cache build when the slug names no shop (nothing is cached then)."""
 
 
+def thumb_html(name: str, small: str, large: str, width: int, height: int, css: str = "thumb") -> str:
+    """An ``<img>`` of a product's thumbnails: both widths in ``srcset``, the size given (no layout shift when it
+    arrives), lazy. ``name`` is already escaped; an empty ``small`` gives a plain placeholder."""
+    if not small:
+        return f'<span class="{css} none" aria-hidden="true"></span>'
+    h = round(height * 240 / width) if width else 240
+    s_url, l_url = escape(links.media_url(small)), escape(links.media_url(large))
+    return (
+        f'<img class="{css}" src="{s_url}" srcset="{s_url} 240w, {l_url} 480w" sizes="(max-width: 520px) 45vw, 240px"'
+        f' width="240" height="{h}" loading="lazy" decoding="async" alt="{name}">'
+    )
+
+
 def _row(p: selectors.StoreProduct) -> str:
     name = escape(p.name)
+    img = thumb_html(name, p.thumb_small, p.thumb, p.thumb_width, p.thumb_height)
     desc = f'<br><span class="muted">{escape(p.description)}</span>' if p.description else ""
     price = f"<strong>{p.price}</strong>"
     if p.price != p.mrp:
@@ -56,7 +70,7 @@ def _row(p: selectors.StoreProduct) -> str:
     else:
         qty = "—"
     return (
-        f'<tr data-product="{name}"><td><strong>{name}</strong>{desc}</td><td class="num">{price}</td>'
+        f'<tr data-product="{name}"><td>{img}<strong>{name}</strong>{desc}</td><td class="num">{price}</td>'
         f'<td>{badge}</td><td class="num">{qty}</td></tr>\n'
     )
 

@@ -1,0 +1,154 @@
+"""Product photos: thumbnails made once at upload, served by the media route, shown on every page that lists
+products or order lines and in the vendor's e-mail (with absolute links); bad files refused with nothing written."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from PIL import Image
+
+from bazaar.accounts.models import User
+from bazaar.storefront import services
+from bazaar.storefront.models import Product
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media(settings: Any, tmp_path: Path) -> Path:
+    settings.MEDIA_ROOT = tmp_path
+    settings.SITE_URL = "https://shop.example"
+    return tmp_path
+
+
+def photo(width: int = 1000, height: int = 600, fmt: str = "PNG") -> SimpleUploadedFile:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 120, 40)).save(buf, format=fmt)
+    return SimpleUploadedFile(f"p.{fmt.lower()}", buf.getvalue(), f"image/{fmt.lower()}")
+
+
+@pytest.fixture
+def vendor(make_user: Any) -> User:
+    user = make_user("vani")
+    services.shop_create(owner=user, name="Vani Crafts", slug="vani", contact_email="vani@example.com")
+    return user
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_upload_makes_two_thumbnails_once_with_their_size(vendor: User, media: Path) -> None:
+    p = services.product_create(owner=vendor, name="Bowl", mrp="100", price="90", stock=3, image=photo())
+    p.refresh_from_db()
+    assert (p.thumb_width, p.thumb_height) == (480, 288)
+    with Image.open(media / p.thumb_small) as small, Image.open(media / p.thumb) as large:
+        assert (small.size, small.format) == ((240, 144), "JPEG")
+        assert (large.size, large.format) == ((480, 288), "JPEG")
+    assert len(_files(media)) == 3  # the original and two thumbnails
+    # A small original is never upscaled.
+    q = services.product_create(
+        owner=vendor, name="Cup", mrp="10", price="10", stock=1, image=photo(200, 100)
+    )
+    assert (q.thumb_width, q.thumb_height) == (200, 100)
+
+
+def test_the_store_page_shows_the_thumbnail_sized_and_lazy(vendor: User, client: Client) -> None:
+    p = services.product_create(owner=vendor, name="Bowl", mrp="100", price="90", stock=3, image=photo())
+    body = client.get("/s/vani/").content.decode()
+    small, large = f"/media/{p.thumb_small}", f"/media/{p.thumb}"
+    assert f'src="{small}" srcset="{small} 240w, {large} 480w"' in body
+    assert 'width="240" height="144" loading="lazy"' in body
+    assert 'alt="Bowl"' in body
+
+
+def test_the_media_route_serves_images_with_cache_headers(vendor: User, client: Client, media: Path) -> None:
+    p = services.product_create(owner=vendor, name="Bowl", mrp="100", price="90", stock=3, image=photo())
+    r = client.get(f"/media/{p.thumb}")
+    assert r.status_code == 200
+    assert r["Content-Type"] == "image/jpeg"
+    assert r["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert "sandbox" in r["Content-Security-Policy"]
+    with Image.open(io.BytesIO(b"".join(r.streaming_content))) as img:  # type: ignore[attr-defined]
+        assert img.size == (480, 288)
+    original = client.get(f"/media/{p.image.name}")
+    assert (original.status_code, original["Cache-Control"]) == (200, "public, max-age=86400")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/media/../settings.py",
+        "/media/%2e%2e/secret.png",
+        "/media/storefront/../../secret.png",
+        "/media//etc/hosts.png",
+        "/media/page.html",
+        "/media/script.svg",
+        "/media/missing.png",
+        "/media/storefront/",
+    ],
+)
+def test_the_media_route_refuses_what_is_not_a_stored_image(client: Client, media: Path, path: str) -> None:
+    (media / "page.html").write_text("<script>alert(1)</script>")
+    (media / "script.svg").write_text("<svg onload='alert(1)'/>")
+    (media.parent / "secret.png").write_bytes(b"\x89PNG secret")
+    r = client.get(path)
+    assert r.status_code == 404
+    assert b"secret" not in r.content
+    assert b"alert" not in r.content
+
+
+def test_a_file_that_only_claims_to_be_an_image_is_refused_and_nothing_is_written(
+    vendor: User, client: Client, media: Path
+) -> None:
+    client.force_login(vendor)
+    fake = SimpleUploadedFile("x.png", b"\x89PNG\r\n\x1a\n not really", "image/png")
+    r = client.post(
+        "/storefront/products/new/",
+        {"name": "Fake", "mrp": "10", "price": "10", "stock": "1", "image": fake},
+    )
+    assert r.status_code == 400  # the form again, with the reason at the field
+    assert b"errorlist" in r.content
+    assert not Product.objects.exists()
+    assert _files(media) == []
+
+
+def test_the_form_states_the_limit(vendor: User, client: Client, settings: Any) -> None:
+    settings.IMAGE_UPLOAD_MAX_BYTES = 3 * 1024 * 1024
+    client.force_login(vendor)
+    body = client.get("/storefront/products/new/").content.decode()
+    assert "at most 3.0\xa0MB" in body
+    assert 'accept="image/jpeg,image/png,image/webp,image/gif"' in body
+
+
+def test_product_list_order_pages_and_email_show_the_photo(
+    vendor: User, client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    p = services.product_create(owner=vendor, name="Bowl", mrp="100", price="90", stock=3, image=photo())
+    with django_capture_on_commit_callbacks(execute=True):
+        placed = services.order_place(
+            slug="vani",
+            lines=[services.OrderLine(p.pk, 1, None)],
+            customer_name="Asha",
+            phone="12345678",
+            address="1 Road",
+            idempotency_key="k-1",
+        )
+    small = f"/media/{p.thumb_small}"
+    public = client.get(f"/s/vani/orders/{placed.order.number}/").content.decode()
+    assert f'src="{small}"' in public
+    client.force_login(vendor)
+    assert f'src="{small}"' in client.get("/storefront/products/").content.decode()
+    assert f'src="{small}"' in client.get(f"/storefront/orders/{placed.order.pk}/").content.decode()
+    (message,) = mail.outbox
+    assert f"Manage it at https://shop.example/storefront/orders/{placed.order.pk}/" in message.body
+    assert f"https://shop.example/s/vani/orders/{placed.order.number}/" in message.body
+    html = message.alternatives[0][0]  # type: ignore[attr-defined]
+    assert f'src="https://shop.example{small}"' in str(html)
+    assert "/storefront/orders/" not in str(html).replace("https://shop.example/storefront/orders/", "")
