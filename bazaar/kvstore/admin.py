@@ -15,9 +15,9 @@ from bazaar.kvstore.models import Entry, Tenant, TenantApiKey
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "created_at")
+    list_display = ("slug", "name", "revision", "created_at")
     search_fields = ("slug", "name")
-    readonly_fields = ("version_floor", "created_at")
+    readonly_fields = ("version_floor", "revision", "compacted_revision", "created_at")
     actions = ["issue_key"]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -67,6 +67,7 @@ def get_key(request: HttpRequest, key: str) -> HttpResponse:
     response["ETag"] = tag
     response["Cache-Control"] = CACHE_CONTROL
     response["X-Cache"] = "hit" if read.hit else "miss"
+    response["X-Revision"] = str(read.revision)
     return response
 
 
@@ -82,13 +83,16 @@ def put_key(request: HttpRequest, key: str, payload: SetIn) -> HttpResponse:
     )
     response = HttpResponse(json.dumps(write_body(result)), content_type=CONTENT_TYPE)
     response["ETag"] = etag(result.version)
+    response["X-Revision"] = str(result.revision)
     return response
 
 
 @router.delete("/keys/{path:key}", auth=tenant_key, response={204: None}, summary="Delete a key")
-def delete_key(request: HttpRequest, key: str, if_version: Int64 | None = None) -> Status:
-    services.entry_delete(tenant_id=principal(request).tenant_id, key=key, if_version=if_version)
-    return Status(204, None)
+def delete_key(request: HttpRequest, key: str, if_version: Int64 | None = None) -> HttpResponse:
+    result = services.entry_delete(tenant_id=principal(request).tenant_id, key=key, if_version=if_version)
+    response = HttpResponse(status=204)
+    response["X-Revision"] = str(result.revision)
+    return response
 
 
 @router.post("/batch", auth=tenant_key, response={200: BatchOut}, summary="Several sets/deletes, all or none")

@@ -2,9 +2,11 @@
 
 Stored form
 -----------
-One cache entry per (tenant, key) under ``Scope("kvstore", "entry", "<tenant_id>:<key>")``, variant ``v1``::
+One cache entry per (tenant, key) under ``Scope("kvstore", "entry", "<tenant_id>:<key>")``, variant ``v2``::
 
-    b"<version> <expires_at in ms since the epoch, 0 for none>\\n" + b'{"key":…,"value":…,…,"ttl":'
+    b"<version> <expires_at in ms since the epoch, 0 for none> <revision>\\n" + b'{"key":…,"value":…,…,"ttl":'
+
+``revision`` is the tenant revision of the key's last write (its ``mod_revision``), sent as ``X-Revision``.
 
 The response body is the stored JSON prefix followed by the seconds left (or ``null``) and ``}``, so the bytes are
 never re-serialized, and "TTL left" is still exact on a hit. The header line lets both the Django view and the
@@ -38,7 +40,7 @@ from bazaar.core import cache
 from bazaar.core.cache import Scope
 
 APP = "kvstore"
-VARIANT = "v1"
+VARIANT = "v2"
 CONTENT_TYPE = "application/json"
 #: Per-client data: clients may keep a copy, but must revalidate with the ETag (cheap 304).
 CACHE_CONTROL = "private, no-cache"
@@ -151,6 +153,7 @@ def pack(
     created_at: datetime,
     updated_at: datetime,
     expires_at: datetime | None,
+    revision: int = 0,
 ) -> bytes:
     """The stored form of an entry (see the module docstring)."""
     expires_ms = 0 if expires_at is None else int(expires_at.timestamp() * 1000)
@@ -162,21 +165,22 @@ def pack(
     prefix = (
         f'{{"key":{dumps(key)},"value":{value_json},"version":{version},'
         f'"created_at":{dumps(iso(created_at))},"updated_at":{dumps(iso(updated_at))},'
-        f'"expires_at":{dumps(iso(expires_at))},"ttl":'
+        f'"expires_at":{dumps(iso(expires_at))},"revision":{revision},"ttl":'
     )
-    return b"%d %d\n%s" % (version, expires_ms, prefix.encode())
+    return b"%d %d %d\n%s" % (version, expires_ms, revision, prefix.encode())
 
 
 #: The stored form of "no such key": 404s are cached too (a write of the key invalidates it like any other).
 ABSENT = b"0 0\n"
 
 
-def unpack(stored: bytes, now_ms: float) -> tuple[int, bytes] | None:
-    """``(version, response body)`` for a stored entry that is still alive at ``now_ms``, else None."""
+def unpack(stored: bytes, now_ms: float) -> tuple[int, bytes, bytes] | None:
+    """``(version, response body, revision)`` for a stored entry still alive at ``now_ms``, else None."""
     nl = stored.find(b"\n")
     if nl < 0:
         return None
-    version_raw, _, expires_raw = stored[:nl].partition(b" ")
+    version_raw, _, rest = stored[:nl].partition(b" ")
+    expires_raw, _, revision = rest.partition(b" ")
     version = int(version_raw)
     if version == 0:
         return None  # a cached "no such key"
@@ -188,7 +192,7 @@ def unpack(stored: bytes, now_ms: float) -> tuple[int, bytes] | None:
         ttl = b"%d" % math.ceil(left / 1000)
     else:
         ttl = b"null"
-    return version, stored[nl + 1 :] + ttl + b"}"
+    return version, stored[nl + 1 :] + ttl + b"}", revision or b"0"
 
 
 def etag(version: int) -> str:
@@ -279,9 +283,14 @@ def fast_get(
     unpacked = unpack(stored, now.timestamp() * 1000)
     if unpacked is None:
         return _not_found(key)
-    version, body = unpacked
+    version, body, revision = unpacked
     tag = etag(version)
-    headers = [("ETag", tag), ("Cache-Control", CACHE_CONTROL), ("X-Cache", state)]
+    headers = [
+        ("ETag", tag),
+        ("Cache-Control", CACHE_CONTROL),
+        ("X-Cache", state),
+        ("X-Revision", revision.decode()),
+    ]
     if etag_matches(environ.get("HTTP_IF_NONE_MATCH"), tag):
         return "304 Not Modified", headers, b""
     headers += [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))]

@@ -75,6 +75,7 @@ def fast_put(match: re.Match[str], environ: dict[str, Any], body: bytes) -> Answ
     headers = [
         ("Content-Type", CONTENT_TYPE),
         ("ETag", etag(result.version)),
+        ("X-Revision", str(result.revision)),
         ("Content-Length", str(len(out))),
     ]
     return "200 OK", headers, out

@@ -25,12 +25,33 @@ class Tenant(models.Model):
         default=0,
         help_text="Highest version of a purged entry: new keys start above it, so versions never repeat.",
     )
+    revision = models.BigIntegerField(
+        default=0,
+        help_text="The tenant's store revision: raised by one with every committed write (a batch is one).",
+    )
+    compacted_revision = models.BigIntegerField(
+        default=0,
+        help_text="Changes up to this revision were compacted away: a watch or history resumes only from here.",
+    )
+    history_revisions = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=10_000,
+        help_text="Keep the changes of the last this many revisions (empty: no count limit).",
+    )
+    history_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=None,
+        help_text="Keep changes younger than this many seconds (empty: no age limit).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["slug"]
         constraints = [
-            models.CheckConstraint(condition=Q(version_floor__gte=0), name="kv_tenant_floor_gte_0")
+            models.CheckConstraint(condition=Q(version_floor__gte=0), name="kv_tenant_floor_gte_0"),
+            models.CheckConstraint(condition=Q(revision__gte=0), name="kv_tenant_revision_gte_0"),
         ]
 
     def __str__(self) -> str:
@@ -80,6 +101,9 @@ class Entry(models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     expires_at = models.DateTimeField(null=True, blank=True)
+    mod_revision = models.BigIntegerField(
+        default=0, help_text="The tenant revision of the last write of this key."
+    )
 
     objects = EntryQuerySet.as_manager()
 
@@ -100,3 +124,32 @@ class Entry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id}:{self.key}"
+
+
+class Change(models.Model):
+    """One event of the tenant's change log: a set, delete or expiry of a key at a revision.
+
+    Written in the same transaction as the write it records, so the log holds exactly the committed writes; a
+    watch and a key's history read it. A batch writes several changes under one revision. Compacted by
+    ``changes_compact`` down to the tenant's retention.
+    """
+
+    OPS = [("set", "set"), ("delete", "delete"), ("expire", "expire")]
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="changes", db_index=False)
+    revision = models.BigIntegerField()
+    key = models.CharField(max_length=1024)
+    op = models.CharField(max_length=8, choices=OPS)
+    value = models.TextField(null=True, blank=True, help_text="Compact JSON of a set; empty otherwise.")
+    version = models.BigIntegerField()
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["tenant_id", "revision", "id"]
+        indexes = [
+            models.Index(fields=["tenant", "revision"], name="kv_change_tenant_rev"),
+            models.Index(fields=["tenant", "key", "revision"], name="kv_change_tenant_key_rev"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}@{self.revision} {self.op} {self.key}"

@@ -28,6 +28,7 @@ class EntryOut(Schema):
     created_at: datetime
     updated_at: datetime
     expires_at: datetime | None
+    revision: int = Field(description="The tenant revision of this key's last write (also in X-Revision).")
     ttl: int | None = Field(description="Seconds left before expiry (rounded up), null without a TTL.")
 
 
@@ -37,11 +38,15 @@ class WriteOut(Schema):
     updated_at: datetime
     expires_at: datetime | None
     op: str = "set"
+    revision: int = Field(description="The tenant revision this write committed as (also in X-Revision).")
 
 
 class ListOut(Schema):
     items: list[EntryOut]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page.")
+    revision: int = Field(
+        description="The tenant revision read before the page: watch from it to miss nothing."
+    )
 
 
 class BatchOpIn(StrictIn):
@@ -103,4 +108,5 @@ def write_body(result: Any) -> dict[str, Any]:
         "updated_at": iso(result.updated_at),
         "expires_at": iso(result.expires_at),
         "op": result.op,
+        "revision": result.revision,
     }

@@ -22,7 +22,7 @@ from bazaar.kvstore.cache import ABSENT, VARIANT, entry_scope, entry_surface, pa
 from bazaar.kvstore.models import Entry, Tenant, TenantApiKey
 from bazaar.kvstore.services.validation import clean_key
 
-_FIELDS = ("key", "value", "version", "created_at", "updated_at", "expires_at")
+_FIELDS = ("key", "value", "version", "created_at", "updated_at", "expires_at", "mod_revision")
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,13 @@ class EntryRead:
     version: int
     body: bytes
     hit: bool
+    revision: int = 0
 
 
 @cache
 def _stored_sql(table: str) -> str:
     return (
-        f'SELECT "key", value, version, created_at, updated_at, expires_at FROM {table} '  # noqa: S608
+        f'SELECT "key", value, version, created_at, updated_at, expires_at, mod_revision FROM {table} '  # noqa: S608
         'WHERE tenant_id = %s AND "key" = %s AND (expires_at IS NULL OR expires_at > %s)'
     )
 
@@ -56,7 +57,7 @@ def entry_stored(*, tenant_id: int, key: str, now: datetime) -> bytes:
         row = cur.fetchone()
     if row is None:
         return ABSENT
-    k, value, version, created_at, updated_at, expires_at = row
+    k, value, version, created_at, updated_at, expires_at, revision = row
     return pack(
         key=k,
         value_json=value,
@@ -64,6 +65,7 @@ def entry_stored(*, tenant_id: int, key: str, now: datetime) -> bytes:
         created_at=_aware(created_at),
         updated_at=_aware(updated_at),
         expires_at=None if expires_at is None else _aware(expires_at),
+        revision=revision,
     )
 
 
@@ -85,7 +87,7 @@ def entry_get(*, tenant_id: int, key: str) -> EntryRead:
     found = unpack(cached.body, now.timestamp() * 1000)
     if found is None:
         raise NotFound(f"No key {key!r}.", code="key_not_found", details={"key": key})
-    return EntryRead(version=found[0], body=found[1], hit=cached.hit)
+    return EntryRead(version=found[0], body=found[1], hit=cached.hit, revision=int(found[2]))
 
 
 def encode_cursor(key: str) -> str:
@@ -125,7 +127,7 @@ def _live_range(tenant_id: int, now: datetime, prefix: str, after: str | None) -
 
 
 def _item(row: tuple[object, ...], now_ms: float) -> bytes | None:
-    k, value, version, created_at, updated_at, expires_at = row
+    k, value, version, created_at, updated_at, expires_at, revision = row
     stored = pack(
         key=str(k),
         value_json=str(value),
@@ -133,6 +135,7 @@ def _item(row: tuple[object, ...], now_ms: float) -> bytes | None:
         created_at=created_at,  # type: ignore[arg-type]
         updated_at=updated_at,  # type: ignore[arg-type]
         expires_at=expires_at,  # type: ignore[arg-type]
+        revision=int(revision),  # type: ignore[call-overload]
     )
     found = unpack(stored, now_ms)
     return None if found is None else found[1]
@@ -141,7 +144,11 @@ def _item(row: tuple[object, ...], now_ms: float) -> bytes | None:
 def entry_list(
     *, tenant_id: int, prefix: str = "", limit: int | None = None, cursor: str | None = None
 ) -> bytes:
-    """A page of the tenant's live entries in key order, as JSON bytes ``{"items": [...], "next_cursor": …}``.
+    """A page of the tenant's live entries in key order, as JSON bytes
+    ``{"items": [...], "next_cursor": …, "revision": R}``.
+
+    ``revision`` is the tenant's revision read *before* the page: the page reflects at least every write up to
+    it, so a watch from ``R`` misses nothing (it may repeat a change the page already shows).
 
     Keyset pagination on the unique (tenant, key) index: ``key > cursor ORDER BY key LIMIT n+1``, never an
     offset or a full scan. The cursor is the opaque base64 of the page's last key; ``next_cursor`` is null on
@@ -156,6 +163,7 @@ def entry_list(
             details={"max_limit": max_limit},
         )
     after = decode_cursor(cursor) if cursor else None
+    revision = tenant_revision(tenant_id=tenant_id)
     now = timezone.now()
     rows = list(_live_range(tenant_id, now, prefix, after).values_list(*_FIELDS)[: lim + 1])
     more = len(rows) > lim
@@ -163,7 +171,16 @@ def entry_list(
     now_ms = now.timestamp() * 1000
     items = [b for b in (_item(r, now_ms) for r in rows) if b is not None]
     next_cursor = encode_cursor(str(rows[-1][0])) if more and rows else None
-    return b'{"items":[%s],"next_cursor":%s}' % (b",".join(items), json.dumps(next_cursor).encode())
+    return b'{"items":[%s],"next_cursor":%s,"revision":%d}' % (
+        b",".join(items),
+        json.dumps(next_cursor).encode(),
+        revision,
+    )
+
+
+def tenant_revision(*, tenant_id: int) -> int:
+    """The tenant's current store revision (0 before its first write). Takes no locks."""
+    return int(Tenant.objects.filter(pk=tenant_id).values_list("revision", flat=True).first() or 0)
 
 
 def entries_export(*, tenant_id: int, prefix: str = "", chunk: int = 1000) -> Iterator[str]:

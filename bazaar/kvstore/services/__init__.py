@@ -11,6 +11,7 @@ from bazaar.kvstore.services.entries import (
     entry_set,
     make_delete,
     make_set,
+    revision_bump,
 )
 from bazaar.kvstore.services.imports import entries_import
 from bazaar.kvstore.services.tenants import (
@@ -39,5 +40,6 @@ __all__ = [
     "entry_set",
     "make_delete",
     "make_set",
+    "revision_bump",
     "tenant_create",
 ]

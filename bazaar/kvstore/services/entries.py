@@ -1,9 +1,17 @@
 """Entry writes: set (with CAS and TTL), delete, atomic batches, imports and the purge of dead rows.
 
-Every write is one conditional SQL statement (``INSERT … ON CONFLICT DO UPDATE … RETURNING`` or
+Every write of an entry is one conditional SQL statement (``INSERT … ON CONFLICT DO UPDATE … RETURNING`` or
 ``UPDATE … WHERE version = … RETURNING``), so compare-and-swap is decided by the database under the row lock it
 takes anyway, with no read-modify-write window. The cached copy of the entry is invalidated inside the same
 transaction; core.cache bumps its generation only after the commit.
+
+Revisions: every committed write raises the tenant's ``revision`` by one (a batch, an import or a txn is one
+revision) and records a :class:`~bazaar.kvstore.models.Change` row per key in the same transaction. The tenant row
+is always locked first (``UPDATE kvstore_tenant … RETURNING revision``), then entries in key order, so writers of a
+tenant commit in revision order: a reader that sees revision N committed sees every revision below it too — what a
+watch resuming from a revision relies on. A plain PUT on PostgreSQL stays one statement (the tenant bump, the
+upsert and the change row in one data-modifying ``WITH``); a write that may be refused (CAS, delete) runs the bump
+and the write in one transaction, so a refusal rolls the bump back and revisions have no gaps.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from bazaar.core import sql
 from bazaar.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from bazaar.kvstore import conf
 from bazaar.kvstore.cache import invalidate_entry
-from bazaar.kvstore.models import Entry, Tenant
+from bazaar.kvstore.models import Change, Entry, Tenant
 from bazaar.kvstore.services.validation import clean_if_version, clean_key, encode_value, expiry
 
 
@@ -33,6 +41,7 @@ class WriteResult:
     updated_at: datetime
     expires_at: datetime | None
     op: str = "set"
+    revision: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,59 +83,138 @@ def _conflict(tenant_id: int, key: str, now: datetime, expected: int | None, ind
 
 
 # The statements name their tables literally (checked by a test against the models' db_table).
-_UPSERT = """INSERT INTO kvstore_entry (tenant_id, "key", value, version, created_at, updated_at, expires_at)
-VALUES (%s, %s, %s, (SELECT version_floor + 1 FROM kvstore_tenant WHERE id = %s), %s, %s, %s)
+_UPSERT = """INSERT INTO kvstore_entry
+  (tenant_id, "key", value, version, created_at, updated_at, expires_at, mod_revision)
+VALUES (%s, %s, %s, (SELECT version_floor + 1 FROM kvstore_tenant WHERE id = %s), %s, %s, %s, {revision})
 ON CONFLICT (tenant_id, "key") DO UPDATE SET
   value = excluded.value,
   version = kvstore_entry.version + 1,
   created_at = CASE WHEN kvstore_entry.expires_at IS NOT NULL AND kvstore_entry.expires_at <= %s
                THEN excluded.created_at ELSE kvstore_entry.created_at END,
   updated_at = excluded.updated_at,
-  expires_at = excluded.expires_at"""
+  expires_at = excluded.expires_at,
+  mod_revision = excluded.mod_revision"""
 _ONLY_DEAD = " WHERE kvstore_entry.expires_at IS NOT NULL AND kvstore_entry.expires_at <= %s"
 _RETURNING = " RETURNING version"
-_CAS = """UPDATE kvstore_entry SET value = %s, version = version + 1, updated_at = %s, expires_at = %s
-WHERE tenant_id = %s AND "key" = %s AND version = %s AND (expires_at IS NULL OR expires_at > %s)
-RETURNING version"""
-_DELETE = """UPDATE kvstore_entry SET value = 'null', version = version + 1, updated_at = %s, expires_at = %s
+_CAS = """UPDATE kvstore_entry SET value = %s, version = version + 1, updated_at = %s, expires_at = %s,
+  mod_revision = %s
+WHERE tenant_id = %s AND "key" = %s AND version = %s AND (expires_at IS NULL OR expires_at > %s)"""
+_DELETE = """UPDATE kvstore_entry SET value = 'null', version = version + 1, updated_at = %s, expires_at = %s,
+  mod_revision = %s
 WHERE tenant_id = %s AND "key" = %s AND (expires_at IS NULL OR expires_at > %s)"""
 _AND_VERSION = " AND version = %s"
+_BUMP = "UPDATE kvstore_tenant SET revision = revision + 1 WHERE id = %s RETURNING revision"
+_CHANGE = 'INSERT INTO kvstore_change (tenant_id, revision, "key", op, value, version, at) '
+# PostgreSQL: the entry write and its change row in one round trip (a data-modifying WITH).
+_WITH_CHANGE = (
+    "WITH e AS ({write} RETURNING version) " + _CHANGE + "SELECT %s, %s, %s, %s, %s, e.version, %s FROM e"  # noqa: S608
+)
+# PostgreSQL, a plain PUT: the revision bump, the upsert and the change row in one statement.
+_PUT_ONE = "".join(
+    [
+        f"WITH t AS ({_BUMP}), e AS (",
+        _UPSERT.format(revision="(SELECT revision FROM t)"),
+        " RETURNING version, mod_revision) ",
+        _CHANGE,
+        "SELECT %s, e.mod_revision, %s, 'set', %s, e.version, %s FROM e RETURNING version, revision",
+    ]
+)
 
 
-def _apply_set(tenant_id: int, op: SetOp, now: datetime, index: int | None = None) -> int:
-    """Run one set; return the new version or raise Conflict. Caller owns the transaction."""
-    n = _db(now)
-    with sql.cursor() as cur:  # prepared once per connection (PostgreSQL): a PUT is this one statement
-        if op.if_version is None or op.if_version == 0:
-            # Upsert. A dead row (expired or deleted) is revived with version + 1, so versions never repeat; a new
-            # row starts above the tenant's floor (the highest version of a purged row). With if_version=0 only a
-            # missing or dead row may be written: the unique (tenant, key) constraint decides a race of creators.
-            params: list[Any] = [tenant_id, op.key, op.value_json, tenant_id, n, n, _db(op.expires_at), n]
-            statement = _UPSERT
-            if op.if_version == 0:
-                statement += _ONLY_DEAD
-                params.append(n)
-            cur.execute(statement + _RETURNING, params)
-        else:
-            cur.execute(_CAS, [op.value_json, n, _db(op.expires_at), tenant_id, op.key, op.if_version, n])
+def revision_bump(tenant_id: int) -> int:
+    """Raise the tenant's revision by one and return it; locks the tenant row until the caller's transaction
+    ends (every writer of a tenant takes this lock first, then entry rows). Raises NotFound ``tenant_not_found``."""
+    with sql.cursor() as cur:
+        cur.execute(_BUMP, [tenant_id])
         row = cur.fetchone()
     if row is None:
-        raise _conflict(tenant_id, op.key, now, op.if_version, index)
-    invalidate_entry(tenant_id, op.key)
+        raise NotFound("No such tenant.", code="tenant_not_found")
     return int(row[0])
 
 
-def _apply_delete(tenant_id: int, op: DeleteOp, now: datetime, index: int | None = None) -> int:
+def _write_logged(
+    write: str,
+    params: list[Any],
+    tenant_id: int,
+    revision: int,
+    key: str,
+    op: str,
+    value: str | None,
+    at: Any,
+) -> int | None:
+    """Run an entry write (``… RETURNING version`` appended here) and record its change row; return the version,
+    or None when the write matched no row (nothing is recorded then). Caller owns the transaction."""
+    change = [tenant_id, revision, key, op, value, at]
+    with sql.cursor() as cur:  # prepared once per connection (PostgreSQL)
+        if connection.vendor == "postgresql":
+            cur.execute(_WITH_CHANGE.format(write=write) + _RETURNING, params + change)
+            row = cur.fetchone()
+        else:
+            cur.execute(write + _RETURNING, params)
+            row = cur.fetchone()
+            if row is not None:
+                cur.execute(_CHANGE + "VALUES (%s, %s, %s, %s, %s, %s, %s)", [*change[:5], row[0], at])
+    return None if row is None else int(row[0])
+
+
+def _apply_set(tenant_id: int, op: SetOp, now: datetime, revision: int, index: int | None = None) -> int:
+    """Run one set at ``revision`` (already bumped by the caller); return the new version or raise Conflict.
+    Caller owns the transaction."""
+    n = _db(now)
+    if op.if_version is None or op.if_version == 0:
+        # Upsert. A dead row (expired or deleted) is revived with version + 1, so versions never repeat; a new
+        # row starts above the tenant's floor (the highest version of a purged row). With if_version=0 only a
+        # missing or dead row may be written: the unique (tenant, key) constraint decides a race of creators.
+        params: list[Any] = [
+            tenant_id,
+            op.key,
+            op.value_json,
+            tenant_id,
+            n,
+            n,
+            _db(op.expires_at),
+            revision,
+            n,
+        ]
+        statement = _UPSERT.format(revision="%s")
+        if op.if_version == 0:
+            statement += _ONLY_DEAD
+            params.append(n)
+    else:
+        statement = _CAS
+        params = [op.value_json, n, _db(op.expires_at), revision, tenant_id, op.key, op.if_version, n]
+    version = _write_logged(statement, params, tenant_id, revision, op.key, "set", op.value_json, n)
+    if version is None:
+        raise _conflict(tenant_id, op.key, now, op.if_version, index)
+    invalidate_entry(tenant_id, op.key)
+    return version
+
+
+def _put_plain(tenant_id: int, op: SetOp, now: datetime) -> tuple[int, int]:
+    """A set without CAS on PostgreSQL: ``(version, revision)`` from one statement (its own transaction)."""
+    n = _db(now)
+    params = [tenant_id, tenant_id, op.key, op.value_json, tenant_id, n, n, _db(op.expires_at), n]
+    with sql.cursor() as cur:
+        cur.execute(_PUT_ONE, [*params, tenant_id, op.key, op.value_json, n])
+        row = cur.fetchone()
+    if row is None:  # the tenant row is gone (the upsert never refuses without CAS)
+        raise NotFound("No such tenant.", code="tenant_not_found")
+    invalidate_entry(tenant_id, op.key)
+    return int(row[0]), int(row[1])
+
+
+def _apply_delete(
+    tenant_id: int, op: DeleteOp, now: datetime, revision: int, index: int | None = None
+) -> int:
     """Expire the row now (a tombstone that keeps its version until the purge); return the tombstone's version."""
     n = _db(now)
     statement = _DELETE
-    params: list[Any] = [n, n, tenant_id, op.key, n]
+    params: list[Any] = [n, n, revision, tenant_id, op.key, n]
     if op.if_version is not None:
         statement += _AND_VERSION
         params.append(op.if_version)
-    with sql.cursor() as cur:
-        cur.execute(statement + _RETURNING, params)
-        row = cur.fetchone()
+    version = _write_logged(statement, params, tenant_id, revision, op.key, "delete", None, n)
+    row = None if version is None else (version,)
     if row is None:
         if op.if_version is not None:
             raise _conflict(tenant_id, op.key, now, op.if_version, index)
@@ -189,10 +277,15 @@ def entry_set(
     """
     now = timezone.now()
     op = make_set(key, value, ttl, if_version, now)
-    # One statement is its own transaction in autocommit: no BEGIN/COMMIT round trips on the hot write path.
-    # Inside a caller's transaction it joins that one, and the invalidation waits for its commit.
-    version = _apply_set(tenant_id, op, now)
-    return WriteResult(op.key, version, now, op.expires_at)
+    if op.if_version is None and connection.vendor == "postgresql":
+        # One statement is its own transaction in autocommit: no BEGIN/COMMIT round trips on the hot write path.
+        # Inside a caller's transaction it joins that one, and the invalidation waits for its commit.
+        version, revision = _put_plain(tenant_id, op, now)
+    else:
+        with transaction.atomic():  # a refused CAS rolls the revision bump back
+            revision = revision_bump(tenant_id)
+            version = _apply_set(tenant_id, op, now, revision)
+    return WriteResult(op.key, version, now, op.expires_at, revision=revision)
 
 
 def entry_delete(*, tenant_id: int, key: str, if_version: int | None = None) -> WriteResult:
@@ -204,8 +297,10 @@ def entry_delete(*, tenant_id: int, key: str, if_version: int | None = None) -> 
     """
     now = timezone.now()
     op = make_delete(key, if_version)
-    version = _apply_delete(tenant_id, op, now)  # one statement: its own transaction (see entry_set)
-    return WriteResult(op.key, version, now, now, op="delete")
+    with transaction.atomic():  # a refused delete rolls the revision bump back
+        revision = revision_bump(tenant_id)
+        version = _apply_delete(tenant_id, op, now, revision)
+    return WriteResult(op.key, version, now, now, op="delete", revision=revision)
 
 
 def batch_apply(*, tenant_id: int, ops: Sequence[SetOp | DeleteOp], now: datetime) -> list[WriteResult]:
@@ -233,6 +328,7 @@ def batch_apply(*, tenant_id: int, ops: Sequence[SetOp | DeleteOp], now: datetim
         seen[op.key] = i
     results: list[WriteResult | None] = [None] * len(ops)
     with transaction.atomic():
+        revision = revision_bump(tenant_id)  # the tenant row first, then the entries in key order
         list(
             Entry.objects.select_for_update()
             .filter(tenant_id=tenant_id, key__in=sorted(seen))
@@ -242,11 +338,11 @@ def batch_apply(*, tenant_id: int, ops: Sequence[SetOp | DeleteOp], now: datetim
         for i in sorted(range(len(ops)), key=lambda j: ops[j].key):
             op = ops[i]
             if isinstance(op, SetOp):
-                version = _apply_set(tenant_id, op, now, index=i)
-                results[i] = WriteResult(op.key, version, now, op.expires_at)
+                version = _apply_set(tenant_id, op, now, revision, index=i)
+                results[i] = WriteResult(op.key, version, now, op.expires_at, revision=revision)
             else:
-                version = _apply_delete(tenant_id, op, now, index=i)
-                results[i] = WriteResult(op.key, version, now, now, op="delete")
+                version = _apply_delete(tenant_id, op, now, revision, index=i)
+                results[i] = WriteResult(op.key, version, now, now, op="delete", revision=revision)
     return [r for r in results if r is not None]
 
 
@@ -259,6 +355,9 @@ def entries_purge_expired(*, now: datetime | None = None, batch: int | None = No
     one that died again with a higher version waits for the next batch). A key created after the first commit
     starts above the floor; the rows are locked only by the DELETE itself. Dead rows need no cache
     invalidation: cached copies carry their expiry, and deletes invalidated when they happened.
+
+    A removed row that *expired* (rather than being deleted, which logged its own change) is recorded as an
+    ``expire`` change, under one new revision per tenant and batch, so watchers and histories see expiries.
     """
     now = now or timezone.now()
     size = batch or conf.purge_batch()
@@ -285,12 +384,27 @@ def entries_purge_expired(*, now: datetime | None = None, batch: int | None = No
                 )
         with transaction.atomic():
             for tenant_id in sorted(ids):
-                deleted, _ = Entry.objects.filter(
-                    tenant_id=tenant_id,
-                    pk__in=ids[tenant_id],
-                    version__lte=floors[tenant_id],
-                    expires_at__lte=now,
-                ).delete()
-                total += deleted
+                total += _purge_tenant_rows(tenant_id, ids[tenant_id], floors[tenant_id], now)
         if len(rows) < size:
             return total
+
+
+def _purge_tenant_rows(tenant_id: int, pks: list[int], floor: int, now: datetime) -> int:
+    """Delete one tenant's dead rows ``pks`` (still dead, not above ``floor``) and log the expired ones; return
+    how many were deleted. Caller owns the transaction. Locks the tenant row first (the writers' order), then
+    the rows."""
+    list(Tenant.objects.select_for_update().filter(pk=tenant_id).values_list("pk", flat=True))
+    qs = Entry.objects.filter(tenant_id=tenant_id, pk__in=pks, version__lte=floor, expires_at__lte=now)
+    rows = list(qs.select_for_update().values_list("key", "version", "updated_at", "expires_at"))
+    # A delete sets expires_at = updated_at (and logged itself); a TTL ran out when expires_at is later.
+    expired = [
+        (key, version, exp) for key, version, updated, exp in rows if exp is not None and exp > updated
+    ]
+    deleted, _ = qs.delete()
+    if expired:
+        revision = revision_bump(tenant_id)
+        Change.objects.bulk_create(
+            Change(tenant_id=tenant_id, revision=revision, key=key, op="expire", version=version, at=exp)
+            for key, version, exp in sorted(expired)
+        )
+    return deleted

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from bazaar.core import db
 from bazaar.core.errors import DomainError, ValidationFailed
-from bazaar.kvstore.services.entries import SetOp, _apply_set, make_set
+from bazaar.kvstore.services.entries import SetOp, _apply_set, make_set, revision_bump
 
 _STAGE = "kvstore_import_stage"
 _STAGE_BATCH = 1000
@@ -124,8 +124,9 @@ def entries_import(
                     code="duplicate_key",
                     details={"key": key, "line": second, "first_line": first},
                 )
+            revision = revision_bump(tenant_id)  # the whole import is one revision
             for done, (_line, op) in enumerate(stage.in_key_order(), start=1):
-                _apply_set(tenant_id, op, now)
+                _apply_set(tenant_id, op, now, revision)
                 if progress is not None:
                     progress(done)
         finally:
