@@ -169,7 +169,7 @@ def _cell(rps: float, p99: float, lo: float, hi: float) -> dict[str, Any]:
 def test_scale_curves_table_per_size_with_reference_and_flatness(tmp_path: Path) -> None:
     results = tmp_path / "results"
     results.mkdir()
-    sizes = {
+    sizes: dict[str, dict[str, dict[str, Any]]] = {
         "1000": {"get_random": {"bazaar": _cell(4000, 9, 3500, 4200), "etcd": _cell(2000, 20, 1900, 2100)}},
         "1000000": {"get_random": {"bazaar": _cell(1000, 40, 900, 1100), "etcd": _cell(500, 90, 450, 600)}},
     }
