@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -308,3 +310,72 @@ def test_json_405_names_the_allowed_methods(client: Any, method: str) -> None:
     o = client.generic(method, "/api/openapi.json")
     assert o.status_code == 405
     assert o["Allow"] == "GET, HEAD"
+
+
+# --- the error vocabulary is a contract: registries and the OpenAPI document ---------------------------------
+
+#: A code handed to an error: ``code="…"``, ``"code": "…"``, ``json_error(400, "…"``, ``_error(request, 400, "…"``,
+#: a ``code = "…"`` class attribute.
+_RAISED = re.compile(
+    r"""(?:\bcode\s*=\s*|["']code["']\s*:\s*|json_error\(\s*\d+\s*,\s*|_error\(\s*request\s*,\s*\d+\s*,\s*)"""
+    r"""["']([a-z][a-z0-9_]*)["']"""
+)
+#: Not error codes: the health checks' component states.
+_NOT_ERRORS = {"bazaar/core/health.py"}
+
+
+def test_every_raised_code_is_in_a_registry() -> None:
+    from bazaar.config.openapi import error_codes
+
+    root = Path(__file__).resolve().parents[3]
+    registries = error_codes()
+    core = set(registries["accounts"]) - {
+        c.value for c in __import__("bazaar.accounts.codes").accounts.codes.Code
+    }
+    missing: dict[str, set[str]] = {}
+    for path in (root / "bazaar").rglob("*.py"):
+        rel = path.relative_to(root)
+        if "tests" in rel.parts or "migrations" in rel.parts or str(rel) in _NOT_ERRORS:
+            continue
+        app = rel.parts[1]
+        known = set(registries.get(app, [])) | core
+        unknown = set(_RAISED.findall(path.read_text())) - known
+        if unknown:
+            missing[str(rel)] = unknown
+    assert missing == {}, f"codes raised but not in bazaar/<app>/codes.py or bazaar/core/codes.py: {missing}"
+
+
+@pytest.mark.django_db
+def test_openapi_declares_every_error_with_its_codes(client: Any) -> None:
+    schema = client.get("/api/openapi.json").json()
+    assert set(schema["components"]["securitySchemes"]) == {"userToken", "session", "tenantKey"}
+    assert all(s.get("description") for s in schema["components"]["securitySchemes"].values())
+    for path, ops in schema["paths"].items():
+        for method, op in ops.items():
+            where = f"{method.upper()} {path}"
+            responses = op["responses"]
+            assert "503" in responses, where
+            if op.get("security"):
+                assert {"401", "403"} <= set(responses), where
+                assert "WWW-Authenticate" in responses["401"]["headers"], where
+            if op.get("requestBody", {}).get("content", {}).get("application/json"):
+                assert {"400", "413", "415", "422"} <= set(responses), where
+            for status, answer in responses.items():
+                if int(status) >= 400:
+                    ref = answer["content"]["application/json"]["schema"]["$ref"]
+                    codes = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]["code"][
+                        "enum"
+                    ]
+                    assert "validation_error" in codes
+                    assert "staff_required" in codes
+    orders = schema["paths"]["/api/storefront/stores/{slug}/orders"]["post"]
+    key = next(p for p in orders["parameters"] if p["name"] == "Idempotency-Key")
+    assert key["required"] is True
+    limit = next(
+        p for p in schema["paths"]["/api/rentals/customers"]["get"]["parameters"] if p["name"] == "limit"
+    )
+    bounds = next(s for s in limit["schema"].get("anyOf", [limit["schema"]]) if s.get("type") == "integer")
+    assert (bounds["minimum"], bounds["maximum"]) == (1, 200)
+    quote = schema["paths"]["/api/rentals/price-plans/{kind}/quote"]["get"]["parameters"]
+    days = next(p for p in quote if p["name"] == "days")["schema"]
+    assert (days["minimum"], days["maximum"]) == (1, 3650)
