@@ -16,16 +16,20 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall only when the lock or pyproject changes.
-$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q --require-hashes -r requirements.lock
+# Reinstall only when a lock or pyproject changes. Development installs the dev lock (runtime + tools);
+# production (deploy/Dockerfile, `pip install .`) the runtime lock only.
+$(VENV)/.installed: requirements-dev.lock requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
 install: $(VENV)/.installed
 
-lock:
-	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
+# Both locks, hash-checked, from pyproject.toml; uv is a dev dependency, so `make lock` works on a fresh machine.
+# Existing pins are kept (uv prefers the versions already in -o); `make lock LOCK_ARGS=--upgrade` moves them.
+lock: install
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 $(LOCK_ARGS) -o requirements-dev.lock
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -c requirements-dev.lock -o requirements.lock
 
 .env:
 	@$(PYTHON) deploy/make_env.py > .env

@@ -8,17 +8,33 @@ from typing import Any
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
-from ninja import NinjaAPI, Swagger
+from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
+from ninja.parser import Parser
 
 from bazaar.accounts.api import router as accounts_router
-from bazaar.core.errors import DomainError
+from bazaar.config.openapi import SessionSwagger, finish
+from bazaar.core.errors import DomainError, UnsupportedMediaType
+from bazaar.core.http import is_json_content_type
 from bazaar.core.middleware import CONFLICT_MESSAGE, is_conflict
 from bazaar.core.schemas import ERROR_CODES
 from bazaar.kvstore.api import router as kvstore_router
 from bazaar.rentals.api import router as rentals_router
 from bazaar.storefront.api import router as storefront_router
 from bazaar.trading.api import router as trading_router
+
+#: Sent with every 401: the credentials this API takes (a user's token or a tenant's key, or the session cookie).
+WWW_AUTHENTICATE = 'Bearer realm="bazaar", Session realm="bazaar"'
+
+
+class JSONParser(Parser):
+    """A JSON body must say it is JSON: ``text/plain``, XML, a form or multipart is 415, not parsed as JSON."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        if not is_json_content_type(request.META.get("CONTENT_TYPE", "")):
+            raise UnsupportedMediaType()
+        return super().parse_body(request)
+
 
 api = NinjaAPI(
     title="Bazaar API",
@@ -28,8 +44,9 @@ api = NinjaAPI(
         "(create tokens at /accounts/tokens/) or a browser session (CSRF-protected). Errors always have the "
         'shape `{"code", "message", "details"}`. Lists take `limit`/`offset`.'
     ),
-    docs=Swagger(settings={"persistAuthorization": True}),
+    docs=SessionSwagger(settings={"persistAuthorization": True}),
     urls_namespace="api",
+    parser=JSONParser(),
 )
 
 
@@ -40,6 +57,8 @@ def _error(request: HttpRequest, status: int, code: str, message: str, details: 
 @api.exception_handler(DomainError)
 def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     response = _error(request, exc.status, exc.code, exc.message, exc.details)
+    if exc.status == 401:
+        response["WWW-Authenticate"] = WWW_AUTHENTICATE
     if exc.status == 429:
         response["Retry-After"] = "60"
     return response
@@ -75,9 +94,11 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespo
 
 @api.exception_handler(AuthenticationError)
 def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return _error(
+    response = _error(
         request, 401, "unauthorized", "Authentication credentials were not provided or are invalid."
     )
+    response["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return response
 
 
 @api.exception_handler(AuthorizationError)
@@ -87,6 +108,8 @@ def on_authz_error(request: HttpRequest, exc: AuthorizationError) -> HttpRespons
 
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, DomainError):  # raised by JSONParser, wrapped by Ninja as "cannot parse"
+        return on_domain_error(request, exc.__cause__)
     if exc.status_code == 400 and "parse request body" in str(exc):
         return _error(request, 400, "malformed_json", "The request body is not valid JSON.")
     code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
@@ -128,12 +151,14 @@ def openapi_json(request: HttpRequest) -> HttpResponse:
     """The OpenAPI document, built once per process (Ninja rebuilds it per request: ~150 ms of CPU each)."""
     global _openapi_bytes
     if request.method not in ("GET", "HEAD"):
-        return _error(request, 405, "method_not_allowed", f"{request.method} is not allowed here.")
+        response = _error(request, 405, "method_not_allowed", f"{request.method} is not allowed here.")
+        response["Allow"] = "GET, HEAD"
+        return response
     if _openapi_bytes is None:
         from ninja.responses import NinjaJSONEncoder
 
         _openapi_bytes = json.dumps(
-            api.get_openapi_schema(path_prefix="/api/"), cls=NinjaJSONEncoder
+            finish(dict(api.get_openapi_schema(path_prefix="/api/"))), cls=NinjaJSONEncoder
         ).encode()
     response = HttpResponse(_openapi_bytes, content_type="application/json")
     response["Cache-Control"] = "public, max-age=300"

@@ -69,6 +69,12 @@ class PayloadTooLarge(DomainError):
     default_message = "The request body is too large."
 
 
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+    default_message = "This endpoint takes a JSON body: send Content-Type: application/json."
+
+
 class ValidationFailed(DomainError):
     status = 422
     code = "validation_error"

@@ -31,6 +31,7 @@ from django.http.request import split_domain_port, validate_host
 
 from bazaar.core import cache, metrics
 from bazaar.core.cache import Scope
+from bazaar.core.http import is_json_content_type
 
 Resolver = Callable[[re.Match[str], str], "tuple[Scope, str] | None"]
 #: A custom handler gets the match and the WSGI environ and returns (status, headers, body) or None (→ Django).
@@ -193,6 +194,8 @@ class FastPath:
                 return None
             if not self._host_ok(environ) or not self._secure_ok(environ):
                 return None
+            if length and not is_json_content_type(environ.get("CONTENT_TYPE", "")):
+                return None  # Django answers 415 unsupported_media_type
             body = environ["wsgi.input"].read(length) if length else b""
             # From here on Django must see the body we consumed if we pass the request on.
             environ["wsgi.input"] = io.BytesIO(body)

@@ -45,6 +45,12 @@ def bytes_response(
     return response
 
 
+def is_json_content_type(value: str) -> bool:
+    """``application/json`` or a ``+json`` type, with any parameters (``; charset=utf-8``)."""
+    media = value.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
 def error_body(code: str, message: str, details: Any = None) -> bytes:
     return json.dumps({"code": code, "message": message, "details": details}).encode()
 

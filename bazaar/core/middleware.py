@@ -158,7 +158,10 @@ class ApiNotFoundMiddleware:
             and not response.get("Content-Type", "").startswith("application/json")
         ):
             if response.status_code == 405:
-                return json_error(405, "method_not_allowed", f"{request.method} is not allowed here.")
+                allowed = json_error(405, "method_not_allowed", f"{request.method} is not allowed here.")
+                if response.has_header("Allow"):  # RFC 9110: a 405 names the methods the resource allows
+                    allowed["Allow"] = response["Allow"]
+                return allowed
             return json_error(404, "not_found", f"No API endpoint at {request.path}.")
         return response
 

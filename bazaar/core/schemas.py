@@ -11,16 +11,22 @@ rule through ``bazaar.core.forms``.
   parameters refuse them too. Refused with 422 ``invalid_text``; search terms (``SearchText``) strip them instead.
 - Integers: within a signed 64-bit range (``int_range``, 422); offsets at most ``MAX_OFFSET``.
 - Datetimes: an offset is required (422 ``invalid_datetime``); see docs/design-notes.md for why.
+- Strict JSON types in bodies (``StrictIn``): a boolean, a string or a float is not an integer, a number is not a
+  date, a string is not a boolean (422 ``invalid_type``); dates and datetimes lie within ``DATE_MIN``..``DATE_MAX``
+  (422 ``out_of_range``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import re
+import types
+import typing
 from typing import Annotated, Any
 
 from ninja import Schema
-from pydantic import AfterValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 INT64_MAX = 2**63 - 1
@@ -118,10 +124,72 @@ class CheckedIn(Schema):
         return _walk(value)
 
 
+#: The dates a body may carry: birth dates, due dates and return dates all lie well inside these years.
+DATE_MIN = dt.date(1900, 1, 1)
+DATE_MAX = dt.date(2100, 12, 31)
+
+
+def _scalar(annotation: Any) -> Any:
+    """The one scalar type of a field (``int | None`` → ``int``), or None for anything else."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _scalar(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _scalar(args[0]) if len(args) == 1 else None
+    return annotation if isinstance(annotation, type) else None
+
+
+def _wrong_type(expected: str, value: Any) -> PydanticCustomError:
+    got = "null" if value is None else type(value).__name__.replace("str", "string").replace("dict", "object")
+    return PydanticCustomError(
+        "strict_type", f"Expected {expected}, got {got} (JSON types are not converted)."
+    )
+
+
+def _strict(kind: Any, value: Any) -> Any:
+    """Refuse the conversions pydantic's lax mode would make for a JSON body."""
+    if value is None or kind is None:
+        return value
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise _wrong_type("a boolean", value)
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _wrong_type("an integer", value)
+    elif kind in (float, decimal.Decimal):
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise _wrong_type("a number", value)
+    elif kind in (dt.date, dt.datetime) and not isinstance(value, str):
+        raise _wrong_type("an ISO 8601 string", value)
+    return value
+
+
+def _in_range(value: Any) -> Any:
+    day = value.date() if isinstance(value, dt.datetime) else value
+    if isinstance(day, dt.date) and not DATE_MIN <= day <= DATE_MAX:
+        raise PydanticCustomError(
+            "date_range", f"Dates must lie between {DATE_MIN.isoformat()} and {DATE_MAX.isoformat()}."
+        )
+    return value
+
+
 class StrictIn(CheckedIn):
-    """Input schema that rejects unknown fields (422) instead of silently dropping them."""
+    """A JSON body: unknown fields are refused (422) instead of silently dropped, and JSON types are taken as
+    they are (``_strict``): ``true``, ``"1"`` or ``1.0`` is not the integer 1, ``0`` is not 1970-01-01."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_types(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        return _strict(_scalar(field.annotation) if field else None, value)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _date_range(cls, value: Any) -> Any:
+        return _in_range(value)
 
 
 #: The 422 codes of the shared rules, by pydantic error type; the API's validation handler answers with these.
@@ -129,6 +197,8 @@ ERROR_CODES = {
     "invalid_text": "invalid_text",
     "invalid_datetime": "invalid_datetime",
     "int_range": "out_of_range",
+    "date_range": "out_of_range",
+    "strict_type": "invalid_type",
 }
 
 

@@ -114,9 +114,25 @@ def order_list(request: HttpRequest, page: Query[PageParams], status: Line | Non
     return paginate(selectors.order_list(_shop(request), status=status), page.limit, page.offset)
 
 
-@router.get("/orders/export.csv", auth=user_auth, summary="All orders as CSV (streamed)")
+@router.get(
+    "/orders/export.csv",
+    auth=user_auth,
+    summary="All orders as CSV (streamed)",
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The orders, one CSV row each.",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            },
+            404: {"description": "No shop yet (`no_shop`)."},
+        }
+    },
+)
 def order_export(request: HttpRequest, status: Line | None = None) -> StreamingHttpResponse:
     shop = _shop(request)
+    selectors.order_list(
+        shop, status=status
+    )  # an unknown status is a 422 now, not an error inside the stream
     rows = selectors.order_csv_rows(shop, status=status)
     response = StreamingHttpResponse(csv_stream(rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{shop.slug}-orders.csv"'

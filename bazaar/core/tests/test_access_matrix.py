@@ -119,13 +119,18 @@ def shop_object(status: int, foreign: str) -> dict[str, Out]:
     return {**shop_scoped(status), VENDOR_B: Out(404, foreign), **{p: Out(404) for p in NO_SHOP_USERS}}
 
 
-def staff_only(status: int = 200, refused: Out = UNAUTHORIZED) -> dict[str, Out]:
-    """Back office: staff only. ``staff_auth`` endpoints answer non-staff tokens 401 (the token is not a staff
-    credential); trading's staff checks run in the service and answer 403 ``staff_only``."""
-    return {**{p: refused for p in USERS}, STAFF: ok(status), **{p: UNAUTHORIZED for p in (*KEYS, ANON)}}
+#: A valid credential without the right: 403 with a code naming the right (not 401, which says "who are you?").
+STAFF_REQUIRED = Out(403, "staff_required")
 
 
-TRADING_STAFF = Out(403, "staff_only")
+def staff_only(status: int = 200) -> dict[str, Out]:
+    """Back office: staff only. A valid non-staff user token is 403 ``staff_required`` (the same code whether
+    ``staff_auth`` or a trading service checks it); no credential, or a tenant key (not a user credential), 401."""
+    return {
+        **{p: STAFF_REQUIRED for p in USERS},
+        STAFF: ok(status),
+        **{p: UNAUTHORIZED for p in (*KEYS, ANON)},
+    }
 
 
 def tenant(status: int = 200, foreign: Out | None = None) -> dict[str, Out]:
@@ -288,27 +293,27 @@ API: list[Row] = [
     Row(
         "POST",
         "/api/trading/trainers",
-        staff_only(201, TRADING_STAFF),
+        staff_only(201),
         {"id": "tN", "first_name": "New", "last_name": "T", "date_of_birth": "2000-01-01"},
     ),
     Row("GET", "/api/trading/trainers/{trainer_id}", public()),
-    Row("PATCH", "/api/trading/trainers/{trainer_id}", staff_only(200, TRADING_STAFF), {"first_name": "Z"}),
-    Row("DELETE", "/api/trading/trainers/{trainer_id}", staff_only(204, TRADING_STAFF)),
+    Row("PATCH", "/api/trading/trainers/{trainer_id}", staff_only(200), {"first_name": "Z"}),
+    Row("DELETE", "/api/trading/trainers/{trainer_id}", staff_only(204)),
     Row("GET", "/api/trading/pokemon", public()),
     Row(
         "POST",
         "/api/trading/pokemon",
-        staff_only(201, TRADING_STAFF),
+        staff_only(201),
         {"id": "pkN", "nickname": "N", "species": "Onix", "level": 5, "owner": "tA"},
     ),
     Row("GET", "/api/trading/pokemon/{pokemon_id}", public()),
-    Row("PATCH", "/api/trading/pokemon/{pokemon_id}", staff_only(200, TRADING_STAFF), {"level": 50}),
-    Row("DELETE", "/api/trading/pokemon/{pokemon_id}", staff_only(204, TRADING_STAFF)),
+    Row("PATCH", "/api/trading/pokemon/{pokemon_id}", staff_only(200), {"level": 50}),
+    Row("DELETE", "/api/trading/pokemon/{pokemon_id}", staff_only(204)),
     Row("GET", "/api/trading/pokemon/{pokemon_id}/history", public()),
     Row(
         "POST",
         "/api/trading/exchange",
-        staff_only(200, TRADING_STAFF),
+        staff_only(200),
         {"trainer_a": "tA", "trainer_b": "tB", "a_gives": ["pkA2"], "b_gives": ["pkB2"]},
     ),
     Row("GET", "/api/trading/offers", rule(signed_in(), {p: own() for p in OFFER_STRANGERS})),
@@ -335,18 +340,18 @@ API: list[Row] = [
     Row(
         "POST",
         "/api/trading/import/trainers",
-        staff_only(200, TRADING_STAFF),
+        staff_only(200),
         {"file": TRAINERS_CSV},
         form="multipart",
     ),
     Row(
         "POST",
         "/api/trading/import/pokemon",
-        staff_only(200, TRADING_STAFF),
+        staff_only(200),
         {"file": POKEMON_CSV},
         form="multipart",
     ),
-    Row("GET", "/api/trading/import/jobs/{job_id}", staff_only(200, TRADING_STAFF)),
+    Row("GET", "/api/trading/import/jobs/{job_id}", staff_only(200)),
     # --- kvstore ----------------------------------------------------------------------------------------
     Row("GET", "/api/kv/keys", tenant()),
     Row("GET", "/api/kv/keys/{key}", tenant(200, Out(404, "key_not_found"))),
@@ -432,6 +437,8 @@ def _check(row: Row, world: World, principal: str, out: Out) -> list[str]:
             return [f"{where}: got {r.status_code} {code or body[:120]!r}, want {want} ({out.kind})"]
         if r.status_code >= 500:
             problems.append(f"{where}: server error")
+        if r.status_code == 401 and not r.get("WWW-Authenticate", "").startswith("Bearer"):
+            problems.append(f"{where}: 401 without WWW-Authenticate")
         if out.kind == "login" and not r["Location"].startswith("/accounts/login/"):
             problems.append(f"{where}: redirected to {r['Location']}, not the login page")
         if out.kind in ("deny", "login") and snapshot() != world.baseline:

@@ -221,7 +221,7 @@ def test_isolation_on_every_endpoint(kv: KV, other: KV) -> None:
 def test_staff_manage_tenants_and_keys(api_client: Any, make_user: Any, token_for: Any) -> None:
     staff = token_for(make_user("root", is_staff=True))
     plain = token_for(make_user("bob"))
-    assert api_client.call("POST", "/api/kv/tenants", {"slug": "newco"}, token=plain).status_code == 401
+    assert api_client.call("POST", "/api/kv/tenants", {"slug": "newco"}, token=plain).status_code == 403
     r = api_client.call("POST", "/api/kv/tenants", {"slug": "newco", "name": "New Co"}, token=staff)
     assert r.status_code == 201
     assert r.json()["slug"] == "newco"

@@ -23,8 +23,8 @@ def test_desk_endpoints_need_staff(api_client: Any, make_user: Any, token_for: A
     assert api_client.call("GET", "/api/rentals/customers").status_code == 401
     user_token = token_for(make_user("plain"))
     r = api_client.call("POST", "/api/rentals/customers", {"name": "A"}, token=user_token)
-    assert r.status_code == 401
-    assert body(r)["code"] == "unauthorized"
+    assert r.status_code == 403  # a valid token without the right
+    assert body(r)["code"] == "staff_required"
     assert Customer.objects.count() == 0
 
 

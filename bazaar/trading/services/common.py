@@ -49,7 +49,7 @@ def may_see_offer(actor: Any, offer: Any) -> bool:
 
 def require_staff(actor: Any) -> None:
     if actor is not None and not getattr(actor, "is_staff", False):
-        raise PermissionDenied("Only staff may do this.", code="staff_only")
+        raise PermissionDenied("Only staff may do this.", code="staff_required")
 
 
 def _retryable(exc: DatabaseError) -> bool:

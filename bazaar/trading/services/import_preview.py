@@ -138,7 +138,7 @@ def _preview_stored(*, path: str, size: int, filename: str, kind: str | None, us
 def import_preview_create(*, upload: Any, kind: str | None = None, actor: Any = None) -> ImportPreview:
     """Store an uploaded CSV and check it without writing anything: the import's own dry run plus a per-row diff
     (new / changed field by field, ownership changes / unchanged) and a fingerprint of the rows it touches.
-    Staff only (PermissionDenied ``staff_only``). PayloadTooLarge ``import_too_large`` over the limit (nothing
+    Staff only (PermissionDenied ``staff_required``). PayloadTooLarge ``import_too_large`` over the limit (nothing
     stored); ValidationFailed ``empty_file`` / ``wrong_columns`` / ``invalid_encoding`` / ``not_csv`` (nothing
     kept). Row errors are not raised: the preview is saved as ``invalid`` with the errors, to be shown. Takes no
     locks (the dry run's transaction is rolled back)."""

@@ -65,7 +65,7 @@ def test_create_requires_staff_and_conflicts(world: Any, api_client: Any) -> Non
     payload = {"id": "tr9", "first_name": "Gary", "last_name": "Oak", "date_of_birth": "1987-11-01"}
     assert api_client.call("POST", f"{T}/trainers", payload).status_code == 401
     r = api_client.call("POST", f"{T}/trainers", payload, token=world.ash_token)
-    assert (r.status_code, r.json()["code"]) == (403, "staff_only")
+    assert (r.status_code, r.json()["code"]) == (403, "staff_required")
     r = api_client.call("POST", f"{T}/trainers", payload, token=world.staff_token)
     assert r.status_code == 201
     assert r.json()["id"] == "tr9"

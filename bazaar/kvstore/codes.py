@@ -1,0 +1,30 @@
+"""The error codes of the kvstore app (besides core's, ``bazaar.core.codes``).
+
+Every code the app raises is one of these: ``bazaar/core/tests/test_api_errors.py`` scans the source.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    BATCH_TOO_LARGE = "batch_too_large"
+    DUPLICATE_KEY = "duplicate_key"
+    EMPTY_BATCH = "empty_batch"
+    INVALID_API_KEY = "invalid_api_key"
+    INVALID_ENCODING = "invalid_encoding"
+    INVALID_IF_VERSION = "invalid_if_version"
+    INVALID_KEY = "invalid_key"
+    INVALID_OP = "invalid_op"
+    INVALID_RECORD = "invalid_record"
+    INVALID_SLUG = "invalid_slug"
+    INVALID_TTL = "invalid_ttl"
+    INVALID_VALUE = "invalid_value"
+    KEY_EXISTS = "key_exists"
+    KEY_NOT_FOUND = "key_not_found"
+    MISSING_VALUE = "missing_value"
+    TENANT_EXISTS = "tenant_exists"
+    TENANT_NOT_FOUND = "tenant_not_found"
+    VALUE_TOO_LARGE = "value_too_large"
+    VERSION_CONFLICT = "version_conflict"

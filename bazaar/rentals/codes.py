@@ -1,0 +1,58 @@
+"""The error codes of the rentals app (besides core's, ``bazaar.core.codes``).
+
+Every code the app raises is one of these: ``bazaar/core/tests/test_api_errors.py`` scans the source.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    ALREADY_RETURNED = "already_returned"
+    BALANCE_TOO_HIGH = "balance_too_high"
+    BARCODE_TAKEN = "barcode_taken"
+    COPY_NOT_AVAILABLE = "copy_not_available"
+    COPY_NOT_FOUND = "copy_not_found"
+    COPY_NOT_RENTED = "copy_not_rented"
+    COPY_ON_HOLD = "copy_on_hold"
+    COPY_RENTED = "copy_rented"
+    CUSTOMER_AMBIGUOUS = "customer_ambiguous"
+    CUSTOMER_BLOCKED = "customer_blocked"
+    CUSTOMER_NOT_FOUND = "customer_not_found"
+    EXPORT_MISSING = "export_missing"
+    EXPORT_NOT_FOUND = "export_not_found"
+    EXPORT_NOT_READY = "export_not_ready"
+    HOLD_EXISTS = "hold_exists"
+    HOLD_NOT_FOUND = "hold_not_found"
+    INVALID_AMOUNT = "invalid_amount"
+    INVALID_BARCODE = "invalid_barcode"
+    INVALID_COUNT = "invalid_count"
+    INVALID_DAYS = "invalid_days"
+    INVALID_DUE_DATE = "invalid_due_date"
+    INVALID_EMAIL = "invalid_email"
+    INVALID_ISBN = "invalid_isbn"
+    INVALID_KIND = "invalid_kind"
+    INVALID_METHOD = "invalid_method"
+    INVALID_NAME = "invalid_name"
+    INVALID_PHONE = "invalid_phone"
+    INVALID_PLAN = "invalid_plan"
+    INVALID_STATE = "invalid_state"
+    INVALID_STATUS = "invalid_status"
+    INVALID_TIME = "invalid_time"
+    ISBN_TAKEN = "isbn_taken"
+    NO_COPY_AVAILABLE = "no_copy_available"
+    PAYMENT_NOT_FOUND = "payment_not_found"
+    RENEWAL_LIMIT_REACHED = "renewal_limit_reached"
+    RENTAL_CLOSED = "rental_closed"
+    RENTAL_LIMIT_REACHED = "rental_limit_reached"
+    RENTAL_NOT_FOUND = "rental_not_found"
+    RENTAL_OVERDUE = "rental_overdue"
+    REQUIRED = "required"
+    RETURN_BEFORE_RENT = "return_before_rent"
+    RETURN_IN_FUTURE = "return_in_future"
+    TITLE_NOT_FOUND = "title_not_found"
+    TITLE_OR_COPY = "title_or_copy"
+    TITLE_WAITED_FOR = "title_waited_for"
+    TOO_LONG = "too_long"
+    USER_HAS_CARD = "user_has_card"
