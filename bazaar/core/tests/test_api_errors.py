@@ -379,3 +379,22 @@ def test_openapi_declares_every_error_with_its_codes(client: Any) -> None:
     quote = schema["paths"]["/api/rentals/price-plans/{kind}/quote"]["get"]["parameters"]
     days = next(p for p in quote if p["name"] == "days")["schema"]
     assert (days["minimum"], days["maximum"]) == (1, 3650)
+
+
+def test_schema_names_are_unique() -> None:
+    """Ninja names a component after its class: two ``PaymentIn`` classes made the storefront's payment body
+    documented as the rentals' one. Every schema class of the API has a name of its own."""
+    from ninja import Schema
+
+    import bazaar.config.api  # noqa: F401  (imports every app's schemas)
+
+    names: dict[str, set[str]] = {}
+
+    def walk(cls: type) -> None:
+        for sub in cls.__subclasses__():
+            if sub.__module__.startswith("bazaar.") and ".tests." not in sub.__module__:
+                names.setdefault(sub.__name__, set()).add(sub.__module__)
+            walk(sub)
+
+    walk(Schema)
+    assert {n: m for n, m in names.items() if len(m) > 1} == {}
