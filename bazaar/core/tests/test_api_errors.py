@@ -100,6 +100,9 @@ def test_openapi_and_local_docs(client: Any) -> None:
     html = docs.content.decode()
     assert "swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower()
+    # Try-it-out with a signed-in session: Ninja's static swagger-ui-init.js sends this token as X-CSRFToken.
+    assert 'data-api-csrf="true"' in html
+    assert re.search(r'data-csrf-token="[A-Za-z0-9]{32,}"', html)
 
 
 @pytest.mark.django_db
