@@ -9,6 +9,8 @@
   write that may collide (``conflict_retry``), 503 when the database is down. The ``code`` of each error
   response is an enum of the codes the operation's app can answer (``ERROR_CODES``, from the apps' registries).
 * **Server rules the signatures do not carry**: ``limit`` bounds, the required ``Idempotency-Key`` header.
+* **Examples that work as given** (``bazaar.config.examples``): each JSON body's example and its path parameters,
+  written against the demo data; a test sends every one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from ninja import Swagger
 from ninja.openapi.docs import render_template
+
+from bazaar.config.examples import EXAMPLES, Example
 
 SCHEMES: dict[str, dict[str, Any]] = {
     "userToken": {
@@ -151,6 +155,7 @@ def finish(schema: dict[str, Any]) -> dict[str, Any]:
         app = app_of.get(_app(path), _app(path))
         ref = _error_schema(schema, app, codes[app])
         for method, op in ops.items():
+            _add_example(op, EXAMPLES.get((method, path)))
             if "security" in op:
                 kinds = list(dict.fromkeys(_KIND.get(k, k) for req in op["security"] for k in req))
                 op["security"] = [{k: []} for k in kinds]
@@ -181,6 +186,20 @@ def finish(schema: dict[str, Any]) -> dict[str, Any]:
                         }
                     }
     return schema
+
+
+def _add_example(op: dict[str, Any], example: Example | None) -> None:
+    body = op.get("requestBody", {}).get("content", {}).get("application/json")
+    if example is None or body is None:
+        return
+    body["example"] = example.body
+    for param in op.get("parameters", []):
+        if param.get("in") == "path" and param["name"] in example.path:
+            param["example"] = example.path[param["name"]]
+    if param_names := {p["name"] for p in op.get("parameters", []) if p.get("in") == "path"}:
+        assert param_names == set(example.path), (
+            f"example path parameters {set(example.path)} != {param_names}"
+        )
 
 
 def _bounded(schema: dict[str, Any], low: int, high: int) -> dict[str, Any]:

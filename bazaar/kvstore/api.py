@@ -27,7 +27,7 @@ from bazaar.kvstore.schemas import (
     BatchIn,
     BatchOut,
     EntryOut,
-    ImportOut,
+    KvImportOut,
     ListOut,
     SetIn,
     TenantIn,
@@ -106,7 +106,7 @@ def batch(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
 @router.post(
     "/import",
     auth=tenant_key,
-    response={200: ImportOut},
+    response={200: KvImportOut},
     summary="Import JSON lines (all or nothing)",
     openapi_extra={"requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}},
 )

@@ -94,7 +94,7 @@ class ApiKeyCreatedOut(ApiKeyOut):
     secret: str = Field(description="The API key. Shown once: only its SHA-256 digest is stored.")
 
 
-class ImportOut(Schema):
+class KvImportOut(Schema):
     imported: int
 
 

@@ -19,7 +19,7 @@ from bazaar.storefront.schemas import (
     OrderIn,
     OrderListItemOut,
     OrderOut,
-    PaymentIn,
+    OrderPaymentIn,
     ProductIn,
     ProductOut,
     ProductPatch,
@@ -156,7 +156,7 @@ def order_status(request: HttpRequest, order_id: Int64, payload: StatusIn) -> An
 
 
 @router.post("/orders/{order_id}/payment", response={200: OrderOut, **ERRORS}, auth=user_auth)
-def order_payment(request: HttpRequest, order_id: Int64, payload: PaymentIn) -> Any:
+def order_payment(request: HttpRequest, order_id: Int64, payload: OrderPaymentIn) -> Any:
     order = services.order_set_payment(
         owner=current_user(request), order_id=order_id, payment_status=payload.payment_status
     )

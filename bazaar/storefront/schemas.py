@@ -163,7 +163,7 @@ class StatusIn(StrictIn):
     status: str
 
 
-class PaymentIn(StrictIn):
+class OrderPaymentIn(StrictIn):
     payment_status: str
 
 
