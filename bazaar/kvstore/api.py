@@ -27,11 +27,16 @@ from bazaar.kvstore.schemas import (
     BatchIn,
     BatchOut,
     EntryOut,
+    HistoryOut,
+    IncrIn,
+    IncrOut,
     KvImportOut,
     ListOut,
     SetIn,
     TenantIn,
     TenantOut,
+    TxnIn,
+    TxnOut,
     WriteOut,
     write_body,
 )
@@ -49,6 +54,29 @@ def list_keys(
         tenant_id=principal(request).tenant_id, prefix=prefix, limit=limit, cursor=cursor
     )
     return HttpResponse(body, content_type=CONTENT_TYPE)
+
+
+@router.get(
+    "/keys/{path:key}/history",
+    auth=tenant_key,
+    response={200: HistoryOut},
+    summary="A key's past values and versions, newest first (paged by revision)",
+)
+def key_history(
+    request: HttpRequest, key: str, limit: Int64 | None = None, before: Int64 | None = None
+) -> dict[str, Any]:
+    # Registered before GET /keys/{key}: a path ending in /history is this endpoint (the fast path skips it too).
+    return selectors.key_history(tenant_id=principal(request).tenant_id, key=key, limit=limit, before=before)
+
+
+@router.post(
+    "/keys/{path:key}/incr", auth=tenant_key, response={200: IncrOut}, summary="Add to a counter atomically"
+)
+def incr_key(request: HttpRequest, key: str, payload: IncrIn) -> HttpResponse:
+    out = services.entry_incr(tenant_id=principal(request).tenant_id, key=key, by=payload.by, ttl=payload.ttl)
+    response = HttpResponse(json.dumps(out), content_type=CONTENT_TYPE)
+    response["X-Revision"] = str(out["revision"])
+    return response
 
 
 @router.get(
@@ -91,6 +119,29 @@ def put_key(request: HttpRequest, key: str, payload: SetIn) -> HttpResponse:
 def delete_key(request: HttpRequest, key: str, if_version: Int64 | None = None) -> HttpResponse:
     result = services.entry_delete(tenant_id=principal(request).tenant_id, key=key, if_version=if_version)
     response = HttpResponse(status=204)
+    response["X-Revision"] = str(result.revision)
+    return response
+
+
+@router.post(
+    "/txn",
+    auth=tenant_key,
+    response={200: TxnOut},
+    summary="Compares, then success or failure ops: all or none",
+)
+def txn(request: HttpRequest, payload: TxnIn) -> HttpResponse:
+    now = timezone.now()
+    compare, success, failure = services.txn_parse(
+        [c.model_dump() for c in payload.compare],
+        [o.model_dump(exclude_unset=True) for o in payload.success],
+        [o.model_dump(exclude_unset=True) for o in payload.failure],
+        now=now,
+    )
+    result = services.txn_apply(
+        tenant_id=principal(request).tenant_id, compare=compare, success=success, failure=failure, now=now
+    )
+    body = {"succeeded": result.succeeded, "revision": result.revision, "results": result.results}
+    response = HttpResponse(json.dumps(body), content_type=CONTENT_TYPE)
     response["X-Revision"] = str(result.revision)
     return response
 

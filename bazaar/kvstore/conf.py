@@ -61,3 +61,13 @@ def purge_batch() -> int:
 def cache_ttl() -> int:
     """KVSTORE_CACHE_TTL (default 900): backstop TTL of cached entries (invalidation is by event)."""
     return _int("KVSTORE_CACHE_TTL", 900)
+
+
+def compact_interval() -> int:
+    """KVSTORE_COMPACT_INTERVAL (default 300): seconds between two compactions of the change log."""
+    return _int("KVSTORE_COMPACT_INTERVAL", 300)
+
+
+def max_history_limit() -> int:
+    """KVSTORE_MAX_HISTORY_LIMIT (default 1000): the largest page of a key's history or of a watch batch."""
+    return _int("KVSTORE_MAX_HISTORY_LIMIT", 1000)

@@ -49,6 +49,77 @@ class ListOut(Schema):
     )
 
 
+class ChangeOut(Schema):
+    revision: int
+    key: str
+    op: Literal["set", "delete", "expire"]
+    value: Any = Field(description="The value a set wrote; null for a delete or an expiry.")
+    version: int
+    at: datetime
+
+
+class HistoryOut(Schema):
+    key: str
+    items: list[ChangeOut] = Field(description="Newest first.")
+    next_before: int | None = Field(
+        description="Pass as ?before= for older changes; null when there are none."
+    )
+    revision: int = Field(description="The tenant's revision when the page was read.")
+    compacted_revision: int = Field(description="Changes at or below this revision were compacted away.")
+
+
+class CompareIn(StrictIn):
+    key: str
+    target: Literal["version", "value", "exists", "revision"] = Field(
+        description="version (0 = missing), value (JSON), exists (true/false), revision (the key's mod revision)."
+    )
+    op: Literal["=", "!=", "<", ">"] = "="
+    value: Any = Field(..., description="What to compare with.")
+
+
+class TxnOpIn(StrictIn):
+    op: Literal["get", "put", "delete", "incr"]
+    key: str
+    value: Any = Field(default=None, description="put: the value.")
+    ttl: int | None = Field(default=None, description="put, incr: seconds until the key expires.")
+    by: int | None = Field(default=None, description="incr: the amount (default 1, may be negative).")
+
+
+class TxnIn(StrictIn):
+    compare: list[CompareIn] = Field(default=[], description="All must hold for success to run.")
+    success: list[TxnOpIn] = Field(default=[], description="Run when every compare holds (etcd's then).")
+    failure: list[TxnOpIn] = Field(default=[], description="Run otherwise (etcd's else).")
+
+
+class TxnOpOut(Schema):
+    op: str
+    key: str
+    found: bool | None = None
+    value: Any = None
+    version: int | None = None
+    revision: int | None = None
+
+
+class TxnOut(Schema):
+    succeeded: bool
+    revision: int = Field(description="The revision the txn committed as (the current one if it only read).")
+    results: list[TxnOpOut]
+
+
+class IncrIn(StrictIn):
+    by: int = Field(default=1, description="The amount to add (may be negative).")
+    ttl: int | None = Field(
+        default=None, description="Seconds until the key expires; omitted: keep its expiry."
+    )
+
+
+class IncrOut(Schema):
+    key: str
+    value: int
+    version: int
+    revision: int
+
+
 class BatchOpIn(StrictIn):
     op: Literal["set", "delete"]
     key: str

@@ -357,6 +357,12 @@ API: list[Row] = [
     Row("GET", "/api/kv/keys/{key}", tenant(200, Out(404, "key_not_found"))),
     Row("PUT", "/api/kv/keys/{key}", tenant(), {"value": "overwritten"}),
     Row("DELETE", "/api/kv/keys/{key}", tenant(204, Out(404, "key_not_found"))),
+    Row("GET", "/api/kv/keys/{key}/history", tenant()),
+    # A's shared-key holds text (409 from A's own data); B has no such key and counts from 0 in its own space.
+    Row(
+        "POST", "/api/kv/keys/{key}/incr", {**tenant(), KV_A: Out(409, "not_a_number", kind="ok")}, {"by": 1}
+    ),
+    Row("POST", "/api/kv/txn", tenant(), {"success": [{"op": "get", "key": "shared-key"}]}),
     Row("POST", "/api/kv/batch", tenant(), {"ops": [{"op": "set", "key": "shared-key", "value": 1}]}),
     Row("POST", "/api/kv/import", tenant(), {"key": "shared-key", "value": 2}, form="ndjson"),
     Row("GET", "/api/kv/tenants", staff_only()),

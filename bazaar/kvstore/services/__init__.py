@@ -13,6 +13,7 @@ from bazaar.kvstore.services.entries import (
     make_set,
     revision_bump,
 )
+from bazaar.kvstore.services.history import changes_compact, tenant_set_retention
 from bazaar.kvstore.services.imports import entries_import
 from bazaar.kvstore.services.tenants import (
     IssuedKey,
@@ -22,24 +23,31 @@ from bazaar.kvstore.services.tenants import (
     apikey_revoke,
     tenant_create,
 )
+from bazaar.kvstore.services.txn import TxnResult, entry_incr, txn_apply, txn_parse
 
 __all__ = [
     "DeleteOp",
     "IssuedKey",
     "KeyPrincipal",
     "SetOp",
+    "TxnResult",
     "WriteResult",
     "apikey_authenticate",
     "apikey_create",
     "apikey_revoke",
     "batch_apply",
     "batch_ops",
+    "changes_compact",
     "entries_import",
     "entries_purge_expired",
     "entry_delete",
+    "entry_incr",
     "entry_set",
     "make_delete",
     "make_set",
     "revision_bump",
     "tenant_create",
+    "tenant_set_retention",
+    "txn_apply",
+    "txn_parse",
 ]
