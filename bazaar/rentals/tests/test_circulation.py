@@ -101,7 +101,73 @@ def test_a_checkout_session_lends_scan_after_scan_and_shows_each_refusal_in_word
 
     r = desk.post(_patron_url(asha, "done/"))
     assert (r.status_code, r["Location"]) == (302, "/rentals/desk/")
-    assert 'id="checkout-lines"' not in desk.get(_patron_url(asha)).content.decode()
+    page = desk.get(_patron_url(asha)).content.decode()
+    assert "<li" not in page.split('id="checkout-lines"')[1].split("</ol>")[0]  # a new session starts empty
+    assert 'id="lines-hint"' in page
+
+
+def test_a_scan_asked_for_json_answers_its_line_and_the_loans_table_without_a_page(
+    desk: Client, make_title: Any, make_customer: Any
+) -> None:
+    """desk.js posts each scan with ``Accept: application/json``: the answer is the line (or the refusal in words
+    with the service's status and code) and the loans table as it is now; the line is in the session too, so a
+    reload shows the same list. A refusal writes nothing."""
+    asha, other = make_customer(name="Asha Kamau"), make_customer(name="Brian Otieno")
+    book, taken = make_title(title="Kintu", copies=1), make_title(title="Taken", copies=1)
+    out = services.rental_rent(customer_id=other.pk, title_id=taken.pk)
+    url, json_accept = _patron_url(asha, "checkout/"), {"Accept": "application/json"}
+
+    r = desk.post(url, {"barcode": _barcodes(book)[0]}, headers=json_accept)
+    rental = Rental.objects.get(customer=asha, returned_at__isnull=True)
+    due = timezone.localtime(rental.due_at)
+    body = r.json()
+    assert (r.status_code, r["Content-Type"], r["Cache-Control"]) == (
+        200,
+        "application/json",
+        "private, no-store",
+    )
+    assert body["ok"] is True
+    assert body["rental"] == rental.pk
+    assert body["line"] == {
+        "ok": True,
+        "text": f"Kintu ({_barcodes(book)[0]}), due {due:%a} {due.day} {due:%b %Y}",
+    }
+    assert "Loans <span" in body["loans_html"]
+    assert "(1)" in body["loans_html"]
+    assert f"<code>{_barcodes(book)[0]}</code>" in body["loans_html"]
+    assert f'action="/rentals/desk/patrons/{asha.pk}/renew/"' in body["loans_html"]
+
+    before = _world()
+    r = desk.post(url, {"barcode": _barcodes(taken)[0]}, headers=json_accept)
+    words = f"rented to #{other.pk} Brian O., due {timezone.localtime(out.due_at).day} {timezone.localtime(out.due_at):%b}"
+    assert (r.status_code, r.json()["ok"], r.json()["code"]) == (409, False, "copy_not_available")
+    assert r.json()["line"] == {"ok": False, "text": f"{_barcodes(taken)[0]}: not lent. The copy is {words}."}
+    assert "loans_html" not in r.json()
+    r = desk.post(url, {"barcode": "NO-SUCH"}, headers=json_accept)
+    assert (r.status_code, r.json()["code"], r.json()["line"]["text"]) == (
+        404,
+        "copy_not_found",
+        "NO-SUCH: No such copy.",
+    )
+    r = desk.post(url, {"barcode": ""}, headers=json_accept)
+    assert (r.status_code, r.json()) == (
+        422,
+        {"ok": False, "line": None, "code": "invalid", "message": "This field is required."},
+    )
+    r = desk.post(url, {"barcode": "x" * 65}, headers=json_accept)
+    assert (r.status_code, r.json()["code"]) == (422, "invalid")
+    r = desk.post(
+        "/rentals/desk/patrons/999999/checkout/", {"barcode": _barcodes(book)[0]}, headers=json_accept
+    )
+    assert (r.status_code, r.json()["code"]) == (404, "customer_not_found")
+    assert _world() == before
+
+    # The same lines on the page a reload shows (what was answered, in order).
+    page = desk.get(_patron_url(asha)).content.decode()
+    lines = page.split('id="checkout-lines"')[1].split("</ol>")[0]
+    assert lines.count('class="ok"') == 1
+    assert lines.count('class="refused"') == 2
+    assert lines.index("Kintu") < lines.index("Brian O.") < lines.index("NO-SUCH")
 
 
 def test_the_limit_and_a_block_refuse_the_scan_with_the_reason(

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -260,26 +261,71 @@ def _panel_post(
     return redirect("rentals:desk_patron", customer_id=customer_id)
 
 
+def _wants_json(request: HttpRequest) -> bool:
+    """desk.js posts a scan with ``Accept: application/json`` and appends the answer's line without a reload; a
+    plain form POST (no script) gets the page."""
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _scan_answer(
+    request: HttpRequest, customer_id: int, status: int, line: dict[str, Any] | None, **extra: Any
+) -> JsonResponse:
+    response = JsonResponse({"ok": status == 200, "line": line, **extra}, status=status)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _loans_html(request: HttpRequest, customer_id: int) -> str:
+    """The panel's loans table as it is now (the scan's JSON answer carries it, so the table stays true)."""
+    now = timezone.now()
+    loans = patrons.patron_loans(customer_id=customer_id, now=now)
+    context = {
+        "loans": loans,
+        "overdue": sum(1 for r in loans if r.due_at < now),
+        "now": now,
+        "c": {"pk": customer_id},
+    }
+    return render_to_string("rentals/_desk_loans.html", context, request=request)
+
+
 @require_POST
 @staff_only
 def checkout(request: HttpRequest, customer_id: int) -> HttpResponse:
     """One scan: lend the copy to the patron (``rental_rent``) and add a line to the session, or a line with the
-    refusal in words (the page answers the service's status then; nothing is written)."""
+    refusal in words (the page answers the service's status then; nothing is written). Asked for JSON (desk.js),
+    the answer is the line, the service's status and code, and the loans table; nothing else changes."""
+    as_json = _wants_json(request)
     form = ScanForm(request.POST)
     if not form.is_valid():
+        if as_json:
+            message = " ".join(str(e) for errors in form.errors.values() for e in errors)
+            return _scan_answer(request, customer_id, 422, None, code="invalid", message=message)
         return _panel(request, customer_id, 422, scan_form=form)
     barcode = form.cleaned_data["barcode"].strip()
     try:
         rental = services.rental_rent(customer_id=customer_id, barcode=barcode, by=user_of(request))
-    except NotFound as exc:
-        if exc.code == "customer_not_found":
-            raise Http404("No such patron.")
-        _add_line(request, customer_id, False, f"{barcode}: {exc.message}")
-        return _panel(request, customer_id, exc.status)
     except DomainError as exc:
-        _add_line(request, customer_id, False, f"{barcode}: not lent. {exc.message}")
+        if exc.code == "customer_not_found":
+            if as_json:
+                return _scan_answer(request, customer_id, 404, None, code=exc.code, message="No such patron.")
+            raise Http404("No such patron.")
+        text = (
+            f"{barcode}: {exc.message}"
+            if isinstance(exc, NotFound)
+            else f"{barcode}: not lent. {exc.message}"
+        )
+        _add_line(request, customer_id, False, text)
+        if as_json:
+            line = {"ok": False, "text": text}
+            return _scan_answer(request, customer_id, exc.status, line, code=exc.code, message=exc.message)
         return _panel(request, customer_id, exc.status)
-    _add_line(request, customer_id, True, f"{rental.title.title} ({barcode}), due {_due(rental)}")
+    text = f"{rental.title.title} ({barcode}), due {_due(rental)}"
+    _add_line(request, customer_id, True, text)
+    if as_json:
+        loans = _loans_html(request, customer_id)
+        return _scan_answer(
+            request, customer_id, 200, {"ok": True, "text": text}, rental=rental.pk, loans_html=loans
+        )
     return redirect("rentals:desk_patron", customer_id=customer_id)
 
 
