@@ -1,13 +1,14 @@
 """`make stack` / `make stack-down`: the scaled-out topology on this machine, all on loopback.
 
     PostgreSQL ─┐
-    Redis ──────┼── app server A (:8001) ─┐
+    Redis ──────┼── app server A (:8001) ─┐     Redis: a primary, a replica and three Sentinels (deploy/ha.py)
                 ├── app server B (:8002) ─┼── nginx (:8080)  load balancer, static files, edge cache
                 ├── Celery worker         │     (:8090 purges, loopback only)
                 └── Celery beat           │
 
-`up` starts PostgreSQL and Redis only if they are down (and remembers that it did), creates the `bazaar_stack`
-database, migrates, loads demo data, then starts the rest. `down` stops exactly what `up` started.
+`up` starts PostgreSQL only if it is down (and remembers that it did), starts its own Redis primary + replica +
+Sentinels (``STACK_REDIS_PORTS``, ``STACK_SENTINEL_PORTS``; ``STACK_REDIS_HA=0`` uses the machine's Redis on 6379
+instead, started if down), creates the `bazaar_stack` database, migrates, loads demo data, then starts the rest. `down` stops exactly what `up` started.
 State (pids, logs, what was started, the edge cache) lives in var/stack/ (``STACK_STATE``). The app servers and
 the worker purge the nginx edge cache after every commit that changes a cached page (``EDGE_PURGE_URL``).
 Ports and the database name can be moved with ``STACK_PORT``, ``STACK_APP_PORTS``, ``STACK_PURGE_PORT`` and
@@ -30,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "deploy"))
+import ha  # noqa: E402  (deploy/ha.py, beside this script: not a package)
+
 STATE = Path(os.environ.get("STACK_STATE") or ROOT / "var" / "stack")
 PY = sys.executable
 HOST = "127.0.0.1"
@@ -37,6 +41,15 @@ APP_PORTS = [int(p) for p in os.environ.get("STACK_APP_PORTS", "8001,8002").spli
 NGINX_PORT = int(os.environ.get("STACK_PORT", "8080"))
 PURGE_PORT = int(os.environ.get("STACK_PURGE_PORT", "8090"))
 DB_NAME = os.environ.get("STACK_DB", "bazaar_stack")
+REDIS_HA = os.environ.get("STACK_REDIS_HA", "1") != "0"
+REDIS_PORTS = [int(p) for p in os.environ.get("STACK_REDIS_PORTS", "6380,6381").split(",")]
+# PgBouncer between the app servers and PostgreSQL (STACK_PGBOUNCER=0: none). Session pooling by default: why, and
+# the measurement of transaction pooling, in docs/design-notes.md ("Issue 20").
+PGBOUNCER = os.environ.get("STACK_PGBOUNCER", "1") != "0"
+PGBOUNCER_PORT = int(os.environ.get("STACK_PGBOUNCER_PORT", "6432"))
+PGBOUNCER_MODE = os.environ.get("STACK_PGBOUNCER_MODE", "session")
+PGBOUNCER_POOL = int(os.environ.get("STACK_PGBOUNCER_POOL", "20"))
+SENTINEL_PORTS = [int(p) for p in os.environ.get("STACK_SENTINEL_PORTS", "26379,26479,26579").split(",")]
 PURGE_MODULE = Path("/usr/lib/nginx/modules/ngx_http_cache_purge_module.so")
 
 
@@ -53,12 +66,10 @@ def _redis_up() -> bool:
 
 
 def _wait(check: Any, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    raise SystemExit(f"{what} did not come up in {timeout}s")
+    try:
+        ha.wait_for(check, what, timeout)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _http_ok(url: str) -> bool:
@@ -69,18 +80,32 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+def redis_ha() -> Any:
+    """The stack's Redis primary + replica + Sentinels (deploy/ha.py, beside this script)."""
+    return ha.RedisHA(STATE / "redis-ha", REDIS_PORTS[0], REDIS_PORTS[1], SENTINEL_PORTS)
+
+
+def redis_urls() -> tuple[str, str]:
+    """(cache and rate limits, Celery broker): through the Sentinels unless STACK_REDIS_HA=0."""
+    if REDIS_HA:
+        redis = redis_ha()
+        return redis.url(2), redis.url(3)
+    return f"redis://{HOST}:6379/2", f"redis://{HOST}:6379/3"
+
+
 def stack_env() -> dict[str, str]:
     STATE.mkdir(parents=True, exist_ok=True)
     secret_file = STATE / "secret_key"
     if not secret_file.exists():
         secret_file.write_text(secrets.token_urlsafe(50))
     env = dict(os.environ)
+    cache_url, broker_url = redis_urls()
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "bazaar.config.settings",
             "DATABASE_URL": f"postgres://postgres@{HOST}:5432/{DB_NAME}",
-            "REDIS_URL": f"redis://{HOST}:6379/2",
-            "CELERY_BROKER_URL": f"redis://{HOST}:6379/3",
+            "REDIS_URL": cache_url,
+            "CELERY_BROKER_URL": broker_url,
             "CELERY_TASK_DEFAULT_QUEUE": f"bazaar-stack-{DB_NAME}",
             "BAZAAR_CACHE_PREFIX": f"stack-{DB_NAME}",
             "EDGE_PURGE_URL": f"http://{HOST}:{PURGE_PORT}",
@@ -225,6 +250,24 @@ def _spawn(name: str, cmd: list[str], env: dict[str, str]) -> int:
     return proc.pid
 
 
+def start_pgbouncer(env: dict[str, str]) -> int:
+    """PgBouncer for the app servers (the Celery worker and beat connect directly: a trading import holds a
+    session advisory lock for its whole run). The statement timeout moves onto the database (ha.pgbouncer_conf)."""
+    if not shutil.which("pgbouncer"):
+        raise SystemExit("the stack's pooler needs apt-get install pgbouncer (or STACK_PGBOUNCER=0)")
+    timeout_ms = int(float(env.get("DATABASE_STATEMENT_TIMEOUT", "5")) * 1000)
+    _run(["psql", "-h", HOST, "-U", "postgres", "-d", DB_NAME, "-qc",
+          f'ALTER DATABASE "{DB_NAME}" SET statement_timeout = {timeout_ms}'])  # fmt: skip
+    ini = ha.pgbouncer_conf(
+        STATE / "pgbouncer", port=PGBOUNCER_PORT, db=DB_NAME, mode=PGBOUNCER_MODE, pool_size=PGBOUNCER_POOL
+    )
+    pid = _spawn("pgbouncer", ha.pgbouncer_argv(ini), env)
+    _wait(
+        lambda: _run(["pg_isready", "-h", HOST, "-p", str(PGBOUNCER_PORT), "-q"]).returncode == 0, "PgBouncer"
+    )
+    return pid
+
+
 def up() -> None:
     if (STATE / "state.json").exists():
         raise SystemExit("a stack is already running (make stack-down first)")
@@ -236,7 +279,17 @@ def up() -> None:
         subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=True)
         _wait(_pg_up, "PostgreSQL")
         state["started_services"].append("postgresql")
-    if not _redis_up():
+    if REDIS_HA:
+        (STATE / "state.json").write_text(
+            json.dumps(state)
+        )  # `down` stops what started if a later step fails
+        redis = redis_ha()
+        try:
+            redis.start()
+        finally:
+            state["pids"].update(redis.pids)
+            (STATE / "state.json").write_text(json.dumps(state))
+    elif not _redis_up():
         Path("/var/lib/redis").mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [
@@ -270,9 +323,19 @@ def up() -> None:
         if args[0] == "demo":
             (STATE / "demo.txt").write_text(r.stdout)
     bindir = str(Path(PY).parent)
+    app_db: dict[str, str] = {}
+    if PGBOUNCER:
+        state["pids"]["pgbouncer"] = start_pgbouncer(env)
+        (STATE / "state.json").write_text(json.dumps(state))
+        app_db["DATABASE_URL"] = f"postgres://postgres@{HOST}:{PGBOUNCER_PORT}/{DB_NAME}"
+        if PGBOUNCER_MODE == "transaction":
+            # A server connection serves another client after each transaction: nothing may outlive one.
+            app_db.update(
+                {"DATABASE_PREPARED_STATEMENTS": "false", "DATABASE_DISABLE_SERVER_SIDE_CURSORS": "true"}
+            )
     for i, port in enumerate(APP_PORTS):
         name = f"app{chr(ord('a') + i)}"
-        app_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(STATE / f"metrics-{name}")}
+        app_env = {**env, **app_db, "PROMETHEUS_MULTIPROC_DIR": str(STATE / f"metrics-{name}")}
         state["pids"][name] = _spawn(
             name,
             [PY, "deploy/serve.py", "--no-worker", "--host", HOST, "--port", str(port), "--workers", "1"],

@@ -10,9 +10,12 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from bazaar.core import redisurl
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("BAZAAR_VAR_DIR", BASE_DIR / "var"))
@@ -141,6 +144,10 @@ if DB_VENDOR == "postgresql":
     # No per-request health check (an extra round trip on every request): a connection broken by a database
     # restart fails one query, is marked unusable and is replaced at the end of that request.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=False)
+    # Behind PgBouncer in transaction mode a named cursor cannot outlive its transaction (Django's advice).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
+    )
     DATABASES["default"]["TEST"] = {"NAME": env.str("DATABASE_TEST_NAME", default=None)}
 else:
     DATABASES["default"].setdefault("OPTIONS", {})
@@ -161,7 +168,26 @@ AUTH_USER_MODEL = "accounts.User"
 # --- Cache ----------------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 CACHE_SOCKET_TIMEOUT = env.float("CACHE_SOCKET_TIMEOUT", default=0.25)
-if REDIS_URL:
+# REDIS_URL may name Redis Sentinels instead of one server: sentinel://h1:26379,h2:26379/<service>[/<db>]
+# (bazaar.core.redisurl); the cache, the rate limiter and a Redis broker then follow a failover (docs/design-notes.md).
+CACHES: dict[str, dict[str, Any]]
+if redisurl.is_sentinel(REDIS_URL):
+    _sentinel = redisurl.parse_sentinel(REDIS_URL)
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://{_sentinel.service}/{_sentinel.db}",
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.SentinelClient",
+                "CONNECTION_POOL_CLASS": "redis.sentinel.SentinelConnectionPool",
+                "SENTINELS": list(_sentinel.sentinels),
+                "SOCKET_CONNECT_TIMEOUT": CACHE_SOCKET_TIMEOUT,
+                "SOCKET_TIMEOUT": CACHE_SOCKET_TIMEOUT,
+            },
+            "KEY_PREFIX": "bazaar",
+        }
+    }
+elif REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
@@ -207,7 +233,10 @@ EDGE_PURGE_DELAY = env.float("EDGE_PURGE_DELAY", default=1.0)
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # --- Celery ---------------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+# CELERY_BROKER_SENTINEL_URL: the sentinel:// broker address as given, kept when CELERY_BROKER_URL is respelled below.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_SENTINEL_URL", default="") or env.str(
+    "CELERY_BROKER_URL", default=""
+)
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None) or None
@@ -216,7 +245,24 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Redis/SQS brokers redeliver an unacknowledged task (a worker killed mid-task) only after this many seconds
 # (kombu's default is an hour). Longer than the longest task: a 1M-row import takes well under a minute.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)
+}
+# A Redis broker or result backend behind Sentinel: the same sentinel:// form as REDIS_URL, handed to kombu in its
+# own spelling with the service as master_name (kombu asks the sentinels again on every reconnect).
+if redisurl.is_sentinel(CELERY_BROKER_URL):
+    _broker = redisurl.parse_sentinel(CELERY_BROKER_URL)
+    os.environ["CELERY_BROKER_SENTINEL_URL"] = (
+        CELERY_BROKER_URL  # processes started from this one parse it again
+    )
+    CELERY_BROKER_URL = _broker.kombu_url()
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = _broker.service
+    # Celery reads CELERY_BROKER_URL from the environment before its settings: it must see kombu's spelling.
+    os.environ["CELERY_BROKER_URL"] = CELERY_BROKER_URL
+if CELERY_RESULT_BACKEND and redisurl.is_sentinel(CELERY_RESULT_BACKEND):
+    _results = redisurl.parse_sentinel(CELERY_RESULT_BACKEND)
+    CELERY_RESULT_BACKEND = _results.kombu_url()
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"master_name": _results.service}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="bazaar")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2

@@ -56,14 +56,17 @@ def _check_broker() -> dict[str, Any]:
     url = settings.CELERY_BROKER_URL
     if not url:
         return {"status": "eager"}
-    parsed = urlparse(url)
-    port = parsed.port or {"amqp": 5672, "redis": 6379}.get(parsed.scheme, 5672)
-    try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", port), timeout=0.5):
-            pass
-    except OSError as exc:
-        return {"status": "down", "error": str(exc)}
-    return {"status": "ok"}
+    # A Redis broker behind Sentinel is spelled "sentinel://h1:p1/db;sentinel://h2:p2/db": up while one answers.
+    error = "no broker address"
+    for part in url.split(";"):
+        try:
+            parsed = urlparse(part)
+            port = parsed.port or {"amqp": 5672, "redis": 6379, "sentinel": 26379}.get(parsed.scheme, 5672)
+            with socket.create_connection((parsed.hostname or "127.0.0.1", port), timeout=0.5):
+                return {"status": "ok"}
+        except (OSError, ValueError) as exc:
+            error = str(exc)
+    return {"status": "down", "error": error}
 
 
 @require_GET

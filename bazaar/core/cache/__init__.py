@@ -90,8 +90,10 @@ def _make_backend() -> Backend:
         conf = settings.CACHES["default"]
         options = conf.get("OPTIONS", {})
         timeout = float(options.get("SOCKET_TIMEOUT", settings.CACHE_SOCKET_TIMEOUT))
+        # Django's own CACHES spells a sentinel address its own way; core.cache reads the sentinel:// form.
+        sentinel = settings.REDIS_URL.startswith("sentinel://")
         return RedisBackend(
-            str(conf.get("LOCATION") or settings.REDIS_URL),
+            settings.REDIS_URL if sentinel else str(conf.get("LOCATION") or settings.REDIS_URL),
             socket_timeout=timeout,
             connect_timeout=float(options.get("SOCKET_CONNECT_TIMEOUT", timeout)),
         )

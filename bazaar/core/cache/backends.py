@@ -39,8 +39,9 @@ connect_hooks: list[Callable[[Any], None]] = []
 
 
 @functools.cache
-def _connection_classes() -> tuple[type[Any], type[Any]]:
+def _connection_classes() -> tuple[type[Any], type[Any], type[Any]]:
     import redis
+    from redis.sentinel import SentinelManagedConnection
 
     class Checked:
         def on_connect_check_health(self, check_health: bool = True) -> None:
@@ -61,7 +62,39 @@ def _connection_classes() -> tuple[type[Any], type[Any]]:
     class CheckedSSLConnection(Checked, redis.SSLConnection):
         pass
 
-    return CheckedConnection, CheckedSSLConnection
+    class CheckedSentinelConnection(Checked, SentinelManagedConnection):
+        def connect_check_health(self, check_health: bool = True, retry_socket_connect: bool = True) -> None:
+            # redis-py re-opens a dropped connection through here, not through connect() (which asks the
+            # sentinels): a thread's held reader would dial the dead primary forever (measured: 25 s, never
+            # followed). Every (re)connect asks the sentinels where the primary is now.
+            if not self._sock and self.connection_pool.is_master:  # type: ignore[attr-defined]
+                self.host, self.port = self.connection_pool.get_master_address()
+            super().connect_check_health(check_health, retry_socket_connect)  # type: ignore[misc]
+
+    return CheckedConnection, CheckedSSLConnection, CheckedSentinelConnection
+
+
+def _sentinel_pool(url: str, *, socket_timeout: float, connect_timeout: float, **kw: Any) -> Any:
+    """A pool of connections to the primary a ``sentinel://`` URL names (core.redisurl). Each new connection asks
+    the sentinels where the primary is now, so after a failover the next connection (the retry of a failed
+    command, or a later request) reaches the promoted replica; a demoted primary's READONLY answer drops the
+    connection the same way (redis-py's SentinelManagedConnection)."""
+    from redis.sentinel import Sentinel, SentinelConnectionPool
+
+    from bazaar.core.redisurl import parse_sentinel
+
+    parsed = parse_sentinel(url)
+    timeouts: dict[str, Any] = {"socket_timeout": socket_timeout, "socket_connect_timeout": connect_timeout}
+    manager = Sentinel(list(parsed.sentinels), sentinel_kwargs=timeouts, **timeouts)
+    return SentinelConnectionPool(
+        parsed.service,
+        manager,
+        connection_class=_connection_classes()[2],
+        db=parsed.db,
+        password=parsed.password,
+        **timeouts,
+        **kw,
+    )
 
 
 class RedisBackend:
@@ -75,16 +108,25 @@ class RedisBackend:
     def __init__(self, url: str, *, socket_timeout: float, connect_timeout: float) -> None:
         import redis
 
-        plain, ssl = _connection_classes()
+        plain, ssl, _ = _connection_classes()
         self.url = url
-        self.pool = redis.ConnectionPool.from_url(
-            url,
-            connection_class=ssl if url.startswith("rediss://") else plain,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=connect_timeout,
-            retry_on_error=[redis.ConnectionError],
-            health_check_interval=0,
-        )
+        if url.startswith("sentinel://"):
+            self.pool = _sentinel_pool(
+                url,
+                socket_timeout=socket_timeout,
+                connect_timeout=connect_timeout,
+                retry_on_error=[redis.ConnectionError],
+                health_check_interval=0,
+            )
+        else:
+            self.pool = redis.ConnectionPool.from_url(
+                url,
+                connection_class=ssl if url.startswith("rediss://") else plain,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=connect_timeout,
+                retry_on_error=[redis.ConnectionError],
+                health_check_interval=0,
+            )
         self.client = redis.Redis(connection_pool=self.pool)
         self._redis = redis
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)

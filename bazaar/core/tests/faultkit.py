@@ -10,6 +10,7 @@ a subprocess against the private database.
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import http.client
 import json
@@ -39,12 +40,7 @@ def missing(*binaries: str) -> list[str]:
 
 
 def _wait(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} did not come up in {timeout}s")
+    redis_ha_module().wait_for(check, what, timeout)
 
 
 # --- Redis ------------------------------------------------------------------------------------------------
@@ -293,6 +289,38 @@ SERVER_ENV = {
 }
 
 
+def _server_env(
+    pg: PrivatePostgres, redis_url: str, broker_url: str = "", broker_queue: str = ""
+) -> dict[str, str]:
+    return {
+        "DATABASE_URL": pg.url(),
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": broker_url,
+        "CELERY_TASK_DEFAULT_QUEUE": broker_queue or "faults-unused",
+        "BAZAAR_NO_WORKER": "1",
+        "BAZAAR_VAR_DIR": str(ROOT / "var" / "faults"),
+        **SERVER_ENV,
+    }
+
+
+def _prepare(pg: PrivatePostgres, redis_url: str, threads: int, pool: int) -> dict[str, Any]:
+    """Start ``pg``, migrate, collect static and seed; returns what the load needs."""
+    pg.start()
+    pg.createdb("bazaar")
+    env = manage_env(pg.url(), redis_url, SERVER_ENV)
+    run_py(["manage.py", "migrate", "--noinput", "-v", "0"], env)
+    # Production settings use the hashed-name static storage: pages need its manifest (a clean clone has none).
+    run_py(["manage.py", "collectstatic", "--noinput", "-v", "0"], env)
+    out = run_py(["-m", "bazaar.core.tests.faultkit", "seed", str(threads), str(pool)], env)
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def _warm(ports: list[int], data: dict[str, Any], threads: int) -> None:
+    warm = Load(ports, data, threads=threads).start(max_seconds=2.0)  # first requests load code
+    time.sleep(2.0)
+    warm.stop()
+
+
 @contextlib.contextmanager
 def world(threads: int, pool: int, broker_url: str = "", broker_queue: str = "") -> Iterator[World]:
     bindir = pg_bindir()
@@ -301,28 +329,11 @@ def world(threads: int, pool: int, broker_url: str = "", broker_queue: str = "")
     redis = PrivateRedis()
     server = Server(workers=2, threads=1)
     try:
-        pg.start()
-        pg.createdb("bazaar")
         redis.start()
-        env = manage_env(pg.url(), redis.url, SERVER_ENV)
-        run_py(["manage.py", "migrate", "--noinput", "-v", "0"], env)
-        # Production settings use the hashed-name static storage: pages need its manifest (a clean clone has none).
-        run_py(["manage.py", "collectstatic", "--noinput", "-v", "0"], env)
-        out = run_py(["-m", "bazaar.core.tests.faultkit", "seed", str(threads), str(pool)], env)
-        data = json.loads(out.strip().splitlines()[-1])
-        server.env = {
-            "DATABASE_URL": pg.url(),
-            "REDIS_URL": redis.url,
-            "CELERY_BROKER_URL": broker_url,
-            "CELERY_TASK_DEFAULT_QUEUE": broker_queue or "faults-unused",
-            "BAZAAR_NO_WORKER": "1",
-            "BAZAAR_VAR_DIR": str(ROOT / "var" / "faults"),
-            **SERVER_ENV,
-        }
+        data = _prepare(pg, redis.url, threads, pool)
+        server.env = _server_env(pg, redis.url, broker_url, broker_queue)
         server.start()
-        warm = Load(server.port, data, threads=threads).start(max_seconds=2.0)  # first requests load code
-        time.sleep(2.0)
-        warm.stop()
+        _warm([server.port], data, threads)
         yield World(pg=pg, redis=redis, server=server, data=data, broker_queue=broker_queue)
     finally:
         server.stop()
@@ -330,6 +341,60 @@ def world(threads: int, pool: int, broker_url: str = "", broker_queue: str = "")
         pg.close()
         for log in (ROOT / "var" / "faults").glob("worker-*.log"):
             log.unlink()
+
+
+@functools.cache
+def redis_ha_module() -> Any:
+    """deploy/ha.py (a script directory, not a package) loaded as a module: the RedisHA that make stack runs."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bazaar_deploy_ha", ROOT / "deploy" / "ha.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class HAWorld:
+    """Private PostgreSQL, Redis behind Sentinel (primary, replica, three sentinels), two app servers."""
+
+    pg: PrivatePostgres
+    ha: Any  # deploy/ha.py RedisHA
+    servers: list[Server]
+    data: dict[str, Any]
+
+    @property
+    def ports(self) -> list[int]:
+        return [s.port for s in self.servers]
+
+
+@contextlib.contextmanager
+def ha_world(threads: int, pool: int, servers: int = 2) -> Iterator[HAWorld]:
+    bindir = pg_bindir()
+    assert bindir is not None
+    pg = PrivatePostgres(bindir).init()
+    ports = [free_port() for _ in range(5)]
+    ha = redis_ha_module().RedisHA(
+        Path(tempfile.mkdtemp(prefix="bazaar-faults-ha-")), ports[0], ports[1], ports[2:]
+    )
+    apps = [Server(workers=2, threads=1) for _ in range(servers)]
+    try:
+        ha.start()
+        data = _prepare(pg, ha.url(0), threads, pool)
+        for app in apps:
+            app.env = _server_env(pg, ha.url(0))
+            app.start()
+        _warm([a.port for a in apps], data, threads)
+        yield HAWorld(pg=pg, ha=ha, servers=apps, data=data)
+    finally:
+        for app in apps:
+            app.stop()
+        ha.stop()
+        shutil.rmtree(ha.dir, ignore_errors=True)
+        pg.close()
 
 
 # --- Celery worker ----------------------------------------------------------------------------------------
@@ -595,10 +660,14 @@ class Workload:
 
 
 class Load:
-    """``threads`` keep-alive HTTP clients against 127.0.0.1:port until ``stop()`` or ``max_seconds``."""
+    """``threads`` keep-alive HTTP clients against 127.0.0.1:port until ``stop()`` or ``max_seconds``. Given several
+    ports (app servers), each client moves to the next server on every request, shifted by one each round of the
+    workload, so a thread's write and its read-back go through different servers."""
 
-    def __init__(self, port: int, data: dict[str, Any], threads: int = 4, writes: bool = True) -> None:
-        self.port = port
+    def __init__(
+        self, port: int | list[int], data: dict[str, Any], threads: int = 4, writes: bool = True
+    ) -> None:
+        self.ports = port if isinstance(port, list) else [port]
         self.data = data
         self.threads = threads
         self.writes = writes
@@ -621,25 +690,28 @@ class Load:
     def _run(self, t: int, max_seconds: float) -> None:
         work = Workload(self.data, t, self.writes)
         deadline = time.monotonic() + max_seconds
-        conn: http.client.HTTPConnection | None = None
+        conns: dict[int, http.client.HTTPConnection] = {}
         while not self._stop.is_set() and time.monotonic() < deadline:
+            k = work.n + t
+            port = self.ports[(k + k // len(work.ops)) % len(self.ports)]
+            conn = conns.get(port)
             if conn is None:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                conn = conns[port] = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             phase = self.phase
             start = time.monotonic()
             try:
                 op, status, raw, ack = work.step(conn)
             except (OSError, http.client.HTTPException) as exc:
                 op, status, raw, ack = "?", 0, repr(exc).encode(), None
-                conn.close()
-                conn = None
+                conns.pop(port).close()
+                work.n += 1  # the next request goes to the next server
                 time.sleep(0.05)
             end = time.monotonic()
             keep = raw if status >= 300 or status == 0 else b""
             with self._lock:
                 self.results.append(Result(phase, op, status, end - start, end, keep[:300], ack))
-        if conn is not None:
-            conn.close()
+        for c in conns.values():
+            c.close()
 
     def start(self, max_seconds: float = 60.0) -> Load:
         for t in range(self.threads):
@@ -681,7 +753,7 @@ def p99(results: list[Result]) -> float:
     return xs[min(len(xs) - 1, int(len(xs) * 0.99))] if xs else 0.0
 
 
-def lost_writes(w: World, load: Load) -> dict[str, list[Any]]:
+def lost_writes(w: World | HAWorld, load: Load) -> dict[str, list[Any]]:
     """Every acknowledged write that the database does not hold (empty lists: nothing lost)."""
     lost: dict[str, list[Any]] = {}
     numbers = load.acks("order")
