@@ -120,6 +120,15 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("post", "/api/kv/batch"): Example(
         {"ops": [{"op": "set", "key": "config/a", "value": 1}, {"op": "delete", "key": "greeting"}]}, "tenant"
     ),
+    ("post", "/api/kv/keys/{key}/incr"): Example({"by": 1}, "tenant", {"key": "visits"}),
+    ("post", "/api/kv/txn"): Example(
+        {
+            "compare": [{"key": "config/mode", "target": "version", "op": "=", "value": 0}],
+            "success": [{"op": "put", "key": "config/mode", "value": "on"}],
+            "failure": [{"op": "get", "key": "config/mode"}],
+        },
+        "tenant",
+    ),
     ("post", "/api/kv/tenants"): Example({"slug": "acme", "name": "Acme Ltd"}),
     ("post", "/api/kv/tenants/{slug}/keys"): Example({"name": "ci"}, path={"slug": "demo"}),
 }

@@ -97,14 +97,17 @@ def _app(path: str) -> str:
 
 
 def error_codes() -> dict[str, list[str]]:
-    """Each app's error codes (its registry plus core's), for the per-app error schemas."""
+    """Each app's error codes (its registry plus core's and accounts': every app signs people up or in through
+    the accounts services, e.g. the vendor signup answers ``username_taken``), for the per-app error schemas."""
+    from bazaar.accounts.codes import Code as AccountsCode
     from bazaar.core.codes import CoreCode
 
+    shared = {c.value for c in CoreCode} | {c.value for c in AccountsCode}
     out: dict[str, list[str]] = {}
     for app in ("accounts", "storefront", "rentals", "trading", "kvstore"):
         module = __import__(f"bazaar.{app}.codes", fromlist=["Code"])
         registry: type[StrEnum] = module.Code
-        out[app] = sorted({c.value for c in CoreCode} | {c.value for c in registry})
+        out[app] = sorted(shared | {c.value for c in registry})
     return out
 
 
@@ -137,7 +140,8 @@ def _statuses(method: str, op: dict[str, Any]) -> set[int]:
         statuses.add(422)
     body = op.get("requestBody", {}).get("content", {})
     if body:
-        statuses |= {400, 413, 422}
+        # 404 too: a body names things that may not exist (a batch deleting a missing key, an order's product).
+        statuses |= {400, 404, 413, 422}
         if "application/json" in body:
             statuses.add(415)
     if method in _UNSAFE:

@@ -27,9 +27,9 @@ from bazaar.kvstore.schemas import (
     BatchIn,
     BatchOut,
     EntryOut,
-    HistoryOut,
     IncrIn,
     IncrOut,
+    KvHistoryOut,
     KvImportOut,
     ListOut,
     SetIn,
@@ -59,7 +59,7 @@ def list_keys(
 @router.get(
     "/keys/{path:key}/history",
     auth=tenant_key,
-    response={200: HistoryOut},
+    response={200: KvHistoryOut},
     summary="A key's past values and versions, newest first (paged by revision)",
 )
 def key_history(

@@ -58,7 +58,7 @@ class ChangeOut(Schema):
     at: datetime
 
 
-class HistoryOut(Schema):
+class KvHistoryOut(Schema):
     key: str
     items: list[ChangeOut] = Field(description="Newest first.")
     next_before: int | None = Field(

@@ -147,8 +147,8 @@ def test_incr_counts_from_zero_keeps_the_expiry_and_refuses_non_numbers(kv: KV) 
     before = _state(kv)
     for body, code in (
         ({}, "not_a_number"),
-        ({"by": "x"}, "validation_error"),
-        ({"by": 1.5}, "validation_error"),
+        ({"by": "x"}, "invalid_type"),
+        ({"by": 1.5}, "invalid_type"),
     ):
         r = kv.call("POST", "/keys/name/incr", body)
         assert r.json()["code"] == code

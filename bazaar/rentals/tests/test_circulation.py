@@ -152,10 +152,10 @@ def test_a_scan_asked_for_json_answers_its_line_and_the_loans_table_without_a_pa
     r = desk.post(url, {"barcode": ""}, headers=json_accept)
     assert (r.status_code, r.json()) == (
         422,
-        {"ok": False, "line": None, "code": "invalid", "message": "This field is required."},
+        {"ok": False, "line": None, "code": "invalid_barcode", "message": "This field is required."},
     )
     r = desk.post(url, {"barcode": "x" * 65}, headers=json_accept)
-    assert (r.status_code, r.json()["code"]) == (422, "invalid")
+    assert (r.status_code, r.json()["code"]) == (422, "invalid_barcode")
     r = desk.post(
         "/rentals/desk/patrons/999999/checkout/", {"barcode": _barcodes(book)[0]}, headers=json_accept
     )

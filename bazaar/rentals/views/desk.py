@@ -299,7 +299,7 @@ def checkout(request: HttpRequest, customer_id: int) -> HttpResponse:
     if not form.is_valid():
         if as_json:
             message = " ".join(str(e) for errors in form.errors.values() for e in errors)
-            return _scan_answer(request, customer_id, 422, None, code="invalid", message=message)
+            return _scan_answer(request, customer_id, 422, None, code="invalid_barcode", message=message)
         return _panel(request, customer_id, 422, scan_form=form)
     barcode = form.cleaned_data["barcode"].strip()
     try:
