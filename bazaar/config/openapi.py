@@ -98,13 +98,16 @@ def _app(path: str) -> str:
 
 def error_codes() -> dict[str, list[str]]:
     """Each app's error codes (its registry plus core's), for the per-app error schemas."""
+    from bazaar.accounts.codes import Code as AccountsCode
     from bazaar.core.codes import CoreCode
 
+    # Every app builds on accounts (a vendor signs up through accounts' services, which may refuse the username).
+    shared = {c.value for c in CoreCode} | {c.value for c in AccountsCode}
     out: dict[str, list[str]] = {}
     for app in ("accounts", "storefront", "rentals", "trading", "kvstore"):
         module = __import__(f"bazaar.{app}.codes", fromlist=["Code"])
         registry: type[StrEnum] = module.Code
-        out[app] = sorted({c.value for c in CoreCode} | {c.value for c in registry})
+        out[app] = sorted(shared | {c.value for c in registry})
     return out
 
 
@@ -136,8 +139,8 @@ def _statuses(method: str, op: dict[str, Any]) -> set[int]:
     if params:
         statuses.add(422)
     body = op.get("requestBody", {}).get("content", {})
-    if body:
-        statuses |= {400, 413, 422}
+    if body:  # a body may also name objects (ids, keys, barcodes) that do not exist: 404
+        statuses |= {400, 404, 413, 422}
         if "application/json" in body:
             statuses.add(415)
     if method in _UNSAFE:
