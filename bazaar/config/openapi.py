@@ -97,11 +97,11 @@ def _app(path: str) -> str:
 
 
 def error_codes() -> dict[str, list[str]]:
-    """Each app's error codes (its registry plus core's and accounts': every app signs people up or in through
-    the accounts services, e.g. the vendor signup answers ``username_taken``), for the per-app error schemas."""
+    """Each app's error codes (its registry plus core's), for the per-app error schemas."""
     from bazaar.accounts.codes import Code as AccountsCode
     from bazaar.core.codes import CoreCode
 
+    # Every app builds on accounts (a vendor signs up through accounts' services, which may refuse the username).
     shared = {c.value for c in CoreCode} | {c.value for c in AccountsCode}
     out: dict[str, list[str]] = {}
     for app in ("accounts", "storefront", "rentals", "trading", "kvstore"):
@@ -139,8 +139,7 @@ def _statuses(method: str, op: dict[str, Any]) -> set[int]:
     if params:
         statuses.add(422)
     body = op.get("requestBody", {}).get("content", {})
-    if body:
-        # 404 too: a body names things that may not exist (a batch deleting a missing key, an order's product).
+    if body:  # a body may also name objects (ids, keys, barcodes) that do not exist: 404
         statuses |= {400, 404, 413, 422}
         if "application/json" in body:
             statuses.add(415)

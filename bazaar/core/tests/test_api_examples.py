@@ -73,3 +73,45 @@ def test_every_documented_example_works_as_given(settings: Any, tmp_path: Any) -
                 )
     assert sent >= 30
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_swagger_try_it_out_works_with_a_signed_in_session(live_server: Any, make_user: Any) -> None:
+    """In Chromium: sign in through the login form, open /api/docs, "Try it out" on ``POST /api/accounts/tokens``
+    with its example body, "Execute": 201 (Swagger UI sent the session's CSRF token; without it, 403 csrf_failed)."""
+    import os
+    import re
+
+    from bazaar.accounts.models import ApiToken
+    from bazaar.core.testing import chromium_browser
+
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright runs an event loop in this thread
+    user = make_user("swagger-user", password="Tamarind-Kettle-Orbit-42")
+    with chromium_browser() as browser:
+        ctx = browser.new_context(base_url=live_server.url)
+        form = ctx.request.get("/accounts/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text())
+        assert token
+        ctx.request.post(
+            "/accounts/login/",
+            form={
+                "csrfmiddlewaretoken": token.group(1),
+                "username": user.username,
+                "password": "Tamarind-Kettle-Orbit-42",
+            },
+            headers={"Referer": f"{live_server.url}/accounts/login/"},
+        )
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)  # a loaded CI machine
+        page.goto("/api/docs")
+        op = page.locator(".opblock-post").filter(has=page.locator('[data-path="/api/accounts/tokens"]'))
+        op.locator(".opblock-summary").first.click()
+        op.locator(".try-out__btn").click()
+        assert '"laptop"' in op.locator("textarea.body-param__text").input_value()  # the documented example
+        op.locator(".execute").click()
+        status = op.locator(".live-responses-table tr.response .response-col_status").first
+        status.wait_for()
+        assert status.inner_text().strip().startswith("201"), status.inner_text()
+        ctx.close()
+    assert ApiToken.objects.filter(user=user, name="laptop").count() == 1
