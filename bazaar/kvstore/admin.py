@@ -43,7 +43,7 @@ class TenantApiKeyAdmin(admin.ModelAdmin):
     actions = ["revoke"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # issued from the tenant list (action), the API or `bazaar kv keys create`
+        return False  # issued from the tenant list (action), the API or `bazaar kvadmin keys create`
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
