@@ -19,6 +19,7 @@ import json
 import os
 import shlex
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -175,9 +176,11 @@ def _run(args: argparse.Namespace, c: Client, out: TextIO, stdin: TextIO) -> int
         if since is None:
             since = c.call("GET", "/keys", query={"limit": 1})["revision"]
         while True:
-            r = c.call(
-                "GET", "/watch", query={"since": since, "prefix": args.prefix or None, "wait": args.wait}
-            )
+            asked = time.monotonic()
+            query = {"since": since, "prefix": args.prefix or None, "wait": args.wait}
+            r = c.call("GET", "/watch", query=query)
+            if not r["items"] and args.wait and time.monotonic() - asked < 1:
+                time.sleep(1)  # the server had no room to wait (KVSTORE_WATCH_MAX_WAITING): do not spin
             for item in r["items"]:
                 line = (
                     _dump(item)
