@@ -56,8 +56,21 @@ class TenantApiKeyAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {queryset.count()} key(s).")
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """No add, change or delete: rows written only by the services."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Entry)
-class EntryAdmin(admin.ModelAdmin):
+class EntryAdmin(ReadOnlyAdmin):
     """Read-only: writes go through the API or CLI so versions, CAS and cache invalidation stay right. Shows the
     value and whether the row is live, deleted (a tombstone until the purge) or expired."""
 
@@ -95,29 +108,11 @@ class EntryAdmin(admin.ModelAdmin):
             return "live"
         return "deleted" if obj.expires_at == obj.updated_at else "expired"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Change)
-class ChangeAdmin(admin.ModelAdmin):
+class ChangeAdmin(ReadOnlyAdmin):
     """The change log, read-only (written with each write, trimmed by the compaction task)."""
 
     list_display = ("tenant", "revision", "op", "key", "version", "value", "at")
     list_filter = ("tenant", "op")
     search_fields = ("key",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
