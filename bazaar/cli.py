@@ -1,6 +1,7 @@
 """The ``bazaar`` console script: Django management commands with Bazaar's settings.
 
-``bazaar demo``, ``bazaar kv get KEY``, ``bazaar trading import FILE`` ... are ``manage.py <command> ...``.
+``bazaar demo``, ``bazaar kvadmin tenants list``, ``bazaar trading import FILE`` ... are ``manage.py <command> ...``;
+``bazaar kv …`` is the key-value store's HTTP client (``bazaar.kvstore.cli``), which needs no settings or database.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ import sys
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["kv"]:
+        from bazaar.kvstore.cli import main as kv_main
+
+        sys.exit(kv_main(sys.argv[2:]))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings")
     from django.core.management import execute_from_command_line
 

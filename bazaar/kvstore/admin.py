@@ -8,9 +8,10 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from bazaar.kvstore import services
-from bazaar.kvstore.models import Entry, Tenant, TenantApiKey
+from bazaar.kvstore.models import Change, Entry, Tenant, TenantApiKey
 
 
 @admin.register(Tenant)
@@ -43,7 +44,7 @@ class TenantApiKeyAdmin(admin.ModelAdmin):
     actions = ["revoke"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # issued from the tenant list (action), the API or `bazaar kv keys create`
+        return False  # issued from the tenant list (action), the API or `bazaar kvadmin keys create`
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -55,14 +56,8 @@ class TenantApiKeyAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {queryset.count()} key(s).")
 
 
-@admin.register(Entry)
-class EntryAdmin(admin.ModelAdmin):
-    """Read-only: writes go through the API or CLI so versions, CAS and cache invalidation stay right."""
-
-    list_display = ("tenant", "key", "version", "updated_at", "expires_at")
-    list_filter = ("tenant",)
-    search_fields = ("key",)
-    readonly_fields = ("tenant", "key", "value", "version", "created_at", "updated_at", "expires_at")
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """No add, change or delete: rows written only by the services."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -72,3 +67,52 @@ class EntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(Entry)
+class EntryAdmin(ReadOnlyAdmin):
+    """Read-only: writes go through the API or CLI so versions, CAS and cache invalidation stay right. Shows the
+    value and whether the row is live, deleted (a tombstone until the purge) or expired."""
+
+    list_display = (
+        "tenant",
+        "key",
+        "value_preview",
+        "state",
+        "version",
+        "mod_revision",
+        "updated_at",
+        "expires_at",
+    )
+    list_filter = ("tenant",)
+    search_fields = ("key",)
+    readonly_fields = (
+        "tenant",
+        "key",
+        "value",
+        "state",
+        "version",
+        "mod_revision",
+        "created_at",
+        "updated_at",
+        "expires_at",
+    )
+
+    @admin.display(description="value")
+    def value_preview(self, obj: Entry) -> str:
+        return obj.value if len(obj.value) <= 80 else obj.value[:79] + "…"
+
+    @admin.display(description="state")
+    def state(self, obj: Entry) -> str:
+        if obj.expires_at is None or obj.expires_at > timezone.now():
+            return "live"
+        return "deleted" if obj.expires_at == obj.updated_at else "expired"
+
+
+@admin.register(Change)
+class ChangeAdmin(ReadOnlyAdmin):
+    """The change log, read-only (written with each write, trimmed by the compaction task)."""
+
+    list_display = ("tenant", "revision", "op", "key", "version", "value", "at")
+    list_filter = ("tenant", "op")
+    search_fields = ("key",)

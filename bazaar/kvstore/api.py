@@ -10,14 +10,15 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 from ninja import Router, Status
 
 from bazaar.accounts.auth import staff_auth
 from bazaar.core.errors import ValidationFailed
 from bazaar.core.schemas import Int64, Line
-from bazaar.kvstore import selectors, services
+from bazaar.kvstore import selectors, services, watch
 from bazaar.kvstore.auth import principal, tenant_key
 from bazaar.kvstore.cache import CACHE_CONTROL, CONTENT_TYPE, etag, etag_matches
 from bazaar.kvstore.schemas import (
@@ -37,6 +38,7 @@ from bazaar.kvstore.schemas import (
     TenantOut,
     TxnIn,
     TxnOut,
+    WatchOut,
     WriteOut,
     write_body,
 )
@@ -143,6 +145,45 @@ def txn(request: HttpRequest, payload: TxnIn) -> HttpResponse:
     body = {"succeeded": result.succeeded, "revision": result.revision, "results": result.results}
     response = HttpResponse(json.dumps(body), content_type=CONTENT_TYPE)
     response["X-Revision"] = str(result.revision)
+    return response
+
+
+@router.get(
+    "/watch",
+    auth=tenant_key,
+    response={200: WatchOut},
+    summary="Changes after a revision: a long-poll batch, or server-sent events with Accept: text/event-stream",
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "A batch (JSON) or, for Accept: text/event-stream, one `change` event per change.",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/WatchOut"}},
+                    "text/event-stream": {"schema": {"type": "string"}},
+                },
+            }
+        }
+    },
+)
+def watch_changes(
+    request: HttpRequest, since: Int64 = 0, prefix: Line = "", wait: Int64 = 0, limit: Int64 | None = None
+) -> HttpResponseBase:
+    tenant_id = principal(request).tenant_id
+    if "text/event-stream" in request.META.get("HTTP_ACCEPT", ""):
+        last = request.META.get("HTTP_LAST_EVENT_ID", "")
+        start = int(last) if last.isdigit() and len(last) < 19 else since
+        stream = StreamingHttpResponse(
+            watch.event_stream(tenant_id=tenant_id, since=start, prefix=prefix),
+            content_type="text/event-stream",
+        )
+        stream["Cache-Control"] = "no-cache"
+        stream["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
+        return stream
+    if not 0 <= wait <= 60:
+        raise ValidationFailed("wait must be between 0 and 60 seconds.", code="invalid_wait")
+    page = watch.long_poll(tenant_id=tenant_id, since=since, prefix=prefix, wait=wait, limit=limit)
+    response = HttpResponse(json.dumps(page), content_type=CONTENT_TYPE)
+    response["X-Revision"] = str(page["revision"])
     return response
 
 

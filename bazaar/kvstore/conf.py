@@ -71,3 +71,18 @@ def compact_interval() -> int:
 def max_history_limit() -> int:
     """KVSTORE_MAX_HISTORY_LIMIT (default 1000): the largest page of a key's history or of a watch batch."""
     return _int("KVSTORE_MAX_HISTORY_LIMIT", 1000)
+
+
+def watch_poll_ms() -> int:
+    """KVSTORE_WATCH_POLL_MS (default 100): how often a process reads the revisions of tenants with waiters."""
+    return _int("KVSTORE_WATCH_POLL_MS", 100)
+
+
+def watch_max_waiting() -> int:
+    """KVSTORE_WATCH_MAX_WAITING (default 2): watchers one process lets wait at once (each holds a WSGI thread)."""
+    return _int("KVSTORE_WATCH_MAX_WAITING", 2)
+
+
+def watch_stream_seconds() -> int:
+    """KVSTORE_WATCH_STREAM_SECONDS (default 60): how long one event stream runs before the client reconnects."""
+    return _int("KVSTORE_WATCH_STREAM_SECONDS", 60)

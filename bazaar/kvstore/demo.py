@@ -48,7 +48,7 @@ def load() -> list[str]:
     lines = ["", "Key-value store (tenant 'demo'):"]
     if key.revoked_at is not None:
         lines.append(
-            "  the demo API key was revoked; create another with: bazaar kv keys create --tenant demo"
+            "  the demo API key was revoked; create another with: bazaar kvadmin keys create --tenant demo"
         )
         secret = "kv_..."
     else:
@@ -58,6 +58,6 @@ def load() -> list[str]:
         f'  set a key      curl -X PUT -H "Authorization: Bearer {secret}" -H "Content-Type: application/json" '
         '-d \'{"value": {"hello": "world"}, "ttl": 300}\' http://127.0.0.1:8000/api/kv/keys/my/first-key',
         f'  list keys      curl -H "Authorization: Bearer {secret}" "http://127.0.0.1:8000/api/kv/keys?prefix=config/"',
-        "  CLI            bazaar kv get greeting --tenant demo   (bazaar kv --help)",
+        f"  CLI            BAZAAR_KV_KEY={secret} bazaar kv get greeting   (bazaar kv --help; staff: bazaar kvadmin)",
     ]
     return lines

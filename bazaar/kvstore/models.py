@@ -25,18 +25,22 @@ class Tenant(models.Model):
         default=0,
         help_text="Highest version of a purged entry: new keys start above it, so versions never repeat.",
     )
+    # db_default: app servers still running the code before this change keep inserting rows during a rolling deploy.
     revision = models.BigIntegerField(
         default=0,
+        db_default=0,
         help_text="The tenant's store revision: raised by one with every committed write (a batch is one).",
     )
     compacted_revision = models.BigIntegerField(
         default=0,
+        db_default=0,
         help_text="Changes up to this revision were compacted away: a watch or history resumes only from here.",
     )
     history_revisions = models.PositiveIntegerField(
         null=True,
         blank=True,
         default=10_000,
+        db_default=10_000,
         help_text="Keep the changes of the last this many revisions (empty: no count limit).",
     )
     history_seconds = models.PositiveIntegerField(
@@ -102,7 +106,7 @@ class Entry(models.Model):
     updated_at = models.DateTimeField()
     expires_at = models.DateTimeField(null=True, blank=True)
     mod_revision = models.BigIntegerField(
-        default=0, help_text="The tenant revision of the last write of this key."
+        default=0, db_default=0, help_text="The tenant revision of the last write of this key."
     )
 
     objects = EntryQuerySet.as_manager()

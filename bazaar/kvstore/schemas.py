@@ -120,6 +120,13 @@ class IncrOut(Schema):
     revision: int
 
 
+class WatchOut(Schema):
+    items: list[ChangeOut] = Field(description="Changes after `since`, in revision order.")
+    revision: int = Field(
+        description="Pass as ?since= to continue: every change up to it has been delivered."
+    )
+
+
 class BatchOpIn(StrictIn):
     op: Literal["set", "delete"]
     key: str

@@ -158,6 +158,63 @@ def cas_contention(ctx: Context, clients: int = 32, increments: int = 100) -> di
     return result
 
 
+def incr_contention(ctx: Context, clients: int = 32, increments: int = 100) -> dict[str, Any]:
+    """The same counter as ``cas_contention`` with the server-side increment: one POST per increment, no retry."""
+    key = _demo_key(ctx)
+    path = f"/api/kv/keys/bench/incr-{uuid.uuid4().hex[:8]}/incr"
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", ctx.server.port, timeout=30)
+        mine: list[float] = []
+        try:
+            for _ in range(increments):
+                started = time.perf_counter()
+                conn.request("POST", path, body=b'{"by": 1}', headers=headers)
+                r = conn.getresponse()
+                r.read()
+                if r.status != 200:
+                    with lock:
+                        errors[0] += 1
+                mine.append((time.perf_counter() - started) * 1000)
+        finally:
+            conn.close()
+            with lock:
+                latencies.extend(mine)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    _status, body, _ = fetch(ctx.server.base + path.removesuffix("/incr"), headers=headers)
+    final = json.loads(body)["value"]
+    expected = clients * increments
+    result = {
+        "app": {
+            "rps": round(expected / elapsed, 1),
+            "p50_ms": round(statistics.median(latencies), 2),
+            "p99_ms": round(sorted(latencies)[int(len(latencies) * 0.99) - 1], 2),
+        },
+        "clients": clients,
+        "increments_per_client": increments,
+        "final_value": final,
+        "expected": expected,
+        "exact": final == expected and errors[0] == 0,
+        "errors": errors[0],
+        "elapsed_s": round(elapsed, 1),
+        "unit": "successful increments/s",
+    }
+    if not result["exact"]:
+        raise AssertionError(f"incr lost updates: {result}")
+    return result
+
+
 SCENARIOS = [
     Scenario(
         "kvstore_get_hit",
@@ -178,6 +235,13 @@ SCENARIOS = [
         "kvstore_cas_contention",
         "32 clients x 100 increments via GET + PUT if_version retry; final value must be 3,200",
         cas_contention,
+        needs=("postgres", "redis"),
+        app="kvstore",
+    ),
+    Scenario(
+        "kvstore_incr_contention",
+        "32 clients x 100 increments via POST /incr (server-side, no retry); final value must be 3,200",
+        incr_contention,
         needs=("postgres", "redis"),
         app="kvstore",
     ),

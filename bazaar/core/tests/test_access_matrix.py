@@ -363,6 +363,7 @@ API: list[Row] = [
         "POST", "/api/kv/keys/{key}/incr", {**tenant(), KV_A: Out(409, "not_a_number", kind="ok")}, {"by": 1}
     ),
     Row("POST", "/api/kv/txn", tenant(), {"success": [{"op": "get", "key": "shared-key"}]}),
+    Row("GET", "/api/kv/watch", tenant()),
     Row("POST", "/api/kv/batch", tenant(), {"ops": [{"op": "set", "key": "shared-key", "value": 1}]}),
     Row("POST", "/api/kv/import", tenant(), {"key": "shared-key", "value": 2}, form="ndjson"),
     Row("GET", "/api/kv/tenants", staff_only()),

@@ -84,6 +84,13 @@ def _kv_put(w: freshkit.World) -> None:
     assert status in (200, 201), body
 
 
+def _kv_txn(w: freshkit.World) -> None:
+    auth = {"Authorization": f"Bearer {w.data['kv_key']}"}
+    ops = {"success": [{"op": "put", "key": "greeting", "value": uuid.uuid4().hex}]}
+    status, body = freshkit.send(w.a.port, "POST", "/api/kv/txn", ops, auth)
+    assert status == 200, body
+
+
 def _import_pokemon(w: freshkit.World) -> None:
     path = Path(tempfile.gettempdir()) / f"fresh-{uuid.uuid4().hex[:8]}.csv"
     path.write_text(
@@ -168,12 +175,13 @@ ROWS: list[Row] = [
     Row("pokemon via CLI import (raw COPY)", "trading.Pokemon", "command", TRADING, run=_import_pokemon),
     # kvstore: an entry read depends on its entry; a key's validity on the key
     Row("entry via raw-SQL PUT (fast path)", "kvstore.Entry", "raw", KV, run=_kv_put),
+    Row("entry via txn (raw SQL under the tenant lock)", "kvstore.Entry", "raw", KV, run=_kv_txn),
     Row(
         "entry via CLI set",
         "kvstore.Entry",
         "command",
         KV,
-        run=_cli("kv", "set", "--tenant", "fresh", "greeting", '"from the CLI"'),
+        run=_cli("kvadmin", "set", "--tenant", "fresh", "greeting", '"from the CLI"'),
     ),
     Row("entry via service delete and set", "kvstore.Entry", "service", KV, op="entry_service_delete"),
     Row("entry admin is read-only", "kvstore.Entry", "admin", KV, op="entry_admin_refused"),
@@ -236,7 +244,7 @@ COMMAND_ROWS: dict[str, list[str]] = {
     "storefront_bench_shop": ["bench shop command"],
     "rentals": ["copy rented via CLI", "copy returned via CLI"],
     "trading": ["pokemon via CLI import (raw COPY)"],
-    "kv": ["entry via CLI set"],
+    "kvadmin": ["entry via CLI set"],
     "token": ["token revoked via CLI"],
 }
 #: Commands that write nothing a cached surface shows.

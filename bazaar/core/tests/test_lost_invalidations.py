@@ -67,7 +67,7 @@ def test_nothing_stale_after_redis_returns(private_redis: faultkit.PrivateRedis,
         )
         assert status in (200, 201), body
         w.manage("trading", "import", "--help")  # the CLI starts without a cache
-        w.manage("kv", "set", "--tenant", "fresh", "greeting", '"set by the CLI during the outage"')
+        w.manage("kvadmin", "set", "--tenant", "fresh", "greeting", '"set by the CLI during the outage"')
         w.call("import_task")
         w.call("product_service")
         w.call("title_service")

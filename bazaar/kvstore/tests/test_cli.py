@@ -1,4 +1,4 @@
-"""`bazaar kv …`: get/set/delete/list/export/import, keys and tenants."""
+"""`bazaar kvadmin …` (database-direct staff commands): get/set/delete/list/export/import, keys and tenants."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def kv(*args: str) -> str:
     out = StringIO()
-    call_command("kv", *args, stdout=out, stderr=StringIO())
+    call_command("kvadmin", *args, stdout=out, stderr=StringIO())
     return out.getvalue()
 
 

@@ -1,13 +1,15 @@
-"""``bazaar kv``: the key-value store from a terminal.
+"""``bazaar kvadmin``: staff commands that work on the database directly (tenants, API keys, backups).
 
-bazaar kv get KEY --tenant demo
-bazaar kv set KEY VALUE --tenant demo [--ttl 60] [--if-version 3] [--text]
-bazaar kv delete KEY --tenant demo [--if-version 3]
-bazaar kv list --tenant demo [--prefix app/] [--limit 100]
-bazaar kv export --tenant demo [FILE]          JSON lines (stdout by default), progress on stderr
-bazaar kv import --tenant demo FILE            all or nothing, progress on stderr
-bazaar kv keys create|list --tenant demo [--name NAME];  bazaar kv keys revoke --tenant demo ID
-bazaar kv tenants create SLUG [--name NAME];   bazaar kv tenants list
+For everyday use talk to the service with ``bazaar kv`` (``bazaar.kvstore.cli``, over HTTP).
+
+bazaar kvadmin get KEY --tenant demo
+bazaar kvadmin set KEY VALUE --tenant demo [--ttl 60] [--if-version 3] [--text]
+bazaar kvadmin delete KEY --tenant demo [--if-version 3]
+bazaar kvadmin list --tenant demo [--prefix app/] [--limit 100]
+bazaar kvadmin export --tenant demo [FILE]          JSON lines (stdout by default), progress on stderr
+bazaar kvadmin import --tenant demo FILE            all or nothing, progress on stderr
+bazaar kvadmin keys create|list --tenant demo [--name NAME];  bazaar kvadmin keys revoke --tenant demo ID
+bazaar kvadmin tenants create SLUG [--name NAME];   bazaar kvadmin tenants list
 """
 
 from __future__ import annotations
