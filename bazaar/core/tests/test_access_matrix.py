@@ -587,10 +587,16 @@ PAGES: list[Row] = [
     Row("GET", "/storefront/products/new/", vendor_page(), form="page"),
     Row("GET", "/storefront/products/{product_id}/edit/", vendor_page(200, NOT_FOUND), form="page"),
     Row("POST", "/storefront/products/{product_id}/toggle/", vendor_page(302, NOT_FOUND), form="page"),
+    Row(
+        "GET", "/storefront/products/{product_id}/delete/", vendor_page(200, NOT_FOUND), form="page"
+    ),  # confirm
     Row("POST", "/storefront/products/{product_id}/delete/", vendor_page(302, NOT_FOUND), form="page"),
     Row("GET", "/storefront/orders/", vendor_page(), form="page"),
     Row("GET", "/storefront/orders.csv", vendor_page(), form="page"),
     Row("GET", "/storefront/orders/{order_id}/", vendor_page(200, NOT_FOUND), form="page"),
+    # GET of a change is its confirmation page (cancel, refund); without a known change it goes back to the order.
+    Row("GET", "/storefront/orders/{order_id}/status/", vendor_page(302, NOT_FOUND), form="page"),
+    Row("GET", "/storefront/orders/{order_id}/payment/", vendor_page(302, NOT_FOUND), form="page"),
     Row(
         "POST",
         "/storefront/orders/{order_id}/status/",
@@ -607,6 +613,8 @@ PAGES: list[Row] = [
     ),
     Row("GET", "/s/{slug}/", page_public(), form="page"),
     Row("POST", "/s/{slug}/order/", page_public(422), form="page"),  # public form; no items posted
+    Row("GET", "/s/{slug}/cart/", page_public(), form="page"),
+    Row("POST", "/s/{slug}/cart/", page_public(422), form="page"),  # no product posted: the cart page's 422
     Row("GET", "/s/{slug}/orders/{number}/", page_public(), form="page"),
     Row("GET", "/rentals/", page_public(), form="page"),
     Row("GET", "/rentals/titles/{title_id}/", page_public(), form="page"),
