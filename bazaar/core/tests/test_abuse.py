@@ -191,6 +191,7 @@ CSRF_EXEMPT = {
 #: Every form Bazaar renders; collecting fewer means a page lost a form (or the crawl lost a page).
 FORMS = {
     "accounts:login",
+    "accounts:password_reset",
     "accounts:signup",
     "accounts:logout",
     "accounts:tokens",

@@ -565,6 +565,10 @@ PAGES: list[Row] = [
     Row("GET", "/", page_public(), form="page"),
     Row("GET", "/accounts/signup/", page_public(), form="page"),
     Row("GET", "/accounts/login/", page_public(), form="page"),
+    Row("GET", "/accounts/password-reset/", page_public(), form="page"),
+    Row("POST", "/accounts/password-reset/", page_public(), form="page"),  # no address posted: the form again
+    Row("GET", "/accounts/password-reset/sent/", page_public(), form="page"),
+    Row("GET", "/accounts/reset/done/", page_public(), form="page"),
     Row("POST", "/accounts/logout/", page_public(302), form="page"),
     Row("GET", "/accounts/tokens/", page_login(), form="page"),
     # A foreign token is refused with a message on the tokens page (a redirect), and nothing is revoked.
@@ -722,7 +726,14 @@ PAGES: list[Row] = [
 ]
 
 #: Routes that hold no one's data (operations, documents) or are not Bazaar's own pages.
-NOT_TENANT_DATA = {"/healthz", "/readyz", "/metrics", "/api/openapi.json"}
+NOT_TENANT_DATA = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/api/openapi.json",
+    # The password-reset link: its token is the credential (tested in accounts/tests/test_password_reset.py).
+    "/accounts/reset/{uidb64}/{token}/",
+}
 
 
 def _routes(resolver: URLResolver, prefix: str = "") -> list[str]:

@@ -305,7 +305,12 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "storefront/order_detail.html",
-        {"shop": shop, "order": order, "items": list(order.items.all())},
+        {
+            "shop": shop,
+            "order": order,
+            "items": list(order.items.all()),
+            "timeline": selectors.order_timeline(order),
+        },
     )
 
 
