@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from bazaar.storefront.models import Order, OrderIdempotencyKey, OrderItem, Product, Shop, ShopSlugHistory
+from bazaar.storefront.models import (
+    Order,
+    OrderEvent,
+    OrderIdempotencyKey,
+    OrderItem,
+    Product,
+    Shop,
+    ShopSlugHistory,
+)
 
 
 class ProductInline(admin.TabularInline):
@@ -23,7 +31,17 @@ class ShopSlugHistoryAdmin(admin.ModelAdmin):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ("name", "shop", "price", "mrp", "stock", "is_available", "is_listed", "is_archived")
+    list_display = (
+        "name",
+        "shop",
+        "category",
+        "price",
+        "mrp",
+        "stock",
+        "is_available",
+        "is_listed",
+        "is_archived",
+    )
     list_filter = ("is_available", "is_listed", "is_archived")
     search_fields = ("name", "shop__slug")
 
@@ -34,12 +52,19 @@ class OrderItemInline(admin.TabularInline):
     readonly_fields = ("product", "product_name", "unit_price", "quantity", "line_total")
 
 
+class OrderEventInline(admin.TabularInline):
+    model = OrderEvent
+    extra = 0
+    readonly_fields = ("kind", "value", "at", "actor")
+    can_delete = False
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = ("number", "shop", "status", "payment_status", "total", "currency", "created_at")
     list_filter = ("status", "payment_status")
     search_fields = ("number", "customer_name", "phone", "shop__slug")
-    inlines = [OrderItemInline]
+    inlines = [OrderItemInline, OrderEventInline]
     # Status changes go through the services (stock, cache); the admin shows them.
     readonly_fields = ("status", "total", "currency", "number", "shop")
 

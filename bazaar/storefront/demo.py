@@ -71,6 +71,28 @@ ITEMS = [
 ]
 
 
+#: The demo's categories, in ITEMS order: (how many items, category).
+CATEGORIES = [
+    (5, "Rice & dals"),
+    (6, "Spices"),
+    (2, "Tea & coffee"),
+    (7, "Staples & oils"),
+    (5, "Flours"),
+    (5, "Dry fruits"),
+    (7, "Snacks & spreads"),
+    (9, "Spices"),
+    (4, "Breakfast"),
+]
+
+
+def category_of(index: int) -> str:
+    for count, name in CATEGORIES:
+        if index < count:
+            return name
+        index -= count
+    return ""
+
+
 def load() -> list[str]:
     """Create the demo vendor, shop, products and past orders if missing; return what to print."""
     username, password = DEMO_VENDOR
@@ -107,6 +129,7 @@ def load() -> list[str]:
                 price=price,
                 stock=rng.choice([0, 3, 5, 20, 40, 80, 150, 200, 400]) if i % 7 else 500,
                 is_available=i % 13 != 5,
+                category=category_of(i),
             )
         )
     Product.objects.bulk_create(products)

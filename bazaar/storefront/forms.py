@@ -10,7 +10,7 @@ from django.template.defaultfilters import filesizeformat
 from bazaar.core.forms import TextField
 from bazaar.storefront import conf
 from bazaar.storefront.models import OrderStatus, PaymentStatus
-from bazaar.storefront.services.shops import CURRENCIES
+from bazaar.storefront.services.shops import CURRENCIES, DEFAULT_TIMEZONE, timezones
 
 CURRENCY_CHOICES = [(c, c) for c in CURRENCIES]
 
@@ -45,11 +45,24 @@ class ShopForm(forms.Form):
     currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="INR")
     contact_email = forms.EmailField(required=False)
     contact_phone = TextField(max_length=30, required=False)
+    timezone = forms.ChoiceField(
+        choices=lambda: [(z, z.replace("_", " ")) for z in sorted(timezones())],
+        initial=DEFAULT_TIMEZONE,
+        required=False,
+        label="Time zone",
+        help_text="Order times on your pages and the customer's order page are shown in it.",
+    )
 
 
 class ProductForm(forms.Form):
     name = TextField(max_length=120)
     description = TextField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=4000)
+    category = TextField(
+        max_length=60,
+        required=False,
+        help_text="Your own grouping, e.g. “Tea” or “Spices”: customers can filter the store by it.",
+        widget=forms.TextInput(attrs={"list": "categories"}),
+    )
     mrp = forms.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0), label="MRP")
     price = forms.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0), label="Selling price")
     stock = forms.IntegerField(min_value=0, max_value=10_000_000, initial=0)

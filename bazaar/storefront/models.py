@@ -26,6 +26,9 @@ class Shop(models.Model):
     currency = models.CharField(max_length=3, default="INR")
     contact_email = models.EmailField(blank=True)
     contact_phone = models.CharField(max_length=30, blank=True)
+    timezone = models.CharField(
+        max_length=64, default="Asia/Kolkata", help_text="Times on the shop's pages are shown in this zone."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -76,6 +79,7 @@ class Product(models.Model):
     is_available = models.BooleanField(default=True, help_text="Can be ordered now.")
     is_listed = models.BooleanField(default=True, help_text="Shown on the public store page.")
     is_archived = models.BooleanField(default=False, help_text="Deleted, kept because orders refer to it.")
+    category = models.CharField(max_length=60, blank=True, help_text="The vendor's own grouping, e.g. “Tea”.")
     image = models.ImageField(upload_to="storefront/products/", blank=True)
     # Made once at upload (storefront.images): storage names of the 240 and 480 px wide JPEGs, and the larger
     # one's size, so pages can set width/height (no layout shift) without opening a file.
@@ -90,6 +94,11 @@ class Product(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
+        # The store's keyset pages walk (name, id) within a shop; the category filter narrows the same walk.
+        indexes = [
+            models.Index(fields=["shop", "name", "id"], name="product_shop_name_id"),
+            models.Index(fields=["shop", "category", "name", "id"], name="product_shop_category"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 Lower("name"), "shop", condition=Q(is_archived=False), name="product_name_unique_in_shop"
@@ -213,6 +222,33 @@ class OrderItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.product_name}"
+
+
+class OrderEvent(models.Model):
+    """One change of an order after it was placed (status or payment), with when and who: the customer's and the
+    vendor's timeline. The placement itself is the order's ``created_at`` (no row: placing stays one write less)."""
+
+    class Kind(models.TextChoices):
+        STATUS = "status", "Status"
+        PAYMENT = "payment", "Payment"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    value = models.CharField(max_length=12)
+    at = models.DateTimeField()
+    actor = models.CharField(max_length=150, help_text="Who made the change (the vendor's username).")
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.kind} → {self.value}"
+
+    @property
+    def label(self) -> str:
+        if self.kind == self.Kind.PAYMENT:
+            return f"Payment {PaymentStatus(self.value).label.lower()}"
+        return OrderStatus(self.value).label
 
 
 class OrderIdempotencyKey(models.Model):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
 from django.db import connection
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from bazaar.accounts.models import User
@@ -85,6 +87,146 @@ def store_by_slug(slug: str) -> tuple[StoreShop, list[StoreProduct]]:
     return shop, products
 
 
+PAGE_SIZE = 24
+_STORE_FIELDS = (
+    "id", "name", "description", "mrp", "price", "stock", "is_available",
+    "thumb_small", "thumb", "thumb_width", "thumb_height",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StorePage:
+    shop: StoreShop
+    products: list[StoreProduct]
+    categories: list[tuple[str, int]]  # (category, listed products in it), "" excluded; by name
+    total: int  # listed products in the shop (all categories)
+    matching: int | None  # products matching q/category, None when neither is given
+    next_after: str | None  # the cursor of the next page, None on the last
+
+
+def encode_cursor(name: str, pk: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([name, pk]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw: str) -> tuple[str, int]:
+    """ValidationFailed ``invalid_cursor`` for anything :func:`encode_cursor` did not make."""
+    try:
+        name, pk = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        if isinstance(name, str) and type(pk) is int and 0 < pk < 2**63 and len(name) <= 120:
+            return name, pk
+    except (ValueError, TypeError, UnicodeDecodeError):
+        pass
+    raise ValidationFailed("This page link is broken; start from the first page.", code="invalid_cursor")
+
+
+def store_page(slug: str, *, q: str = "", category: str = "", after: str = "") -> StorePage:
+    """One page (``PAGE_SIZE``) of the public store: listed, non-archived products by (name, id), keyset-paged on
+    the index (shop, name, id) so page 200 of a 5,000-product shop costs what page 1 does. ``q`` matches name or
+    description (case-insensitive), ``category`` the vendor's category exactly. Category counts are over the
+    whole shop. Raises NotFound ``shop_not_found``, ValidationFailed ``invalid_cursor``."""
+    shop_row = (
+        Shop.objects.filter(slug=slug).values_list("id", "name", "slug", "currency", "contact_phone").first()
+    )
+    if shop_row is None:
+        raise NotFound("No such store.", code="shop_not_found")
+    shop = StoreShop(*shop_row)
+    listed = Product.objects.on_store().filter(shop_id=shop.id)
+    qs = listed
+    if category:
+        qs = qs.filter(category=category)
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(description__icontains=q))
+    if after:
+        name, pk = decode_cursor(after)
+        qs = qs.filter(Q(name__gt=name) | Q(name=name, id__gt=pk))
+    rows = list(qs.order_by("name", "id").values_list(*_STORE_FIELDS)[: PAGE_SIZE + 1])
+    products = [
+        StoreProduct(r[0], r[1], r[2], _money(r[3]), _money(r[4]), r[5], bool(r[6]), *r[7:11])
+        for r in rows[:PAGE_SIZE]
+    ]
+    counts = list(listed.order_by().values_list("category").annotate(n=Count("id")).order_by("category"))
+    last = products[-1] if len(rows) > PAGE_SIZE else None
+    matching = None
+    if q or category:
+        base = listed.filter(category=category) if category else listed
+        matching = base.filter(Q(name__icontains=q) | Q(description__icontains=q)).count() if q else None
+        if matching is None:
+            matching = next((n for c, n in counts if c == category), 0)
+    return StorePage(
+        shop=shop,
+        products=products,
+        categories=[(c, n) for c, n in counts if c],
+        total=sum(n for _, n in counts),
+        matching=matching,
+        next_after=encode_cursor(last.name, last.id) if last else None,
+    )
+
+
+def shop_id_by_slug(slug: str) -> int:
+    """NotFound ``shop_not_found``."""
+    pk = Shop.objects.filter(slug=slug).values_list("id", flat=True).first()
+    if pk is None:
+        raise NotFound("No such store.", code="shop_not_found")
+    return pk
+
+
+def product_on_store(shop_id: int, product_id: int) -> bool:
+    """Whether the product is on the shop's public page (listed, not archived)."""
+    return Product.objects.on_store().filter(shop_id=shop_id, pk=product_id).exists()
+
+
+@dataclass(frozen=True)
+class CartLine:
+    product: Product
+    quantity: int
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.product.price * self.quantity
+
+
+def cart_lines(slug: str, cart: dict[int, int]) -> tuple[Shop, list[CartLine], list[str]]:
+    """The shop, the cart's orderable lines (by name, prices from the database) and the names of products in the
+    cart that can no longer be ordered (unlisted, unavailable, out of stock: dropped, and said so). Quantities
+    above the stock are lowered to it. NotFound ``shop_not_found``."""
+    shop = Shop.objects.filter(slug=slug).first()
+    if shop is None:
+        raise NotFound("No such store.", code="shop_not_found")
+    lines, dropped = [], []
+    for product in Product.objects.filter(shop=shop, pk__in=list(cart)).order_by("name", "id"):
+        if not product.orderable:
+            dropped.append(product.name)
+            continue
+        lines.append(CartLine(product, min(cart[product.pk], product.stock)))
+    return shop, lines, dropped
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: dt.datetime
+    label: str
+    actor: str
+
+
+def order_timeline(order: Order) -> list[TimelineEntry]:
+    """Placement (the order's ``created_at``, by the customer) and every later change, oldest first."""
+    entries = [TimelineEntry(order.created_at, "Placed", "Customer")]
+    entries += [TimelineEntry(e.at, e.label, e.actor) for e in order.events.all()]
+    return entries
+
+
+def shop_categories(shop: Shop) -> list[str]:
+    """The categories a shop's live products use (the product form offers them)."""
+    return list(
+        Product.objects.live()
+        .filter(shop=shop)
+        .exclude(category="")
+        .order_by("category")
+        .values_list("category", flat=True)
+        .distinct()
+    )
+
+
 def slug_redirect(slug: str) -> str | None:
     """The current slug of the shop that used to be at ``slug``, or None."""
     row = ShopSlugHistory.objects.select_related("shop").filter(slug=slug).first()
@@ -118,7 +260,7 @@ def order_list(shop: Shop, *, status: str | None = None) -> QuerySet[Order]:
 
 def order_get(shop: Shop, order_id: int) -> Order:
     """One of the shop's orders with its lines; NotFound ``order_not_found`` for anyone else's."""
-    order = Order.objects.prefetch_related("items__product").filter(shop=shop, pk=order_id).first()
+    order = Order.objects.prefetch_related("items__product", "events").filter(shop=shop, pk=order_id).first()
     if order is None:
         raise NotFound("No such order.", code="order_not_found")
     return order
@@ -128,7 +270,7 @@ def order_public(slug: str, number: str) -> Order:
     """An order by its (unguessable) number for the customer's confirmation page."""
     order = (
         Order.objects.select_related("shop")
-        .prefetch_related("items__product")
+        .prefetch_related("items__product", "events")
         .filter(shop__slug=slug, number=number)
         .first()
     )

@@ -20,6 +20,7 @@ urlpatterns: list[URLPattern] = [
     path("storefront/orders/<int:pk>/status/", vendor.order_status, name="order_status"),
     path("storefront/orders/<int:pk>/payment/", vendor.order_payment, name="order_payment"),
     path("s/<slug:slug>/", public.store_page, name="store"),
+    path("s/<slug:slug>/cart/", public.cart, name="cart"),
     path("s/<slug:slug>/order/", public.store_order, name="store_order"),
     path("s/<slug:slug>/orders/<str:number>/", public.order_confirmation, name="order_confirmation"),
 ]

@@ -183,11 +183,15 @@ def test_failed_logins_throttle_the_address_not_the_others(
 
 #: The public order form is served as cached bytes, identical for every visitor, so it carries no token; the view
 #: is ``csrf_exempt`` by design (an anonymous order with an idempotency key; docs/storefront.md).
-CSRF_EXEMPT = {"storefront:store_order"}
+CSRF_EXEMPT = {
+    "storefront:store_order",
+    "storefront:cart",
+}  # the cart: the visitor's own cookie, grants nothing
 
 #: Every form Bazaar renders; collecting fewer means a page lost a form (or the crawl lost a page).
 FORMS = {
     "accounts:login",
+    "accounts:password_reset",
     "accounts:signup",
     "accounts:logout",
     "accounts:tokens",
@@ -200,7 +204,7 @@ FORMS = {
     "storefront:product_delete",
     "storefront:order_status",
     "storefront:order_payment",
-    "storefront:store_order",
+    "storefront:cart",  # the store's "Add to cart" (the checkout form appears on the cart page once it has items)
 }
 
 FORM_RE = re.compile(rb"<form\b([^>]*)>", re.IGNORECASE)

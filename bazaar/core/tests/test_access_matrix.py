@@ -579,6 +579,10 @@ PAGES: list[Row] = [
     Row("GET", "/", page_public(), form="page"),
     Row("GET", "/accounts/signup/", page_public(), form="page"),
     Row("GET", "/accounts/login/", page_public(), form="page"),
+    Row("GET", "/accounts/password-reset/", page_public(), form="page"),
+    Row("POST", "/accounts/password-reset/", page_public(), form="page"),  # no address posted: the form again
+    Row("GET", "/accounts/password-reset/sent/", page_public(), form="page"),
+    Row("GET", "/accounts/reset/done/", page_public(), form="page"),
     Row("POST", "/accounts/logout/", page_public(302), form="page"),
     Row("GET", "/accounts/tokens/", page_login(), form="page"),
     # A foreign token is refused with a message on the tokens page (a redirect), and nothing is revoked.
@@ -601,10 +605,16 @@ PAGES: list[Row] = [
     Row("GET", "/storefront/products/new/", vendor_page(), form="page"),
     Row("GET", "/storefront/products/{product_id}/edit/", vendor_page(200, NOT_FOUND), form="page"),
     Row("POST", "/storefront/products/{product_id}/toggle/", vendor_page(302, NOT_FOUND), form="page"),
+    Row(
+        "GET", "/storefront/products/{product_id}/delete/", vendor_page(200, NOT_FOUND), form="page"
+    ),  # confirm
     Row("POST", "/storefront/products/{product_id}/delete/", vendor_page(302, NOT_FOUND), form="page"),
     Row("GET", "/storefront/orders/", vendor_page(), form="page"),
     Row("GET", "/storefront/orders.csv", vendor_page(), form="page"),
     Row("GET", "/storefront/orders/{order_id}/", vendor_page(200, NOT_FOUND), form="page"),
+    # GET of a change is its confirmation page (cancel, refund); without a known change it goes back to the order.
+    Row("GET", "/storefront/orders/{order_id}/status/", vendor_page(302, NOT_FOUND), form="page"),
+    Row("GET", "/storefront/orders/{order_id}/payment/", vendor_page(302, NOT_FOUND), form="page"),
     Row(
         "POST",
         "/storefront/orders/{order_id}/status/",
@@ -621,6 +631,8 @@ PAGES: list[Row] = [
     ),
     Row("GET", "/s/{slug}/", page_public(), form="page"),
     Row("POST", "/s/{slug}/order/", page_public(422), form="page"),  # public form; no items posted
+    Row("GET", "/s/{slug}/cart/", page_public(), form="page"),
+    Row("POST", "/s/{slug}/cart/", page_public(422), form="page"),  # no product posted: the cart page's 422
     Row("GET", "/s/{slug}/orders/{number}/", page_public(), form="page"),
     Row("GET", "/rentals/", page_public(), form="page"),
     Row("GET", "/rentals/titles/{title_id}/", page_public(), form="page"),
@@ -728,7 +740,14 @@ PAGES: list[Row] = [
 ]
 
 #: Routes that hold no one's data (operations, documents) or are not Bazaar's own pages.
-NOT_TENANT_DATA = {"/healthz", "/readyz", "/metrics", "/api/openapi.json"}
+NOT_TENANT_DATA = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/api/openapi.json",
+    # The password-reset link: its token is the credential (tested in accounts/tests/test_password_reset.py).
+    "/accounts/reset/{uidb64}/{token}/",
+}
 
 
 def _routes(resolver: URLResolver, prefix: str = "") -> list[str]:

@@ -25,6 +25,7 @@ from bazaar.storefront.models import (
     PAYMENT_TRANSITIONS,
     TRANSITIONS,
     Order,
+    OrderEvent,
     OrderIdempotencyKey,
     OrderItem,
     OrderStatus,
@@ -33,6 +34,7 @@ from bazaar.storefront.models import (
     Shop,
 )
 from bazaar.storefront.services.products import owner_shop
+from bazaar.storefront.stock import page_changes
 
 log = logging.getLogger("bazaar.storefront")
 
@@ -142,7 +144,8 @@ def order_place(
     settles two concurrent first attempts. Raises NotFound ``shop_not_found``, ValidationFailed (``empty_order``,
     ``invalid_quantity``, ``invalid_customer``, ``unknown_product``), Conflict ``out_of_stock``,
     ``product_unavailable`` or ``price_changed`` (409) — and writes nothing then. After commit the store page is
-    invalidated (stock changed) and the vendor's e-mail task is enqueued.
+    invalidated if a line's stock now reads differently there (``stock.page_changes``: the UPDATE returns the new
+    stock, so the decision uses the row as locked, not the snapshot) and the vendor's e-mail task is enqueued.
     """
     norm = _normalise(lines)
     name, phone, address = _clean_customer(customer_name, phone, address)
@@ -159,8 +162,9 @@ def order_place(
             return replay
     try:
         with transaction.atomic():
-            order, items = _place(shop, snapshot, norm, name, phone, address, key, digest)
-            invalidate_store(shop.slug)
+            order, items, changes_page = _place(shop, snapshot, norm, name, phone, address, key, digest)
+            if changes_page:  # the new stock reads differently on the store page (storefront.stock)
+                invalidate_store(shop.slug)
             _enqueue_email(order.pk)
     except IntegrityError:
         # Another request with the same key committed first (unique index): answer as a retry of it.
@@ -270,7 +274,7 @@ def _take_stock_sql() -> str:
     """Take stock only if the product is still what was read: enough stock, same price, orderable."""
     return (
         f"UPDATE {sql.table(Product)} SET stock = stock - %s WHERE id = %s AND stock >= %s AND price = %s"  # noqa: S608
-        " AND is_available AND is_listed AND NOT is_archived"
+        " AND is_available AND is_listed AND NOT is_archived RETURNING stock"
     )
 
 
@@ -283,7 +287,7 @@ def _place(
     address: str,
     key: str,
     digest: str,
-) -> tuple[Order, list[OrderItem]]:
+) -> tuple[Order, list[OrderItem], bool]:
     """Inside the caller's transaction. The products were read without a lock (``_read``) and the order, its
     lines and the idempotency key are written first; the stock is taken last by one conditional UPDATE per line (in primary
     key order, so crossing orders never deadlock) that also re-checks price and availability in its WHERE.
@@ -321,17 +325,20 @@ def _place(
         # Before the stock: a concurrent request with the same key waits here (unique index), not on a product.
         ikey = OrderIdempotencyKey(shop=shop, key=key, request_hash=digest, order=order)
         sql.insert([ikey], _KEY_FIELDS)
+    changes_page = False
     with connection.cursor() as cur:
         for ln in lines:  # already in primary-key order (_normalise)
             seen = snapshot[ln.product_id]
             cur.execute(_take_stock_sql(), [ln.quantity, ln.product_id, ln.quantity, seen.price])
-            if cur.rowcount != 1:
+            row = cur.fetchone()
+            if row is None:
                 _check(
                     Product.objects.filter(pk=ln.product_id).first(),
                     OrderLine(ln.product_id, ln.quantity, seen.price),
                 )
                 raise Conflict("The product changed; please try again.", code="product_changed")
-    return order, items
+            changes_page = changes_page or page_changes(row[0] + ln.quantity, row[0])
+    return order, items, changes_page
 
 
 def _enqueue_email(order_id: int) -> None:
@@ -380,6 +387,9 @@ def order_set_status(*, owner: User, order_id: int, status: str) -> Order:
                 Product.objects.filter(pk=item.product_id).update(stock=F("stock") + item.quantity)
         order.status = status
         order.save(update_fields=["status", "updated_at"])
+        OrderEvent.objects.create(
+            order=order, kind=OrderEvent.Kind.STATUS, value=status, at=timezone.now(), actor=owner.username
+        )
     return order
 
 
@@ -408,4 +418,11 @@ def order_set_payment(*, owner: User, order_id: int, payment_status: str) -> Ord
             )
         order.payment_status = payment_status
         order.save(update_fields=["payment_status", "updated_at"])
+        OrderEvent.objects.create(
+            order=order,
+            kind=OrderEvent.Kind.PAYMENT,
+            value=payment_status,
+            at=timezone.now(),
+            actor=owner.username,
+        )
     return order

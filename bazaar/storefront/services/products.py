@@ -58,6 +58,11 @@ def _validate(product: Product) -> None:
         raise ValidationFailed(
             "Stock must be a whole number, 0 or more.", code="invalid_stock", details={"field": "stock"}
         )
+    product.category = " ".join((product.category or "").split())
+    if len(product.category) > 60:
+        raise ValidationFailed(
+            "A category has at most 60 characters.", code="invalid_category", details={"field": "category"}
+        )
 
 
 def _check_image(image: UploadedFile | None) -> images.Thumbs | None:
@@ -103,6 +108,7 @@ def product_create(
     is_available: bool = True,
     is_listed: bool = True,
     image: UploadedFile | None = None,
+    category: str = "",
 ) -> Product:
     """Add a product to the owner's shop.
 
@@ -121,6 +127,7 @@ def product_create(
         stock=stock,
         is_available=is_available,
         is_listed=is_listed,
+        category=category,
     )
     _validate(product)
     try:
@@ -135,7 +142,7 @@ def product_create(
     return product
 
 
-EDITABLE = ("name", "description", "mrp", "price", "stock", "is_available", "is_listed")
+EDITABLE = ("name", "description", "mrp", "price", "stock", "is_available", "is_listed", "category")
 
 
 def product_update(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import zoneinfo
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
@@ -77,6 +79,23 @@ def _derive_slug(name: str) -> str:
     return candidate
 
 
+DEFAULT_TIMEZONE = "Asia/Kolkata"
+
+
+@functools.cache
+def timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _clean_timezone(value: str) -> str:
+    value = (value or "").strip()
+    if value not in timezones():
+        raise ValidationFailed(
+            "Choose a time zone from the list.", code="invalid_timezone", details={"field": "timezone"}
+        )
+    return value
+
+
 def shop_create(
     *,
     owner: User,
@@ -85,6 +104,7 @@ def shop_create(
     currency: str = "INR",
     contact_email: str = "",
     contact_phone: str = "",
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> Shop:
     """Open a shop for ``owner`` (one per user). The slug is chosen or derived from the name.
 
@@ -93,6 +113,7 @@ def shop_create(
     """
     name = _clean_name(name)
     currency = _clean_currency(currency)
+    timezone = _clean_timezone(timezone)
     slug = _clean_slug(slug) if slug else ""
     try:
         with transaction.atomic():
@@ -107,6 +128,7 @@ def shop_create(
                 currency=currency,
                 contact_email=_clean_email(contact_email or owner.email or ""),
                 contact_phone=(contact_phone or "").strip()[:30],
+                timezone=timezone,
             )
     except IntegrityError:
         raise Conflict("That link is taken; choose another.", code="slug_taken")
@@ -155,6 +177,7 @@ def shop_update(
     currency: str | None = None,
     contact_email: str | None = None,
     contact_phone: str | None = None,
+    timezone: str | None = None,
 ) -> Shop:
     """Change the owner's shop. A new slug keeps the old one in the history (old link → 301).
 
@@ -175,6 +198,8 @@ def shop_update(
                 shop.contact_email = _clean_email(contact_email)
             if contact_phone is not None:
                 shop.contact_phone = contact_phone.strip()[:30]
+            if timezone is not None:
+                shop.timezone = _clean_timezone(timezone)
             if slug is not None and slug.strip().lower() != old_slug:
                 new_slug = _clean_slug(slug)
                 if _slug_taken(new_slug, by_other_than=shop):

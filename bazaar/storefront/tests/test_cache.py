@@ -103,7 +103,8 @@ def test_cancel_returns_stock_to_the_page(client: Client, vendor: User, make_pro
     ).order
     assert b"Only 2 left" in _warm(client)
     services.order_set_status(owner=vendor, order_id=order.pk, status="cancelled")
-    assert b"In stock (10)" in _page(client)[0]
+    assert b"In stock" in _page(client)[0]
+    assert b"Only 2 left" not in _page(client)[0]
 
 
 def test_slug_change_invalidates_old_and_new(
@@ -192,3 +193,37 @@ def test_ttl_backstop_is_configurable(
     monkeypatch.setattr(cache, "get_or_build", spy)
     client.get("/s/vera-spices/")
     assert seen == [60]
+
+
+def _order(product: Product, quantity: int) -> None:
+    services.order_place(
+        slug="vera-spices",
+        lines=[services.OrderLine(product.pk, quantity)],
+        customer_name="A",
+        phone="1234567",
+        address="x",
+    )
+
+
+@pytest.mark.parametrize(
+    ("stock", "quantity", "dropped", "shows"),
+    [
+        (50, 1, False, b"In stock"),  # 50 -> 49: the page reads the same, its bytes stay cached
+        (7, 1, False, b"In stock"),  # 7 -> 6: still above the low-stock threshold (5)
+        (6, 1, True, b"Only 5 left"),  # crosses into low stock
+        (5, 1, True, b"Only 4 left"),  # low stock shows the count: every order changes it
+        (2, 2, True, b"Out of stock"),
+    ],
+)
+def test_an_order_drops_the_cached_page_only_when_the_page_changes(
+    client: Client, vendor: User, make_product: Any, stock: int, quantity: int, dropped: bool, shows: bytes
+) -> None:
+    product = make_product(vendor, stock=stock)
+    before = _warm(client)
+    _order(product, quantity)
+    after, state = _page(client)
+    assert state == ("miss" if dropped else "hit")
+    assert shows in after
+    assert (after == before) is not dropped
+    # And the bytes served are what a fresh render says: never stale.
+    assert after == render_store("vera-spices")

@@ -9,11 +9,14 @@ import csv
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlencode
 
+import segno
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -22,10 +25,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from bazaar.accounts.models import User
 from bazaar.core.errors import DomainError, NotFound
-from bazaar.storefront import selectors, services
+from bazaar.core.schemas import strip_controls
+from bazaar.storefront import conf, links, selectors, services
 from bazaar.storefront.chart import orders_chart_svg
 from bazaar.storefront.forms import PaymentForm, ProductForm, ShopForm, StatusForm, VendorSignupForm
 from bazaar.storefront.models import Order, OrderStatus, Shop
+from bazaar.storefront.services.shops import DEFAULT_TIMEZONE
 
 
 def _user(request: HttpRequest) -> User:
@@ -67,10 +72,25 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     summary = selectors.dashboard_summary(shop)
     chart = mark_safe(orders_chart_svg(summary.days, shop.currency))  # noqa: S308 - built from numbers and escaped text
     recent = list(selectors.order_list(shop)[:5])
+    url = links.store_url(shop.slug)
+    share = {
+        "url": url,
+        "whatsapp": "https://wa.me/?" + urlencode({"text": f"Shop at {shop.name}: {url}"}),
+        # segno writes the SVG from the URL alone (escaped title): no user markup reaches it.
+        "qr": mark_safe(segno.make(url, error="m").svg_inline(scale=4, title=f"QR code for {url}")),  # noqa: S308
+    }
     return render(
         request,
         "storefront/dashboard.html",
-        {"shop": shop, "summary": summary, "chart": chart, "recent": recent},
+        {
+            "shop": shop,
+            "summary": summary,
+            "chart": chart,
+            "recent": recent,
+            "share": share,
+            "has_products": selectors.product_list(shop).exists(),
+            "low_stock": conf.low_stock_threshold(),
+        },
     )
 
 
@@ -124,10 +144,12 @@ def shop_settings(request: HttpRequest) -> HttpResponse:
             "currency": shop.currency,
             "contact_email": shop.contact_email,
             "contact_phone": shop.contact_phone,
+            "timezone": shop.timezone,
         }
     form = ShopForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        data["timezone"] = data.get("timezone") or (shop.timezone if shop else DEFAULT_TIMEZONE)
         try:
             if shop is None:
                 shop = services.shop_create(owner=user, **data)
@@ -148,8 +170,12 @@ def shop_settings(request: HttpRequest) -> HttpResponse:
 @require_GET
 def product_list(request: HttpRequest) -> HttpResponse:
     shop = _shop_or_404(request)
-    products = list(selectors.product_list(shop))
-    return render(request, "storefront/products.html", {"shop": shop, "products": products})
+    q = " ".join(strip_controls(request.GET.get("q", "")).split())[:100]
+    products = selectors.product_list(shop)
+    if q:
+        products = products.filter(Q(name__icontains=q) | Q(category__icontains=q))
+    page = Paginator(products.order_by("name", "id"), 50).get_page(request.GET.get("page"))
+    return render(request, "storefront/products.html", {"shop": shop, "page": page, "q": q})
 
 
 @login_required
@@ -168,7 +194,7 @@ def product_new(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "storefront/product_form.html",
-        {"form": form, "shop": shop, "product": None},
+        {"form": form, "shop": shop, "product": None, "categories": selectors.shop_categories(shop)},
         status=400 if form.errors else 200,
     )
 
@@ -183,7 +209,7 @@ def product_edit(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such product.")
     initial = {
         f: getattr(product, f)
-        for f in ("name", "description", "mrp", "price", "stock", "is_available", "is_listed")
+        for f in ("name", "description", "mrp", "price", "stock", "is_available", "is_listed", "category")
     }
     form = ProductForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -199,7 +225,7 @@ def product_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "storefront/product_form.html",
-        {"form": form, "shop": shop, "product": product},
+        {"form": form, "shop": shop, "product": product, "categories": selectors.shop_categories(shop)},
         status=400 if form.errors else 200,
     )
 
@@ -216,9 +242,32 @@ def product_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("storefront:products")
 
 
+def _confirm(request: HttpRequest, shop: Shop, **context: Any) -> HttpResponse:
+    """A confirmation step as a page (no script): GET shows what will happen and a form that POSTs it."""
+    return render(request, "storefront/confirm.html", {"shop": shop, **context})
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def product_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    if request.method == "GET":
+        shop = _shop_or_404(request)
+        try:
+            product = selectors.product_get(shop, pk)
+        except NotFound:
+            raise Http404("No such product.")
+        return _confirm(
+            request,
+            shop,
+            title=f"Delete “{product.name}”?",
+            question=f"“{product.name}” will disappear from your store and your product list.",
+            consequence="If it has orders it is archived instead, so the orders keep their lines.",
+            action=request.path,
+            fields=[],
+            yes="Delete it",
+            no="Keep it",
+            back="/storefront/products/",
+        )
     try:
         outcome = services.product_delete(owner=_user(request), product_id=pk)
     except NotFound:
@@ -256,7 +305,12 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "storefront/order_detail.html",
-        {"shop": shop, "order": order, "items": list(order.items.all())},
+        {
+            "shop": shop,
+            "order": order,
+            "items": list(order.items.all()),
+            "timeline": selectors.order_timeline(order),
+        },
     )
 
 
@@ -283,9 +337,50 @@ def _order_change(
     return redirect("storefront:order", pk=pk)
 
 
+#: The order changes that ask first (a GET of the change's URL is the confirmation page).
+CONFIRM = {
+    ("status", "cancelled"): (
+        "Cancel order {number}?",
+        "The customer's order page will say it was cancelled, and its items go back into stock.",
+        "Cancel the order",
+    ),
+    ("payment_status", "refunded"): (
+        "Record a refund for {number}?",
+        "Do this after you have paid the money back; it cannot be undone.",
+        "Record the refund",
+    ),
+}
+
+
+def _order_confirm(request: HttpRequest, pk: int, field: str) -> HttpResponse:
+    shop = _shop_or_404(request)
+    try:
+        order = selectors.order_get(shop, pk)
+    except NotFound:
+        raise Http404("No such order.")
+    value = request.GET.get(field, "")
+    if (field, value) not in CONFIRM:
+        return redirect("storefront:order", pk=pk)
+    title, consequence, yes = CONFIRM[(field, value)]
+    return _confirm(
+        request,
+        shop,
+        title=title.format(number=order.number),
+        question=f"{order.customer_name}, {order.total} {order.currency}, placed {order.created_at:%d %b %Y}.",
+        consequence=consequence,
+        action=request.path,
+        fields=[(field, value)],
+        yes=yes,
+        no="Go back",
+        back=f"/storefront/orders/{pk}/",
+    )
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def order_status(request: HttpRequest, pk: int) -> HttpResponse:
+    if request.method == "GET":
+        return _order_confirm(request, pk, "status")
     return _order_change(
         request,
         pk,
@@ -297,8 +392,10 @@ def order_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def order_payment(request: HttpRequest, pk: int) -> HttpResponse:
+    if request.method == "GET":
+        return _order_confirm(request, pk, "payment_status")
     return _order_change(
         request,
         pk,
