@@ -141,6 +141,9 @@ def test_a_clerk_and_a_patron_by_keyboard_at_390px(live_server: Any, chromium: A
         clerk.page.keyboard.type(barcode + "\n")
     expect(lines).to_have_count(5)
     expect(clerk.page.locator("#loans tbody tr")).to_have_count(5)
+    expect(clerk.page.locator("#blocks")).to_have_text(
+        "5 loans out; the limit is 5."
+    )  # the panel's blocks follow
     assert clerk.page.url == panel_url
     assert 'id="id_barcode"' in clerk.focused()
     clerk.fits()
