@@ -117,17 +117,22 @@ class Panel:
 
     @property
     def blocks(self) -> list[str]:
-        """Why this patron cannot borrow right now, in words (empty: they can)."""
-        from bazaar.rentals import conf
+        return patron_blocks(self.customer, self.standing)
 
-        out = []
-        if self.customer.status == "blocked":
-            out.append("Blocked at the desk.")
-        if self.standing.open_rentals >= conf.max_open_rentals():
-            out.append(f"{self.standing.open_rentals} loans out; the limit is {conf.max_open_rentals()}.")
-        if self.standing.balance > conf.max_balance():
-            out.append(f"Owes {self.standing.balance}; the limit is {conf.max_balance()}.")
-        return out
+
+def patron_blocks(customer: Customer, standing: Standing) -> list[str]:
+    """Why this patron cannot borrow right now, in words (empty: they can): the panel's blocks, and what the
+    desk's scan answers with after a checkout."""
+    from bazaar.rentals import conf
+
+    out = []
+    if customer.status == "blocked":
+        out.append("Blocked at the desk.")
+    if standing.open_rentals >= conf.max_open_rentals():
+        out.append(f"{standing.open_rentals} loans out; the limit is {conf.max_open_rentals()}.")
+    if standing.balance > conf.max_balance():
+        out.append(f"Owes {standing.balance}; the limit is {conf.max_balance()}.")
+    return out
 
 
 def patron_loans(*, customer_id: int, now: datetime) -> list[Rental]:

@@ -141,6 +141,9 @@ def test_a_clerk_and_a_patron_by_keyboard_at_390px(live_server: Any, chromium: A
         clerk.page.keyboard.type(barcode + "\n")
     expect(lines).to_have_count(5)
     expect(clerk.page.locator("#loans tbody tr")).to_have_count(5)
+    expect(clerk.page.locator("#blocks")).to_have_text(
+        "5 loans out; the limit is 5."
+    )  # the panel's blocks follow
     assert clerk.page.url == panel_url
     assert 'id="id_barcode"' in clerk.focused()
     clerk.fits()
@@ -179,6 +182,16 @@ def test_a_clerk_and_a_patron_by_keyboard_at_390px(live_server: Any, chromium: A
     closed = Rental.objects.get(pk=wanted.pk)
     assert clerk.text("#charge") == str(closed.charge)
     assert Hold.objects.get(customer=asha, title_id=wanted.title_id).ready_at is not None
+    # The receipt gives the check-in field the focus: the next returned book is scanned straight away.
+    assert 'id="id_return_barcode"' in clerk.focused()
+    clerk.page.keyboard.type(barcodes[1])
+    clerk.enter()
+    assert "/rentals/desk/returns/" in clerk.page.url
+    assert Rental.objects.get(copy__barcode=barcodes[1], customer=asha).returned_at is not None
+    assert 'id="id_return_barcode"' in clerk.focused()
+    clerk.page.go_back(
+        wait_until="load"
+    )  # back to the first receipt (it links the patron who brought it back)
     clerk.shot("desk-receipt")
 
     # A partial payment from the patron who brought it back.

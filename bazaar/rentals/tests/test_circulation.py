@@ -136,6 +136,7 @@ def test_a_scan_asked_for_json_answers_its_line_and_the_loans_table_without_a_pa
     assert "(1)" in body["loans_html"]
     assert f"<code>{_barcodes(book)[0]}</code>" in body["loans_html"]
     assert f'action="/rentals/desk/patrons/{asha.pk}/renew/"' in body["loans_html"]
+    assert body["blocks_html"].strip() == ""  # one loan: nothing stops her borrowing
 
     before = _world()
     r = desk.post(url, {"barcode": _barcodes(taken)[0]}, headers=json_accept)
@@ -176,7 +177,16 @@ def test_the_limit_and_a_block_refuse_the_scan_with_the_reason(
     settings.RENTALS_MAX_OPEN_RENTALS = 1
     asha = make_customer(name="Asha Kamau")
     first, second = make_title(copies=1), make_title(copies=1)
-    desk.post(_patron_url(asha, "checkout/"), {"barcode": _barcodes(first)[0]})
+    r = desk.post(
+        _patron_url(asha, "checkout/"),
+        {"barcode": _barcodes(first)[0]},
+        headers={"Accept": "application/json"},
+    )
+    # The scan that reaches the limit answers the panel's blocks as they are now.
+    assert (
+        r.json()["blocks_html"].strip()
+        == '<ul class="blocks" id="blocks"><li>1 loans out; the limit is 1.</li></ul>'
+    )
     before = _world()
     r = desk.post(_patron_url(asha, "checkout/"), {"barcode": _barcodes(second)[0]})
     assert r.status_code == 409

@@ -288,6 +288,13 @@ def _loans_html(request: HttpRequest, customer_id: int) -> str:
     return render_to_string("rentals/_desk_loans.html", context, request=request)
 
 
+def _blocks_html(customer_id: int) -> str:
+    """The panel's blocks in words as they are now (a scan can bring the patron to the loan limit)."""
+    customer = selectors.customer_get(customer_id=customer_id)
+    blocks = patrons.patron_blocks(customer, selectors.customer_standing(customer_id=customer_id))
+    return render_to_string("rentals/_desk_blocks.html", {"blocks": blocks})
+
+
 @require_POST
 @staff_only
 def checkout(request: HttpRequest, customer_id: int) -> HttpResponse:
@@ -322,9 +329,10 @@ def checkout(request: HttpRequest, customer_id: int) -> HttpResponse:
     text = f"{rental.title.title} ({barcode}), due {_due(rental)}"
     _add_line(request, customer_id, True, text)
     if as_json:
-        loans = _loans_html(request, customer_id)
+        loans, blocks = _loans_html(request, customer_id), _blocks_html(customer_id)
+        line = {"ok": True, "text": text}
         return _scan_answer(
-            request, customer_id, 200, {"ok": True, "text": text}, rental=rental.pk, loans_html=loans
+            request, customer_id, 200, line, rental=rental.pk, loans_html=loans, blocks_html=blocks
         )
     return redirect("rentals:desk_patron", customer_id=customer_id)
 

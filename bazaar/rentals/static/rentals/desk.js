@@ -23,12 +23,13 @@
   }
 
   /* Scan, scan, scan without a reload: each scan is posted with "Accept: application/json" and its answer's line
-   * appended to the session's lines (the loans table replaced by the answer's). Scans are sent one after another
+   * appended to the session's lines (the loans table and the blocks replaced by the answer's). Scans are sent one after another
    * in the order they were typed (a wedge scanner can be faster than the server); the field is emptied and keeps
    * the focus at once. An answer that is not JSON (the session ended, say) falls back to the plain form. */
   function enhanceScans(form, field) {
     var lines = document.getElementById("checkout-lines");
     var loans = document.getElementById("loans-section");
+    var blocks = document.getElementById("blocks-section");
     var queue = Promise.resolve();
     function addLine(line) {
       var li = document.createElement("li");
@@ -77,6 +78,9 @@
           }
           if (data.loans_html && loans) {
             loans.innerHTML = data.loans_html;
+          }
+          if (typeof data.blocks_html === "string" && blocks) {
+            blocks.innerHTML = data.blocks_html;
           }
         }).catch(function () {
           field.value = body.get("barcode");
