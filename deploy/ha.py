@@ -231,5 +231,11 @@ def pgbouncer_conf(
     return ini
 
 
+def pg_ready(port: int) -> bool:
+    """PostgreSQL (or PgBouncer) on 127.0.0.1:``port`` accepts connections."""
+    argv = ["pg_isready", "-h", HOST, "-p", str(port), "-U", "postgres", "-q"]
+    return subprocess.run(argv, capture_output=True).returncode == 0
+
+
 def pgbouncer_argv(ini: Path) -> list[str]:
     return ["pgbouncer", *(["-u", "postgres"] if os.geteuid() == 0 else []), str(ini)]

@@ -262,9 +262,7 @@ def start_pgbouncer(env: dict[str, str]) -> int:
         STATE / "pgbouncer", port=PGBOUNCER_PORT, db=DB_NAME, mode=PGBOUNCER_MODE, pool_size=PGBOUNCER_POOL
     )
     pid = _spawn("pgbouncer", ha.pgbouncer_argv(ini), env)
-    _wait(
-        lambda: _run(["pg_isready", "-h", HOST, "-p", str(PGBOUNCER_PORT), "-q"]).returncode == 0, "PgBouncer"
-    )
+    _wait(lambda: ha.pg_ready(PGBOUNCER_PORT), "PgBouncer")
     return pid
 
 
