@@ -231,5 +231,74 @@ def pgbouncer_conf(
     return ini
 
 
+def pg_ready(port: int) -> bool:
+    """PostgreSQL (or PgBouncer) on 127.0.0.1:``port`` accepts connections."""
+    argv = ["pg_isready", "-h", HOST, "-p", str(port), "-U", "postgres", "-q"]
+    return subprocess.run(argv, capture_output=True).returncode == 0
+
+
 def pgbouncer_argv(ini: Path) -> list[str]:
     return ["pgbouncer", *(["-u", "postgres"] if os.geteuid() == 0 else []), str(ini)]
+
+
+# --- PostgreSQL primary + streaming replica (make stack with STACK_PG_REPLICA=1) ------------------------------
+
+
+def _pg_bin(name: str) -> str:
+    import glob
+
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(p.split("/")[4]))
+    return found[-1] if found else name
+
+
+def _as_postgres(argv: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: as root, its tools run as the postgres user."""
+    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+
+def _pg(name: str, *args: str) -> None:
+    r = subprocess.run(_as_postgres([_pg_bin(name), *args]), capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise RuntimeError(f"{name} failed: {r.stdout[-1000:]}{r.stderr[-2000:]}")
+
+
+def _owned_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        shutil.chown(path, "postgres", "postgres")
+    return path
+
+
+def pg_start(home: Path, port: int) -> None:
+    """Start the cluster in ``home/data`` on 127.0.0.1:``port`` (socket in ``home``) and wait for it."""
+    opts = f"-p {port} -k {home} -c listen_addresses={HOST}"
+    _pg("pg_ctl", "-D", str(home / "data"), "-o", opts, "-l", str(home / "log"), "-w", "start")
+
+
+def pg_primary(home: Path, port: int) -> None:
+    """A new cluster (initdb, trust on loopback, replication allowed from it) started on ``port``."""
+    _owned_dir(home)
+    _pg("initdb", "-D", str(home / "data"), "-A", "trust", "-U", "postgres", "--no-sync")
+    pg_start(home, port)
+
+
+def pg_standby(home: Path, port: int, primary_port: int, apply_delay: str = "0") -> None:
+    """A hot standby of the primary on ``primary_port`` (pg_basebackup -R: streaming), replaying ``apply_delay``
+    behind it, started on ``port``."""
+    _owned_dir(home)
+    _pg(
+        "pg_basebackup", "-h", HOST, "-p", str(primary_port), "-U", "postgres", "-D", str(home / "data"),
+        "-R", "-X", "stream", "-c", "fast", "--no-sync",
+    )  # fmt: skip
+    with open(home / "data" / "postgresql.auto.conf", "a") as conf:
+        conf.write(f"hot_standby = on\nrecovery_min_apply_delay = '{apply_delay}'\n")
+    pg_start(home, port)
+
+
+def pg_stop(home: Path) -> None:
+    if (home / "data" / "postmaster.pid").exists():
+        subprocess.run(
+            _as_postgres([_pg_bin("pg_ctl"), "-D", str(home / "data"), "-m", "fast", "-w", "stop"]),
+            capture_output=True,
+            timeout=60,
+        )

@@ -49,6 +49,11 @@ PGBOUNCER = os.environ.get("STACK_PGBOUNCER", "1") != "0"
 PGBOUNCER_PORT = int(os.environ.get("STACK_PGBOUNCER_PORT", "6432"))
 PGBOUNCER_MODE = os.environ.get("STACK_PGBOUNCER_MODE", "session")
 PGBOUNCER_POOL = int(os.environ.get("STACK_PGBOUNCER_POOL", "20"))
+# STACK_PG_REPLICA=1: the stack's own PostgreSQL primary + hot-standby replica (deploy/ha.py) on STACK_PG_PORTS instead
+# of the machine's PostgreSQL; the app servers read replica-safe surfaces from the replica (DATABASE_REPLICA_URL).
+PG_REPLICA = os.environ.get("STACK_PG_REPLICA", "0") == "1"
+PG_PORTS = [int(p) for p in os.environ.get("STACK_PG_PORTS", "5440,5441").split(",")]
+PG_PORT = PG_PORTS[0] if PG_REPLICA else 5432
 SENTINEL_PORTS = [int(p) for p in os.environ.get("STACK_SENTINEL_PORTS", "26379,26479,26579").split(",")]
 PURGE_MODULE = Path("/usr/lib/nginx/modules/ngx_http_cache_purge_module.so")
 
@@ -58,7 +63,7 @@ def _run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
 
 
 def _pg_up() -> bool:
-    return _run(["pg_isready", "-h", HOST, "-p", "5432", "-q"]).returncode == 0
+    return _run(["pg_isready", "-h", HOST, "-p", str(PG_PORT), "-q"]).returncode == 0
 
 
 def _redis_up() -> bool:
@@ -103,7 +108,7 @@ def stack_env() -> dict[str, str]:
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "bazaar.config.settings",
-            "DATABASE_URL": f"postgres://postgres@{HOST}:5432/{DB_NAME}",
+            "DATABASE_URL": f"postgres://postgres@{HOST}:{PG_PORT}/{DB_NAME}",
             "REDIS_URL": cache_url,
             "CELERY_BROKER_URL": broker_url,
             "CELERY_TASK_DEFAULT_QUEUE": f"bazaar-stack-{DB_NAME}",
@@ -256,15 +261,18 @@ def start_pgbouncer(env: dict[str, str]) -> int:
     if not shutil.which("pgbouncer"):
         raise SystemExit("the stack's pooler needs apt-get install pgbouncer (or STACK_PGBOUNCER=0)")
     timeout_ms = int(float(env.get("DATABASE_STATEMENT_TIMEOUT", "5")) * 1000)
-    _run(["psql", "-h", HOST, "-U", "postgres", "-d", DB_NAME, "-qc",
+    _run(["psql", "-h", HOST, "-p", str(PG_PORT), "-U", "postgres", "-d", DB_NAME, "-qc",
           f'ALTER DATABASE "{DB_NAME}" SET statement_timeout = {timeout_ms}'])  # fmt: skip
     ini = ha.pgbouncer_conf(
-        STATE / "pgbouncer", port=PGBOUNCER_PORT, db=DB_NAME, mode=PGBOUNCER_MODE, pool_size=PGBOUNCER_POOL
+        STATE / "pgbouncer",
+        port=PGBOUNCER_PORT,
+        db=DB_NAME,
+        pg_port=PG_PORT,
+        mode=PGBOUNCER_MODE,
+        pool_size=PGBOUNCER_POOL,
     )
     pid = _spawn("pgbouncer", ha.pgbouncer_argv(ini), env)
-    _wait(
-        lambda: _run(["pg_isready", "-h", HOST, "-p", str(PGBOUNCER_PORT), "-q"]).returncode == 0, "PgBouncer"
-    )
+    _wait(lambda: ha.pg_ready(PGBOUNCER_PORT), "PgBouncer")
     return pid
 
 
@@ -274,7 +282,11 @@ def up() -> None:
     STATE.mkdir(parents=True, exist_ok=True)
     ensure_purge_module()
     state: dict[str, Any] = {"started_services": [], "pids": {}}
-    if not _pg_up():
+    if PG_REPLICA:
+        state["pg_ha"] = True
+        (STATE / "state.json").write_text(json.dumps(state))
+        ha.pg_primary(STATE / "pg-primary", PG_PORT)
+    elif not _pg_up():
         version = sorted(os.listdir("/etc/postgresql"))[-1]
         subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=True)
         _wait(_pg_up, "PostgreSQL")
@@ -314,7 +326,7 @@ def up() -> None:
         _wait(_redis_up, "Redis")
         state["started_services"].append("redis")
     (STATE / "state.json").write_text(json.dumps(state))
-    _run(["createdb", "-h", HOST, "-U", "postgres", DB_NAME])  # "already exists" is fine
+    _run(["createdb", "-h", HOST, "-p", str(PG_PORT), "-U", "postgres", DB_NAME])  # "already exists" is fine
     env = stack_env()
     for args in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"], ["demo"]):
         r = subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
@@ -324,6 +336,13 @@ def up() -> None:
             (STATE / "demo.txt").write_text(r.stdout)
     bindir = str(Path(PY).parent)
     app_db: dict[str, str] = {}
+    if (
+        PG_REPLICA
+    ):  # a hot standby of the migrated, seeded primary; replica-safe reads go there (core.replica)
+        ha.pg_standby(
+            STATE / "pg-replica", PG_PORTS[1], PG_PORT, os.environ.get("STACK_PG_REPLICA_DELAY", "0")
+        )
+        app_db["DATABASE_REPLICA_URL"] = f"postgres://postgres@{HOST}:{PG_PORTS[1]}/{DB_NAME}"
     if PGBOUNCER:
         state["pids"]["pgbouncer"] = start_pgbouncer(env)
         (STATE / "state.json").write_text(json.dumps(state))
@@ -411,6 +430,11 @@ def down() -> None:
     if "redis" in state["started_services"]:
         _run(["redis-cli", "-h", HOST, "-p", "6379", "shutdown", "nosave"])
         print("stopped redis (started by make stack)")
+    if state.get("pg_ha"):
+        for home in ("pg-replica", "pg-primary"):
+            ha.pg_stop(STATE / home)
+            shutil.rmtree(STATE / home, ignore_errors=True)
+        print("stopped the stack's PostgreSQL primary and replica")
     if "postgresql" in state["started_services"]:
         version = sorted(os.listdir("/etc/postgresql"))[-1]
         _run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "stop"])

@@ -149,6 +149,17 @@ if DB_VENDOR == "postgresql":
         "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
     )
     DATABASES["default"]["TEST"] = {"NAME": env.str("DATABASE_TEST_NAME", default=None)}
+    # A streaming replica for the reads marked replica-safe (bazaar.core.replica); everything else, the primary.
+    DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+    if DATABASE_REPLICA_URL:
+        _replica = env.db_url_config(DATABASE_REPLICA_URL)
+        DATABASES["replica"] = {
+            **DATABASES["default"],
+            **{k: _replica[k] for k in ("NAME", "USER", "PASSWORD", "HOST", "PORT") if k in _replica},
+            "OPTIONS": dict(DATABASES["default"]["OPTIONS"]),
+            "TEST": {"MIRROR": "default"},
+        }
+        DATABASE_ROUTERS = ["bazaar.core.replica.Router"]
 else:
     DATABASES["default"].setdefault("OPTIONS", {})
     # WAL + a busy timeout let the embedded server take concurrent readers and a writer.
@@ -162,6 +173,8 @@ else:
 # Hot statements sent through bazaar.core.sql.cursor() are prepared once per PostgreSQL connection; switch it
 # off behind a pooler that cannot hold prepared statements (PgBouncer in transaction mode).
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
+# A replica that failed is not asked again for this long (its reads go to the primary meanwhile).
+DATABASE_REPLICA_RETRY_SECONDS = env.float("DATABASE_REPLICA_RETRY_SECONDS", default=5.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

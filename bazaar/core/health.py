@@ -15,7 +15,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
-from bazaar.core import cache, db, metrics
+from bazaar.core import cache, db, metrics, replica
 from bazaar.core.http import client_ip, json_error
 
 
@@ -76,6 +76,8 @@ def readyz(request: HttpRequest) -> HttpResponse:
     cache_status = cache.check()
     broker = _check_broker()
     checks = {"database": db, "cache": {"status": cache_status}, "broker": broker}
+    if replica.configured():  # informational: reads fall back to the primary whatever it says
+        checks["replica"] = replica.check()
     if db["status"] != "ok":
         status, code = "down", 503
     elif cache_status == "degraded" or broker["status"] == "down":

@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
-from bazaar.core import cache, edge, fastpath, freshness
+from bazaar.core import cache, edge, fastpath, freshness, replica
 from bazaar.core.cache import Cached, Scope
 
 Resolver = Callable[[re.Match[str], str], "tuple[Scope, str] | None"]
@@ -61,7 +61,8 @@ class Surface:
         if self.name in settings.CACHE_BYPASS_SURFACES:  # a benchmark measuring the uncached cost
             body = build()
             return Cached(body, cache.etag_for(body), hit=False)
-        return cache.get_or_build(scope, variant, build, ttl=ttl)
+        # A shared (public) entry may be built on the streaming replica when it has caught up (core.replica).
+        return cache.get_or_build(scope, variant, replica.reading(build) if self.shared else build, ttl=ttl)
 
 
 _surfaces: dict[str, Surface] = {}

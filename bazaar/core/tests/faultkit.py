@@ -188,6 +188,22 @@ class PrivatePostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def streaming_replica(primary: PrivatePostgres, apply_delay: str = "0") -> PrivatePostgres:
+    """A hot standby of ``primary`` (pg_basebackup -R, streaming), replaying ``apply_delay`` behind it."""
+    replica = PrivatePostgres(primary.bindir)
+    replica.port = free_port()
+    if os.geteuid() == 0:
+        shutil.chown(replica.dir, "postgres", "postgres")
+    replica._run(
+        "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+        "-D", str(replica.dir / "data"), "-R", "-X", "stream", "-c", "fast", "--no-sync",
+    )  # fmt: skip
+    with open(replica.dir / "data" / "postgresql.auto.conf", "a") as conf:
+        conf.write(f"hot_standby = on\nrecovery_min_apply_delay = '{apply_delay}'\n")
+    replica.start()
+    return replica
+
+
 # --- the seeded world -------------------------------------------------------------------------------------
 
 
@@ -394,6 +410,47 @@ def ha_world(threads: int, pool: int, servers: int = 2) -> Iterator[HAWorld]:
             app.stop()
         ha.stop()
         shutil.rmtree(ha.dir, ignore_errors=True)
+        pg.close()
+
+
+@dataclass
+class ReplicaWorld:
+    """Private PostgreSQL primary + streaming replica (replaying with a delay), Redis, two app servers that read
+    replica-safe surfaces from the replica (DATABASE_REPLICA_URL)."""
+
+    pg: PrivatePostgres
+    replica: PrivatePostgres
+    redis: PrivateRedis
+    servers: list[Server]
+    data: dict[str, Any]
+
+    @property
+    def ports(self) -> list[int]:
+        return [s.port for s in self.servers]
+
+
+@contextlib.contextmanager
+def replica_world(threads: int, pool: int, apply_delay: str, servers: int = 2) -> Iterator[ReplicaWorld]:
+    bindir = pg_bindir()
+    assert bindir is not None
+    pg = PrivatePostgres(bindir).init()
+    redis = PrivateRedis()
+    replica: PrivatePostgres | None = None
+    apps = [Server(workers=2, threads=1) for _ in range(servers)]
+    try:
+        redis.start()
+        data = _prepare(pg, redis.url, threads, pool)
+        replica = streaming_replica(pg, apply_delay)
+        for app in apps:
+            app.env = {**_server_env(pg, redis.url), "DATABASE_REPLICA_URL": replica.url()}
+            app.start()
+        yield ReplicaWorld(pg=pg, replica=replica, redis=redis, servers=apps, data=data)
+    finally:
+        for app in apps:
+            app.stop()
+        if replica is not None:
+            replica.close()
+        redis.close()
         pg.close()
 
 
@@ -753,7 +810,7 @@ def p99(results: list[Result]) -> float:
     return xs[min(len(xs) - 1, int(len(xs) * 0.99))] if xs else 0.0
 
 
-def lost_writes(w: World | HAWorld, load: Load) -> dict[str, list[Any]]:
+def lost_writes(w: World | HAWorld | ReplicaWorld, load: Load) -> dict[str, list[Any]]:
     """Every acknowledged write that the database does not hold (empty lists: nothing lost)."""
     lost: dict[str, list[Any]] = {}
     numbers = load.acks("order")
