@@ -10,9 +10,11 @@ from enum import StrEnum
 
 class Code(StrEnum):
     BATCH_TOO_LARGE = "batch_too_large"
+    CONNECTION_FAILED = "connection_failed"
     COUNTER_OVERFLOW = "counter_overflow"
     DUPLICATE_KEY = "duplicate_key"
     EMPTY_BATCH = "empty_batch"
+    HTTP_ERROR = "http_error"
     INVALID_API_KEY = "invalid_api_key"
     INVALID_COMPARE = "invalid_compare"
     INVALID_ENCODING = "invalid_encoding"
@@ -26,6 +28,7 @@ class Code(StrEnum):
     INVALID_SLUG = "invalid_slug"
     INVALID_TTL = "invalid_ttl"
     INVALID_VALUE = "invalid_value"
+    INVALID_WAIT = "invalid_wait"
     KEY_EXISTS = "key_exists"
     KEY_NOT_FOUND = "key_not_found"
     MISSING_VALUE = "missing_value"
@@ -35,3 +38,4 @@ class Code(StrEnum):
     TOO_MANY_OPS = "too_many_ops"
     VALUE_TOO_LARGE = "value_too_large"
     VERSION_CONFLICT = "version_conflict"
+    WATCH_BUSY = "watch_busy"
