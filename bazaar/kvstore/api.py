@@ -155,7 +155,7 @@ def txn(request: HttpRequest, payload: TxnIn) -> HttpResponse:
     summary="Changes after a revision: a long-poll batch, or server-sent events with Accept: text/event-stream",
     openapi_extra={
         "responses": {
-            "200": {
+            200: {
                 "description": "A batch (JSON) or, for Accept: text/event-stream, one `change` event per change.",
                 "content": {
                     "application/json": {"schema": {"$ref": "#/components/schemas/WatchOut"}},

@@ -4,6 +4,7 @@ PostgreSQL with 16 clients, and CAS contention (32 clients x 100 increments must
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import os
 import random
@@ -215,6 +216,94 @@ def incr_contention(ctx: Context, clients: int = 32, increments: int = 100) -> d
     return result
 
 
+def watch_delivery(ctx: Context, watchers: int = 200, writers: int = 16, writes: int = 20) -> dict[str, Any]:
+    """``watchers`` long-poll followers of one prefix (each a loop like ``bazaar kv watch``) while ``writers``
+    clients commit ``writes`` PUTs each: every follower must receive every committed revision exactly once, in
+    order (checked), and the delivery latency after each write's answer is measured on the same clock."""
+    key = _demo_key(ctx)
+    prefix = f"bench/watch-{uuid.uuid4().hex[:8]}/"
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    _s, body, _ = fetch(f"{ctx.server.base}/api/kv/keys?limit=1", headers=headers)
+    since0 = json.loads(body)["revision"]
+    total = writers * writes
+    committed: dict[int, float] = {}
+    got: list[list[tuple[int, float]]] = [[] for _ in range(watchers)]
+    lock = threading.Lock()
+    deadline = time.monotonic() + 120
+
+    def follower(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", ctx.server.port, timeout=60)
+        since = since0
+        try:
+            while len(got[i]) < total and time.monotonic() < deadline:
+                asked = time.monotonic()
+                conn.request("GET", f"/api/kv/watch?since={since}&prefix={prefix}&wait=10", headers=headers)
+                page = json.loads(conn.getresponse().read())
+                now = time.perf_counter()
+                got[i].extend((c["revision"], now) for c in page["items"])
+                since = page["revision"]
+                if not page["items"] and time.monotonic() - asked < 1:
+                    time.sleep(1)  # no room to wait on the server: back off like the CLI
+        finally:
+            conn.close()
+
+    def writer(w: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", ctx.server.port, timeout=30)
+        try:
+            for n in range(writes):
+                conn.request(
+                    "PUT", f"/api/kv/keys/{prefix}{w}", body=json.dumps({"value": n}), headers=headers
+                )
+                r = conn.getresponse()
+                answer = json.loads(r.read())
+                with lock:
+                    committed[answer["revision"]] = time.perf_counter()
+        finally:
+            conn.close()
+
+    followers = [threading.Thread(target=follower, args=(i,)) for i in range(watchers)]
+    for t in followers:
+        t.start()
+    time.sleep(2)
+    started = time.monotonic()
+    ws = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
+    for t in ws:
+        t.start()
+    for t in ws:
+        t.join()
+    write_s = time.monotonic() - started
+    for t in followers:
+        t.join()
+    expected = sorted(committed)
+    lost = reordered = complete = 0
+    latencies: list[float] = []
+    for seen in got:
+        revs = [r for r, _ in seen]
+        reordered += sum(1 for a, b in itertools.pairwise(revs) if b <= a)
+        lost += len(set(expected) - set(revs))
+        complete += sorted(set(revs)) == expected
+        latencies += [(at - committed[r]) * 1000 for r, at in seen if r in committed]
+    latencies.sort()
+    result = {
+        "app": {
+            "rps": round(total / write_s, 1),
+            "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1) if latencies else None,
+        },
+        "watchers": watchers,
+        "writers": writers,
+        "writes": total,
+        "watchers_complete": complete,
+        "lost": lost,
+        "reordered": reordered,
+        "waiting_capacity": "KVSTORE_WATCH_MAX_WAITING x workers; the rest are answered at once and re-poll after 1 s",
+        "unit": "writes/s while watched; latency = write answered -> change received",
+    }
+    if lost or reordered:
+        raise AssertionError(f"watch lost or reordered changes: {result}")
+    return result
+
+
 SCENARIOS = [
     Scenario(
         "kvstore_get_hit",
@@ -242,6 +331,13 @@ SCENARIOS = [
         "kvstore_incr_contention",
         "32 clients x 100 increments via POST /incr (server-side, no retry); final value must be 3,200",
         incr_contention,
+        needs=("postgres", "redis"),
+        app="kvstore",
+    ),
+    Scenario(
+        "kvstore_watch_delivery",
+        "200 long-poll watchers of one prefix, 16 writers x 20 PUTs: 0 lost/reordered, delivery latency",
+        watch_delivery,
         needs=("postgres", "redis"),
         app="kvstore",
     ),

@@ -61,3 +61,15 @@ def test_admin_shows_values_and_marks_deleted_and_expired_entries(make_user: Any
 def test_openapi_lists_the_issue_16_endpoints(client: Client) -> None:
     paths = set(client.get("/api/openapi.json").json()["paths"])
     assert {"/api/kv/keys/{key}/history", "/api/kv/keys/{key}/incr", "/api/kv/txn", "/api/kv/watch"} <= paths
+
+
+def test_the_openapi_document_has_no_duplicate_keys(client: Client) -> None:
+    """Swagger UI's parser refuses a document with a key twice (a "200" from an int and a str response key)."""
+    import json
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        assert len(keys) == len(set(keys)), keys
+        return dict(pairs)
+
+    json.loads(client.get("/api/openapi.json").content, object_pairs_hook=no_duplicates)
