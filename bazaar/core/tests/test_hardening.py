@@ -101,6 +101,8 @@ def test_no_template_has_an_inline_script_style_or_handler() -> None:
     found = [
         f"{path.relative_to(root)}: {match.group()}"
         for path in root.glob("**/templates/**/*.html")
+        # Mail bodies are no page of this origin (no CSP applies) and mail clients drop stylesheets.
+        if "email" not in path.parts
         for match in inline.finditer(path.read_text())
     ]
     assert found == []

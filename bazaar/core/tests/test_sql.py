@@ -21,7 +21,7 @@ def _shop() -> Shop:
     return Shop.objects.create(owner=owner, name="Shop", slug="shop")
 
 
-FIELDS = ("shop", "name", "description", "mrp", "price", "stock", "is_available", "is_listed", "is_archived", "image", "created_at", "updated_at")  # fmt: skip
+FIELDS = ("shop", "name", "description", "mrp", "price", "stock", "is_available", "is_listed", "is_archived", "category", "image", "thumb_small", "thumb", "thumb_width", "thumb_height", "created_at", "updated_at")  # fmt: skip
 
 
 def test_insert_sets_primary_keys_in_order_and_fills_auto_now() -> None:
