@@ -83,10 +83,11 @@ def _conflict(tenant_id: int, key: str, now: datetime, expected: int | None, ind
 
 
 # The statements name their tables literally (checked by a test against the models' db_table).
-_UPSERT = """INSERT INTO kvstore_entry
+_ENTRY_INSERT = """INSERT INTO kvstore_entry
   (tenant_id, "key", value, version, created_at, updated_at, expires_at, mod_revision)
-VALUES (%s, %s, %s, (SELECT version_floor + 1 FROM kvstore_tenant WHERE id = %s), %s, %s, %s, {revision})
-ON CONFLICT (tenant_id, "key") DO UPDATE SET
+"""
+# An upsert revives a dead row with version + 1 and keeps a live row's created_at (one parameter: now).
+_ON_CONFLICT = """ON CONFLICT (tenant_id, "key") DO UPDATE SET
   value = excluded.value,
   version = kvstore_entry.version + 1,
   created_at = CASE WHEN kvstore_entry.expires_at IS NOT NULL AND kvstore_entry.expires_at <= %s
@@ -94,6 +95,13 @@ ON CONFLICT (tenant_id, "key") DO UPDATE SET
   updated_at = excluded.updated_at,
   expires_at = excluded.expires_at,
   mod_revision = excluded.mod_revision"""
+_UPSERT = "".join(
+    [
+        _ENTRY_INSERT,
+        "VALUES (%s, %s, %s, (SELECT version_floor + 1 FROM kvstore_tenant WHERE id = %s), %s, %s, %s, {revision})\n",
+        _ON_CONFLICT,
+    ]
+)
 _ONLY_DEAD = " WHERE kvstore_entry.expires_at IS NOT NULL AND kvstore_entry.expires_at <= %s"
 _RETURNING = " RETURNING version"
 _CAS = """UPDATE kvstore_entry SET value = %s, version = version + 1, updated_at = %s, expires_at = %s,

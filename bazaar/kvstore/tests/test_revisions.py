@@ -158,3 +158,45 @@ def test_concurrent_writers_get_gapless_revisions_in_commit_order(kv: KV) -> Non
         versions = [row[4] for row in log if row[1] == key]
         assert versions == list(range(1, len(versions) + 1))
     assert _revision(kv) == 400
+
+
+@pytest.mark.parametrize("named_max", [10_000, 1], ids=["keys-named", "namespace-dropped"])
+def test_an_import_over_live_and_dead_keys_upserts_logs_and_leaves_no_stale_read(
+    kv: KV, monkeypatch: pytest.MonkeyPatch, named_max: int
+) -> None:
+    """The same answers from the set-based import (PostgreSQL: COPY + one statement) and the row-by-row one
+    (SQLite): a live key's version goes up and it keeps created_at, a deleted key is revived with version + 1, a
+    new key starts at 1, a TTL is stored; one revision, one change row per key; and a read cached before the
+    import is never served after it, whether the import names its keys or drops the whole cache namespace."""
+    from bazaar.kvstore.services import imports
+
+    monkeypatch.setattr(imports, "NAMED_INVALIDATION_MAX", named_max)
+    kv.put("live", "old")
+    kv.put("dead", 1)
+    kv.call("DELETE", "/keys/dead")
+    assert kv.get("live").json()["value"] == "old"  # cached now
+    created = Entry.objects.get(key="live").created_at
+    before = _revision(kv)
+    records = [
+        {"key": "live", "value": "new"},
+        {"key": "dead", "value": 2},
+        {"key": "fresh", "value": {"a": [1]}, "ttl": 600},
+    ]
+    assert services.entries_import(tenant_id=kv.tenant.pk, records=iter(records)) == 3
+    assert _revision(kv) == before + 1
+    rows = {e.key: e for e in Entry.objects.filter(tenant=kv.tenant)}
+    assert {k: (e.value, e.version, e.mod_revision) for k, e in rows.items()} == {
+        "live": ('"new"', 2, before + 1),
+        "dead": ("2", 3, before + 1),
+        "fresh": ('{"a":[1]}', 1, before + 1),
+    }
+    assert rows["live"].created_at == created
+    assert rows["fresh"].expires_at is not None
+    assert 590 <= (rows["fresh"].expires_at - timezone.now()).total_seconds() <= 600
+    assert [c for c in _log(kv) if c[0] == before + 1] == [
+        (before + 1, "dead", "set", "2", 3),
+        (before + 1, "fresh", "set", '{"a":[1]}', 1),
+        (before + 1, "live", "set", '"new"', 2),
+    ]
+    assert kv.get("live").json()["value"] == "new"
+    assert kv.get("dead").json()["value"] == 2
