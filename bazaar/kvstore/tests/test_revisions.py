@@ -177,7 +177,7 @@ def test_an_import_over_live_and_dead_keys_upserts_logs_and_leaves_no_stale_read
     assert kv.get("live").json()["value"] == "old"  # cached now
     created = Entry.objects.get(key="live").created_at
     before = _revision(kv)
-    records = [
+    records: list[dict[str, Any]] = [
         {"key": "live", "value": "new"},
         {"key": "dead", "value": 2},
         {"key": "fresh", "value": {"a": [1]}, "ttl": 600},
