@@ -21,6 +21,7 @@ class Code(StrEnum):
     INVALID_IF_VERSION = "invalid_if_version"
     INVALID_INCREMENT = "invalid_increment"
     INVALID_KEY = "invalid_key"
+    INVALID_NAME = "invalid_name"
     INVALID_OP = "invalid_op"
     INVALID_RECORD = "invalid_record"
     INVALID_RETENTION = "invalid_retention"

@@ -737,6 +737,21 @@ PAGES: list[Row] = [
     Row("POST", "/trading/import/previews/{preview_id}/again/", staff_page_refused(409), form="page"),
     Row("GET", "/trading/import/jobs/{job_id}/", staff_page(), form="page"),
     Row("GET", "/trading/import/jobs/{job_id}/progress.json", staff_page(), form="page"),
+    # The KV console: staff only (no user-tenant membership exists); POSTs without a body are the form's 422.
+    Row("GET", "/kv/", staff_page(), form="page"),
+    Row("POST", "/kv/", staff_page(422), form="page"),
+    Row("GET", "/kv/t/{tenant_slug}/", staff_page(), form="page"),
+    Row("GET", "/kv/t/{tenant_slug}/entry/", staff_page(), form="page", query="key=shared-key"),
+    Row("GET", "/kv/t/{tenant_slug}/edit/", staff_page(), form="page", query="key=shared-key"),
+    Row("POST", "/kv/t/{tenant_slug}/edit/", staff_page(422), form="page"),
+    Row("GET", "/kv/t/{tenant_slug}/delete/", staff_page(), form="page", query="key=shared-key"),
+    Row("POST", "/kv/t/{tenant_slug}/delete/", staff_page(422), form="page"),
+    Row("GET", "/kv/t/{tenant_slug}/history/", staff_page(), form="page", query="key=shared-key"),
+    Row("GET", "/kv/t/{tenant_slug}/watch/", staff_page(), form="page"),
+    Row("GET", "/kv/t/{tenant_slug}/watch.json", staff_page(), form="page", query="since=0"),
+    Row("GET", "/kv/t/{tenant_slug}/apikeys/", staff_page(), form="page"),
+    Row("POST", "/kv/t/{tenant_slug}/apikeys/", staff_page(422), form="page"),
+    Row("POST", "/kv/t/{tenant_slug}/apikeys/{key_id}/revoke/", staff_page(302), form="page"),
 ]
 
 #: Routes that hold no one's data (operations, documents) or are not Bazaar's own pages.
