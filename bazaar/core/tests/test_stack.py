@@ -168,7 +168,7 @@ def test_store_page_write_through_one_server_is_seen_through_the_other_and_the_e
         for writer in (0, 1):
             _warm([STORE])
             assert get(STACK, STORE).header("x-cache-status") == "HIT"
-            name = f"Stack tea {uuid.uuid4().hex[:10]}"
+            name = f"0 Stack tea {uuid.uuid4().hex[:10]}"  # sorts first: the store shows 24 by name
             r = call(APPS[writer], "PATCH", path, {"name": name}, token=token)
             assert r.status == 200, r.text
             _seen_everywhere([STORE], name, writer)
@@ -359,7 +359,7 @@ def _write_while_reading(
                 APPS[k % 2],
                 "PATCH",
                 f"/api/storefront/products/{product_id}",
-                {"name": f"fresh-{run}-{k}"},
+                {"name": f"0-fresh-{run}-{k}"},  # sorts onto the store's first page
                 token=token,
             )
             done_at[k] = time.monotonic()
