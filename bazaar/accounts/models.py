@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
@@ -16,7 +18,8 @@ class FreshUserManager(UserManager.from_queryset(FreshQuerySet)):  # type: ignor
 class User(AbstractUser):
     """Bazaar's user. Custom from the first migration so fields can be added without a painful swap later."""
 
-    objects = FreshUserManager()  # type: ignore[misc]
+    # Typed as Django's UserManager (the class above is built at runtime, which mypy cannot follow).
+    objects: ClassVar[UserManager[User]] = FreshUserManager()
 
     class Meta:
         swappable = "AUTH_USER_MODEL"

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
@@ -19,6 +20,9 @@ from bazaar.core import redisurl
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("BAZAAR_VAR_DIR", BASE_DIR / "var"))
+
+# Generic Django classes subscriptable at runtime (``admin.ModelAdmin[Model]``), as `mypy --strict` wants them.
+django_stubs_ext.monkeypatch()
 
 env = environ.Env()
 if (BASE_DIR / ".env").exists() and "pytest" not in sys.modules:

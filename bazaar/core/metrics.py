@@ -7,6 +7,7 @@ workers; otherwise the process-local registry is used.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -35,6 +36,9 @@ def render() -> tuple[bytes, str]:
     """Return the exposition text and its content type, aggregated over workers when multiprocess."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        collect: Callable[[CollectorRegistry], object] = (
+            multiprocess.MultiProcessCollector
+        )  # untyped upstream
+        collect(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST

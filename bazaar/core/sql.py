@@ -116,7 +116,7 @@ def _insert_sql(
     sql = f"INSERT INTO {qn(opts.db_table)} ({columns}) VALUES " + ", ".join([row] * rows)  # noqa: S608 (identifiers and placeholders only)
     returning = bool(conn.features.can_return_rows_from_bulk_insert)
     if returning:
-        sql += f" RETURNING {qn(str(cast('models.Field[Any, Any]', opts.pk).column))}"
+        sql += f" RETURNING {qn(str(opts.pk.column))}"
     return sql, flds, returning
 
 
@@ -165,7 +165,7 @@ def _update_sql(
     opts = model._meta
     flds = tuple(cast("models.Field[Any, Any]", opts.get_field(name)) for name in fields)
     sets = ", ".join(f"{qn(str(f.column))} = %s" for f in flds)
-    pk = qn(str(cast("models.Field[Any, Any]", opts.pk).column))
+    pk = qn(str(opts.pk.column))
     return f"UPDATE {qn(opts.db_table)} SET {sets} WHERE {pk} = %s", flds  # noqa: S608 (identifiers and placeholders only)
 
 

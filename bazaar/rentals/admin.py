@@ -18,14 +18,14 @@ from bazaar.rentals.models import (
 )
 
 
-class CopyInline(admin.TabularInline):
+class CopyInline(admin.TabularInline[Copy, Title]):
     model = Copy
     extra = 0
     fields = ["barcode", "state"]
 
 
 @admin.register(Title)
-class TitleAdmin(admin.ModelAdmin):
+class TitleAdmin(admin.ModelAdmin[Title]):
     list_display = ["title", "author", "kind", "isbn", "created_at"]
     list_filter = ["kind"]
     search_fields = ["title", "author", "isbn"]
@@ -33,7 +33,7 @@ class TitleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Copy)
-class CopyAdmin(admin.ModelAdmin):
+class CopyAdmin(admin.ModelAdmin[Copy]):
     list_display = ["barcode", "title", "state"]
     list_filter = ["state"]
     search_fields = ["barcode", "title__title"]
@@ -42,14 +42,14 @@ class CopyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(admin.ModelAdmin[Customer]):
     list_display = ["name", "email", "phone", "status", "created_at"]
     list_filter = ["status"]
     search_fields = ["name", "email", "phone"]
 
 
 @admin.register(PricePlan)
-class PricePlanAdmin(admin.ModelAdmin):
+class PricePlanAdmin(admin.ModelAdmin[PricePlan]):
     list_display = [
         "kind",
         "daily_rate",
@@ -66,7 +66,7 @@ class PricePlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(Rental)
-class RentalAdmin(admin.ModelAdmin):
+class RentalAdmin(admin.ModelAdmin[Rental]):
     """Rentals are opened and closed by the desk services (charges computed there): read-only here."""
 
     list_display = ["id", "customer", "title", "copy", "rented_at", "due_at", "returned_at", "charge"]
@@ -83,25 +83,25 @@ class RentalAdmin(admin.ModelAdmin):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(admin.ModelAdmin[Payment]):
     list_display = ["customer", "amount", "received_at", "note"]
     search_fields = ["customer__name"]
     raw_id_fields = ["customer"]
 
 
 @admin.register(Hold)
-class HoldAdmin(admin.ModelAdmin):
+class HoldAdmin(admin.ModelAdmin[Hold]):
     list_display = ["customer", "title", "created_at", "closed_at"]
     raw_id_fields = ["customer", "title"]
 
 
 @admin.register(ReminderSent)
-class ReminderSentAdmin(admin.ModelAdmin):
+class ReminderSentAdmin(admin.ModelAdmin[ReminderSent]):
     list_display = ["rental", "kind", "day", "email", "sent_at"]
     list_filter = ["kind", "day"]
 
 
 @admin.register(ExportJob)
-class ExportJobAdmin(admin.ModelAdmin):
+class ExportJobAdmin(admin.ModelAdmin[ExportJob]):
     list_display = ["id", "status", "done", "total", "created_at", "finished_at", "file"]
     readonly_fields = ["status", "done", "total", "file", "error", "created_by", "created_at", "finished_at"]

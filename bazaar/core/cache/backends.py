@@ -15,7 +15,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
+
+_T = TypeVar("_T")
 
 
 class CacheUnavailable(Exception):
@@ -142,14 +144,14 @@ class RedisBackend:
             self._local.client = client
         return client
 
-    def _call(self, fn: Callable[[], Any]) -> Any:
+    def _call(self, fn: Callable[[], _T]) -> _T:
         try:
             return fn()
         except self._errors as exc:
             raise CacheUnavailable(str(exc)) from exc
 
     def mget(self, keys: Sequence[str]) -> list[bytes | None]:
-        return self._call(lambda: self._reader().mget(keys))
+        return cast("list[bytes | None]", self._call(lambda: self._reader().mget(keys)))
 
     def set(self, key: str, value: bytes, ttl: int) -> None:
         self._call(lambda: self.client.set(key, value, ex=ttl))
@@ -218,7 +220,7 @@ class SqliteBackend:
             self._local.pid = os.getpid()
         return conn
 
-    def _call(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+    def _call(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
         try:
             return fn(self._conn())
         except sqlite3.Error as exc:

@@ -58,7 +58,7 @@ def _get(port: int, w: fk.HAWorld, key: str) -> tuple[int, Any, str]:
         conn.close()
 
 
-def _replica_forgets_since(replica: redis.Redis, keys: dict[bytes, tuple[bytes, int]]) -> None:
+def _replica_forgets_since(replica: redis.Redis[bytes], keys: dict[bytes, tuple[bytes, int]]) -> None:
     """Put the replica back to an earlier copy of its data set, as if the primary's last writes had never reached
     it (asynchronous replication: the primary acknowledged them, then died before sending them on)."""
     replica.config_set("replica-read-only", "no")
@@ -67,7 +67,7 @@ def _replica_forgets_since(replica: redis.Redis, keys: dict[bytes, tuple[bytes, 
     replica.config_set("replica-read-only", "yes")
 
 
-def _snapshot(r: redis.Redis) -> dict[bytes, tuple[bytes, int]]:
+def _snapshot(r: redis.Redis[bytes]) -> dict[bytes, tuple[bytes, int]]:
     out = {}
     for key in r.scan_iter(count=1000):
         dump = r.dump(key)

@@ -56,7 +56,10 @@ def _schema() -> dict[str, Any]:
 
     from bazaar.config.api import api
 
-    return json.loads(json.dumps(api.get_openapi_schema(path_prefix="/api/"), cls=NinjaJSONEncoder))
+    schema: dict[str, Any] = json.loads(
+        json.dumps(api.get_openapi_schema(path_prefix="/api/"), cls=NinjaJSONEncoder)
+    )
+    return schema
 
 
 def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:

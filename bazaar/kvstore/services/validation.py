@@ -72,4 +72,4 @@ def clean_if_version(if_version: Any) -> int | None:
         return None
     if isinstance(if_version, bool) or not isinstance(if_version, int) or if_version < 0:
         raise ValidationFailed("if_version must be a whole number, 0 or more.", code="invalid_if_version")
-    return if_version
+    return int(if_version)

@@ -33,7 +33,7 @@ def _text(value: Any, field: str, max_len: int = 100) -> str:
 def _level(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
         raise ValidationFailed("level must be an integer from 1 to 100.", code="invalid_level")
-    return value
+    return int(value)
 
 
 def _user_by_name(username: str | None) -> User | None:
