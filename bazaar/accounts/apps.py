@@ -12,9 +12,6 @@ class AccountsConfig(AppConfig):
         # Token flags in the cache are dropped by any write of a token or its user.
         cache.declare()
 
-        from bazaar.config.celery import app
+        from bazaar.core import tasks
 
-        app.conf.beat_schedule["accounts-prune-login-counters"] = {
-            "task": "accounts.prune_login_counters",
-            "schedule": 3600.0,
-        }
+        tasks.periodic("accounts-prune-login-counters", task="accounts.prune_login_counters", every=3600)

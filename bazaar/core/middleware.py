@@ -19,12 +19,25 @@ log = logging.getLogger("bazaar.http")
 
 Handler = Callable[[HttpRequest], HttpResponse]
 
-#: Paths that accept large uploads (CSV imports); everything else gets MAX_REQUEST_BODY_BYTES.
-LARGE_BODY_PREFIXES: tuple[str, ...] = ("/api/trading/import", "/trading/import", "/api/kv/import")
-#: Pages with a photo upload: a phone photo is bigger than MAX_REQUEST_BODY_BYTES (limit: IMAGE_UPLOAD_MAX_BYTES
-#: plus room for the form's other fields).
-IMAGE_UPLOAD_PREFIXES: tuple[str, ...] = ("/storefront/products/",)
+#: Paths that accept large uploads (CSV imports: MAX_UPLOAD_BYTES) and pages with a photo upload (a phone photo is
+#: bigger than MAX_REQUEST_BODY_BYTES: IMAGE_UPLOAD_MAX_BYTES plus room for the form's other fields). The apps
+#: register their own (``allow_uploads``/``allow_images`` from ``AppConfig.ready``): core names no app's URL.
+LARGE_BODY_PREFIXES: tuple[str, ...] = ()
+IMAGE_UPLOAD_PREFIXES: tuple[str, ...] = ()
 IMAGE_FORM_ROOM = 64 * 1024
+
+
+def allow_uploads(*prefixes: str) -> None:
+    """Let requests under these path prefixes carry a body up to MAX_UPLOAD_BYTES (file imports)."""
+    global LARGE_BODY_PREFIXES
+    LARGE_BODY_PREFIXES = tuple(dict.fromkeys((*LARGE_BODY_PREFIXES, *prefixes)))
+
+
+def allow_images(*prefixes: str) -> None:
+    """Let forms under these path prefixes carry a photo up to IMAGE_UPLOAD_MAX_BYTES (and answer a bigger one with a
+    page in words)."""
+    global IMAGE_UPLOAD_PREFIXES
+    IMAGE_UPLOAD_PREFIXES = tuple(dict.fromkeys((*IMAGE_UPLOAD_PREFIXES, *prefixes)))
 
 
 #: Deadlock, serialization failure: the database gave up on this transaction, not on the service.

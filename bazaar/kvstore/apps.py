@@ -7,8 +7,7 @@ class KvstoreConfig(AppConfig):
     verbose_name = "Kvstore"
 
     def ready(self) -> None:
-        from bazaar.config.celery import app
-        from bazaar.core import fastpath
+        from bazaar.core import fastpath, middleware, tasks
         from bazaar.kvstore import cache, conf
         from bazaar.kvstore.cache import fast_get
         from bazaar.kvstore.fast import fast_put
@@ -19,11 +18,8 @@ class KvstoreConfig(AppConfig):
         fastpath.register_handler(r"^/api/kv/keys/(?P<key>.+)(?<!/history)$", fast_get)
         # Plain PUTs skip the framework too (same service call; anything unusual goes to Django).
         fastpath.register_write("PUT", r"^/api/kv/keys/(?P<key>.+)$", fast_put)
-        app.conf.beat_schedule["kvstore-purge-expired"] = {
-            "task": "bazaar.kvstore.tasks.purge_expired",
-            "schedule": float(conf.purge_interval()),
-        }
-        app.conf.beat_schedule["kvstore-compact-history"] = {
-            "task": "bazaar.kvstore.tasks.compact_history",
-            "schedule": float(conf.compact_interval()),
-        }
+        middleware.allow_uploads("/api/kv/import")
+        tasks.periodic("kvstore-purge-expired", task="kvstore.purge_expired", every=conf.purge_interval())
+        tasks.periodic(
+            "kvstore-compact-history", task="kvstore.compact_history", every=conf.compact_interval()
+        )

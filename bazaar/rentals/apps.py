@@ -7,8 +7,7 @@ class RentalsConfig(AppConfig):
     verbose_name = "Rentals"
 
     def ready(self) -> None:
-        from bazaar.config.celery import app
-        from bazaar.core import fastpath
+        from bazaar.core import fastpath, tasks
         from bazaar.rentals import cache, conf
         from bazaar.rentals.fast import fast_rent, fast_return
 
@@ -19,8 +18,5 @@ class RentalsConfig(AppConfig):
         )
         # The catalogue's cached surfaces: fast-path routes, edge purges and model dependencies.
         cache.declare()
-        app.conf.beat_schedule["rentals-reap-exports"] = {"task": "rentals.reap_exports", "schedule": 60.0}
-        app.conf.beat_schedule["rentals-reminders"] = {
-            "task": "rentals.send_reminders",
-            "schedule": float(conf.reminder_interval()),
-        }
+        tasks.periodic("rentals-reap-exports", task="rentals.reap_exports", every=60)
+        tasks.periodic("rentals-reminders", task="rentals.send_reminders", every=conf.reminder_interval())

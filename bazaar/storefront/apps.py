@@ -7,7 +7,7 @@ class StorefrontConfig(AppConfig):
     verbose_name = "Storefront"
 
     def ready(self) -> None:
-        from bazaar.core import fastpath
+        from bazaar.core import fastpath, middleware
         from bazaar.storefront import cache
         from bazaar.storefront.fast import fast_order
 
@@ -15,3 +15,5 @@ class StorefrontConfig(AppConfig):
         fastpath.register_write("POST", r"^/api/storefront/stores/(?P<slug>[^/]+)/orders$", fast_order)
         # The public store page: its fast-path route, edge purges and model dependencies come from here.
         cache.declare()
+        # Product photos: bigger than an ordinary form body (the limit is stated on the form).
+        middleware.allow_images("/storefront/products/")

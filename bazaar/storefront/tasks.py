@@ -11,7 +11,9 @@ from bazaar.storefront import links
 from bazaar.storefront.models import Order
 
 
-@shared_task(bind=True, max_retries=5, default_retry_delay=30, acks_late=True)
+@shared_task(
+    name="storefront.send_order_email", bind=True, max_retries=5, default_retry_delay=30, acks_late=True
+)
 def send_order_email(self: object, order_id: int) -> str:
     """E-mail the shop's contact address about a new order. Retried on SMTP errors; a missing order is a no-op."""
     order = (

@@ -7,13 +7,11 @@ class TradingConfig(AppConfig):
     verbose_name = "Trading"
 
     def ready(self) -> None:
-        from bazaar.config.celery import app
+        from bazaar.core import middleware, tasks
         from bazaar.trading import cache
 
         # The trainer page and the JSON reads: fast-path route, edge purges and model dependencies.
         cache.declare()
-        app.conf.beat_schedule["trading-expire-offers"] = {"task": "trading.expire_offers", "schedule": 60.0}
-        app.conf.beat_schedule["trading-reap-import-jobs"] = {
-            "task": "trading.reap_import_jobs",
-            "schedule": 60.0,
-        }
+        middleware.allow_uploads("/api/trading/import", "/trading/import")  # the CSV import (API and wizard)
+        tasks.periodic("trading-expire-offers", task="trading.expire_offers", every=60)
+        tasks.periodic("trading-reap-import-jobs", task="trading.reap_import_jobs", every=60)
