@@ -57,12 +57,6 @@ class Conflict(DomainError):
     default_message = "The request conflicts with the current state."
 
 
-class PreconditionFailed(DomainError):
-    status = 412
-    code = "precondition_failed"
-    default_message = "A precondition of the request does not hold."
-
-
 class PayloadTooLarge(DomainError):
     status = 413
     code = "payload_too_large"
@@ -85,9 +79,3 @@ class RateLimited(DomainError):
     status = 429
     code = "rate_limited"
     default_message = "Too many attempts; try again later."
-
-
-class ServiceUnavailable(DomainError):
-    status = 503
-    code = "service_unavailable"
-    default_message = "A backing service is unavailable; try again shortly."

@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parents[3]
 DEV_TOOLS = {"mypy", "playwright", "schemathesis", "pytest", "ruff", "hypothesis", "matplotlib", "uv"}
 #: Distribution name → the name it is imported by, where the two differ.
 IMPORT_NAMES = {
-    "factory-boy": "factory",
     "axe-playwright-python": "axe_playwright_python",
     "pytest-xdist": "xdist",
 }
