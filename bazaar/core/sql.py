@@ -22,6 +22,7 @@ data-modifying ``WITH``: one round trip instead of two); SQLite, which has no su
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -201,10 +202,34 @@ def lock_clause(*, of: str | None = None, skip_locked: bool = False) -> str:
     return out
 
 
+class UnloadedField(LookupError):
+    """A field of an instance built by :func:`instance` that its statement did not read was accessed."""
+
+
 def instance(model: type[M], values: dict[str, Any]) -> M:
-    """A model instance loaded from a raw row: ``values`` by attname; other fields are deferred (loaded on access)."""
+    """A model instance loaded from a raw row: ``values`` by attname. The other fields are *not loaded*, and reading
+    one is an error (:class:`UnloadedField`), never a silent query: the ORM would load a deferred field with one
+    ``SELECT`` per access, the very cost these statements exist to avoid. A full ``refresh_from_db()`` still works
+    (it loads every field and the instance is an ordinary one from then on)."""
     names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
-    return model.from_db("default", names, [values[n] for n in names])
+    obj = model.from_db("default", names, [values[n] for n in names])
+    setattr(obj, "refresh_from_db", functools.partial(_refresh_partial, obj))  # noqa: B010 (shadows the method)
+    return obj
+
+
+def _refresh_partial(
+    obj: models.Model,
+    using: str | None = None,
+    fields: Sequence[str] | None = None,
+    from_queryset: Any = None,
+) -> None:
+    if fields is not None:  # how Django loads a deferred field on access: refresh_from_db(fields=[name])
+        raise UnloadedField(
+            f"{type(obj).__name__}.{', '.join(fields)} was not read by the raw statement that built this instance "
+            "(bazaar.core.sql.instance): add the column to the statement, or load the row with the ORM."
+        )
+    del obj.__dict__["refresh_from_db"]  # an ordinary instance again
+    obj.refresh_from_db(using=using, from_queryset=from_queryset)
 
 
 @cache

@@ -57,6 +57,25 @@ def test_instance_defers_what_the_row_did_not_carry() -> None:
     assert sql.money(Decimal("1.25")) == Decimal("1.25")
 
 
+def test_a_field_the_row_did_not_carry_is_loud_not_a_silent_query() -> None:
+    shop = _shop()
+    product = Product.objects.create(
+        shop=shop, name="real", mrp=Decimal("5.00"), price=Decimal("4.00"), stock=7
+    )
+    p = sql.instance(Product, {"id": product.pk, "shop_id": shop.pk, "name": "real"})
+    with (
+        CaptureQueriesContext(connection) as queries,
+        pytest.raises(sql.UnloadedField, match=r"Product\.stock"),
+    ):
+        _ = p.stock
+    assert len(queries) == 0
+    p.refresh_from_db()  # an explicit full reload is allowed and makes it an ordinary instance
+    assert (p.stock, p.price) == (7, Decimal("4.00"))
+    Product.objects.filter(pk=p.pk).update(stock=3)
+    p.refresh_from_db(fields=["stock"])
+    assert p.stock == 3
+
+
 def test_insert_with_a_second_write_is_one_unit() -> None:
     """``with_sql`` rides along the INSERT (PostgreSQL: one statement) and fails with it."""
     shop = _shop()
