@@ -82,37 +82,38 @@ def _conflict(tenant_id: int, key: str, now: datetime, expected: int | None, ind
     )
 
 
-# The statements name their tables literally (checked by a test against the models' db_table).
-_ENTRY_INSERT = """INSERT INTO kvstore_entry
+# Table names come from the models (``sql.table``: quoted for the backend), like every raw statement in Bazaar.
+_E, _T, _C = sql.table(Entry), sql.table(Tenant), sql.table(Change)
+_ENTRY_INSERT = f"""INSERT INTO {_E}
   (tenant_id, "key", value, version, created_at, updated_at, expires_at, mod_revision)
 """
 # An upsert revives a dead row with version + 1 and keeps a live row's created_at (one parameter: now).
-_ON_CONFLICT = """ON CONFLICT (tenant_id, "key") DO UPDATE SET
+_ON_CONFLICT = f"""ON CONFLICT (tenant_id, "key") DO UPDATE SET
   value = excluded.value,
-  version = kvstore_entry.version + 1,
-  created_at = CASE WHEN kvstore_entry.expires_at IS NOT NULL AND kvstore_entry.expires_at <= %s
-               THEN excluded.created_at ELSE kvstore_entry.created_at END,
+  version = {_E}.version + 1,
+  created_at = CASE WHEN {_E}.expires_at IS NOT NULL AND {_E}.expires_at <= %s
+               THEN excluded.created_at ELSE {_E}.created_at END,
   updated_at = excluded.updated_at,
   expires_at = excluded.expires_at,
   mod_revision = excluded.mod_revision"""
 _UPSERT = "".join(
     [
         _ENTRY_INSERT,
-        "VALUES (%s, %s, %s, (SELECT version_floor + 1 FROM kvstore_tenant WHERE id = %s), %s, %s, %s, {revision})\n",
+        f"VALUES (%s, %s, %s, (SELECT version_floor + 1 FROM {_T} WHERE id = %s), %s, %s, %s, {{revision}})\n",  # noqa: S608
         _ON_CONFLICT,
     ]
 )
-_ONLY_DEAD = " WHERE kvstore_entry.expires_at IS NOT NULL AND kvstore_entry.expires_at <= %s"
+_ONLY_DEAD = f" WHERE {_E}.expires_at IS NOT NULL AND {_E}.expires_at <= %s"
 _RETURNING = " RETURNING version"
-_CAS = """UPDATE kvstore_entry SET value = %s, version = version + 1, updated_at = %s, expires_at = %s,
+_CAS = f"""UPDATE {_E} SET value = %s, version = version + 1, updated_at = %s, expires_at = %s,
   mod_revision = %s
-WHERE tenant_id = %s AND "key" = %s AND version = %s AND (expires_at IS NULL OR expires_at > %s)"""
-_DELETE = """UPDATE kvstore_entry SET value = 'null', version = version + 1, updated_at = %s, expires_at = %s,
+WHERE tenant_id = %s AND "key" = %s AND version = %s AND (expires_at IS NULL OR expires_at > %s)"""  # noqa: S608
+_DELETE = f"""UPDATE {_E} SET value = 'null', version = version + 1, updated_at = %s, expires_at = %s,
   mod_revision = %s
-WHERE tenant_id = %s AND "key" = %s AND (expires_at IS NULL OR expires_at > %s)"""
+WHERE tenant_id = %s AND "key" = %s AND (expires_at IS NULL OR expires_at > %s)"""  # noqa: S608
 _AND_VERSION = " AND version = %s"
-_BUMP = "UPDATE kvstore_tenant SET revision = revision + 1 WHERE id = %s RETURNING revision"
-_CHANGE = 'INSERT INTO kvstore_change (tenant_id, revision, "key", op, value, version, at) '
+_BUMP = f"UPDATE {_T} SET revision = revision + 1 WHERE id = %s RETURNING revision"  # noqa: S608
+_CHANGE = f'INSERT INTO {_C} (tenant_id, revision, "key", op, value, version, at) '
 # PostgreSQL: the entry write and its change row in one round trip (a data-modifying WITH).
 _WITH_CHANGE = (
     "WITH e AS ({write} RETURNING version) " + _CHANGE + "SELECT %s, %s, %s, %s, %s, e.version, %s FROM e"  # noqa: S608

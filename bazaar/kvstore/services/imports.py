@@ -18,6 +18,7 @@ from bazaar.kvstore.services.entries import (
     _CHANGE,
     _ENTRY_INSERT,
     _ON_CONFLICT,
+    _T,
     SetOp,
     _apply_set,
     _db,
@@ -38,7 +39,7 @@ _WRITE_ALL = "".join(
     [
         "WITH e AS (",
         _ENTRY_INSERT,
-        "SELECT %s, s.key, s.value_json, (SELECT version_floor + 1 FROM kvstore_tenant WHERE id = %s), %s, %s, ",
+        f"SELECT %s, s.key, s.value_json, (SELECT version_floor + 1 FROM {_T} WHERE id = %s), %s, %s, ",  # noqa: S608
         "s.expires_at::timestamptz, %s FROM kvstore_import_stage s ORDER BY s.key\n",
         _ON_CONFLICT,
         ' RETURNING "key", value, version) ',
