@@ -95,6 +95,9 @@ def _limit_max(path: str) -> int:
 PARAM_BOUNDS: dict[tuple[str, str], tuple[int, int]] = {
     ("/api/rentals/price-plans/{kind}/quote", "days"): (1, 3650),
     ("/api/rentals/price-plans/{kind}/quote", "late_days"): (0, 3650),
+    ("/api/kv/watch", "wait"): (0, 60),  # invalid_wait
+    ("/api/kv/watch", "since"): (0, 2**63 - 1),  # invalid_revision
+    ("/api/kv/keys/{key}/history", "before"): (1, 2**63 - 1),  # invalid_revision
 }
 
 
@@ -120,6 +123,9 @@ def error_codes() -> dict[str, list[str]]:
 
 def operation_answers(api: Any) -> dict[tuple[str, str], dict[int, frozenset[str]]]:
     """The codes each operation declares with ``@answers`` beside its route, by (METHOD, OpenAPI path)."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018  (mounting the URLs lists the routers' child routers in api._routers)
     out: dict[tuple[str, str], dict[int, frozenset[str]]] = {}
     for prefix, router in api._routers:
         for route, path_view in router.path_operations.items():
@@ -135,26 +141,38 @@ def operation_answers(api: Any) -> dict[tuple[str, str], dict[int, frozenset[str
     return out
 
 
+#: Path values no converter of some kind takes: ``.+`` stops at a line break, ``[^/]+`` at a slash and cannot
+#: be empty, ``[0-9]+`` takes digits only.
+_UNFIT = ("\n", "\n/", "", "x")
+
+
 def _unfit(route: str, prefix: str) -> str | None:
-    """A URL made from a Ninja ``route`` whose parameters take values the URL router refuses (nothing for a
-    text, a word for an integer), or None when every such URL still reaches some view."""
+    """A URL (percent-encoded) made from a Ninja ``route`` with a path value the URL router refuses (one of
+    ``_UNFIT`` in every parameter), or None when every such URL still reaches a view."""
+    from urllib.parse import quote
+
     from django.urls import Resolver404, resolve
 
     if "{" not in route:
         return None
     base = re.sub("/+", "/", prefix).rstrip("/")
-    url = base + re.sub(r"{(\w+):\w+}|{\w+}", lambda m: "x" if m[1] == "int" else "", route)
-    try:
-        resolve(url)
-    except Resolver404:
-        return url
+    for value in _UNFIT:
+        url = base + re.sub(r"{[^}]+}", lambda _, v=value: v, route)
+        try:
+            resolve(url)
+        except Resolver404:
+            encoded = quote(value, safe="")
+            return base + re.sub(r"{[^}]+}", lambda _, v=encoded: v, route)
     return None
 
 
 def unfit_paths() -> dict[tuple[str, str], str]:
-    """Per operation (METHOD, OpenAPI path) whose route a value can miss: such a URL (for the test that asks)."""
+    """Per operation (METHOD, OpenAPI path) with a path parameter: a URL its route misses (for the test)."""
+    from django.urls import get_resolver
+
     from bazaar.config.api import api
 
+    get_resolver().url_patterns  # noqa: B018  (mounting the URLs lists the routers' child routers in api._routers)
     out = {}
     for prefix, router in api._routers:
         for route, path_view in router.path_operations.items():

@@ -11,7 +11,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from bazaar.accounts.auth import current_user
 from bazaar.core.codes import CoreCode, answers
-from bazaar.core.errors import BadRequest
+from bazaar.core.errors import BadRequest, UnsupportedMediaType
+from bazaar.core.http import is_json_content_type
 from bazaar.core.pagination import paginate
 from bazaar.core.schemas import ErrorOut, Int64, Offset
 from bazaar.rentals import selectors, services
@@ -67,7 +68,10 @@ def rentals_get(request: HttpRequest, rental_id: Int64) -> Any:
 def _optional_body(request: HttpRequest) -> ReturnIn:
     """The return body is optional (most returns are "now"): an empty body means no backdating."""
     # The content type first: a form post (session + CSRF check) has already read the stream, so .body would raise.
-    if request.content_type != "application/json":
+    if not is_json_content_type(request.META.get("CONTENT_TYPE", "")):
+        form = request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded")
+        if (request.POST or request.FILES) if form else request.body.strip():
+            raise UnsupportedMediaType()  # a body that is not JSON is refused, not ignored (issue 14)
         return ReturnIn()
     raw = request.body.strip()
     if not raw:
