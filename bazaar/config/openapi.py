@@ -157,12 +157,11 @@ def _unfit(route: str, prefix: str) -> str | None:
         return None
     base = re.sub("/+", "/", prefix).rstrip("/")
     for value in _UNFIT:
-        url = base + re.sub(r"{[^}]+}", lambda _, v=value: v, route)
+        url = base + re.sub(r"{[^}]+}", value, route)  # no backslash in a value: taken literally
         try:
             resolve(url)
         except Resolver404:
-            encoded = quote(value, safe="")
-            return base + re.sub(r"{[^}]+}", lambda _, v=encoded: v, route)
+            return base + re.sub(r"{[^}]+}", quote(value, safe=""), route)
     return None
 
 
