@@ -340,6 +340,14 @@ CASES = [
         (415, "unsupported_media_type"),
         content_type="text/plain",
     ),
+    Case(
+        "POST",
+        "/api/rentals/rentals/{rental_id}/return",
+        STAFF,
+        b"--x\r\nnot really multipart",
+        (400, "malformed_body"),
+        content_type="multipart/form-data",
+    ),
     # trading
     Case("POST", "/api/trading/trainers", STAFF, {**_TRAINER, "username": "nobody"}, (422, "unknown_user")),
     Case("POST", "/api/trading/trainers", STAFF, {**_TRAINER, "username": TRAINER_A}, (409, "user_taken")),

@@ -97,6 +97,7 @@ def _optional_body(request: HttpRequest) -> ReturnIn:
 )
 @answers(
     {
+        400: [CoreCode.MALFORMED_BODY],  # a form body that cannot be parsed (any other is refused with 415)
         404: [Code.RENTAL_NOT_FOUND],
         409: [Code.ALREADY_RETURNED],
         422: [
