@@ -225,6 +225,8 @@ def store_get(request: HttpRequest, slug: Line) -> Any:
             Code.INVALID_CUSTOMER,
             Code.INVALID_IDEMPOTENCY_KEY,
             Code.INVALID_LINE,
+            Code.INVALID_QUANTITY,
+            Code.TOO_MANY_LINES,
             Code.UNKNOWN_PRODUCT,
         ],
     }

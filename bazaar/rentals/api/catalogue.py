@@ -47,7 +47,7 @@ def titles_get(request: HttpRequest, title_id: Int64) -> HttpResponse:
 
 
 @router.post("/titles", response={201: TitleOut, **ERR})
-@answers({422: [Code.INVALID_ISBN, Code.INVALID_KIND, Code.REQUIRED]})
+@answers({409: [Code.ISBN_TAKEN], 422: [Code.INVALID_ISBN, Code.INVALID_KIND, Code.REQUIRED]})
 def titles_create(request: HttpRequest, payload: TitleIn) -> Any:
     title = services.title_create(**payload.model_dump())
     return Status(201, selectors.title_get(title_id=title.pk))
@@ -77,7 +77,7 @@ def copies_add(request: HttpRequest, title_id: Int64, payload: CopiesIn) -> Any:
 
 
 @router.patch("/copies/{copy_id}", response={200: CopyOut, **ERR})
-@answers({404: [Code.COPY_NOT_FOUND], 422: [Code.INVALID_STATE]})
+@answers({404: [Code.COPY_NOT_FOUND], 409: [Code.COPY_RENTED], 422: [Code.INVALID_STATE]})
 def copies_update(request: HttpRequest, copy_id: Int64, payload: CopyPatch) -> Any:
     """Mark a copy available, lost or withdrawn (a rented copy must be returned first: 409)."""
     return services.copy_set_state(copy_id=copy_id, state=payload.state)

@@ -63,7 +63,7 @@ def customers_statement(request: HttpRequest, customer_id: Int64) -> Any:
 
 
 @router.post("/customers/{customer_id}/payments", response={201: PaymentOut, **ERR})
-@answers({404: [Code.CUSTOMER_NOT_FOUND], 422: [Code.INVALID_AMOUNT]})
+@answers({404: [Code.CUSTOMER_NOT_FOUND], 422: [Code.INVALID_AMOUNT, Code.INVALID_TIME]})
 def payments_create(request: HttpRequest, customer_id: Int64, payload: PaymentIn) -> Any:
     return Status(
         201,

@@ -65,7 +65,7 @@ RESPONSES: dict[int, Any] = {200: ImportOut, 202: JobOut, 413: ERRORS[400], **ER
     {
         403: [Code.STAFF_REQUIRED],
         413: [Code.IMPORT_TOO_LARGE],
-        422: [Code.INVALID_ENCODING, Code.NOT_CSV, Code.WRONG_COLUMNS],
+        422: [Code.EMPTY_FILE, Code.INVALID_ENCODING, Code.NOT_CSV, Code.WRONG_COLUMNS],
     }
 )
 def import_trainers(request: HttpRequest, file: File[UploadedFile], dry_run: bool = False) -> Any:
@@ -75,7 +75,12 @@ def import_trainers(request: HttpRequest, file: File[UploadedFile], dry_run: boo
 
 
 @router.post("/import/pokemon", response=RESPONSES, auth=user_auth, summary="Import pokemon CSV (staff)")
-@answers({403: [Code.STAFF_REQUIRED], 422: [Code.IMPORT_INVALID, Code.NOT_CSV, Code.WRONG_COLUMNS]})
+@answers(
+    {
+        403: [Code.STAFF_REQUIRED],
+        422: [Code.EMPTY_FILE, Code.IMPORT_INVALID, Code.NOT_CSV, Code.WRONG_COLUMNS],
+    }
+)
 def import_pokemon(request: HttpRequest, file: File[UploadedFile], dry_run: bool = False) -> Any:
     """Columns ``id,nickname,species,level,owner,dateOfOwnership``; owners must be existing trainers."""
     return _import(request, "pokemon", file, dry_run)
