@@ -314,6 +314,13 @@ CASES = [
         lambda ids: {"barcodes": [ids["barcode"]]},
         (409, "barcode_taken"),
     ),
+    Case(
+        "POST",
+        "/api/rentals/titles/{title_id}/copies",
+        STAFF,
+        {"barcodes": ["a\x00b"]},
+        (422, "invalid_text"),
+    ),
     Case("PATCH", "/api/rentals/copies/{copy_id}", STAFF, {"state": "bogus"}, (422, "invalid_state")),
     Case("POST", "/api/rentals/customers", STAFF, {"name": "N", "phone": "call me"}, (422, "invalid_phone")),
     Case(
@@ -465,7 +472,29 @@ CASES = [
         (422, "empty_file"),
         content_type=f"multipart/form-data;boundary={BOUNDARY}",  # not MULTIPART_CONTENT: sent as it is
     ),
+    Case(
+        "POST",
+        "/api/trading/import/pokemon",
+        STAFF,
+        b"--x\r\nnot really multipart",
+        (400, "malformed_body"),
+        content_type="multipart/form-data",
+    ),
     # kvstore
+    Case(
+        "POST",
+        "/api/kv/batch",
+        KV_A,
+        {"ops": [{"op": "set", "key": "k", "value": 1, "ttl": 2**64}]},
+        (422, "out_of_range"),
+    ),
+    Case(
+        "POST",
+        "/api/kv/txn",
+        KV_A,
+        {"success": [{"op": "put", "key": "k", "value": 1, "ttl": 2**64}]},
+        (422, "out_of_range"),
+    ),
     Case("POST", "/api/kv/batch", KV_A, {"ops": []}, (422, "empty_batch")),
     Case(
         "POST",
@@ -537,3 +566,17 @@ def test_a_path_value_that_does_not_fit_the_route_is_the_json_404(world: World) 
         answers.OBSERVED.add((method, path, 404, "not_found"))
         checked += 1
     assert checked == sum("{" in path for path, ops in _document()["paths"].items() for _ in ops)
+
+
+UPLOADS = [r for r in API if r.form in ("multipart", "ndjson")]
+
+
+@pytest.mark.parametrize("row", UPLOADS, ids=[f"{r.method} {r.path}" for r in UPLOADS])
+def test_an_upload_over_the_limit_is_413(row: Row, world: World, settings: Any) -> None:
+    """Uploads (CSV imports, the KV import) have their own cap, ``MAX_UPLOAD_BYTES``: past it, 413
+    ``payload_too_large`` before anything is read or written."""
+    settings.MAX_UPLOAD_BYTES = 1000
+    content_type = "text/csv" if row.form == "multipart" else "application/x-ndjson"
+    with rolled_back():
+        response = _call(row, world, _legit(row), b"x" * 2000, content_type)
+        _refused(row, world, response, (413, "payload_too_large"))
