@@ -166,6 +166,7 @@ OBSERVERS = (
     "bazaar/trading/tests/test_api.py",
     "bazaar/trading/tests/test_keyset.py",
     "bazaar/trading/tests/test_import_preview.py",
+    "bazaar/trading/tests/test_offers_counter.py",
     "bazaar/kvstore/tests/test_api.py",
     "bazaar/kvstore/tests/test_txn.py",
     "bazaar/kvstore/tests/test_history.py",

@@ -80,7 +80,7 @@ def offer_create(request: HttpRequest, payload: OfferIn) -> Any:
 @router.post(
     "/offers/{offer_id}/counter", response={201: OfferOut, **ERRORS}, auth=user_auth, summary="Counter-offer"
 )
-@answers({403: [Code.NOT_YOUR_OFFER], 404: [Code.OFFER_NOT_FOUND]})
+@answers({403: [Code.NOT_YOUR_OFFER], 404: [Code.OFFER_NOT_FOUND], 409: [Code.OFFER_NOT_OPEN]})
 def offer_counter(request: HttpRequest, offer_id: int, payload: CounterIn) -> Any:
     """The receiver answers an open offer with a new one the other way round (``counter_to`` links them); the
     answered offer is declined. 409 offer_not_open / offer_expired / exchange_invalid."""
