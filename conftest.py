@@ -33,8 +33,92 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Record every error the API answers, by operation, status and code (``bazaar/core/tests/answers.py``)."""
+    from bazaar.core.tests import answers
+
+    answers.install()
+
+
+@pytest.fixture(autouse=True)
+def answers_declared() -> Iterator[None]:
+    """A test that made an API operation answer a code its OpenAPI does not declare for that status fails
+    (issue 14: the codes are part of the contract; declare them with ``@answers`` beside the route)."""
+    from bazaar.core.tests import answers
+
+    answers.take_violations()
+    yield
+    violations = answers.take_violations()
+    assert not violations, "undeclared error answers:\n" + "\n".join(violations)
+
+
+_answers_complete = True
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """A narrowed run (``-k``, ``-m``) of the observing tests proves nothing about reachability."""
+    global _answers_complete
+    from bazaar.core.tests import answers
+
+    if any(item.nodeid.split("::")[0] in answers.OBSERVERS for item in items):
+        _answers_complete = False
+
+
+def _ran_every_observer(session: pytest.Session) -> bool:
+    from bazaar.core.tests import answers
+
+    files = {item.nodeid.split("::")[0] for item in session.items}
+    return _answers_complete and set(answers.OBSERVERS) <= files and session.testsfailed == 0
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Remove this test process's shared-cache file (settings.py put it in the temp directory)."""
+    """Check that every declared error code was answered (when the observing tests all ran, in this process or
+    in xdist workers), then remove this test process's shared-cache file (settings.py put it in the temp
+    directory)."""
+    from bazaar.core.tests import answers
+
+    worker = getattr(session.config, "workeroutput", None)
+    if worker is not None:  # an xdist worker: hand the observations to the controller
+        worker["answers"] = sorted(answers.OBSERVED)
+        worker["answers_complete"] = _ran_every_observer(session)
+    elif session.config.pluginmanager.has_plugin("dsession"):  # the xdist controller
+        if _gathered["complete"] and all(_gathered["complete"]):
+            _answers_reached(session, _gathered["observed"])
+    elif _ran_every_observer(session):
+        _answers_reached(session, set(answers.OBSERVED))
+    _remove_cache_file()
+
+
+_gathered: dict[str, Any] = {"observed": set(), "complete": []}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: gather each worker's observed answers."""
+    output = getattr(node, "workeroutput", {})
+    _gathered["observed"] |= {tuple(x) for x in output.get("answers", [])}
+    _gathered["complete"].append(bool(output.get("answers_complete")))
+
+
+def _answers_reached(session: pytest.Session, observed: set[Any]) -> None:
+    from bazaar.core.tests import answers
+
+    missing = answers.unreached(observed)
+    if missing:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        text = (
+            "declared error codes that no test answered (bazaar/core/tests/answers.py; answer them in a test, "
+            "or drop them from @answers):\n  " + "\n  ".join(missing)
+        )
+        if reporter is not None:
+            reporter.write_sep("=", "unreached error codes", red=True)
+            reporter.write_line(text)
+        else:
+            print(text)
+
+
+def _remove_cache_file() -> None:
     path = settings.CACHE_SQLITE_PATH
     if os.path.basename(path).startswith(f"bazaar-test-cache-{os.getpid()}."):
         for suffix in ("", "-wal", "-shm"):

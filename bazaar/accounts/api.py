@@ -10,8 +10,10 @@ from ninja import Router, Status
 
 from bazaar.accounts import selectors, services
 from bazaar.accounts.auth import current_user, user_auth
+from bazaar.accounts.codes import Code
 from bazaar.accounts.models import User
 from bazaar.accounts.schemas import MeOut, TokenCreatedOut, TokenIn, TokenLoginIn, TokenOut
+from bazaar.core.codes import answers
 from bazaar.core.errors import Unauthorized
 from bazaar.core.http import client_ip
 from bazaar.core.schemas import ErrorOut, Int64
@@ -48,6 +50,7 @@ def tokens_create(request: HttpRequest, payload: TokenIn) -> Any:
 
 
 @router.post("/tokens/login", response={201: TokenCreatedOut, 401: ErrorOut, 429: ErrorOut}, auth=None)
+@answers({401: [Code.INVALID_CREDENTIALS], 429: [Code.LOGIN_THROTTLED]})
 def tokens_login(request: HttpRequest, payload: TokenLoginIn) -> Any:
     """Exchange a username and password for a new token (throttled like the login page)."""
     ip = client_ip(request)
@@ -61,5 +64,6 @@ def tokens_login(request: HttpRequest, payload: TokenLoginIn) -> Any:
 
 
 @router.delete("/tokens/{token_id}", response=TokenOut, auth=user_auth)
+@answers({404: [Code.TOKEN_NOT_FOUND]})
 def tokens_revoke(request: HttpRequest, token_id: Int64) -> Any:
     return services.token_revoke(user=current_user(request), token_id=token_id)

@@ -13,7 +13,7 @@ from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Val
 from ninja.parser import Parser
 
 from bazaar.accounts.api import router as accounts_router
-from bazaar.config.openapi import SessionSwagger, finish
+from bazaar.config.openapi import SessionSwagger, finish, operation_answers
 from bazaar.core.errors import DomainError, UnsupportedMediaType
 from bazaar.core.http import is_json_content_type
 from bazaar.core.middleware import CONFLICT_MESSAGE, is_conflict
@@ -145,6 +145,16 @@ api.add_router("/kv/", kvstore_router)
 
 
 _openapi_bytes: bytes | None = None
+_openapi_document: dict[str, Any] | None = None
+
+
+def openapi_document() -> dict[str, Any]:
+    """The finished OpenAPI document (``bazaar.config.openapi.finish``), built once per process."""
+    global _openapi_document
+    if _openapi_document is None:
+        schema = dict(api.get_openapi_schema(path_prefix="/api/"))
+        _openapi_document = finish(schema, operation_answers(api))
+    return _openapi_document
 
 
 def openapi_json(request: HttpRequest) -> HttpResponse:
@@ -157,9 +167,7 @@ def openapi_json(request: HttpRequest) -> HttpResponse:
     if _openapi_bytes is None:
         from ninja.responses import NinjaJSONEncoder
 
-        _openapi_bytes = json.dumps(
-            finish(dict(api.get_openapi_schema(path_prefix="/api/"))), cls=NinjaJSONEncoder
-        ).encode()
+        _openapi_bytes = json.dumps(openapi_document(), cls=NinjaJSONEncoder).encode()
     response = HttpResponse(_openapi_bytes, content_type="application/json")
     response["Cache-Control"] = "public, max-age=300"
     return response

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from enum import StrEnum
 from typing import Any
 
@@ -26,6 +27,10 @@ from ninja import Swagger
 from ninja.openapi.docs import render_template
 
 from bazaar.config.examples import EXAMPLES, Example
+from bazaar.core.codes import CoreCode, declared_answers
+
+#: A path parameter with a converter in a Ninja route (``{path:key}``, ``{int:key_id}``): OpenAPI names it ``{key}``.
+_CONVERTER = re.compile(r"{(?:\w+:)?(\w+)}")
 
 SCHEMES: dict[str, dict[str, Any]] = {
     "userToken": {
@@ -67,6 +72,7 @@ _MESSAGES = {
     403: "Valid credentials without the right (the code names it, e.g. `staff_required`, `csrf_failed`).",
     404: "No such object (or not yours: the same answer).",
     409: "The request conflicts with the current state, or collided with a concurrent change.",
+    410: "What was asked for is gone for good (e.g. compacted history); the details say where to resume.",
     413: "The request body is larger than the limit.",
     415: "The body is not JSON (send Content-Type: application/json).",
     422: "The input breaks a rule (the code and details say which).",
@@ -89,76 +95,237 @@ def _limit_max(path: str) -> int:
 PARAM_BOUNDS: dict[tuple[str, str], tuple[int, int]] = {
     ("/api/rentals/price-plans/{kind}/quote", "days"): (1, 3650),
     ("/api/rentals/price-plans/{kind}/quote", "late_days"): (0, 3650),
+    ("/api/kv/watch", "wait"): (0, 60),  # invalid_wait
+    ("/api/kv/watch", "since"): (0, 2**63 - 1),  # invalid_revision
+    ("/api/kv/keys/{key}/history", "before"): (1, 2**63 - 1),  # invalid_revision
 }
 
 
-def _app(path: str) -> str:
-    return path.split("/")[2]
-
-
-def error_codes() -> dict[str, list[str]]:
-    """Each app's error codes (its registry plus core's), for the per-app error schemas."""
-    from bazaar.accounts.codes import Code as AccountsCode
+def registries() -> dict[str, frozenset[str]]:
+    """Each registry's codes: ``core`` (``bazaar.core.codes``) and every app's (``bazaar/<app>/codes.py``)."""
     from bazaar.core.codes import CoreCode
 
-    # Every app builds on accounts (a vendor signs up through accounts' services, which may refuse the username).
-    shared = {c.value for c in CoreCode} | {c.value for c in AccountsCode}
-    out: dict[str, list[str]] = {}
+    out = {"core": frozenset(c.value for c in CoreCode)}
     for app in ("accounts", "storefront", "rentals", "trading", "kvstore"):
         module = __import__(f"bazaar.{app}.codes", fromlist=["Code"])
         registry: type[StrEnum] = module.Code
-        out[app] = sorted(shared | {c.value for c in registry})
+        out[app] = frozenset(c.value for c in registry)
     return out
 
 
-def _error_schema(schema: dict[str, Any], app: str, codes: list[str]) -> str:
-    name = f"Error_{app}"
-    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-    if name not in schemas:
-        schemas[name] = {
-            "title": name,
-            "type": "object",
-            "description": f"An error of the {app} API: a stable `code`, a message for people, details.",
-            "properties": {
-                "code": {"type": "string", "enum": codes},
-                "message": {"type": "string"},
-                "details": {},
-            },
-            "required": ["code", "message"],
-        }
-    return f"#/components/schemas/{name}"
+def error_codes() -> dict[str, list[str]]:
+    """Each app's error codes (its registry plus core's and accounts'): the codes its source may raise."""
+    found = registries()
+    # Every app builds on accounts (a vendor signs up through accounts' services, which may refuse the username).
+    shared = found["core"] | found["accounts"]
+    return {app: sorted(shared | codes) for app, codes in found.items() if app != "core"}
 
 
-def _statuses(method: str, op: dict[str, Any]) -> set[int]:
-    params = op.get("parameters", [])
-    statuses = {503}
-    if op.get("security"):
-        statuses |= {401, 403}
-    if any(p.get("in") == "path" for p in params):
-        statuses.add(404)
-    if params:
-        statuses.add(422)
-    body = op.get("requestBody", {}).get("content", {})
-    if body:  # a body may also name objects (ids, keys, barcodes) that do not exist: 404
-        statuses |= {400, 404, 413, 422}
-        if "application/json" in body:
-            statuses.add(415)
+def operation_answers(api: Any) -> dict[tuple[str, str], dict[int, frozenset[str]]]:
+    """The codes each operation declares with ``@answers`` beside its route, by (METHOD, OpenAPI path)."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018  (mounting the URLs lists the routers' child routers in api._routers)
+    out: dict[tuple[str, str], dict[int, frozenset[str]]] = {}
+    for prefix, router in api._routers:
+        for route, path_view in router.path_operations.items():
+            path = _CONVERTER.sub(r"{\1}", re.sub("/+", "/", f"/api/{prefix}/{route}"))
+            for op in path_view.operations:
+                declared = declared_answers(op.view_func)
+                if _unfit(route, f"/api/{prefix}/") is not None:  # the router's JSON 404
+                    declared[404] = declared.get(404, frozenset()) | {CoreCode.NOT_FOUND}
+                if inputs := input_codes(op.models):
+                    declared[422] = declared.get(422, frozenset()) | inputs
+                for method in op.methods:
+                    out[(method.upper(), path)] = declared
+    return out
+
+
+#: Path values no converter of some kind takes: ``.+`` stops at a line break, ``[^/]+`` at a slash and cannot
+#: be empty, ``[0-9]+`` takes digits only.
+_UNFIT = ("\n", "\n/", "", "x")
+
+
+def _unfit(route: str, prefix: str) -> str | None:
+    """A URL (percent-encoded) made from a Ninja ``route`` with a path value the URL router refuses (one of
+    ``_UNFIT`` in every parameter), or None when every such URL still reaches a view."""
+    from urllib.parse import quote
+
+    from django.urls import Resolver404, resolve
+
+    if "{" not in route:
+        return None
+    base = re.sub("/+", "/", prefix).rstrip("/")
+    for value in _UNFIT:
+        url = base + re.sub(r"{[^}]+}", value, route)  # no backslash in a value: taken literally
+        try:
+            resolve(url)
+        except Resolver404:
+            return base + re.sub(r"{[^}]+}", quote(value, safe=""), route)
+    return None
+
+
+def unfit_paths() -> dict[tuple[str, str], str]:
+    """Per operation (METHOD, OpenAPI path) with a path parameter: a URL its route misses (for the test)."""
+    from django.urls import get_resolver
+
+    from bazaar.config.api import api
+
+    get_resolver().url_patterns  # noqa: B018  (mounting the URLs lists the routers' child routers in api._routers)
+    out = {}
+    for prefix, router in api._routers:
+        for route, path_view in router.path_operations.items():
+            url = _unfit(route, f"/api/{prefix}/")
+            if url is not None:
+                path = _CONVERTER.sub(r"{\1}", re.sub("/+", "/", f"/api/{prefix}/{route}"))
+                for op in path_view.operations:
+                    out.update({(method.upper(), path): url for method in op.methods})
+    return out
+
+
+def input_codes(models: list[Any]) -> frozenset[str]:
+    """The 422 codes an operation's inputs (Ninja's parameter models: path, query, header, body) can answer,
+    read from the very annotations that validate them: pydantic's own refusals (``validation_error``) and the
+    shared rules of ``bazaar.core.schemas`` — ``invalid_text`` where a text is checked (``Line``/``Text``, any
+    text of a ``CheckedIn``), ``out_of_range`` for an unbounded integer of a ``CheckedIn`` or a date of a
+    ``StrictIn`` body, ``invalid_datetime`` for a datetime, ``invalid_type`` for a non-text scalar of a body."""
+    codes: set[str] = set()
+    for model in models:
+        for field in model.model_fields.values():
+            codes |= _leaf_codes(field.annotation, list(field.metadata), checked=False, strict=False)
+    return frozenset(codes)
+
+
+def _leaf_codes(annotation: Any, metadata: list[Any], *, checked: bool, strict: bool) -> set[str]:
+    import datetime as dt
+    import decimal
+    import types
+    import typing
+
+    from pydantic import AfterValidator, BaseModel
+
+    from bazaar.core.schemas import INT64_MAX, CheckedIn, StrictIn, _line, _multiline
+
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        inner, *extra = typing.get_args(annotation)
+        flat = [m for e in extra for m in (getattr(e, "metadata", None) or [e])]
+        return _leaf_codes(inner, metadata + flat, checked=checked, strict=strict)
+    if origin in (typing.Union, types.UnionType, list, tuple, set, dict, typing.Literal):
+        if origin is typing.Literal:
+            return {CoreCode.VALIDATION_ERROR}
+        out: set[str] = {CoreCode.VALIDATION_ERROR} if origin in (list, tuple, set, dict) else set()
+        for arg in typing.get_args(annotation):
+            if arg is not type(None) and arg is not Ellipsis:
+                out |= _leaf_codes(
+                    arg,
+                    metadata if origin not in (list, tuple, set, dict) else [],
+                    checked=checked,
+                    strict=strict,
+                )
+        return out
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        out = {CoreCode.VALIDATION_ERROR}
+        sub_checked, sub_strict = issubclass(annotation, CheckedIn), issubclass(annotation, StrictIn)
+        for field in annotation.model_fields.values():
+            out |= _leaf_codes(field.annotation, list(field.metadata), checked=sub_checked, strict=sub_strict)
+        return out
+    validators = {m.func for m in metadata if isinstance(m, AfterValidator)}
+    bounded = any(getattr(m, "le", None) is not None and m.le <= INT64_MAX for m in metadata)
+    if annotation is str:
+        text = checked or bool(validators & {_line, _multiline})
+        limited = any(hasattr(m, "max_length") or hasattr(m, "pattern") for m in metadata)
+        return ({CoreCode.INVALID_TEXT} if text else set()) | (
+            {CoreCode.VALIDATION_ERROR} if strict or limited else set()
+        )
+    if annotation is typing.Any or annotation is object:  # a JSON value: its texts and integers are walked
+        return {CoreCode.INVALID_TEXT, CoreCode.OUT_OF_RANGE} if checked else set()
+    out = {CoreCode.VALIDATION_ERROR}
+    if annotation is bool or annotation in (float, decimal.Decimal):
+        if strict:
+            out.add(CoreCode.INVALID_TYPE)
+    elif annotation is int:
+        if strict:
+            out.add(CoreCode.INVALID_TYPE)
+        if checked and not bounded:
+            out.add(CoreCode.OUT_OF_RANGE)
+    elif annotation in (dt.date, dt.datetime):
+        if strict:
+            out |= {CoreCode.INVALID_TYPE, CoreCode.OUT_OF_RANGE}
+        if annotation is dt.datetime and checked:
+            out.add(CoreCode.INVALID_DATETIME)
+    return out
+
+
+def _machinery(schema: dict[str, Any], method: str, op: dict[str, Any]) -> dict[int, set[str]]:
+    """The codes core's machinery answers for an operation of this shape (its auth, path and body): the auth
+    classes, the URL router, the JSON parser, the body limit, the database. The 422 codes of its inputs come from
+    ``input_codes``; an app's own codes are declared beside the route (``@answers``)."""
+    auth = {name for req in op.get("security", []) for name in req}
+    out: dict[int, set[str]] = {503: {CoreCode.DATABASE_UNAVAILABLE}}
+    if auth:
+        out[401] = {CoreCode.UNAUTHORIZED}
+        if any(name.startswith("Staff") for name in auth):
+            out.setdefault(403, set()).add(CoreCode.STAFF_REQUIRED)
+        if method in _UNSAFE and any(name.endswith("Session") for name in auth):
+            out.setdefault(403, set()).add(CoreCode.CSRF_FAILED)
     if method in _UNSAFE:
-        statuses.add(409)
-    return statuses
+        out[409] = {CoreCode.CONFLICT_RETRY}
+    content = op.get("requestBody", {}).get("content", {})
+    if content:
+        out[413] = {CoreCode.PAYLOAD_TOO_LARGE}
+    if "multipart/form-data" in content:
+        out[400] = {CoreCode.MALFORMED_BODY}
+    if "application/json" in content:
+        out[400] = {CoreCode.MALFORMED_JSON}
+        out[415] = {CoreCode.UNSUPPORTED_MEDIA_TYPE}
+    return out
 
 
-def finish(schema: dict[str, Any]) -> dict[str, Any]:
-    """The document Ninja built, made true (see the module docstring). Returns a new dict."""
+def _error_schema(codes: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "code": {"type": "string", "enum": codes},
+            "message": {"type": "string"},
+            "details": {},
+        },
+        "required": ["code", "message"],
+    }
+
+
+def declared_codes(schema: dict[str, Any]) -> dict[tuple[str, str], dict[int, frozenset[str]]]:
+    """Read back from a finished document: the codes each operation declares, per status."""
+    out: dict[tuple[str, str], dict[int, frozenset[str]]] = {}
+    for path, ops in schema.get("paths", {}).items():
+        for method, op in ops.items():
+            out[(method.upper(), path)] = {
+                int(status): frozenset(
+                    answer["content"]["application/json"]["schema"]["properties"]["code"]["enum"]
+                )
+                for status, answer in op.get("responses", {}).items()
+                if status.isdigit() and int(status) >= 400
+            }
+    return out
+
+
+def finish(
+    schema: dict[str, Any], answers: dict[tuple[str, str], dict[int, frozenset[str]]] | None = None
+) -> dict[str, Any]:
+    """The document Ninja built, made true (see the module docstring). ``answers`` are the codes each operation
+    declares beside its route (``operation_answers``). Returns a new dict."""
     schema = copy.deepcopy(schema)
-    codes = error_codes()
-    app_of = {"kv": "kvstore"}
+    answers = answers or {}
+    known = {code for codes in registries().values() for code in codes}
     schema.setdefault("components", {})["securitySchemes"] = SCHEMES
     for path, ops in schema.get("paths", {}).items():
-        app = app_of.get(_app(path), _app(path))
-        ref = _error_schema(schema, app, codes[app])
         for method, op in ops.items():
             _add_example(op, EXAMPLES.get((method, path)))
+            codes = _machinery(schema, method, op)
+            for status, declared in answers.get((method.upper(), path), {}).items():
+                unknown = declared - known
+                assert not unknown, f"{method.upper()} {path} declares codes in no registry: {unknown}"
+                codes.setdefault(status, set()).update(declared)
             if "security" in op:
                 kinds = list(dict.fromkeys(_KIND.get(k, k) for req in op["security"] for k in req))
                 op["security"] = [{k: []} for k in kinds]
@@ -173,13 +340,15 @@ def finish(schema: dict[str, Any]) -> dict[str, Any]:
                 if bounds:
                     param["schema"] = _bounded(param.get("schema", {}), *bounds)
             responses = op["responses"] = {str(k): v for k, v in op.get("responses", {}).items()}
-            for status in sorted(
-                _statuses(method, op) | {int(s) for s in responses if s.isdigit() and int(s) >= 400}
-            ):
+            # A status Ninja was told of (e.g. a router's shared ERRORS) that nothing answers is dropped.
+            for told in [s for s in responses if s.isdigit() and int(s) >= 400 and int(s) not in codes]:
+                del responses[told]
+            for status in sorted(codes):
                 responses[str(status)] = {
-                    "description": responses.get(str(status), {}).get("description")
-                    or _MESSAGES.get(status, "Error"),
-                    "content": {"application/json": {"schema": {"$ref": ref}}},
+                    "description": _MESSAGES.get(status, "Error"),
+                    "content": {
+                        "application/json": {"schema": _error_schema(sorted(map(str, codes[status])))}
+                    },
                 }
                 if status == 401:
                     responses["401"]["headers"] = {

@@ -174,11 +174,25 @@ def _in_range(value: Any) -> Any:
     return value
 
 
+def _state_date_range(schema: dict[str, Any]) -> None:
+    """Say in the JSON Schema what ``_in_range`` enforces: each date or datetime field gets ``formatMinimum`` /
+    ``formatMaximum`` (the JSON Schema vocabulary for bounds of formatted strings) and a sentence."""
+    for prop in schema.get("properties", {}).values():
+        for option in [prop, *prop.get("anyOf", [])]:
+            if option.get("format") in ("date", "date-time"):
+                option["formatMinimum"] = DATE_MIN.isoformat()
+                option["formatMaximum"] = DATE_MAX.isoformat()
+                rule = f"Between {DATE_MIN.isoformat()} and {DATE_MAX.isoformat()} (422 out_of_range)."
+                prop["description"] = (
+                    f"{prop['description'].rstrip('.')}. {rule}" if prop.get("description") else rule
+                )
+
+
 class StrictIn(CheckedIn):
     """A JSON body: unknown fields are refused (422) instead of silently dropped, and JSON types are taken as
     they are (``_strict``): ``true``, ``"1"`` or ``1.0`` is not the integer 1, ``0`` is not 1970-01-01."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_state_date_range)
 
     @field_validator("*", mode="before")
     @classmethod

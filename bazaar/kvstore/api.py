@@ -16,11 +16,13 @@ from django.utils import timezone
 from ninja import Router, Status
 
 from bazaar.accounts.auth import staff_auth
+from bazaar.core.codes import CoreCode, answers
 from bazaar.core.errors import ValidationFailed
 from bazaar.core.schemas import Int64, Line
 from bazaar.kvstore import selectors, services, watch
 from bazaar.kvstore.auth import principal, tenant_key
 from bazaar.kvstore.cache import CACHE_CONTROL, CONTENT_TYPE, etag, etag_matches
+from bazaar.kvstore.codes import Code
 from bazaar.kvstore.schemas import (
     ApiKeyCreatedOut,
     ApiKeyIn,
@@ -49,6 +51,7 @@ router = Router(tags=["kvstore"])
 @router.get(
     "/keys", auth=tenant_key, response={200: ListOut}, summary="List keys in key order (cursor paging)"
 )
+@answers({422: [CoreCode.INVALID_CURSOR, CoreCode.INVALID_LIMIT]})
 def list_keys(
     request: HttpRequest, prefix: Line = "", limit: Int64 | None = None, cursor: Line | None = None
 ) -> HttpResponse:
@@ -64,6 +67,7 @@ def list_keys(
     response={200: KvHistoryOut},
     summary="A key's past values and versions, newest first (paged by revision)",
 )
+@answers({422: [Code.INVALID_KEY, CoreCode.INVALID_LIMIT, Code.INVALID_REVISION]})
 def key_history(
     request: HttpRequest, key: str, limit: Int64 | None = None, before: Int64 | None = None
 ) -> dict[str, Any]:
@@ -74,6 +78,7 @@ def key_history(
 @router.post(
     "/keys/{path:key}/incr", auth=tenant_key, response={200: IncrOut}, summary="Add to a counter atomically"
 )
+@answers({409: [Code.COUNTER_OVERFLOW, Code.NOT_A_NUMBER], 422: [Code.INVALID_KEY, Code.INVALID_TTL]})
 def incr_key(request: HttpRequest, key: str, payload: IncrIn) -> HttpResponse:
     out = services.entry_incr(tenant_id=principal(request).tenant_id, key=key, by=payload.by, ttl=payload.ttl)
     response = HttpResponse(json.dumps(out), content_type=CONTENT_TYPE)
@@ -87,6 +92,7 @@ def incr_key(request: HttpRequest, key: str, payload: IncrIn) -> HttpResponse:
     response={200: EntryOut, 304: None},
     summary="Get a key (ETag = version; If-None-Match gives 304)",
 )
+@answers({404: [Code.KEY_NOT_FOUND], 422: [Code.INVALID_KEY]})
 def get_key(request: HttpRequest, key: str) -> HttpResponse:
     read = selectors.entry_get(tenant_id=principal(request).tenant_id, key=key)
     tag = etag(read.version)
@@ -102,6 +108,13 @@ def get_key(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @router.put("/keys/{path:key}", auth=tenant_key, response={200: WriteOut}, summary="Set a key (TTL, CAS)")
+@answers(
+    {
+        409: [Code.VERSION_CONFLICT],
+        413: [Code.VALUE_TOO_LARGE],
+        422: [Code.INVALID_IF_VERSION, Code.INVALID_KEY, Code.INVALID_TTL],
+    }
+)
 def put_key(request: HttpRequest, key: str, payload: SetIn) -> HttpResponse:
     # The plain case is answered before Django by bazaar.kvstore.fast.fast_put (the same service call).
     result = services.entry_set(
@@ -118,6 +131,13 @@ def put_key(request: HttpRequest, key: str, payload: SetIn) -> HttpResponse:
 
 
 @router.delete("/keys/{path:key}", auth=tenant_key, response={204: None}, summary="Delete a key")
+@answers(
+    {
+        404: [Code.KEY_NOT_FOUND],
+        409: [Code.VERSION_CONFLICT],
+        422: [Code.INVALID_IF_VERSION, Code.INVALID_KEY],
+    }
+)
 def delete_key(request: HttpRequest, key: str, if_version: Int64 | None = None) -> HttpResponse:
     result = services.entry_delete(tenant_id=principal(request).tenant_id, key=key, if_version=if_version)
     response = HttpResponse(status=204)
@@ -130,6 +150,21 @@ def delete_key(request: HttpRequest, key: str, if_version: Int64 | None = None) 
     auth=tenant_key,
     response={200: TxnOut},
     summary="Compares, then success or failure ops: all or none",
+)
+@answers(
+    {
+        404: [Code.KEY_NOT_FOUND],
+        409: [Code.NOT_A_NUMBER],
+        422: [
+            Code.DUPLICATE_KEY,
+            Code.INVALID_COMPARE,
+            Code.INVALID_KEY,
+            Code.INVALID_OP,
+            Code.INVALID_TTL,
+            Code.MISSING_VALUE,
+            Code.TOO_MANY_OPS,
+        ],
+    }
 )
 def txn(request: HttpRequest, payload: TxnIn) -> HttpResponse:
     now = timezone.now()
@@ -165,6 +200,13 @@ def txn(request: HttpRequest, payload: TxnIn) -> HttpResponse:
         }
     },
 )
+@answers(
+    {
+        410: [Code.REVISION_COMPACTED],
+        422: [CoreCode.INVALID_LIMIT, Code.INVALID_REVISION, Code.INVALID_WAIT],
+        503: [Code.WATCH_BUSY],
+    }
+)
 def watch_changes(
     request: HttpRequest, since: Int64 = 0, prefix: Line = "", wait: Int64 = 0, limit: Int64 | None = None
 ) -> HttpResponseBase:
@@ -188,6 +230,13 @@ def watch_changes(
 
 
 @router.post("/batch", auth=tenant_key, response={200: BatchOut}, summary="Several sets/deletes, all or none")
+@answers(
+    {
+        404: [Code.KEY_NOT_FOUND],
+        409: [Code.VERSION_CONFLICT],
+        422: [Code.BATCH_TOO_LARGE, Code.EMPTY_BATCH, Code.INVALID_KEY, Code.INVALID_OP, Code.MISSING_VALUE],
+    }
+)
 def batch(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
     now = timezone.now()
     ops = services.batch_ops([op.model_dump(exclude_unset=True) for op in payload.ops], now=now)
@@ -202,6 +251,7 @@ def batch(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
     summary="Import JSON lines (all or nothing)",
     openapi_extra={"requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}},
 )
+@answers({422: [Code.INVALID_ENCODING, Code.INVALID_RECORD]})
 def import_lines(request: HttpRequest) -> dict[str, Any]:
     # Streamed: the body is read a line at a time, never whole (an import may be MAX_UPLOAD_BYTES; its declared
     # length was checked by BodySizeLimitMiddleware), and entries_import stages the records in the database.
@@ -247,6 +297,7 @@ def list_tenants(request: HttpRequest) -> Any:
 
 
 @router.post("/tenants", auth=staff_auth, response={201: TenantOut}, summary="Create a tenant (staff)")
+@answers({409: [Code.TENANT_EXISTS], 422: [Code.INVALID_SLUG]})
 def create_tenant(request: HttpRequest, payload: TenantIn) -> Status:
     return Status(201, services.tenant_create(slug=payload.slug, name=payload.name))
 
@@ -254,6 +305,7 @@ def create_tenant(request: HttpRequest, payload: TenantIn) -> Status:
 @router.get(
     "/tenants/{slug}/keys", auth=staff_auth, response=list[ApiKeyOut], summary="List API keys (staff)"
 )
+@answers({404: [Code.TENANT_NOT_FOUND]})
 def list_api_keys(request: HttpRequest, slug: Line) -> Any:
     return list(selectors.apikey_list(tenant_id=selectors.tenant_by_slug(slug).pk))
 
@@ -264,6 +316,7 @@ def list_api_keys(request: HttpRequest, slug: Line) -> Any:
     response={201: ApiKeyCreatedOut},
     summary="Create an API key (staff)",
 )
+@answers({404: [Code.TENANT_NOT_FOUND]})
 def create_api_key(request: HttpRequest, slug: Line, payload: ApiKeyIn) -> Status:
     issued = services.apikey_create(tenant_id=selectors.tenant_by_slug(slug).pk, name=payload.name)
     data = ApiKeyOut.from_orm(issued.key).dict()
@@ -276,5 +329,6 @@ def create_api_key(request: HttpRequest, slug: Line, payload: ApiKeyIn) -> Statu
     response=ApiKeyOut,
     summary="Revoke an API key (staff)",
 )
+@answers({404: [Code.TENANT_NOT_FOUND]})
 def revoke_api_key(request: HttpRequest, slug: Line, key_id: Int64) -> Any:
     return services.apikey_revoke(key_id=key_id, tenant_id=selectors.tenant_by_slug(slug).pk)

@@ -34,6 +34,7 @@ class Code(StrEnum):
     KEY_NOT_FOUND = "key_not_found"
     MISSING_VALUE = "missing_value"
     NOT_A_NUMBER = "not_a_number"
+    REVISION_COMPACTED = "revision_compacted"
     TENANT_EXISTS = "tenant_exists"
     TENANT_NOT_FOUND = "tenant_not_found"
     TOO_MANY_OPS = "too_many_ops"

@@ -9,11 +9,14 @@ from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Header, Query, Router, Status
 
 from bazaar.accounts.auth import current_user, user_auth
+from bazaar.accounts.codes import Code as AccountsCode
 from bazaar.accounts.services import token_create
+from bazaar.core.codes import CoreCode, answers
 from bazaar.core.errors import NotFound, ValidationFailed
 from bazaar.core.pagination import Page, PageParams, paginate
 from bazaar.core.schemas import ErrorOut, Int64, Line
 from bazaar.storefront import selectors, services
+from bazaar.storefront.codes import Code
 from bazaar.storefront.schemas import (
     DeletedOut,
     OrderIn,
@@ -44,12 +47,19 @@ def _shop(request: HttpRequest) -> Any:
 
 
 @router.post("/signup", response={201: SignupOut, **ERRORS}, summary="Sign up as a vendor (account + shop)")
+@answers(
+    {
+        409: [Code.SLUG_TAKEN, AccountsCode.USERNAME_TAKEN],
+        422: [Code.INVALID_CURRENCY, Code.INVALID_EMAIL, Code.INVALID_SHOP_NAME],
+    }
+)
 def signup(request: HttpRequest, payload: VendorSignupIn) -> Any:
     shop = services.vendor_signup(**payload.dict())
     return Status(201, {"shop": shop, "token": token_create(user=shop.owner, name="signup").secret})
 
 
 @router.get("/shop", response={200: ShopOut, **ERRORS}, auth=user_auth)
+@answers({404: [Code.NO_SHOP]})
 def shop_get(request: HttpRequest) -> Any:
     return _shop(request)
 
@@ -57,6 +67,7 @@ def shop_get(request: HttpRequest) -> Any:
 @router.post(
     "/shop", response={201: ShopOut, **ERRORS}, auth=user_auth, summary="Open a shop (signed-in user)"
 )
+@answers({409: [Code.SHOP_EXISTS, Code.SLUG_TAKEN], 422: [Code.INVALID_CURRENCY, Code.INVALID_SHOP_NAME]})
 def shop_create(request: HttpRequest, payload: ShopIn) -> Any:
     data = {k: v for k, v in payload.dict().items() if v is not None}
     if "name" not in data:
@@ -67,32 +78,44 @@ def shop_create(request: HttpRequest, payload: ShopIn) -> Any:
 @router.patch(
     "/shop", response={200: ShopOut, **ERRORS}, auth=user_auth, summary="Change name, link, contact"
 )
+@answers(
+    {
+        404: [Code.NO_SHOP],
+        409: [Code.SLUG_TAKEN],
+        422: [Code.INVALID_CURRENCY, Code.INVALID_EMAIL, Code.INVALID_SHOP_NAME, Code.INVALID_SLUG],
+    }
+)
 def shop_update(request: HttpRequest, payload: ShopIn) -> Any:
     return services.shop_update(owner=current_user(request), **payload.dict())
 
 
 @router.get("/products", response={200: Page[ProductOut], **ERRORS}, auth=user_auth)
+@answers({404: [Code.NO_SHOP], 422: [CoreCode.INVALID_LIMIT]})
 def product_list(request: HttpRequest, page: Query[PageParams]) -> Any:
     return paginate(selectors.product_list(_shop(request)), page.limit, page.offset)
 
 
 @router.post("/products", response={201: ProductOut, **ERRORS}, auth=user_auth)
+@answers({404: [Code.NO_SHOP], 409: [Code.DUPLICATE_NAME], 422: [Code.INVALID_NAME, Code.PRICE_ABOVE_MRP]})
 def product_create(request: HttpRequest, payload: ProductIn) -> Any:
     return Status(201, services.product_create(owner=current_user(request), **payload.dict()))
 
 
 @router.get("/products/{product_id}", response={200: ProductOut, **ERRORS}, auth=user_auth)
+@answers({404: [Code.NO_SHOP, Code.PRODUCT_NOT_FOUND]})
 def product_get(request: HttpRequest, product_id: Int64) -> Any:
     return selectors.product_get(_shop(request), product_id)
 
 
 @router.patch("/products/{product_id}", response={200: ProductOut, **ERRORS}, auth=user_auth)
+@answers({404: [Code.PRODUCT_NOT_FOUND], 422: [Code.INVALID_NAME, Code.PRICE_ABOVE_MRP]})
 def product_update(request: HttpRequest, product_id: Int64, payload: ProductPatch) -> Any:
     changes = payload.dict(exclude_unset=True)
     return services.product_update(owner=current_user(request), product_id=product_id, **changes)
 
 
 @router.post("/products/{product_id}/toggle", response={200: ProductOut, **ERRORS}, auth=user_auth)
+@answers({404: [Code.PRODUCT_NOT_FOUND]})
 def product_toggle(request: HttpRequest, product_id: Int64) -> Any:
     return services.product_toggle_available(owner=current_user(request), product_id=product_id)
 
@@ -103,6 +126,7 @@ def product_toggle(request: HttpRequest, product_id: Int64) -> Any:
     auth=user_auth,
     summary="Delete, or archive when orders refer to it",
 )
+@answers({404: [Code.PRODUCT_NOT_FOUND]})
 def product_delete(request: HttpRequest, product_id: Int64) -> Any:
     return {"outcome": services.product_delete(owner=current_user(request), product_id=product_id)}
 
@@ -110,6 +134,7 @@ def product_delete(request: HttpRequest, product_id: Int64) -> Any:
 @router.get(
     "/orders", response={200: Page[OrderListItemOut], **ERRORS}, auth=user_auth, summary="Newest first"
 )
+@answers({404: [Code.NO_SHOP], 422: [CoreCode.INVALID_LIMIT, Code.INVALID_STATUS]})
 def order_list(request: HttpRequest, page: Query[PageParams], status: Line | None = None) -> Any:
     return paginate(selectors.order_list(_shop(request), status=status), page.limit, page.offset)
 
@@ -128,6 +153,7 @@ def order_list(request: HttpRequest, page: Query[PageParams], status: Line | Non
         }
     },
 )
+@answers({404: [Code.NO_SHOP], 422: [Code.INVALID_STATUS]})
 def order_export(request: HttpRequest, status: Line | None = None) -> StreamingHttpResponse:
     shop = _shop(request)
     selectors.order_list(
@@ -140,6 +166,7 @@ def order_export(request: HttpRequest, status: Line | None = None) -> StreamingH
 
 
 @router.get("/orders/{order_id}", response={200: OrderOut, **ERRORS}, auth=user_auth)
+@answers({404: [Code.NO_SHOP, Code.ORDER_NOT_FOUND]})
 def order_get(request: HttpRequest, order_id: Int64) -> Any:
     return selectors.order_get(_shop(request), order_id)
 
@@ -150,12 +177,16 @@ def order_get(request: HttpRequest, order_id: Int64) -> Any:
     auth=user_auth,
     summary="placed → confirmed → shipped → delivered; placed/confirmed → cancelled (returns stock)",
 )
+@answers(
+    {404: [Code.NO_SHOP, Code.ORDER_NOT_FOUND], 409: [Code.ILLEGAL_TRANSITION], 422: [Code.INVALID_STATUS]}
+)
 def order_status(request: HttpRequest, order_id: Int64, payload: StatusIn) -> Any:
     order = services.order_set_status(owner=current_user(request), order_id=order_id, status=payload.status)
     return selectors.order_get(order.shop, order.pk)
 
 
 @router.post("/orders/{order_id}/payment", response={200: OrderOut, **ERRORS}, auth=user_auth)
+@answers({404: [Code.NO_SHOP, Code.ORDER_NOT_FOUND], 422: [Code.INVALID_PAYMENT_STATUS]})
 def order_payment(request: HttpRequest, order_id: Int64, payload: OrderPaymentIn) -> Any:
     order = services.order_set_payment(
         owner=current_user(request), order_id=order_id, payment_status=payload.payment_status
@@ -164,6 +195,7 @@ def order_payment(request: HttpRequest, order_id: Int64, payload: OrderPaymentIn
 
 
 @router.get("/summary", response={200: SummaryOut, **ERRORS}, auth=user_auth, summary="Last 30 days")
+@answers({404: [Code.NO_SHOP]})
 def summary(request: HttpRequest) -> Any:
     return selectors.dashboard_summary(_shop(request))
 
@@ -172,6 +204,7 @@ def summary(request: HttpRequest) -> Any:
 
 
 @router.get("/stores/{slug}", response={200: StoreOut, **ERRORS}, summary="A public store and its products")
+@answers({404: [Code.SHOP_NOT_FOUND]})
 def store_get(request: HttpRequest, slug: Line) -> Any:
     shop, products = selectors.store_by_slug(slug)
     return {"name": shop.name, "slug": shop.slug, "currency": shop.currency, "products": products}
@@ -181,6 +214,22 @@ def store_get(request: HttpRequest, slug: Line) -> Any:
     "/stores/{slug}/orders",
     response={200: PublicOrderOut, 201: PublicOrderOut, **ERRORS},
     summary="Place an order (anonymous). Idempotency-Key header required: a retry returns the first order (200).",
+)
+@answers(
+    {
+        404: [Code.SHOP_NOT_FOUND],
+        409: [Code.OUT_OF_STOCK, Code.PRICE_CHANGED, Code.PRODUCT_UNAVAILABLE],
+        422: [
+            Code.IDEMPOTENCY_KEY_REQUIRED,
+            Code.IDEMPOTENCY_KEY_REUSED,
+            Code.INVALID_CUSTOMER,
+            Code.INVALID_IDEMPOTENCY_KEY,
+            Code.INVALID_LINE,
+            Code.INVALID_QUANTITY,
+            Code.TOO_MANY_LINES,
+            Code.UNKNOWN_PRODUCT,
+        ],
+    }
 )
 def store_order(
     request: HttpRequest,
@@ -203,6 +252,7 @@ def store_order(
 
 
 @router.get("/stores/{slug}/orders/{number}", response={200: PublicOrderOut, **ERRORS})
+@answers({404: [Code.ORDER_NOT_FOUND]})
 def store_order_get(request: HttpRequest, slug: Line, number: Line) -> Any:
     try:
         return selectors.order_public(slug, number)

@@ -10,17 +10,21 @@ from ninja.errors import ValidationError as NinjaValidationError
 from pydantic import ValidationError as PydanticValidationError
 
 from bazaar.accounts.auth import current_user
-from bazaar.core.errors import BadRequest
+from bazaar.core.codes import CoreCode, answers
+from bazaar.core.errors import BadRequest, UnsupportedMediaType
+from bazaar.core.http import is_json_content_type
 from bazaar.core.pagination import paginate
 from bazaar.core.schemas import ErrorOut, Int64, Offset
 from bazaar.rentals import selectors, services
 from bazaar.rentals.api._router import router
+from bazaar.rentals.codes import Code
 from bazaar.rentals.schemas import RentalOut, RentalPage, RentIn, ReturnCopyIn, ReturnIn
 
 ERR = {404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
 @router.get("/rentals", response={200: RentalPage, 422: ErrorOut})
+@answers({422: [CoreCode.INVALID_LIMIT]})
 def rentals_list(
     request: HttpRequest,
     open: bool | None = None,
@@ -36,6 +40,19 @@ def rentals_list(
 
 
 @router.post("/rentals", response={201: RentalOut, **ERR})
+@answers(
+    {
+        404: [Code.CUSTOMER_NOT_FOUND, Code.TITLE_NOT_FOUND],
+        409: [
+            Code.BALANCE_TOO_HIGH,
+            Code.COPY_NOT_AVAILABLE,
+            Code.CUSTOMER_BLOCKED,
+            Code.NO_COPY_AVAILABLE,
+            Code.RENTAL_LIMIT_REACHED,
+        ],
+        422: [Code.INVALID_DUE_DATE, Code.TITLE_OR_COPY],
+    }
+)
 def rentals_rent(request: HttpRequest, payload: RentIn) -> Any:
     """Rent a free copy of a title, or a given copy. The answer carries the rental, copy and customer ids."""
     rental = services.rental_rent(**payload.model_dump(), by=current_user(request))
@@ -43,6 +60,7 @@ def rentals_rent(request: HttpRequest, payload: RentIn) -> Any:
 
 
 @router.get("/rentals/{rental_id}", response={200: RentalOut, 404: ErrorOut})
+@answers({404: [Code.RENTAL_NOT_FOUND]})
 def rentals_get(request: HttpRequest, rental_id: Int64) -> Any:
     return selectors.rental_get(rental_id=rental_id)
 
@@ -50,7 +68,10 @@ def rentals_get(request: HttpRequest, rental_id: Int64) -> Any:
 def _optional_body(request: HttpRequest) -> ReturnIn:
     """The return body is optional (most returns are "now"): an empty body means no backdating."""
     # The content type first: a form post (session + CSRF check) has already read the stream, so .body would raise.
-    if request.content_type != "application/json":
+    if not is_json_content_type(request.META.get("CONTENT_TYPE", "")):
+        form = request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded")
+        if (request.POST or request.FILES) if form else request.body.strip():
+            raise UnsupportedMediaType()  # a body that is not JSON is refused, not ignored (issue 14)
         return ReturnIn()
     raw = request.body.strip()
     if not raw:
@@ -74,6 +95,20 @@ def _optional_body(request: HttpRequest) -> ReturnIn:
         }
     },
 )
+@answers(
+    {
+        400: [CoreCode.MALFORMED_BODY],  # a form body that cannot be parsed (any other is refused with 415)
+        404: [Code.RENTAL_NOT_FOUND],
+        409: [Code.ALREADY_RETURNED],
+        422: [
+            CoreCode.INVALID_DATETIME,
+            CoreCode.INVALID_TYPE,
+            CoreCode.OUT_OF_RANGE,
+            Code.RETURN_BEFORE_RENT,
+            Code.RETURN_IN_FUTURE,
+        ],
+    }
+)
 def rentals_return(request: HttpRequest, rental_id: Int64) -> Any:
     """Close the rental and store its charge (body optional: ``{"returned_at": ...}`` to backdate).
     409 ``already_returned`` the second time (charged once)."""
@@ -84,6 +119,7 @@ def rentals_return(request: HttpRequest, rental_id: Int64) -> Any:
 
 
 @router.post("/returns", response={200: RentalOut, **ERR})
+@answers({404: [Code.COPY_NOT_FOUND], 409: [Code.COPY_NOT_RENTED]})
 def rentals_return_copy(request: HttpRequest, payload: ReturnCopyIn) -> Any:
     """Return by scanning the copy's barcode: closes the copy's open rental."""
     return services.rental_return_copy(
@@ -92,6 +128,7 @@ def rentals_return_copy(request: HttpRequest, payload: ReturnCopyIn) -> Any:
 
 
 @router.post("/rentals/{rental_id}/renew", response={200: RentalOut, **ERR})
+@answers({404: [Code.RENTAL_NOT_FOUND]})
 def rentals_renew(request: HttpRequest, rental_id: Int64) -> Any:
     """Extend the due date by the loan period (limited; refused while another customer waits)."""
     services.rental_renew(rental_id=rental_id)

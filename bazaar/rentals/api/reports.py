@@ -8,10 +8,12 @@ from django.http import FileResponse, HttpRequest
 from ninja import Status
 
 from bazaar.accounts.auth import current_user
+from bazaar.core.codes import answers
 from bazaar.core.errors import Conflict
 from bazaar.core.schemas import ErrorOut, Int64
 from bazaar.rentals import selectors, services
 from bazaar.rentals.api._router import router
+from bazaar.rentals.codes import Code
 from bazaar.rentals.models import ExportJob, ExportStatus
 from bazaar.rentals.schemas import ExportOut, ReminderRunOut
 from bazaar.rentals.services.exports import export_path
@@ -47,11 +49,13 @@ def exports_list(request: HttpRequest) -> Any:
 
 
 @router.get("/exports/{job_id}", response={200: ExportOut, 404: ErrorOut})
+@answers({404: [Code.EXPORT_NOT_FOUND]})
 def exports_get(request: HttpRequest, job_id: Int64) -> Any:
     return export_out(services.export_status(job_id=job_id))
 
 
 @router.get("/exports/{job_id}/download", response={200: None, 404: ErrorOut, 409: ErrorOut})
+@answers({404: [Code.EXPORT_NOT_FOUND], 409: [Code.EXPORT_NOT_READY]})
 def exports_download(request: HttpRequest, job_id: Int64) -> Any:
     """The CSV file once the export is done (409 ``export_not_ready`` before)."""
     job = services.export_status(job_id=job_id)

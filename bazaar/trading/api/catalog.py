@@ -6,9 +6,11 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema, Status
 
 from bazaar.accounts.auth import current_user, user_auth
+from bazaar.core.codes import CoreCode, answers
 from bazaar.core.http import bytes_response
 from bazaar.core.schemas import CheckedIn, Cursor, ErrorOut, KeysetOffset, Line, SearchText
 from bazaar.trading import selectors, services
+from bazaar.trading.codes import Code
 from bazaar.trading.schemas import (
     HistoryOut,
     PokemonIn,
@@ -54,6 +56,9 @@ class PokemonFilters(CheckedIn):
 
 
 @router.get("/trainers", response={200: TrainerPage, **ERRORS}, summary="List trainers (public, cached)")
+@answers(
+    {422: [CoreCode.CURSOR_WITH_OFFSET, CoreCode.INVALID_CURSOR, CoreCode.INVALID_LIMIT, Code.INVALID_ORDER]}
+)
 def trainer_list(request: HttpRequest, filters: Query[TrainerFilters]) -> HttpResponse:
     cached = selectors.trainer_list_json(**filters.dict())
     return bytes_response(request, cached, content_type=JSON)
@@ -62,6 +67,7 @@ def trainer_list(request: HttpRequest, filters: Query[TrainerFilters]) -> HttpRe
 @router.post(
     "/trainers", response={201: TrainerOut, **ERRORS}, auth=user_auth, summary="Create a trainer (staff)"
 )
+@answers({403: [Code.STAFF_REQUIRED], 409: [Code.TRAINER_EXISTS, Code.USER_TAKEN], 422: [Code.UNKNOWN_USER]})
 def trainer_create(request: HttpRequest, payload: TrainerIn) -> Status:
     t = services.trainer_create(
         public_id=payload.id,
@@ -75,11 +81,13 @@ def trainer_create(request: HttpRequest, payload: TrainerIn) -> Status:
 
 
 @router.get("/trainers/{trainer_id}", response={200: TrainerDetailOut, **ERRORS}, summary="Get a trainer")
+@answers({404: [Code.TRAINER_NOT_FOUND]})
 def trainer_get(request: HttpRequest, trainer_id: Line) -> HttpResponse:
     return bytes_response(request, selectors.trainer_detail_json(trainer_id), content_type=JSON)
 
 
 @router.patch("/trainers/{trainer_id}", response={200: TrainerOut, **ERRORS}, auth=user_auth)
+@answers({403: [Code.STAFF_REQUIRED], 404: [Code.TRAINER_NOT_FOUND]})
 def trainer_update(request: HttpRequest, trainer_id: Line, payload: TrainerPatch) -> dict[str, object]:
     changes = payload.dict(exclude_unset=True)
     t = services.trainer_update(public_id=trainer_id, changes=changes, actor=current_user(request))
@@ -87,6 +95,7 @@ def trainer_update(request: HttpRequest, trainer_id: Line, payload: TrainerPatch
 
 
 @router.delete("/trainers/{trainer_id}", response={204: None, **ERRORS}, auth=user_auth)
+@answers({403: [Code.STAFF_REQUIRED], 404: [Code.TRAINER_NOT_FOUND], 409: [Code.TRAINER_HAS_POKEMON]})
 def trainer_delete(request: HttpRequest, trainer_id: Line, cascade: bool = False) -> Status:
     """Refused (409 trainer_has_pokemon) while the trainer owns pokemon, unless ``cascade=true``."""
     services.trainer_delete(public_id=trainer_id, cascade=cascade, actor=current_user(request))
@@ -94,6 +103,17 @@ def trainer_delete(request: HttpRequest, trainer_id: Line, cascade: bool = False
 
 
 @router.get("/pokemon", response={200: PokemonPage, **ERRORS}, summary="List pokemon (public, cached)")
+@answers(
+    {
+        422: [
+            CoreCode.CURSOR_WITH_OFFSET,
+            CoreCode.INVALID_CURSOR,
+            Code.INVALID_LEVEL,
+            CoreCode.INVALID_LIMIT,
+            Code.INVALID_ORDER,
+        ]
+    }
+)
 def pokemon_list(request: HttpRequest, filters: Query[PokemonFilters]) -> HttpResponse:
     cached = selectors.pokemon_list_json(**filters.dict())
     return bytes_response(request, cached, content_type=JSON)
@@ -102,6 +122,7 @@ def pokemon_list(request: HttpRequest, filters: Query[PokemonFilters]) -> HttpRe
 @router.post(
     "/pokemon", response={201: PokemonOut, **ERRORS}, auth=user_auth, summary="Create a pokemon (staff)"
 )
+@answers({403: [Code.STAFF_REQUIRED], 404: [Code.TRAINER_NOT_FOUND], 409: [Code.POKEMON_EXISTS]})
 def pokemon_create(request: HttpRequest, payload: PokemonIn) -> Status:
     p = services.pokemon_create(
         public_id=payload.id,
@@ -116,17 +137,20 @@ def pokemon_create(request: HttpRequest, payload: PokemonIn) -> Status:
 
 
 @router.get("/pokemon/{pokemon_id}", response={200: PokemonOut, **ERRORS}, summary="Get a pokemon")
+@answers({404: [Code.POKEMON_NOT_FOUND]})
 def pokemon_get(request: HttpRequest, pokemon_id: Line) -> HttpResponse:
     return bytes_response(request, selectors.pokemon_detail_json(pokemon_id), content_type=JSON)
 
 
 @router.get("/pokemon/{pokemon_id}/history", response={200: list[HistoryOut], **ERRORS})
+@answers({404: [Code.POKEMON_NOT_FOUND]})
 def pokemon_history(request: HttpRequest, pokemon_id: Line) -> HttpResponse:
     """Every change of owner, oldest first (cause: create, import, exchange, offer, admin)."""
     return bytes_response(request, selectors.pokemon_history_json(pokemon_id), content_type=JSON)
 
 
 @router.patch("/pokemon/{pokemon_id}", response={200: PokemonOut, **ERRORS}, auth=user_auth)
+@answers({403: [Code.STAFF_REQUIRED], 404: [Code.POKEMON_NOT_FOUND]})
 def pokemon_update(request: HttpRequest, pokemon_id: Line, payload: PokemonPatch) -> dict[str, object]:
     changes = payload.dict(exclude_unset=True)
     services.pokemon_update(public_id=pokemon_id, changes=changes, actor=current_user(request))
@@ -135,6 +159,7 @@ def pokemon_update(request: HttpRequest, pokemon_id: Line, payload: PokemonPatch
 
 
 @router.delete("/pokemon/{pokemon_id}", response={204: None, **ERRORS}, auth=user_auth)
+@answers({403: [Code.STAFF_REQUIRED], 404: [Code.POKEMON_NOT_FOUND]})
 def pokemon_delete(request: HttpRequest, pokemon_id: Line) -> Status:
     services.pokemon_delete(public_id=pokemon_id, actor=current_user(request))
     return Status(204, None)

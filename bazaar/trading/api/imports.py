@@ -9,10 +9,12 @@ from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
 from bazaar.accounts.auth import current_user, user_auth
+from bazaar.core.codes import answers
 from bazaar.core.errors import PayloadTooLarge
 from bazaar.core.schemas import Int64
 from bazaar.trading import conf, services
 from bazaar.trading.api.catalog import ERRORS
+from bazaar.trading.codes import Code
 from bazaar.trading.models import ImportJob
 from bazaar.trading.schemas import ImportOut, JobOut
 from bazaar.trading.services.common import require_staff
@@ -59,6 +61,13 @@ RESPONSES: dict[int, Any] = {200: ImportOut, 202: JobOut, 413: ERRORS[400], **ER
 
 
 @router.post("/import/trainers", response=RESPONSES, auth=user_auth, summary="Import trainers CSV (staff)")
+@answers(
+    {
+        403: [Code.STAFF_REQUIRED],
+        413: [Code.IMPORT_TOO_LARGE],
+        422: [Code.EMPTY_FILE, Code.INVALID_ENCODING, Code.NOT_CSV, Code.WRONG_COLUMNS],
+    }
+)
 def import_trainers(request: HttpRequest, file: File[UploadedFile], dry_run: bool = False) -> Any:
     """Columns ``id,firstName,lastName,dateOfBirth`` (any case/order; dates DD-MM-YYYY or YYYY-MM-DD). All or
     nothing: 422 ``import_invalid`` lists row errors. Large files answer 202 with a job URL."""
@@ -66,12 +75,19 @@ def import_trainers(request: HttpRequest, file: File[UploadedFile], dry_run: boo
 
 
 @router.post("/import/pokemon", response=RESPONSES, auth=user_auth, summary="Import pokemon CSV (staff)")
+@answers(
+    {
+        403: [Code.STAFF_REQUIRED],
+        422: [Code.EMPTY_FILE, Code.IMPORT_INVALID, Code.NOT_CSV, Code.WRONG_COLUMNS],
+    }
+)
 def import_pokemon(request: HttpRequest, file: File[UploadedFile], dry_run: bool = False) -> Any:
     """Columns ``id,nickname,species,level,owner,dateOfOwnership``; owners must be existing trainers."""
     return _import(request, "pokemon", file, dry_run)
 
 
 @router.get("/import/jobs/{job_id}", response={200: JobOut, **ERRORS}, auth=user_auth)
+@answers({403: [Code.STAFF_REQUIRED], 404: [Code.JOB_NOT_FOUND]})
 def import_job(request: HttpRequest, job_id: Int64) -> dict[str, Any]:
     require_staff(current_user(request))
     return job_dict(services.import_job_status(job_id=job_id))

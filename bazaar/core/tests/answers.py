@@ -1,0 +1,188 @@
+"""Every error the API answers during the test run, recorded as (operation, status, code) — issue 14.
+
+``install()`` (called once from the root ``conftest.py``) wraps Django's request handling and the WSGI fast path,
+so whatever sends a request — the test client, schemathesis through ``bazaar.config.wsgi.application``, a parity
+test — is seen. Each JSON error answer of an API operation is checked against the codes its OpenAPI document
+declares for that status (``bazaar.config.openapi``): an undeclared one is a *violation*, reported by the
+``answers_declared`` fixture at the end of the test that caused it. Everything seen is kept in ``OBSERVED`` for
+the reachability check (``test_error_codes.py``): a declared code that nothing in the suite answers is a list
+rotting.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+#: (METHOD, OpenAPI path, status, code) of every error answer seen in this process.
+OBSERVED: set[tuple[str, str, int, str]] = set()
+#: Answers not declared for their operation and status, since the last ``take_violations()``.
+_violations: list[str] = []
+_in_django: contextvars.ContextVar[bool] = contextvars.ContextVar("answers_in_django", default=False)
+_installed = False
+_declared: dict[tuple[str, str], dict[int, frozenset[str]]] | None = None
+
+_CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
+
+
+def declared() -> dict[tuple[str, str], dict[int, frozenset[str]]]:
+    """The codes the OpenAPI document declares, per operation and status (built once per process)."""
+    global _declared
+    if _declared is None:
+        from bazaar.config.api import openapi_document
+        from bazaar.config.openapi import declared_codes
+
+        _declared = declared_codes(openapi_document())
+    return _declared
+
+
+def operation(method: str, path: str) -> tuple[str, str] | None:
+    """The OpenAPI operation (METHOD, path template) a request reaches, or None for anything else."""
+    if not path.startswith("/api/"):
+        return None
+    from django.urls import Resolver404, resolve
+
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return None
+    template = "/" + _CONVERTER.sub(r"{\1}", match.route)
+    key = (method.upper(), template)
+    return key if key in declared() else None
+
+
+def record(method: str, path: str, status: int, content_type: str, body: bytes) -> None:
+    if status < 400 or not content_type.startswith("application/json"):
+        return
+    op = operation(method, path)
+    if op is None:
+        return
+    try:
+        code = json.loads(body).get("code")
+    except (ValueError, AttributeError):
+        return
+    if not isinstance(code, str):
+        return
+    OBSERVED.add((*op, status, code))
+    if code not in declared()[op].get(status, frozenset()):
+        _violations.append(f"{op[0]} {op[1]} answered {status} {code!r}, not declared for {status}")
+
+
+def take_violations() -> list[str]:
+    out = list(dict.fromkeys(_violations))
+    _violations.clear()
+    return out
+
+
+def install() -> None:
+    """Wrap Django's ``BaseHandler.get_response`` and the fast path's ``FastPath.__call__`` (once)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    from django.core.handlers.base import BaseHandler
+
+    from bazaar.core.fastpath import FastPath
+
+    get_response = BaseHandler.get_response
+
+    @functools.wraps(get_response)
+    def recording_get_response(self: BaseHandler, request: Any) -> Any:
+        _in_django.set(True)
+        response = get_response(self, request)
+        if not getattr(response, "streaming", False):
+            record(
+                request.method or "",
+                request.path_info,
+                response.status_code,
+                response.get("Content-Type", ""),
+                getattr(response, "content", b""),
+            )
+        return response
+
+    fast_call = FastPath.__call__
+
+    @functools.wraps(fast_call)
+    def recording_call(
+        self: FastPath, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        seen: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            seen["status"], seen["headers"] = status, headers
+            return start_response(status, headers, *args)
+
+        token = _in_django.set(False)
+        try:
+            out = fast_call(self, environ, capture)
+            if _in_django.get() or "status" not in seen or int(seen["status"][:3]) < 400:
+                return out
+            body = b"".join(out)  # a fast-path answer is one small bytes object
+            content_type = dict((k.lower(), v) for k, v in seen["headers"]).get("content-type", "")
+            record(
+                environ.get("REQUEST_METHOD", ""),
+                environ.get("PATH_INFO", ""),
+                int(seen["status"][:3]),
+                content_type,
+                body,
+            )
+            return [body]
+        finally:
+            _in_django.reset(token)
+
+    BaseHandler.get_response = recording_get_response  # type: ignore[method-assign]
+    FastPath.__call__ = recording_call  # type: ignore[method-assign]
+
+
+#: Codes that only a fault produces, so no ordinary test provokes them: they are declared by core's machinery
+#: and exempt from the reachability check. Keep this short; everything else must be answered by a test.
+FAULT_ONLY = {
+    # The database is down or paused (bazaar.core.db's deadline and breaker): test_faults.py, on PostgreSQL.
+    "database_unavailable": "503 when the database cannot be reached",
+    # A deadlock or serialization failure that survived its retry: only under real concurrency on PostgreSQL.
+    "conflict_retry": "409 when a write collided with a concurrent one",
+}
+
+#: The tests whose answers are the evidence: every declared code must be answered by one of them (or be a fault).
+OBSERVERS = (
+    "bazaar/core/tests/test_schemathesis.py",
+    "bazaar/core/tests/test_hostile_input.py",
+    "bazaar/core/tests/test_access_matrix.py",
+    "bazaar/core/tests/test_api_errors.py",
+    "bazaar/core/tests/test_api_examples.py",
+    "bazaar/core/tests/test_error_codes.py",
+    "bazaar/core/tests/test_fast_parity.py",
+    "bazaar/accounts/tests/test_accounts.py",
+    "bazaar/accounts/tests/test_throttle.py",
+    "bazaar/storefront/tests/test_api.py",
+    "bazaar/storefront/tests/test_fastpath.py",
+    "bazaar/rentals/tests/test_api.py",
+    "bazaar/rentals/tests/test_desk.py",
+    "bazaar/rentals/tests/test_fastpath.py",
+    "bazaar/trading/tests/test_api.py",
+    "bazaar/trading/tests/test_keyset.py",
+    "bazaar/trading/tests/test_import_preview.py",
+    "bazaar/trading/tests/test_offers_counter.py",
+    "bazaar/kvstore/tests/test_api.py",
+    "bazaar/kvstore/tests/test_txn.py",
+    "bazaar/kvstore/tests/test_history.py",
+    "bazaar/kvstore/tests/test_watch.py",
+    "bazaar/kvstore/tests/test_fastpath.py",
+    "bazaar/kvstore/tests/test_import_stream.py",
+    "bazaar/kvstore/tests/test_revisions.py",
+)
+
+
+def unreached(observed: set[tuple[str, str, int, str]]) -> list[str]:
+    """Declared (operation, status, code) that nothing observed answered and no fault explains."""
+    out = []
+    for (method, path), statuses in sorted(declared().items()):
+        for status, codes in sorted(statuses.items()):
+            for code in sorted(codes):
+                if code not in FAULT_ONLY and (method, path, status, code) not in observed:
+                    out.append(f"{method} {path} {status} {code}")
+    return out
