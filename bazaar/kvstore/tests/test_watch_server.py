@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -27,7 +28,7 @@ from django.urls import resolve
 
 from bazaar.core.tests.freshkit import _database
 from bazaar.kvstore import watch
-from bench.harness import PY, ROOT, Server, WatchServer, bench_env
+from bench.harness import PY, ROOT, Server, WatchServer, bench_env, free_port, wait_http
 
 
 @dataclass
@@ -311,3 +312,46 @@ def test_hundreds_of_parked_watchers_hold_no_thread_each(world: World) -> None:
             delivered += [c["revision"] for c in json.loads(r.read())["items"]] == [revision]
         conn.close()
     assert delivered == n
+
+
+def test_nginx_of_the_stack_routes_the_watch_to_the_watch_server_unbuffered(world: World) -> None:
+    from bench.scenarios.edge import stack_module
+
+    stack = stack_module()
+    if not shutil.which("nginx") or not stack.PURGE_MODULE.exists():
+        pytest.skip("needs nginx and libnginx-mod-http-cache-purge")
+    state = Path(tempfile.mkdtemp(prefix="bazaar-watch-nginx-"))
+    state.chmod(0o755)  # nginx workers run unprivileged
+    port, purge_port = free_port(), free_port()
+    conf = stack.nginx_conf(
+        state,
+        port=port,
+        purge_port=purge_port,
+        app_ports=[world.app.port],
+        watch_ports=[world.watcher.port],
+        worker_processes="1",
+    )
+    (state / "nginx.conf").write_text(conf)
+    subprocess.run(["nginx", "-c", str(state / "nginx.conf"), "-p", str(state)], check=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        since = world.put("edge/seed", 0)
+        stream = Stream(port, f"/api/kv/watch?prefix=edge/&since={since}", world.secret)
+        written = world.put("edge/k", 1)
+        assert [e["id"] for e in stream.events(1)] == [written]  # passed through at once, not buffered
+        stream.close()
+        status, _h, body = world.request(port, "GET", "/api/kv/watch?prefix=edge/&since=0&wait=0")
+        assert status == 200
+        assert [c["revision"] for c in json.loads(body)["items"]][-1] == written
+        # The watch went to the watch server: while it is down nginx has nowhere to send it (502), and the
+        # rest of the API still goes to the app server.
+        world.watcher.stop()
+        assert world.request(port, "GET", "/api/kv/watch?since=0")[0] == 502
+        assert world.request(port, "GET", "/api/kv/keys/edge/k")[0] == 200
+    finally:
+        if world.watcher.proc is None:
+            world.watcher.start()
+        subprocess.run(
+            ["nginx", "-c", str(state / "nginx.conf"), "-p", str(state), "-s", "quit"], check=False
+        )
+        shutil.rmtree(state, ignore_errors=True)
