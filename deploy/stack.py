@@ -387,7 +387,7 @@ def up() -> None:
                 "1",
                 "--watch-port",
                 str(watch_port(port)),
-            ],  # fmt: skip
+            ],
             app_env,
         )
     state["pids"]["worker"] = _spawn(
