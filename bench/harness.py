@@ -203,10 +203,11 @@ class WatchServer:
         stop_group(self.proc)
         self.proc = None
 
-    def usage(self) -> dict[str, int]:
-        """Resident memory (KiB) and threads of the server's processes (granian's main process and workers)."""
+    def usage(self) -> dict[str, Any]:
+        """Resident memory (KiB), threads and CPU seconds so far of the server's processes (granian's main process
+        and workers)."""
         assert self.proc is not None
-        pids, rss, threads = [self.proc.pid], 0, 0
+        pids, rss, threads, ticks = [self.proc.pid], 0, 0, 0
         while pids:
             pid = pids.pop()
             try:
@@ -218,7 +219,9 @@ class WatchServer:
             fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
             rss += int(fields["VmRSS"].split()[0])
             threads += int(fields["Threads"])
-        return {"rss_kib": rss, "threads": threads}
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(stat[11]) + int(stat[12])  # utime, stime
+        return {"rss_kib": rss, "threads": threads, "cpu_s": round(ticks / os.sysconf("SC_CLK_TCK"), 2)}
 
 
 @dataclass

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import sys
 import time
@@ -51,6 +52,8 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes, watch.Deferred | None]
 HEALTH_PATH = "/healthz"
+# How many watchers this process holds now (JSON; for operators and the benchmark). nginx does not route it.
+STATUS_PATH = "/watchz"
 MAX_BODY = (
     1 << 16
 )  # the watch takes no body; a bigger one is not read (Django answers the method or the size)
@@ -238,6 +241,10 @@ class WatchServer:
             await self._lifespan(receive, send)
             return
         if scope["type"] != "http":
+            return
+        if scope["path"] == STATUS_PATH:
+            counts = {"held": self.held, "tenants": len(self.hub.waiting), "polls": self.hub.polls}
+            await _answer(send, 200, [(b"content-type", b"application/json")], json.dumps(counts).encode())
             return
         if scope["path"] not in (watch.WATCH_PATH, HEALTH_PATH):
             body = b'{"code": "not_found", "message": "This server answers only the watch.", "details": {}}'

@@ -10,6 +10,7 @@ Last-Event-ID, loses nothing across its own restart, and parks hundreds of watch
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import shutil
@@ -27,7 +28,7 @@ import pytest
 from django.urls import resolve
 
 from bazaar.core.tests.freshkit import _database
-from bazaar.kvstore import watch
+from bazaar.kvstore import cli, watch
 from bench.harness import PY, ROOT, Server, WatchServer, bench_env, free_port, wait_http
 
 
@@ -294,7 +295,10 @@ def test_hundreds_of_parked_watchers_hold_no_thread_each(world: World) -> None:
             headers["Accept"] = "text/event-stream"
         conn.request("GET", path, headers=headers)
         conns.append(conn)
-    time.sleep(3)  # every opening answered by the view; the watchers are parked
+    deadline = time.monotonic() + 30
+    while (held := json.loads(world.request(world.watcher.port, "GET", "/watchz")[2])["held"]) < n:
+        assert time.monotonic() < deadline, held
+        time.sleep(0.2)
     usage = world.watcher.usage()
     assert usage["threads"] < 40, (
         usage
@@ -340,7 +344,7 @@ def test_nginx_of_the_stack_routes_the_watch_to_the_watch_server_unbuffered(worl
         written = world.put("edge/k", 1)
         assert [e["id"] for e in stream.events(1)] == [written]  # passed through at once, not buffered
         stream.close()
-        status, _h, body = world.request(port, "GET", "/api/kv/watch?prefix=edge/&since=0&wait=0")
+        status, _h, body = world.request(port, "GET", f"/api/kv/watch?prefix=edge/&since={since}&wait=0")
         assert status == 200
         assert [c["revision"] for c in json.loads(body)["items"]][-1] == written
         # The watch went to the watch server: while it is down nginx has nowhere to send it (502), and the
@@ -355,3 +359,18 @@ def test_nginx_of_the_stack_routes_the_watch_to_the_watch_server_unbuffered(worl
             ["nginx", "-c", str(state / "nginx.conf"), "-p", str(state), "-s", "quit"], check=False
         )
         shutil.rmtree(state, ignore_errors=True)
+
+
+def test_the_cli_watches_through_the_watch_server(world: World) -> None:
+    since = world.put("cli/seed", 0)
+    out = io.StringIO()
+    argv = ["--url", world.app.base, "--watch-url", world.watcher.base, "--key", world.secret]
+    argv += ["watch", "--prefix", "cli/", "--since", str(since), "--wait", "20", "--once"]
+    done: list[int] = []
+    follower = threading.Thread(target=lambda: done.append(cli.main(argv, out=out, err=io.StringIO())))
+    follower.start()
+    time.sleep(0.5)
+    revision = world.put("cli/k", "v")
+    follower.join(25)
+    assert done == [0]
+    assert out.getvalue() == f'{revision}\tset\tcli/k\t"v"\n'
