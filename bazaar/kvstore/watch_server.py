@@ -18,8 +18,8 @@ wait (``watch.py``). This ASGI application (granian ``--interface asgi``, starte
   A read that fails with a domain error (compacted while waiting) is answered by running the view again, so a
   410 has the view's bytes.
 
-Database connections are bounded by the pool (KVSTORE_WATCH_SERVER_THREADS, default 4) plus the poller's one, not
-by the number of watchers. KVSTORE_WATCH_SERVER_MAX (default 10,000) watchers wait at once; beyond it the view
+Database connections are bounded by the view pool (KVSTORE_WATCH_SERVER_THREADS, default 4), the two threads of
+the reads after a wake and the poller's one, not by the number of watchers. KVSTORE_WATCH_SERVER_MAX (default 10,000) watchers wait at once; beyond it the view
 answers as a full WSGI server does (a long-poll at once, an event stream 503 ``watch_busy``). A client that goes
 away is noticed (``http.disconnect``) and stops costing anything. The state is the change log: a restarted watch
 server loses nothing; clients resume with ``since`` or ``Last-Event-ID``.
@@ -54,9 +54,9 @@ Answer = tuple[int, list[tuple[bytes, bytes]], bytes, watch.Deferred | None]
 HEALTH_PATH = "/healthz"
 # How many watchers this process holds now (JSON; for operators and the benchmark). nginx does not route it.
 STATUS_PATH = "/watchz"
-MAX_BODY = (
-    1 << 16
-)  # the watch takes no body; a bigger one is not read (Django answers the method or the size)
+WAKE_READ_THREADS = 2  # the reads after a wake (their own threads and connections)
+# The watch takes no body; a bigger one is not read (Django answers the method or the size).
+MAX_BODY = 1 << 16
 
 
 def _db(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -179,6 +179,9 @@ class WatchServer:
         self.wsgi = wsgi
         self.pool = ThreadPoolExecutor(conf.watch_server_threads(), thread_name_prefix="kv-watch")
         self.poller = ThreadPoolExecutor(1, thread_name_prefix="kv-watch-poll")
+        # The reads after a wake have threads of their own: queued behind a burst of openings (view calls) in
+        # the pool above, every woken stream would wait for them (measured: seconds of head-of-line delay).
+        self.readers = ThreadPoolExecutor(WAKE_READ_THREADS, thread_name_prefix="kv-watch-read")
         self.hub = AsyncHub(self._read_revisions)
         self.held = 0
         self.reads: dict[
@@ -229,7 +232,7 @@ class WatchServer:
         key = (d.tenant_id, d.seen, d.prefix, limit, d.stream)
         future = self.reads.get(key)
         if future is None:
-            future = asyncio.get_running_loop().run_in_executor(self.pool, self._changes, d, limit)
+            future = asyncio.get_running_loop().run_in_executor(self.readers, self._changes, d, limit)
             self.reads[key] = future
             future.add_done_callback(lambda _f: self.reads.pop(key, None))
         return await asyncio.shield(future)
@@ -339,6 +342,7 @@ class WatchServer:
             elif message["type"] == "lifespan.shutdown":
                 self.pool.shutdown(wait=False, cancel_futures=True)
                 self.poller.shutdown(wait=False, cancel_futures=True)
+                self.readers.shutdown(wait=False, cancel_futures=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
