@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The watch server (GET /api/kv/watch for many watchers, ASGI) beside the app server; 0 = none.
+WATCH_PORT ?= 8100
 # Tests may run in parallel (pytest-xdist); `make test PYTEST_ARGS="-k cache"` to narrow.
 PYTEST_ARGS ?=
 
@@ -39,7 +41,8 @@ demo: install .env
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py demo --base-url http://$(HOST):$(PORT)
 
-# make run: install, migrate, demo data, collect static, then the production WSGI server on 127.0.0.1:8000.
+# make run: install, migrate, demo data, collect static, then the production WSGI server on 127.0.0.1:8000
+# and the watch server on 127.0.0.1:8100.
 run: install .env
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py collectstatic --noinput -v 0
@@ -51,11 +54,13 @@ run: install .env
 	@echo "  admin           http://$(HOST):$(PORT)/admin/"
 	@echo "  log in/sign up  http://$(HOST):$(PORT)/accounts/login/   http://$(HOST):$(PORT)/accounts/signup/"
 	@echo "  health          http://$(HOST):$(PORT)/healthz  /readyz  /metrics"
+	@echo "  KV watch        http://$(HOST):$(WATCH_PORT)/api/kv/watch  (the watch server: thousands of watchers;"
+	@echo "                  on :$(PORT) the same endpoint lets only a few wait per process)"
 	@echo "Stop with Ctrl-C."
-	$(BIN)/python deploy/serve.py --host $(HOST) --port $(PORT)
+	$(BIN)/python deploy/serve.py --host $(HOST) --port $(PORT) --watch-port $(WATCH_PORT)
 
 serve: install
-	$(BIN)/python deploy/serve.py --host $(HOST) --port $(PORT)
+	$(BIN)/python deploy/serve.py --host $(HOST) --port $(PORT) --watch-port $(WATCH_PORT)
 
 lint: install
 	$(BIN)/ruff check .

@@ -172,6 +172,59 @@ class Server:
 
 
 @dataclass
+class WatchServer:
+    """The watch server alone (``deploy/serve.py --watch-only``: granian ASGI, GET /api/kv/watch)."""
+
+    port: int = 0
+    workers: int = 1
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> WatchServer:
+        self.port = self.port or free_port()
+        cmd = [PY, "deploy/serve.py", "--watch-only", "--watch-port", str(self.port)]
+        cmd += ["--watch-workers", str(self.workers)]
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=bench_env(self.env),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_http(self.base + "/healthz")
+        return self
+
+    def stop(self) -> None:
+        stop_group(self.proc)
+        self.proc = None
+
+    def usage(self) -> dict[str, Any]:
+        """Resident memory (KiB), threads and CPU seconds so far of the server's processes (granian's main process
+        and workers)."""
+        assert self.proc is not None
+        pids, rss, threads, ticks = [self.proc.pid], 0, 0, 0
+        while pids:
+            pid = pids.pop()
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    pids += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            rss += int(fields["VmRSS"].split()[0])
+            threads += int(fields["Threads"])
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(stat[11]) + int(stat[12])  # utime, stime
+        return {"rss_kib": rss, "threads": threads, "cpu_s": round(ticks / os.sysconf("SC_CLK_TCK"), 2)}
+
+
+@dataclass
 class Nginx:
     """nginx serving static files from a temp docroot: the physical reference for a response."""
 

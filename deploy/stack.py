@@ -11,6 +11,8 @@ Sentinels (``STACK_REDIS_PORTS``, ``STACK_SENTINEL_PORTS``; ``STACK_REDIS_HA=0``
 instead, started if down), creates the `bazaar_stack` database, migrates, loads demo data, then starts the rest. `down` stops exactly what `up` started.
 State (pids, logs, what was started, the edge cache) lives in var/stack/ (``STACK_STATE``). The app servers and
 the worker purge the nginx edge cache after every commit that changes a cached page (``EDGE_PURGE_URL``).
+Each app server also runs a watch server on its port + 100 (``STACK_WATCH_PORT_OFFSET``; :8101, :8102):
+nginx sends ``GET /api/kv/watch`` there (bazaar.kvstore.watch_server).
 Ports and the database name can be moved with ``STACK_PORT``, ``STACK_APP_PORTS``, ``STACK_PURGE_PORT`` and
 ``STACK_DB``; the cache key prefix and the Celery queue follow the database name, so two stacks on different
 databases never see each other's entries or tasks.
@@ -55,6 +57,8 @@ PG_REPLICA = os.environ.get("STACK_PG_REPLICA", "0") == "1"
 PG_PORTS = [int(p) for p in os.environ.get("STACK_PG_PORTS", "5440,5441").split(",")]
 PG_PORT = PG_PORTS[0] if PG_REPLICA else 5432
 SENTINEL_PORTS = [int(p) for p in os.environ.get("STACK_SENTINEL_PORTS", "26379,26479,26579").split(",")]
+# Each app server runs a watch server (GET /api/kv/watch, ASGI) on its port + this; nginx routes the watch there.
+WATCH_PORT_OFFSET = int(os.environ.get("STACK_WATCH_PORT_OFFSET", "100"))
 PURGE_MODULE = Path("/usr/lib/nginx/modules/ngx_http_cache_purge_module.so")
 
 
@@ -173,7 +177,16 @@ _STATIC_PROXIED = """    # Static files are served by WhiteNoise in the web imag
 
 
 def _render(**values: object) -> str:
-    return (ROOT / "deploy" / "nginx.conf.tmpl").read_text().format(edge_location=edge_location(), **values)
+    location = edge_location()  # sets Django up
+    from bazaar.kvstore.watch import WATCH_PATH
+
+    template = (ROOT / "deploy" / "nginx.conf.tmpl").read_text()
+    return template.format(edge_location=location, watch_path=WATCH_PATH, **values)
+
+
+def watch_port(app_port: int) -> int:
+    """The port of the watch server beside the app server on ``app_port`` (deploy/serve.py --watch-port)."""
+    return app_port + WATCH_PORT_OFFSET
 
 
 def nginx_conf(
@@ -182,11 +195,14 @@ def nginx_conf(
     port: int,
     purge_port: int,
     app_ports: list[int],
+    watch_ports: list[int] | None = None,
     edge: bool = True,
     worker_processes: str = "auto",
     access_log: str | None = None,
 ) -> str:
-    """deploy/nginx.conf.tmpl rendered for app servers on ``app_ports``; ``edge=False`` turns the edge cache off."""
+    """deploy/nginx.conf.tmpl rendered for app servers on ``app_ports`` (their watch servers on ``watch_ports``,
+    by default each app port + WATCH_PORT_OFFSET); ``edge=False`` turns the edge cache off."""
+    watch_ports = watch_ports or [watch_port(p) for p in app_ports]
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (state / "tmp" / sub).mkdir(parents=True, exist_ok=True)
     return _render(
@@ -208,6 +224,7 @@ def nginx_conf(
         purge_self=f"{HOST}:{purge_port}",
         purge_allow="    allow 127.0.0.1;",
         upstreams="\n".join(f"    server {HOST}:{p} max_fails=0;" for p in app_ports),
+        watch_upstreams="\n".join(f"    server {HOST}:{p} max_fails=0;" for p in watch_ports),
         static_location=_STATIC_FILES.format(static_root=ROOT / "staticfiles"),
         media_root=state / "media",
         edge_zone="edge" if edge else "off",
@@ -234,6 +251,7 @@ def compose_conf() -> str:
         # Not published; only loopback and the private ranges compose networks use may call it.
         purge_allow="    allow 127.0.0.1;\n    allow 10.0.0.0/8;\n    allow 172.16.0.0/12;\n    allow 192.168.0.0/16;",
         upstreams="    server web:8000;",
+        watch_upstreams="    server web:8100;",
         static_location=_STATIC_PROXIED,
         media_root="/media",
         edge_zone="edge",
@@ -357,7 +375,19 @@ def up() -> None:
         app_env = {**env, **app_db, "PROMETHEUS_MULTIPROC_DIR": str(STATE / f"metrics-{name}")}
         state["pids"][name] = _spawn(
             name,
-            [PY, "deploy/serve.py", "--no-worker", "--host", HOST, "--port", str(port), "--workers", "1"],
+            [
+                PY,
+                "deploy/serve.py",
+                "--no-worker",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--watch-port",
+                str(watch_port(port)),
+            ],
             app_env,
         )
     state["pids"]["worker"] = _spawn(

@@ -224,7 +224,7 @@ def watch_changes(
     if not 0 <= wait <= 60:
         raise ValidationFailed("wait must be between 0 and 60 seconds.", code="invalid_wait")
     page = watch.long_poll(tenant_id=tenant_id, since=since, prefix=prefix, wait=wait, limit=limit)
-    response = HttpResponse(json.dumps(page), content_type=CONTENT_TYPE)
+    response = HttpResponse(watch.page_body(page), content_type=CONTENT_TYPE)
     response["X-Revision"] = str(page["revision"])
     return response
 

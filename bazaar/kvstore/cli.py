@@ -6,7 +6,8 @@
     watch [--prefix P] [--since R] [--wait S] [--once] | incr KEY [--by N] [--ttl S] | txn [FILE]  (JSON, - = stdin)
     shell                                    an interactive prompt running the same commands
 
-``--url`` defaults to ``$BAZAAR_URL`` or http://127.0.0.1:8000; the API key comes from ``--key`` or
+``--url`` defaults to ``$BAZAAR_URL`` or http://127.0.0.1:8000; ``watch`` goes to ``--watch-url`` (``$BAZAAR_WATCH_URL``)
+when set: the watch server, e.g. http://127.0.0.1:8100 under ``make run``. The API key comes from ``--key`` or
 ``$BAZAAR_KV_KEY``. Exit codes: 0 ok, 1 not found, 2 conflict (a version or compare mismatch), 3 anything else
 (usage, refused input, authentication, server or connection errors). The staff commands that work on the
 database directly (tenants, API keys, export/import for backups) are ``bazaar kvadmin``.
@@ -83,6 +84,11 @@ def _key_path(key: str) -> str:
 def _parser() -> _Parser:
     p = _Parser(prog="bazaar kv", description="The Bazaar key-value store over HTTP.")
     p.add_argument("--url", default=os.environ.get("BAZAAR_URL", "http://127.0.0.1:8000"))
+    p.add_argument(
+        "--watch-url",
+        default=os.environ.get("BAZAAR_WATCH_URL", ""),
+        help="where watch goes (default $BAZAAR_WATCH_URL, else --url)",
+    )
     p.add_argument(
         "--key",
         dest="api_key",
@@ -172,13 +178,14 @@ def _run(args: argparse.Namespace, c: Client, out: TextIO, stdin: TextIO) -> int
         for item in [] if args.json else r["items"]:
             print(f"{item['revision']}\t{item['op']}\tv{item['version']}\t{_dump(item['value'])}", file=out)
     elif cmd == "watch":
+        watcher = Client(args.watch_url, c.key) if args.watch_url else c
         since = args.since
         if since is None:
             since = c.call("GET", "/keys", query={"limit": 1})["revision"]
         while True:
             asked = time.monotonic()
             query = {"since": since, "prefix": args.prefix or None, "wait": args.wait}
-            r = c.call("GET", "/watch", query=query)
+            r = watcher.call("GET", "/watch", query=query)
             if not r["items"] and args.wait and time.monotonic() - asked < 1:
                 time.sleep(1)  # the server had no room to wait (KVSTORE_WATCH_MAX_WAITING): do not spin
             for item in r["items"]:
@@ -247,7 +254,8 @@ def main(
     except SystemExit as exc:  # --help
         return OK if exc.code in (0, None) else OTHER
     if args.cmd == "shell":
-        base = ["--url", args.url, "--key", args.api_key] + (["--json"] if args.json else [])
+        base = ["--url", args.url, "--watch-url", args.watch_url, "--key", args.api_key]
+        base += ["--json"] if args.json else []
         return _shell(base, out, err, stdin)
     if not args.api_key:
         print("bazaar kv: no API key (set BAZAAR_KV_KEY or pass --key)", file=err)

@@ -83,6 +83,17 @@ def watch_max_waiting() -> int:
     return _int("KVSTORE_WATCH_MAX_WAITING", 2)
 
 
+def watch_server_threads() -> int:
+    """KVSTORE_WATCH_SERVER_THREADS (default 4): the watch server's pool for the view and the reads after a wake
+    (each thread holds at most one database connection; the watchers themselves hold none)."""
+    return _int("KVSTORE_WATCH_SERVER_THREADS", 4)
+
+
+def watch_server_max() -> int:
+    """KVSTORE_WATCH_SERVER_MAX (default 10000): watchers one watch-server process lets wait at once."""
+    return _int("KVSTORE_WATCH_SERVER_MAX", 10000)
+
+
 def watch_stream_seconds() -> int:
     """KVSTORE_WATCH_STREAM_SECONDS (default 60): how long one event stream runs before the client reconnects."""
     return _int("KVSTORE_WATCH_STREAM_SECONDS", 60)

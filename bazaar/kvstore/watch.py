@@ -16,6 +16,12 @@ Threads: the app server is a threaded WSGI server (granian, ``deploy/serve.py``:
 a waiting watcher holds one of those threads. To keep watchers from starving ordinary requests a process lets
 at most KVSTORE_WATCH_MAX_WAITING (default 2) requests wait at once; beyond it a long-poll answers at once with
 what there is (no wait) and an event stream is refused with 503 ``watch_busy`` and Retry-After.
+
+Watchers at scale: the asynchronous watch server (``bazaar.kvstore.watch_server``, run by ``deploy/serve.py
+--watch-port``; nginx routes ``WATCH_PATH`` to it) calls this same view in *deferred* mode (``deferring``): the
+view authenticates, validates and reads the first page exactly as here, but instead of sleeping on the hub it
+records where it would have waited (``Deferred``) and returns; the server then waits on an asyncio event, which
+costs a coroutine and a socket, not a thread or a database connection.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError, connection
@@ -33,10 +41,70 @@ from bazaar.core.errors import DomainError
 from bazaar.kvstore import conf, selectors
 from bazaar.kvstore.models import Tenant
 
+# The watch endpoint's path: the API route (``api.py``), the path the watch server serves and the nginx location
+# that sends it there (``deploy/stack.py``) are this one string (a test holds the route to it).
+WATCH_PATH = "/api/kv/watch"
+# Server-sent events: the reconnect delay a stream opens with, and the heartbeat comment of an idle stream.
+SSE_RETRY = b"retry: 1000\n\n"
+SSE_KEEPALIVE = b": keep-alive\n\n"
+SSE_IDLE_SECONDS = 15.0
+
 
 class WatchBusy(DomainError):
     status = 503
     code = "watch_busy"
+
+
+def page_body(page: dict[str, Any]) -> bytes:
+    """A long-poll answer's body (``WatchOut``); its ``X-Revision`` header is ``page["revision"]``."""
+    return json.dumps(page).encode()
+
+
+def sse_change(item: dict[str, Any]) -> bytes:
+    """One change as a server-sent event (``id:`` = its revision, so EventSource resumes with Last-Event-ID)."""
+    data = json.dumps(item, separators=(",", ":"))
+    return f"id: {item['revision']}\nevent: change\ndata: {data}\n\n".encode()
+
+
+def sse_error(exc: DomainError) -> bytes:
+    """A domain error met while streaming (e.g. compacted under the stream), as the stream's last event."""
+    return f"event: error\ndata: {json.dumps(exc.as_dict())}\n\n".encode()
+
+
+@dataclass
+class Deferred:
+    """Where a deferred watch would have waited: the tenant, the revision it has seen, and what it follows.
+    ``stream`` is True for an event stream (``until`` is then its monotonic end), False for a long-poll."""
+
+    tenant_id: int
+    seen: int
+    prefix: str
+    stream: bool
+    until: float = 0.0
+
+
+_local = threading.local()
+
+
+@contextmanager
+def deferring(*, room: bool = True) -> Iterator[list[Deferred]]:
+    """Run the watch view without waiting in this thread (the watch server's mode). The list it yields gets
+    the ``Deferred`` of a call that would have waited; ``room=False`` answers as a full server does (a
+    long-poll at once, an event stream 503 ``watch_busy``)."""
+    out: list[Deferred] = []
+    _local.deferred, _local.room = out, room
+    try:
+        yield out
+    finally:
+        _local.deferred = _local.room = None
+
+
+def _deferred() -> list[Deferred] | None:
+    return getattr(_local, "deferred", None)
+
+
+def _room() -> bool:
+    return bool(getattr(_local, "room", True))
 
 
 class _Hub:
@@ -116,6 +184,14 @@ def long_poll(*, tenant_id: int, since: int, prefix: str, wait: float, limit: in
     """Changes after ``since``; when there are none yet, wait up to ``wait`` seconds for one (Consul's blocking
     query). Raises RevisionCompacted (410) and ValidationFailed like ``selectors.changes_since``."""
     page = selectors.changes_since(tenant_id=tenant_id, since=since, prefix=prefix, limit=limit)
+    deferred = _deferred()
+    if deferred is not None:
+        if not page["items"] and wait > 0 and _room():
+            until = time.monotonic() + wait
+            deferred.append(
+                Deferred(tenant_id=tenant_id, seen=page["revision"], prefix=prefix, stream=False, until=until)
+            )
+        return page
     if page["items"] or wait <= 0 or not hub.acquire():
         return page
     try:
@@ -138,29 +214,36 @@ def event_stream(*, tenant_id: int, since: int, prefix: str) -> Iterator[bytes]:
     KVSTORE_WATCH_STREAM_SECONDS (the browser reconnects). The first page is read before the response starts,
     so a compacted ``since`` is a 410, not a broken stream. Raises WatchBusy when this process has no room."""
     first = selectors.changes_since(tenant_id=tenant_id, since=since, prefix=prefix)
-    if not hub.acquire():
+    deferred = _deferred()
+    if deferred is not None and _room():
+        # The watch server streams the rest; this call only answers the opening (headers, retry, first page).
+        until = time.monotonic() + conf.watch_stream_seconds()
+        deferred.append(
+            Deferred(tenant_id=tenant_id, seen=first["revision"], prefix=prefix, stream=True, until=until)
+        )
+        return iter([SSE_RETRY, *(sse_change(item) for item in first["items"])])
+    if deferred is not None or not hub.acquire():
         raise WatchBusy("Too many watchers on this server; retry shortly.", details={"retry_after": 1})
 
     def events() -> Iterator[bytes]:
         try:
             page = first
             end = time.monotonic() + conf.watch_stream_seconds()
-            yield b"retry: 1000\n\n"
+            yield SSE_RETRY
             while True:
                 for item in page["items"]:
-                    data = json.dumps(item, separators=(",", ":"))
-                    yield f"id: {item['revision']}\nevent: change\ndata: {data}\n\n".encode()
+                    yield sse_change(item)
                 seen = page["revision"]
                 left = end - time.monotonic()
                 if left <= 0:
                     return
-                if not hub.wait(tenant_id, seen, min(left, 15.0)):
-                    yield b": keep-alive\n\n"
+                if not hub.wait(tenant_id, seen, min(left, SSE_IDLE_SECONDS)):
+                    yield SSE_KEEPALIVE
                     if time.monotonic() >= end:
                         return
                 page = selectors.changes_since(tenant_id=tenant_id, since=seen, prefix=prefix)
         except DomainError as exc:  # compacted while streaming: tell the client, then end
-            yield f"event: error\ndata: {json.dumps(exc.as_dict())}\n\n".encode()
+            yield sse_error(exc)
         finally:
             hub.release()
 

@@ -369,3 +369,44 @@ def _write_while_reading(
         stop.set()
         for t in readers:
             t.join(30)
+
+
+def test_watches_through_nginx_wait_on_the_watch_servers_not_app_threads(tokens: dict[str, str]) -> None:
+    # The app servers (1 worker each) let KVSTORE_WATCH_MAX_WAITING (2) watchers wait per process: 4 in all.
+    # 40 long-polls through nginx that all wait for the next write can only be held by the watch servers.
+    slug = f"stack-watch-{uuid.uuid4().hex[:8]}"
+    assert call(APPS[0], "POST", "/api/kv/tenants", {"slug": slug}, token=tokens["admin"]).status == 201
+    created = call(APPS[0], "POST", f"/api/kv/tenants/{slug}/keys", {"name": "watch"}, token=tokens["admin"])
+    key = created.json()["secret"]
+    since = call(APPS[0], "PUT", "/api/kv/keys/w/seed", {"value": 0}, token=key).json()["revision"]
+    stream = _conn(STACK)
+    stream.request(
+        "GET",
+        f"/api/kv/watch?prefix=w/&since={since}",
+        headers={"Authorization": f"Bearer {key}", "Accept": "text/event-stream"},
+    )
+    events = stream.getresponse()
+    assert events.status == 200
+    polls = [_conn(STACK, timeout=60) for _ in range(40)]
+    for conn in polls:
+        conn.request(
+            "GET",
+            f"/api/kv/watch?prefix=w/&since={since}&wait=30",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    time.sleep(2)
+    written = [
+        call(APPS[n % 2], "PUT", f"/api/kv/keys/w/{n}", {"value": n}, token=key).json()["revision"]
+        for n in range(2)
+    ]
+    for conn in polls:
+        page = json.loads(conn.getresponse().read())
+        assert [c["revision"] for c in page["items"]][:1] == written[:1], page
+        conn.close()
+    ids: list[int] = []
+    while len(ids) < 2:
+        line = events.fp.readline()
+        if line.startswith(b"id: "):
+            ids.append(int(line[4:]))
+    stream.close()
+    assert ids == written
