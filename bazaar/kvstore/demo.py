@@ -19,8 +19,9 @@ from bazaar.kvstore.cache import API_KEY_PREFIX, digest_of
 from bazaar.kvstore.models import Entry, Role, Tenant, TenantApiKey, TenantMember
 
 DEMO_TENANT = "demo"
-#: The demo tenant's admin in the console (not staff): sees only the tenant "demo", manages its keys and members.
+#: The demo tenant's people in the console (not staff): its admin (keys, API keys, members) and an editor (keys).
 MEMBER = ("tenant", "kv-tenant-2026")
+EDITOR = ("tenant-editor", "kv-editor-2026")
 DEMO_ENTRIES: dict[str, object] = {
     "greeting": "hello from Bazaar KV",
     "config/feature-flags": {"new_checkout": True, "dark_mode": False},
@@ -49,7 +50,8 @@ def load() -> list[str]:
     for name, value in DEMO_ENTRIES.items():
         if name not in existing:
             services.entry_set(tenant_id=tenant.pk, key=name, value=value)
-    _member(tenant)
+    _member(tenant, MEMBER, Role.ADMIN)
+    _member(tenant, EDITOR, Role.EDITOR)
     lines = ["", "Key-value store (tenant 'demo'):"]
     if key.revoked_at is not None:
         lines.append(
@@ -64,18 +66,19 @@ def load() -> list[str]:
         '-d \'{"value": {"hello": "world"}, "ttl": 300}\' http://127.0.0.1:8000/api/kv/keys/my/first-key',
         f'  list keys      curl -H "Authorization: Bearer {secret}" "http://127.0.0.1:8000/api/kv/keys?prefix=config/"',
         f"  CLI            BAZAAR_KV_KEY={secret} bazaar kv get greeting   (bazaar kv --help; staff: bazaar kvadmin)",
-        f"  console        http://127.0.0.1:8000/kv/   tenant admin login {MEMBER[0]} / {MEMBER[1]} (staff: the admin)",
+        f"  console        http://127.0.0.1:8000/kv/   tenant admin {MEMBER[0]} / {MEMBER[1]}, editor "
+        f"{EDITOR[0]} / {EDITOR[1]} (staff: the admin)",
     ]
     return lines
 
 
-def _member(tenant: Tenant) -> None:
-    """The demo tenant's admin: a user who is not staff, made a member through the service (acting as staff)."""
-    user = User.objects.filter(username=MEMBER[0]).first()
+def _member(tenant: Tenant, login: tuple[str, str], role: Role) -> None:
+    """A demo tenant member: a user who is not staff, made a member through the service (acting as staff)."""
+    user = User.objects.filter(username=login[0]).first()
     if user is None:
-        user = User(username=MEMBER[0], email="tenant@example.com")
-        user.set_password(MEMBER[1])
+        user = User(username=login[0], email=f"{login[0]}@example.com")
+        user.set_password(login[1])
         user.save()
     if not TenantMember.objects.filter(tenant=tenant, user=user).exists():
         staff = User(username="demo-setup", is_staff=True)  # unsaved: the actor of a setup step, never stored
-        services.member_add(tenant_id=tenant.pk, who=user.username, role=Role.ADMIN, actor=staff)
+        services.member_add(tenant_id=tenant.pk, who=user.username, role=role, actor=staff)

@@ -41,7 +41,7 @@ def test_demo_is_idempotent_and_its_key_works() -> None:
         Entry.objects.count(),
         TenantMember.objects.count(),
     )
-    assert counts[3] == 1
+    assert counts[3] == 2
     again = demo.load()
     assert (
         Tenant.objects.count(),
@@ -59,5 +59,8 @@ def test_demo_is_idempotent_and_its_key_works() -> None:
     page = member.get("/kv/t/demo/members/")
     assert page.status_code == 200
     assert "you: admin" in page.content.decode()
-    assert not TenantMember.objects.get().user.is_staff
-    assert any(demo.MEMBER[1] in line for line in lines)
+    assert not TenantMember.objects.filter(user__is_staff=True).exists()
+    editor = Client()
+    assert editor.login(username=demo.EDITOR[0], password=demo.EDITOR[1])
+    assert editor.get("/kv/t/demo/members/").status_code == 403
+    assert any(demo.MEMBER[1] in line and demo.EDITOR[1] in line for line in lines)
