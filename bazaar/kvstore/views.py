@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -26,6 +26,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from bazaar.accounts.models import User
 from bazaar.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from bazaar.kvstore import access, selectors, services, watch
 from bazaar.kvstore.models import Role, Tenant
@@ -175,8 +176,9 @@ def _members_page(request: HttpRequest, tenant: Tenant, error: DomainError | Non
     return _page(request, "members.html", context, error.status if error else 200)
 
 
-def _actor(request: HttpRequest) -> Any:
-    return request.user
+def _actor(request: HttpRequest) -> User:
+    """The signed-in person acting (``console`` sent everyone else to the login page)."""
+    return cast(User, request.user)
 
 
 @console(Role.ADMIN)
