@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -157,3 +158,45 @@ class Change(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id}@{self.revision} {self.op} {self.key}"
+
+
+class Role(models.TextChoices):
+    """What a tenant member may do in the console, each role including the ones before it."""
+
+    VIEWER = "viewer", "viewer (read and watch)"
+    EDITOR = "editor", "editor (also create, edit, delete keys)"
+    ADMIN = "admin", "admin (also API keys and members)"
+
+
+#: A role's rank: a member may act where the rank of their role is at least the rank needed.
+ROLE_RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.ADMIN: 3}
+
+
+class TenantMember(models.Model):
+    """A person's membership of a tenant, with a role: who may use the tenant in the console.
+
+    Written only by ``services.member_*`` (the console, the Django admin and the demo), which lock the tenant row
+    first so "never remove the last admin" holds under concurrent changes. API keys stay the tenant API's
+    credentials; a membership opens the console only.
+    """
+
+    # The unique (tenant, user) index serves tenant lookups; the user FK's own index serves "my tenants".
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="members", db_index=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="kv_memberships"
+    )
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant_id", "id"]
+        verbose_name = "tenant member"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="kv_member_tenant_user_uniq"),
+            models.CheckConstraint(
+                condition=Q(role__in=[r.value for r in Role]), name="kv_member_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}:{self.user_id} ({self.role})"

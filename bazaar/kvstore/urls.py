@@ -16,4 +16,9 @@ urlpatterns = [
     path("kv/t/<slug:tenant_slug>/watch.json", views.watch_json, name="watch-json"),
     path("kv/t/<slug:tenant_slug>/apikeys/", views.apikeys, name="apikeys"),
     path("kv/t/<slug:tenant_slug>/apikeys/<int:key_id>/revoke/", views.apikey_revoke, name="apikey-revoke"),
+    path("kv/t/<slug:tenant_slug>/members/", views.members, name="members"),
+    path("kv/t/<slug:tenant_slug>/members/<int:member_id>/role/", views.member_role, name="member-role"),
+    path(
+        "kv/t/<slug:tenant_slug>/members/<int:member_id>/remove/", views.member_remove, name="member-remove"
+    ),
 ]

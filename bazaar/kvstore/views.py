@@ -1,10 +1,14 @@
-"""The KV console: server-rendered pages for people (browse, view, edit, delete, history, watch, tenants, keys).
+"""The KV console: server-rendered pages for people (browse, view, edit, delete, history, watch, tenants, keys,
+members).
 
-There is no user ↔ tenant membership in the data model (tenants are reached only by their API keys), so the
-console is for staff: a signed-in staff user sees every tenant and picks one. Anonymous visitors go to the login
-page; a signed-in user who is not staff gets 403. Every write goes through ``bazaar.kvstore.services`` (so the
-cache invalidation and the change log hold as for the API); every read through ``selectors``/``watch``. Pages are
-``private, no-store``: they show one tenant's data to one person and are never cached.
+Who may use a tenant here (``bazaar.kvstore.access``): staff, in every tenant; a tenant's members, what their role
+allows — viewer: read and watch; editor: also create, edit and delete keys; admin: also the tenant's API keys and
+members. Anonymous visitors go to the login page; a signed-in user who is not a member of a tenant gets the 404 of
+a tenant that does not exist (tenant names do not leak); a member below the role a page needs gets 403 with a
+message naming the role, before the request is read, so nothing is written. Every write goes through
+``bazaar.kvstore.services`` (so the cache invalidation and the change log hold as for the API); every read through
+``selectors``/``watch``/``access``. Pages are ``private, no-store``: they show one tenant's data to one person and
+are never cached.
 """
 
 from __future__ import annotations
@@ -12,48 +16,71 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from bazaar.core.errors import DomainError, NotFound, ValidationFailed
-from bazaar.kvstore import selectors, services, watch
-from bazaar.kvstore.models import Tenant
+from bazaar.accounts.models import User
+from bazaar.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from bazaar.kvstore import access, selectors, services, watch
+from bazaar.kvstore.models import Role, Tenant
 
 PAGE_SIZE = 25
 WATCH_WAIT_MAX = 25.0
 
 
-def console(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Staff only (see the module docstring); resolves ``tenant_slug`` to the tenant (404 when missing)."""
+def console(need: str = Role.VIEWER) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Signed in; for a tenant page (``tenant_slug``), the tenant and a role that allows ``need`` (see the module
+    docstring): a non-member gets 404, a member below ``need`` a 403 page naming the role. The view gets
+    ``tenant``; the request carries ``kv_access`` (the tenant and the role) for the templates."""
 
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), reverse("accounts:login"))
-        if not request.user.is_staff:
-            raise PermissionDenied("The KV console is for staff.")
-        if "tenant_slug" in kwargs:
-            try:
-                kwargs["tenant"] = selectors.tenant_by_slug(kwargs.pop("tenant_slug"))
-            except NotFound as exc:
-                raise Http404(exc.message)
-        response = view(request, *args, **kwargs)
-        response["Cache-Control"] = "private, no-store"
-        return response
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path(), reverse("accounts:login"))
+            if "tenant_slug" in kwargs:
+                try:
+                    found = access.console_access(user=request.user, slug=kwargs.pop("tenant_slug"))
+                except NotFound as exc:
+                    raise Http404(exc.message)
+                request.kv_access = found  # type: ignore[attr-defined]
+                kwargs["tenant"] = found.tenant
+                try:
+                    access.require(found.role, need)
+                except PermissionDenied as exc:
+                    response = _page(
+                        request, "denied.html", {"tenant": found.tenant, "error": exc}, exc.status
+                    )
+                    response["Cache-Control"] = "private, no-store"
+                    return response
+            response = view(request, *args, **kwargs)
+            response["Cache-Control"] = "private, no-store"
+            return response
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 def _page(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
-    return render(request, f"kvstore/{template}", context, status=status)
+    """Render a console page with what every page's navigation needs: the person's access to this tenant (what
+    the nav offers) and, for a member of several tenants, the tenants to switch to."""
+    found: access.Access | None = getattr(request, "kv_access", None)
+    base = {
+        "is_staff": request.user.is_staff,
+        "role": found.role if found else None,
+        "can_edit": found is not None and found.can(Role.EDITOR),
+        "can_admin": found is not None and found.can(Role.ADMIN),
+        "switch_to": [] if request.user.is_staff else list(access.memberships_of(user=request.user)),
+    }
+    return render(request, f"kvstore/{template}", {**base, **context}, status=status)
 
 
 def _int_or_none(raw: str | None, field: str, code: str) -> int | None:
@@ -81,13 +108,17 @@ def _entry(tenant: Tenant, key: str) -> dict[str, Any] | None:
 # --- tenants ------------------------------------------------------------------------------------------------
 
 
-@console
+@console()
 @require_http_methods(["GET", "POST"])
 def tenants(request: HttpRequest) -> HttpResponse:
-    """Every tenant; POST creates one (``services.tenant_create``)."""
-    error, status = None, 200
+    """Staff: every tenant, and POST creates one (``services.tenant_create``). Anyone else: the tenants they are a
+    member of, with their role (none: how to get added). Only staff create tenants (403 ``staff_required``)."""
+    error: DomainError | None = None
+    status = 200
     if request.method == "POST":
         try:
+            if not request.user.is_staff:
+                raise PermissionDenied("Only staff create tenants.", code="staff_required")
             tenant = services.tenant_create(
                 slug=request.POST.get("slug", ""), name=request.POST.get("name", "")
             )
@@ -96,11 +127,12 @@ def tenants(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Tenant {tenant.slug} created.")
             return redirect("kvstore:browse", tenant_slug=tenant.slug)
-    context = {"tenants": selectors.tenant_list(), "error": error, "form": request.POST}
+    listed = selectors.tenant_list() if request.user.is_staff else None
+    context = {"tenants": listed, "error": error, "form": request.POST}
     return _page(request, "tenants.html", context, status)
 
 
-@console
+@console(Role.ADMIN)
 @require_http_methods(["GET", "POST"])
 def apikeys(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     """A tenant's API keys; POST issues one and shows its secret on this response only (never stored)."""
@@ -118,7 +150,7 @@ def apikeys(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     return _page(request, "apikeys.html", {**context, "error": error}, status)
 
 
-@console
+@console(Role.ADMIN)
 @require_http_methods(["POST"])
 def apikey_revoke(request: HttpRequest, tenant: Tenant, key_id: int) -> HttpResponse:
     """Revoke one of the tenant's keys (a key of another tenant is the 404 of a missing one)."""
@@ -130,10 +162,83 @@ def apikey_revoke(request: HttpRequest, tenant: Tenant, key_id: int) -> HttpResp
     return redirect("kvstore:apikeys", tenant_slug=tenant.slug)
 
 
+# --- members ------------------------------------------------------------------------------------------------
+
+
+def _members_page(request: HttpRequest, tenant: Tenant, error: DomainError | None = None) -> HttpResponse:
+    context = {
+        "tenant": tenant,
+        "members": access.member_list(tenant_id=tenant.pk),
+        "roles": Role.choices,
+        "error": error,
+        "form": request.POST if error else {},
+    }
+    return _page(request, "members.html", context, error.status if error else 200)
+
+
+def _actor(request: HttpRequest) -> User:
+    """The signed-in person acting (``console`` sent everyone else to the login page)."""
+    return cast(User, request.user)
+
+
+@console(Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def members(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    """The tenant's members and their roles; POST adds an existing user by username or e-mail
+    (``services.member_add``)."""
+    if request.method == "GET":
+        return _members_page(request, tenant)
+    try:
+        member = services.member_add(
+            tenant_id=tenant.pk,
+            who=request.POST.get("who", ""),
+            role=request.POST.get("role", ""),
+            actor=_actor(request),
+        )
+    except DomainError as exc:
+        return _members_page(request, tenant, exc)
+    messages.success(request, f"{member.user.username} added as {member.role}.")
+    return redirect("kvstore:members", tenant_slug=tenant.slug)
+
+
+@console(Role.ADMIN)
+@require_http_methods(["POST"])
+def member_role(request: HttpRequest, tenant: Tenant, member_id: int) -> HttpResponse:
+    """Change a member's role (``services.member_set_role``: the tenant keeps an admin). Demoting yourself leads
+    to the keys, since the members page is for admins."""
+    try:
+        member = services.member_set_role(
+            tenant_id=tenant.pk, member_id=member_id, role=request.POST.get("role", ""), actor=_actor(request)
+        )
+    except DomainError as exc:
+        return _members_page(request, tenant, exc)
+    messages.success(request, f"{member.user.username} is now {member.role}.")
+    if member.user_id == request.user.pk and not access.role_allows(
+        access.role_of(user=request.user, tenant_id=tenant.pk), Role.ADMIN
+    ):
+        return redirect("kvstore:browse", tenant_slug=tenant.slug)
+    return redirect("kvstore:members", tenant_slug=tenant.slug)
+
+
+@console(Role.ADMIN)
+@require_http_methods(["POST"])
+def member_remove(request: HttpRequest, tenant: Tenant, member_id: int) -> HttpResponse:
+    """Remove a member (``services.member_remove``: never the last admin). Removing yourself leads back to the
+    tenant list, where this tenant is no longer yours."""
+    try:
+        member = services.member_remove(tenant_id=tenant.pk, member_id=member_id, actor=_actor(request))
+    except DomainError as exc:
+        return _members_page(request, tenant, exc)
+    messages.success(request, f"{member.user.username} removed from {tenant.slug}.")
+    if access.role_of(user=request.user, tenant_id=tenant.pk) is None:
+        return redirect("kvstore:tenants")
+    return redirect("kvstore:members", tenant_slug=tenant.slug)
+
+
 # --- keys ---------------------------------------------------------------------------------------------------
 
 
-@console
+@console()
 @require_GET
 def browse(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     """A page of live keys in key order under a prefix, with the listing's cursor for the next page."""
@@ -154,7 +259,7 @@ def _key_param(request: HttpRequest) -> str:
     return request.GET.get("key", "") if request.method == "GET" else request.POST.get("key", "")
 
 
-@console
+@console()
 @require_GET
 def entry(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     """One key: its value as pretty JSON, version, mod revision and TTL left."""
@@ -167,7 +272,7 @@ def entry(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     return _page(request, "entry.html", {"tenant": tenant, "key": key, "entry": found}, status)
 
 
-@console
+@console(Role.EDITOR)
 @require_http_methods(["GET", "POST"])
 def edit(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     """Create or edit a key. The form carries the version it was read at (0 for a new key); the service's
@@ -206,7 +311,7 @@ def edit(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     return redirect(reverse("kvstore:entry", args=[tenant.slug]) + "?" + urlencode({"key": result.key}))
 
 
-@console
+@console(Role.EDITOR)
 @require_http_methods(["GET", "POST"])
 def delete(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     """GET asks to confirm (showing the value); POST deletes at the version shown (a changed key is refused)."""
@@ -227,7 +332,7 @@ def delete(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     return redirect("kvstore:browse", tenant_slug=tenant.slug)
 
 
-@console
+@console()
 @require_GET
 def history(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     """A key's retained changes, newest first, paged by revision."""
@@ -246,7 +351,7 @@ def history(request: HttpRequest, tenant: Tenant) -> HttpResponse:
 # --- watch --------------------------------------------------------------------------------------------------
 
 
-@console
+@console()
 @require_GET
 def watch_page(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     """Changes under a prefix since a revision. Without JavaScript it is a page with a "newer changes" link;
@@ -263,7 +368,7 @@ def watch_page(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     return _page(request, "watch.html", {**context, "since": since, "page": page})
 
 
-@console
+@console()
 @require_GET
 def watch_json(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     """A session-authenticated long-poll for the console: ``watch.long_poll`` (the same selector and hub as

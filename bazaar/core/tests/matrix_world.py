@@ -2,7 +2,8 @@
 
 Principals: vendor A and B (each with a shop, a product and an order), trainer A and B (users linked to trainers
 ``tA``/``tB``, two pokemon each, an open offer from A to B), kv tenant A and B (an API key and an entry each),
-a staff user (no shop, no trainer), and anonymous. Everything vendor A and tenant A own carries the marker
+tenant A's console members (a viewer, an editor and an admin: users with no shop and no trainer), a staff user
+(no shop, no trainer), and anonymous. Everything vendor A and tenant A own carries the marker
 ``ALPHA`` so a response that leaks it to someone else is easy to spot.
 """
 
@@ -31,8 +32,11 @@ MARKER = b"ALPHA"
 VENDOR_A, VENDOR_B = "vendor_a", "vendor_b"
 TRAINER_A, TRAINER_B = "trainer_a", "trainer_b"
 KV_A, KV_B = "kv_a", "kv_b"
+#: Users who are members of tenant A (the KV console), each with the role of the same name.
+KV_VIEWER, KV_EDITOR, KV_ADMIN = "kv_viewer", "kv_editor", "kv_admin"
+KV_MEMBERS = {KV_VIEWER: "viewer", KV_EDITOR: "editor", KV_ADMIN: "admin"}
 STAFF, ANON = "staff", "anon"
-USERS = (VENDOR_A, VENDOR_B, TRAINER_A, TRAINER_B, STAFF)
+USERS = (VENDOR_A, VENDOR_B, TRAINER_A, TRAINER_B, KV_VIEWER, KV_EDITOR, KV_ADMIN, STAFF)
 KEYS = (KV_A, KV_B)
 PRINCIPALS = (*USERS, *KEYS, ANON)
 
@@ -155,6 +159,10 @@ def build_world(make_user: Any, media_root: Path) -> World:
         kv.entry_set(tenant_id=tenant.pk, key=key, value=value)
         if who == KV_A:
             ids.update(key=key, tenant_slug=slug, key_id=issued.key.pk)
+            for member, role in KV_MEMBERS.items():
+                added = kv.member_add(tenant_id=tenant.pk, who=member, role=role, actor=users[STAFF])
+                if member == KV_VIEWER:
+                    ids["member_id"] = added.pk
 
     missing = {
         "slug": "no-such-shop",
@@ -179,6 +187,7 @@ def build_world(make_user: Any, media_root: Path) -> World:
         "key": "no-such-key",
         "tenant_slug": "no-such-tenant",
         "key_id": 987654,
+        "member_id": 987654,
     }
     return World(users=users, secrets=secrets, ids=ids, missing=missing, baseline=snapshot())
 
@@ -222,7 +231,7 @@ def snapshot() -> list[tuple[str, str]]:
 
 def victim_snapshot(world: World) -> dict[str, list[tuple[Any, ...]]]:
     """The rows that belong to vendor A, trainer A and tenant A: nobody else's call may change them."""
-    from bazaar.kvstore.models import Entry, Tenant, TenantApiKey
+    from bazaar.kvstore.models import Entry, Tenant, TenantApiKey, TenantMember
     from bazaar.storefront.models import Order, OrderIdempotencyKey, OrderItem, Product, Shop, ShopSlugHistory
     from bazaar.trading.models import OfferItem, OwnershipChange, Pokemon, TradeOffer, Trainer
 
@@ -244,6 +253,7 @@ def victim_snapshot(world: World) -> dict[str, list[tuple[Any, ...]]]:
         "tenant": _rows(Tenant, Q(slug="alpha")),
         "kv_keys": _rows(TenantApiKey, Q(tenant__slug="alpha")),
         "entries": _rows(Entry, Q(tenant__slug="alpha")),
+        "members": _rows(TenantMember, Q(tenant__slug="alpha")),
     }
 
 

@@ -68,6 +68,8 @@ NOT_PAGES = {
     "bazaar/rentals/tests/test_browser_circulation.py)",
     "trading:import_job_progress": "JSON polled by the import job page (bazaar/trading/tests/test_browser.py)",
     "kvstore:apikey-revoke": "POST-only action (its button sits on the walked API keys page)",
+    "kvstore:member-role": "POST-only action (its button sits on the walked members page)",
+    "kvstore:member-remove": "POST-only action (its button sits on the walked members page)",
     "kvstore:watch-json": "JSON long-poll followed by the watch page's script (bazaar/kvstore/tests/"
     "test_console_browser.py)",
 }
@@ -80,7 +82,7 @@ LINKS_PER_ROUTE = 4
 @dataclass(frozen=True)
 class Visit:
     name: str  # screenshot: walk-<name>.png
-    role: str  # anon, vendor, desk, trainer, admin, reader (a rentals patron)
+    role: str  # anon, vendor, desk, trainer, admin, reader, kvmember, kveditor (KV tenant)
     url: str
     covers: str  # the resolver name of the page this visit ends on
     status: int = 200
@@ -362,6 +364,14 @@ def _visits(ids: dict[str, Any]) -> list[Visit]:
         Visit("kv-history", "admin", "/kv/t/demo/history/?key=greeting", "kvstore:history", shot=False),
         Visit("kv-watch", "admin", "/kv/t/demo/watch/", "kvstore:watch", shot=False),
         Visit("kv-apikeys", "admin", "/kv/t/demo/apikeys/", "kvstore:apikeys", shot=False),
+        Visit("kv-members", "admin", "/kv/t/demo/members/", "kvstore:members", shot=False),
+        # The demo tenant's own admin (not staff): their tenants, and the members page as they see it.
+        Visit("kv-member-tenants", "kvmember", "/kv/", "kvstore:tenants", shot=False),
+        Visit("kv-member-members", "kvmember", "/kv/t/demo/members/", "kvstore:members", shot=False),
+        # The demo tenant's editor on an admins-only page: the refusal names the role.
+        Visit(
+            "kv-member-denied", "kveditor", "/kv/t/demo/apikeys/", "kvstore:apikeys", status=403, shot=False
+        ),
     ]
 
 
@@ -441,12 +451,21 @@ def _demo_ids() -> dict[str, Any]:
 
 def _logins() -> dict[str, tuple[str, str]]:
     from bazaar.accounts.demo import DEMO_ADMIN
+    from bazaar.kvstore.demo import EDITOR, MEMBER
     from bazaar.rentals.demo import DESK, READER
     from bazaar.storefront.demo import DEMO_VENDOR
     from bazaar.trading.demo import DEMO_PASSWORD, DEMO_USER
 
     trainer = (DEMO_USER, DEMO_PASSWORD)
-    return {"vendor": DEMO_VENDOR, "desk": DESK, "trainer": trainer, "admin": DEMO_ADMIN, "reader": READER}
+    return {
+        "vendor": DEMO_VENDOR,
+        "desk": DESK,
+        "trainer": trainer,
+        "admin": DEMO_ADMIN,
+        "reader": READER,
+        "kvmember": MEMBER,
+        "kveditor": EDITOR,
+    }
 
 
 CSP_RECORDER = """

@@ -15,6 +15,7 @@ from bazaar.kvstore.services.entries import (
 )
 from bazaar.kvstore.services.history import changes_compact, tenant_set_retention
 from bazaar.kvstore.services.imports import entries_import
+from bazaar.kvstore.services.members import member_add, member_remove, member_set_role
 from bazaar.kvstore.services.tenants import (
     IssuedKey,
     KeyPrincipal,
@@ -45,6 +46,9 @@ __all__ = [
     "entry_set",
     "make_delete",
     "make_set",
+    "member_add",
+    "member_remove",
+    "member_set_role",
     "revision_bump",
     "tenant_create",
     "tenant_set_retention",

@@ -184,3 +184,38 @@ def test_no_stale_read_across_two_app_servers(kv: KV, cache_namespace: str) -> N
     finally:
         for s in servers:
             s.stop()
+
+
+def test_two_admins_stepping_down_at_once_leave_one_admin(make_user: Any) -> None:
+    """Both admins of a tenant step down (to viewer) at the same moment, ten times: each sees the other as an admin
+    when it starts, so without the tenant lock both would succeed and leave no admin. With it, one wins and the
+    other gets ``last_admin`` (nothing written), and the tenant always keeps exactly one admin."""
+    from bazaar.core.errors import Conflict
+    from bazaar.kvstore import services
+    from bazaar.kvstore.models import Role, TenantMember
+
+    root = make_user("root", is_staff=True)
+    for round_ in range(10):
+        tenant = services.tenant_create(slug=f"pair-{round_}")
+        users = [make_user(f"a{round_}"), make_user(f"b{round_}")]
+        members = [
+            services.member_add(tenant_id=tenant.pk, who=u.username, role="admin", actor=root) for u in users
+        ]
+        start = threading.Barrier(2)
+        refused: list[str] = []
+
+        def step_down(i: int, tenant_id: int = tenant.pk) -> Callable[[], None]:
+            def run() -> None:
+                start.wait()
+                try:
+                    services.member_set_role(
+                        tenant_id=tenant_id, member_id=members[i].pk, role="viewer", actor=users[i]
+                    )
+                except Conflict as exc:
+                    refused.append(exc.code)
+
+            return run
+
+        assert _run_threads([step_down(0), step_down(1)]) == []
+        assert refused == ["last_admin"]
+        assert TenantMember.objects.filter(tenant=tenant, role=Role.ADMIN).count() == 1

@@ -39,17 +39,25 @@ def state() -> list[tuple[Any, ...]]:
     ]
 
 
-def test_anonymous_goes_to_login_and_non_staff_is_refused(make_user: Any, tenant: Tenant) -> None:
+def test_anonymous_goes_to_login_and_a_non_member_sees_no_tenant(make_user: Any, tenant: Tenant) -> None:
     anon = Client()
     r = anon.get("/kv/t/acme/")
     assert r.status_code == 302
     assert r["Location"] == "/accounts/login/?next=/kv/t/acme/"
     user = Client()
     user.force_login(make_user("bob"))
-    assert user.get("/kv/").status_code == 403
-    assert user.get("/kv/t/acme/").status_code == 403
+    listing = user.get("/kv/")
+    assert listing.status_code == 200
+    assert "You are not a member of any tenant yet" in listing.content.decode()
+    assert "acme" not in listing.content.decode()
+    # A tenant they are not a member of is the 404 of one that does not exist: names do not leak.
+    for path in ("/kv/t/acme/", "/kv/t/nope/"):
+        assert user.get(path).status_code == 404
     before = state()
-    assert user.post("/kv/t/acme/edit/", {"key": "k", "value": "1", "version": "0"}).status_code == 403
+    assert user.post("/kv/t/acme/edit/", {"key": "k", "value": "1", "version": "0"}).status_code == 404
+    refused = user.post("/kv/", {"slug": "mine"})
+    assert refused.status_code == 403
+    assert "Only staff create tenants." in refused.content.decode()
     assert state() == before
 
 

@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from bazaar.kvstore import demo, services, tasks
-from bazaar.kvstore.models import Entry, Tenant, TenantApiKey
+from bazaar.kvstore.models import Entry, Tenant, TenantApiKey, TenantMember
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,10 +35,32 @@ def test_purge_task_deletes_dead_rows() -> None:
 def test_demo_is_idempotent_and_its_key_works() -> None:
     lines = demo.load()
     assert any(demo.demo_api_key() in line for line in lines)
-    counts = (Tenant.objects.count(), TenantApiKey.objects.count(), Entry.objects.count())
+    counts = (
+        Tenant.objects.count(),
+        TenantApiKey.objects.count(),
+        Entry.objects.count(),
+        TenantMember.objects.count(),
+    )
+    assert counts[3] == 2
     again = demo.load()
-    assert (Tenant.objects.count(), TenantApiKey.objects.count(), Entry.objects.count()) == counts
+    assert (
+        Tenant.objects.count(),
+        TenantApiKey.objects.count(),
+        Entry.objects.count(),
+        TenantMember.objects.count(),
+    ) == counts
     assert again == lines
     r = Client().get("/api/kv/keys/greeting", HTTP_AUTHORIZATION=f"Bearer {demo.demo_api_key()}")
     assert r.status_code == 200
     assert r.json()["value"] == "hello from Bazaar KV"
+    # The tenant member login opens the console on the demo tenant, as its admin, without being staff.
+    member = Client()
+    assert member.login(username=demo.MEMBER[0], password=demo.MEMBER[1])
+    page = member.get("/kv/t/demo/members/")
+    assert page.status_code == 200
+    assert "you: admin" in page.content.decode()
+    assert not TenantMember.objects.filter(user__is_staff=True).exists()
+    editor = Client()
+    assert editor.login(username=demo.EDITOR[0], password=demo.EDITOR[1])
+    assert editor.get("/kv/t/demo/members/").status_code == 403
+    assert any(demo.MEMBER[1] in line and demo.EDITOR[1] in line for line in lines)
