@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -304,16 +305,18 @@ class Summary:
     open_orders: int
 
 
-def dashboard_summary(shop: Shop, *, days: int = 30) -> Summary:
-    """Orders and revenue per day for the last ``days`` days (cancelled orders excluded; days in the site's
-    time zone, every day present even with zero), the top five products by quantity, low-stock products."""
-    today = timezone.localdate()
+def dashboard_summary(shop: Shop, *, days: int = 30, now: dt.datetime | None = None) -> Summary:
+    """Orders and revenue per day for the last ``days`` days (cancelled orders excluded; days in the shop's
+    time zone, midnight to midnight there, every day present even with zero), the top five products by quantity,
+    low-stock products."""
+    tz = zoneinfo.ZoneInfo(shop.timezone)
+    today = timezone.localdate(now or timezone.now(), timezone=tz)
     start_day = today - dt.timedelta(days=days - 1)
-    start = timezone.make_aware(dt.datetime.combine(start_day, dt.time.min))
+    start = timezone.make_aware(dt.datetime.combine(start_day, dt.time.min), tz)
     counted = Order.objects.filter(shop=shop, created_at__gte=start).exclude(status=OrderStatus.CANCELLED)
     per_day: dict[dt.date, tuple[int, Decimal]] = {}
     for created_at, total in counted.values_list("created_at", "total"):
-        d = timezone.localtime(created_at).date()
+        d = timezone.localtime(created_at, tz).date()
         n, rev = per_day.get(d, (0, Decimal("0.00")))
         per_day[d] = (n + 1, rev + total)
     points = [

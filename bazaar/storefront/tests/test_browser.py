@@ -185,3 +185,8 @@ def test_vendor_then_shopper_on_a_phone(browser: Any) -> None:
     assert "Cancelled" in shopper.inner_text("#timeline")
     vendor.goto("/storefront/")
     _check(vendor, "dashboard-with-order")
+    # The chart reads on a phone: its day labels are at least 9 px tall at 390 px, and it names the time zone.
+    day = vendor.locator("svg.chart text.day").first.bounding_box()
+    assert day is not None
+    assert day["height"] >= 9, day
+    assert "Days in Asia/Kolkata (IST)" in vendor.inner_text("#chart")

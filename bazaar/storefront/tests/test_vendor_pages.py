@@ -3,6 +3,7 @@ pages, the shop's time zone."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -127,3 +128,50 @@ def test_the_shop_time_zone_is_chosen_from_a_list(vc: Client, vendor: Any) -> No
     assert Shop.objects.get().timezone == "Europe/Berlin"
     assert vc.post("/storefront/shop/", form).status_code == 302  # left empty: kept
     assert Shop.objects.get().timezone == "Europe/Berlin"
+
+
+def test_the_chart_counts_days_in_the_shops_time_zone_and_says_so(
+    vc: Client, vendor: Any, make_product: Any
+) -> None:
+    """20:00 UTC on 4 December is 01:30 on 5 December in Kolkata: the order is the 5th's for an IST shop and the
+    4th's for a shop in UTC; the chart and the pages name the zone."""
+    import datetime as dt
+
+    from bazaar.storefront import selectors
+    from bazaar.storefront.chart import orders_chart_svg
+
+    order = _order(vendor, make_product)
+    placed = dt.datetime(2026, 12, 4, 20, 0, tzinfo=dt.UTC)
+    Order.objects.filter(pk=order.pk).update(created_at=placed)
+    now = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC)
+    shop = Shop.objects.get()
+
+    def days(zone: str) -> dict[str, int]:
+        shop.timezone = zone
+        return {
+            p.day.isoformat(): p.orders for p in selectors.dashboard_summary(shop, now=now).days if p.orders
+        }
+
+    assert days("Asia/Kolkata") == {"2026-12-05": 1}
+    assert days("UTC") == {"2026-12-04": 1}
+    assert days("America/New_York") == {"2026-12-04": 1}  # 15:00 there
+    # An order just before the window opens (midnight, 30 days back, in the shop's zone) is not counted.
+    shop.timezone = "Asia/Kolkata"
+    first = selectors.dashboard_summary(shop, now=now).days[0].day
+    assert first == dt.date(2026, 11, 6)
+    Order.objects.filter(pk=order.pk).update(created_at=dt.datetime(2026, 11, 5, 18, 29, tzinfo=dt.UTC))
+    assert selectors.dashboard_summary(shop, now=now).orders_total == 0
+    Order.objects.filter(pk=order.pk).update(created_at=dt.datetime(2026, 11, 5, 18, 30, tzinfo=dt.UTC))
+    assert days("Asia/Kolkata") == {"2026-11-06": 1}
+
+    svg = orders_chart_svg(selectors.dashboard_summary(shop, now=now).days, "INR", shop.timezone_label)
+    assert "days in Asia/Kolkata (IST)</title>" in svg
+    assert ">Days in Asia/Kolkata (IST)</text>" in svg
+    body = vc.get("/storefront/").content.decode()
+    assert "midnight to midnight in Asia/Kolkata (IST)" in body
+    assert "Times are in Asia/Kolkata (IST)." in body
+    assert "Days in Asia/Kolkata (IST)" in vc.get("/storefront/chart.svg").content.decode()
+    Shop.objects.update(timezone="Europe/Berlin")
+    assert re.search(
+        r"midnight to midnight in Europe/Berlin \(CES?T\)", vc.get("/storefront/").content.decode()
+    )
