@@ -220,3 +220,33 @@ def test_a_bad_photo_in_the_admin_is_refused_and_nothing_is_written(
     assert message in r.content.decode()
     assert list(Product.objects.values()) == before
     assert _files(media) == []
+
+
+def test_the_admin_takes_a_photo_up_to_the_image_limit_not_the_smaller_body_limit(
+    vendor: User, staff: Client, media: Path, settings: Any
+) -> None:
+    """A phone photo is bigger than an ordinary request body: the admin's product page has the photo limit of the
+    vendor's form (plus room for the fields), and above it a page in words with nothing written."""
+    settings.MAX_REQUEST_BODY_BYTES = 100 * 1024
+    settings.IMAGE_UPLOAD_MAX_BYTES = 400 * 1024
+    p = services.product_create(owner=vendor, name="Bowl", mrp="100", price="90", stock=3)
+    noisy = Image.frombytes(
+        "RGB", (400, 400), bytes(range(256)) * 1875
+    )  # ~480 KB of PNG that barely compresses
+    buf = io.BytesIO()
+    noisy.resize((300, 300)).save(buf, format="PNG", compress_level=0)
+    assert 100 * 1024 < len(buf.getvalue()) < 400 * 1024
+    upload = SimpleUploadedFile("big.png", buf.getvalue(), "image/png")
+    r = staff.post(f"/admin/storefront/product/{p.pk}/change/", _admin_form(p, image=upload))
+    assert r.status_code == 302, r.content.decode()[:500]
+    p.refresh_from_db()
+    assert p.thumb_width == 300
+    settings.IMAGE_UPLOAD_MAX_BYTES = 50 * 1024
+    before = list(Product.objects.values())
+    files = _files(media)
+    upload = SimpleUploadedFile("big.png", buf.getvalue(), "image/png")
+    r = staff.post(f"/admin/storefront/product/{p.pk}/change/", _admin_form(p, image=upload, name="Renamed"))
+    assert r.status_code == 413
+    assert "the largest file accepted here is 50.0\xa0KB" in r.content.decode()
+    assert list(Product.objects.values()) == before
+    assert _files(media) == files
