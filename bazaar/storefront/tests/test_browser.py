@@ -43,6 +43,11 @@ def _page(browser: Any, base: str) -> Any:
 
 def _check(page: Any, name: str) -> None:
     assert_page_fits(page)
+    # Nothing hides to the right inside a table either (a table that scrolls by itself passes scrollWidth).
+    right = page.evaluate(
+        "() => Math.max(0, ...[...document.querySelectorAll('main td')].map(e => e.getBoundingClientRect().right))"
+    )
+    assert right <= PHONE["width"], f"{page.url}: a table cell ends at {right}px"
     save_screenshot(page, SHOTS / f"storefront-{name}.png", width=PHONE["width"])
 
 
