@@ -365,14 +365,16 @@ CSV_HEADER = [
 
 
 def order_csv_rows(shop: Shop, *, status: str | None = None) -> Iterator[list[str]]:
-    """Rows for the CSV export, streamed in chunks (constant memory for any number of orders)."""
+    """Rows for the CSV export, streamed in chunks (constant memory for any number of orders). Times are the
+    shop's (its time zone, with the offset written: ``2026-12-05T01:30:00+05:30``), as on its pages."""
     yield CSV_HEADER
+    tz = zoneinfo.ZoneInfo(shop.timezone)
     qs = order_list(shop, status=status).prefetch_related("items")
     for order in qs.iterator(chunk_size=500):
         items = "; ".join(f"{i.quantity} x {i.product_name} @ {i.unit_price}" for i in order.items.all())
         yield [
             order.number,
-            order.created_at.isoformat(),
+            timezone.localtime(order.created_at, tz).isoformat(),
             order.status,
             order.payment_status,
             order.customer_name,

@@ -171,6 +171,9 @@ def test_the_chart_counts_days_in_the_shops_time_zone_and_says_so(
     assert "midnight to midnight in Asia/Kolkata (IST)" in body
     assert "Times are in Asia/Kolkata (IST)." in body
     assert "Days in Asia/Kolkata (IST)" in vc.get("/storefront/chart.svg").content.decode()
+    # The CSV export writes the shop's time with its offset (the order is at 18:30 UTC).
+    export = b"".join(vc.get("/storefront/orders.csv").streaming_content).decode()  # type: ignore[attr-defined]
+    assert ",2026-11-06T00:00:00+05:30," in export.splitlines()[1]
     Shop.objects.update(timezone="Europe/Berlin")
     assert re.search(
         r"midnight to midnight in Europe/Berlin \(CES?T\)", vc.get("/storefront/").content.decode()
