@@ -178,3 +178,13 @@ def test_the_chart_counts_days_in_the_shops_time_zone_and_says_so(
     assert re.search(
         r"midnight to midnight in Europe/Berlin \(CES?T\)", vc.get("/storefront/").content.decode()
     )
+
+
+def test_the_store_link_help_reads_as_written(vc: Client) -> None:
+    """Django renders help text as HTML: "/s/<link>/" showed as "/s//". The text says the address in words."""
+    for page in (Client().get("/storefront/signup/"), vc.get("/storefront/shop/")):
+        body = page.content.decode()
+        help_text = re.search(r'<div class="helptext" id="id_slug_helptext">([^<]*)</div>', body)
+        assert help_text, body[:2000]
+        assert "/s/your-link/" in help_text.group(1)
+        assert "<link>" not in body
