@@ -97,6 +97,10 @@ def test_vendor_then_shopper_on_a_phone(browser: Any) -> None:
     assert vendor.locator("#share svg").count() == 1
     assert vendor.is_visible("button[data-copy]")
     assert vendor.is_visible("#first-product")  # the empty dashboard says what to do next
+    vendor.goto("/storefront/orders/")
+    assert "No orders yet." in vendor.inner_text("#no-orders")  # says what to do next
+    _check(vendor, "orders-empty")
+    vendor.goto("/storefront/")
     vendor.click("a:has-text('Products')")
     _check(vendor, "products-empty")
     _add_product(vendor, "Assam Tea", "220", "250", "8", "Tea", photo=True)

@@ -188,3 +188,17 @@ def test_the_store_link_help_reads_as_written(vc: Client) -> None:
         assert help_text, body[:2000]
         assert "/s/your-link/" in help_text.group(1)
         assert "<link>" not in body
+
+
+def test_the_empty_orders_page_says_what_to_do_next(vc: Client, vendor: Any, make_product: Any) -> None:
+    body = vc.get("/storefront/orders/").content.decode()
+    assert "No orders yet." in body
+    assert 'href="/storefront/">your dashboard</a>' in body
+    assert "add your first product" in body
+    make_product(vendor, "Tea")
+    body = vc.get("/storefront/orders/").content.decode()
+    assert "No orders yet." in body
+    assert "add your first product" not in body
+    body = vc.get("/storefront/orders/?status=shipped").content.decode()
+    assert "No orders with this status." in body
+    assert "No orders yet." not in body

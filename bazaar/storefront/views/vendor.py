@@ -292,7 +292,14 @@ def order_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "storefront/orders.html",
-        {"shop": shop, "page": page, "status": status or "", "statuses": OrderStatus.choices},
+        {
+            "shop": shop,
+            "page": page,
+            "status": status or "",
+            "statuses": OrderStatus.choices,
+            # Only asked when there is no order to show (the empty state says what to do next).
+            "has_products": bool(page.object_list) or selectors.product_list(shop).exists(),
+        },
     )
 
 
