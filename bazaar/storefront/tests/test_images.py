@@ -250,3 +250,23 @@ def test_the_admin_takes_a_photo_up_to_the_image_limit_not_the_smaller_body_limi
     assert "the largest file accepted here is 50.0\xa0KB" in r.content.decode()
     assert list(Product.objects.values()) == before
     assert _files(media) == files
+
+
+def test_the_email_photo_is_absolute_when_media_live_on_another_host(
+    vendor: User, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.MEDIA_URL = "https://cdn.example/m/"
+    p = services.product_create(owner=vendor, name="Bowl", mrp="100", price="90", stock=3, image=photo())
+    with django_capture_on_commit_callbacks(execute=True):
+        services.order_place(
+            slug="vani",
+            lines=[services.OrderLine(p.pk, 1, None)],
+            customer_name="Asha",
+            phone="12345678",
+            address="1 Road",
+            idempotency_key="k-cdn",
+        )
+    (message,) = mail.outbox
+    html = str(message.alternatives[0][0])  # type: ignore[union-attr]
+    assert f'src="https://cdn.example/m/{p.thumb_small}"' in html
+    assert "https://shop.examplehttps" not in html
