@@ -16,6 +16,7 @@ from PIL import Image
 from bazaar.accounts.models import User
 from bazaar.storefront import services
 from bazaar.storefront.models import Product
+from bazaar.storefront.tests.conftest import place_order
 
 pytestmark = pytest.mark.django_db
 
@@ -132,14 +133,7 @@ def test_product_list_order_pages_and_email_show_the_photo(
 ) -> None:
     p = services.product_create(owner=vendor, name="Bowl", mrp="100", price="90", stock=3, image=photo())
     with django_capture_on_commit_callbacks(execute=True):
-        placed = services.order_place(
-            slug="vani",
-            lines=[services.OrderLine(p.pk, 1, None)],
-            customer_name="Asha",
-            phone="12345678",
-            address="1 Road",
-            idempotency_key="k-1",
-        )
+        placed = place_order("vani", p.pk)
     small = f"/media/{p.thumb_small}"
     public = client.get(f"/s/vani/orders/{placed.order.number}/").content.decode()
     assert f'src="{small}"' in public
@@ -258,14 +252,7 @@ def test_the_email_photo_is_absolute_when_media_live_on_another_host(
     settings.MEDIA_URL = "https://cdn.example/m/"
     p = services.product_create(owner=vendor, name="Bowl", mrp="100", price="90", stock=3, image=photo())
     with django_capture_on_commit_callbacks(execute=True):
-        services.order_place(
-            slug="vani",
-            lines=[services.OrderLine(p.pk, 1, None)],
-            customer_name="Asha",
-            phone="12345678",
-            address="1 Road",
-            idempotency_key="k-cdn",
-        )
+        place_order("vani", p.pk)
     (message,) = mail.outbox
     html = str(message.alternatives[0][0])  # type: ignore[union-attr]
     assert f'src="https://cdn.example/m/{p.thumb_small}"' in html

@@ -11,6 +11,7 @@ from django.test import Client
 
 from bazaar.storefront import services
 from bazaar.storefront.models import Order, OrderEvent, Product, Shop
+from bazaar.storefront.tests.conftest import place_order
 
 pytestmark = pytest.mark.django_db
 
@@ -23,14 +24,7 @@ def vc(client: Client, vendor: Any) -> Client:
 
 def _order(vendor: Any, make_product: Any) -> Order:
     tea = make_product(vendor, "Tea", stock=5)
-    return services.order_place(
-        slug="vera-spices",
-        lines=[services.OrderLine(tea.pk, 2, None)],
-        customer_name="Asha",
-        phone="98765 43210",
-        address="x",
-        idempotency_key="k",
-    ).order
+    return place_order("vera-spices", tea.pk, 2).order
 
 
 def test_the_dashboard_shares_an_absolute_link(vc: Client, settings: Any) -> None:
