@@ -10,6 +10,9 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Links that leave the site (share link, QR code, e-mails) name SITE_URL: from the environment, else .env, else the
+# address this server is started on (so `make run PORT=8001` shares :8001, not the default :8000).
+SITE_URL_ENV = SITE_URL="$${SITE_URL:-$$(sed -n 's/^SITE_URL=//p' .env 2>/dev/null)}"; SITE_URL="$${SITE_URL:-http://$(HOST):$(PORT)}"
 
 .PHONY: install run serve demo test lint typecheck migrations-check pytest screenshots bench bench-ab bench-report stack stack-down stack-test clean lock fmt
 
@@ -52,10 +55,10 @@ run: install .env
 	@echo "  log in/sign up  http://$(HOST):$(PORT)/accounts/login/   http://$(HOST):$(PORT)/accounts/signup/"
 	@echo "  health          http://$(HOST):$(PORT)/healthz  /readyz  /metrics"
 	@echo "Stop with Ctrl-C."
-	$(BIN)/python deploy/serve.py --host $(HOST) --port $(PORT)
+	$(SITE_URL_ENV) $(BIN)/python deploy/serve.py --host $(HOST) --port $(PORT)
 
 serve: install
-	$(BIN)/python deploy/serve.py --host $(HOST) --port $(PORT)
+	$(SITE_URL_ENV) $(BIN)/python deploy/serve.py --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .
