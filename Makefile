@@ -12,6 +12,9 @@ WATCH_PORT ?= 8100
 PYTEST_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Links that leave the site (share link, QR code, e-mails) name SITE_URL: from the environment, else .env, else the
+# address this server is started on (so `make run PORT=8001` shares :8001, not the default :8000).
+SITE_URL_ENV = SITE_URL="$${SITE_URL:-$$(sed -n 's/^SITE_URL=//p' .env 2>/dev/null)}"; SITE_URL="$${SITE_URL:-http://$(HOST):$(PORT)}"
 
 .PHONY: install run serve demo test lint typecheck migrations-check pytest screenshots bench bench-ab bench-report stack stack-down stack-test clean lock fmt codes-check
 
@@ -57,10 +60,10 @@ run: install .env
 	@echo "  KV watch        http://$(HOST):$(WATCH_PORT)/api/kv/watch  (the watch server: thousands of watchers;"
 	@echo "                  on :$(PORT) the same endpoint lets only a few wait per process)"
 	@echo "Stop with Ctrl-C."
-	$(BIN)/python deploy/serve.py --host $(HOST) --port $(PORT) --watch-port $(WATCH_PORT)
+	$(SITE_URL_ENV) $(BIN)/python deploy/serve.py --host $(HOST) --port $(PORT) --watch-port $(WATCH_PORT)
 
 serve: install
-	$(BIN)/python deploy/serve.py --host $(HOST) --port $(PORT) --watch-port $(WATCH_PORT)
+	$(SITE_URL_ENV) $(BIN)/python deploy/serve.py --host $(HOST) --port $(PORT) --watch-port $(WATCH_PORT)
 
 lint: install
 	$(BIN)/ruff check .

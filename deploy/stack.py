@@ -126,6 +126,7 @@ def stack_env() -> dict[str, str]:
             "DJANGO_HTTPS": "false",
             "BAZAAR_VAR_DIR": str(STATE / "var"),
             "MEDIA_ROOT": str(STATE / "media"),
+            "SITE_URL": f"http://{HOST}:{NGINX_PORT}",  # links that leave the site (e-mails, share link, QR)
             "PROMETHEUS_MULTIPROC_DIR": "",
         }
     )

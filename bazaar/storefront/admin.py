@@ -1,5 +1,11 @@
-from django.contrib import admin
+from typing import Any
 
+from django import forms
+from django.contrib import admin
+from django.core.files.uploadedfile import UploadedFile
+from django.http import HttpRequest
+
+from bazaar.core.errors import DomainError
 from bazaar.storefront.models import (
     Order,
     OrderEvent,
@@ -9,6 +15,7 @@ from bazaar.storefront.models import (
     Shop,
     ShopSlugHistory,
 )
+from bazaar.storefront.services import products as product_services
 
 
 class ProductInline(admin.TabularInline):
@@ -29,8 +36,33 @@ class ShopSlugHistoryAdmin(admin.ModelAdmin):
     list_display = ("slug", "shop", "created_at")
 
 
+class ProductAdminForm(forms.ModelForm):
+    """A photo uploaded by staff goes through the vendor's checks (size, type, a real decode) and gets the same
+    thumbnails, made here before anything is written: one code path (``services.products.image_check`` and
+    ``image_attach``), so the store never shows a placeholder for a photo the admin accepted."""
+
+    class Meta:
+        model = Product
+        # The thumbnails' names and size are made from the photo, never typed.
+        fields = (
+            "shop", "name", "description", "category", "mrp", "price", "stock",
+            "is_available", "is_listed", "is_archived", "image",
+        )  # fmt: skip
+
+    def clean_image(self) -> Any:
+        image = self.cleaned_data.get("image")
+        self.thumbs = None
+        if isinstance(image, UploadedFile):
+            try:
+                self.thumbs = product_services.image_check(image)
+            except DomainError as exc:
+                raise forms.ValidationError(exc.message, code=exc.code)
+        return image
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
+    form = ProductAdminForm
     list_display = (
         "name",
         "shop",
@@ -44,6 +76,15 @@ class ProductAdmin(admin.ModelAdmin):
     )
     list_filter = ("is_available", "is_listed", "is_archived")
     search_fields = ("name", "shop__slug")
+
+    def save_model(self, request: HttpRequest, obj: Product, form: Any, change: bool) -> None:
+        if "image" in form.changed_data:
+            image = form.cleaned_data.get("image")
+            if isinstance(image, UploadedFile) and form.thumbs is not None:
+                product_services.image_attach(obj, image, form.thumbs)
+            elif not image:  # "Clear" ticked
+                product_services.image_detach(obj)
+        super().save_model(request, obj, form, change)
 
 
 class OrderItemInline(admin.TabularInline):

@@ -15,5 +15,6 @@ class StorefrontConfig(AppConfig):
         fastpath.register_write("POST", r"^/api/storefront/stores/(?P<slug>[^/]+)/orders$", fast_order)
         # The public store page: its fast-path route, edge purges and model dependencies come from here.
         cache.declare()
-        # Product photos: bigger than an ordinary form body (the limit is stated on the form).
-        middleware.allow_images("/storefront/products/")
+        # Product photos: bigger than an ordinary form body (the limit is stated on the form), in the vendor's form
+        # and in the admin's product page alike.
+        middleware.allow_images("/storefront/products/", "/admin/storefront/product/")

@@ -22,7 +22,11 @@ class VendorSignupForm(forms.Form):
     password_again = TextField(widget=forms.PasswordInput, max_length=256, label="Password (again)")
     shop_name = TextField(max_length=120)
     slug = TextField(
-        max_length=60, required=False, label="Store link", help_text="/s/<link>/ — leave empty to derive it."
+        max_length=60,
+        required=False,
+        label="Store link",
+        help_text="Your store's address ends in /s/your-link/ (lowercase letters, digits, dashes); leave it empty "
+        "to make it from the shop name.",
     )
     currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="INR")
     contact_phone = TextField(max_length=30, required=False)
@@ -40,7 +44,7 @@ class ShopForm(forms.Form):
         max_length=60,
         required=False,
         label="Store link",
-        help_text="/s/<link>/ — the old link keeps redirecting.",
+        help_text="Your store's address ends in /s/your-link/; if you change it, the old link keeps redirecting.",
     )
     currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="INR")
     contact_email = forms.EmailField(required=False)

@@ -7,6 +7,9 @@ from django.core.files.storage import default_storage
 
 
 def absolute(path: str) -> str:
+    """``SITE_URL`` + a site path; a URL that is absolute already (``MEDIA_URL`` on another host) stays as is."""
+    if path.startswith(("https://", "http://", "//")):
+        return f"https:{path}" if path.startswith("//") else path
     return f"{settings.SITE_URL}{path}"
 
 

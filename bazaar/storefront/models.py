@@ -6,6 +6,8 @@ prices >= 0 and selling <= MRP, stock >= 0, quantities > 0, one idempotency key 
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
 from decimal import Decimal
 
 from django.conf import settings
@@ -44,6 +46,12 @@ class Shop(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.slug})"
+
+    @property
+    def timezone_label(self) -> str:
+        """The zone and its abbreviation now, as pages and the chart say it: "Asia/Kolkata (IST)"."""
+        abbr = dt.datetime.now(zoneinfo.ZoneInfo(self.timezone)).strftime("%Z")
+        return f"{self.timezone} ({abbr})" if abbr and abbr not in self.timezone else self.timezone
 
 
 class ShopSlugHistory(models.Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -304,16 +305,18 @@ class Summary:
     open_orders: int
 
 
-def dashboard_summary(shop: Shop, *, days: int = 30) -> Summary:
-    """Orders and revenue per day for the last ``days`` days (cancelled orders excluded; days in the site's
-    time zone, every day present even with zero), the top five products by quantity, low-stock products."""
-    today = timezone.localdate()
+def dashboard_summary(shop: Shop, *, days: int = 30, now: dt.datetime | None = None) -> Summary:
+    """Orders and revenue per day for the last ``days`` days (cancelled orders excluded; days in the shop's
+    time zone, midnight to midnight there, every day present even with zero), the top five products by quantity,
+    low-stock products."""
+    tz = zoneinfo.ZoneInfo(shop.timezone)
+    today = timezone.localdate(now or timezone.now(), timezone=tz)
     start_day = today - dt.timedelta(days=days - 1)
-    start = timezone.make_aware(dt.datetime.combine(start_day, dt.time.min))
+    start = timezone.make_aware(dt.datetime.combine(start_day, dt.time.min), tz)
     counted = Order.objects.filter(shop=shop, created_at__gte=start).exclude(status=OrderStatus.CANCELLED)
     per_day: dict[dt.date, tuple[int, Decimal]] = {}
     for created_at, total in counted.values_list("created_at", "total"):
-        d = timezone.localtime(created_at).date()
+        d = timezone.localtime(created_at, tz).date()
         n, rev = per_day.get(d, (0, Decimal("0.00")))
         per_day[d] = (n + 1, rev + total)
     points = [
@@ -362,14 +365,16 @@ CSV_HEADER = [
 
 
 def order_csv_rows(shop: Shop, *, status: str | None = None) -> Iterator[list[str]]:
-    """Rows for the CSV export, streamed in chunks (constant memory for any number of orders)."""
+    """Rows for the CSV export, streamed in chunks (constant memory for any number of orders). Times are the
+    shop's (its time zone, with the offset written: ``2026-12-05T01:30:00+05:30``), as on its pages."""
     yield CSV_HEADER
+    tz = zoneinfo.ZoneInfo(shop.timezone)
     qs = order_list(shop, status=status).prefetch_related("items")
     for order in qs.iterator(chunk_size=500):
         items = "; ".join(f"{i.quantity} x {i.product_name} @ {i.unit_price}" for i in order.items.all())
         yield [
             order.number,
-            order.created_at.isoformat(),
+            timezone.localtime(order.created_at, tz).isoformat(),
             order.status,
             order.payment_status,
             order.customer_name,

@@ -73,4 +73,4 @@ def test_large_bodies_are_allowed_where_the_apps_said() -> None:
     from bazaar.core import middleware
 
     assert set(middleware.LARGE_BODY_PREFIXES) == {"/api/trading/import", "/trading/import", "/api/kv/import"}
-    assert middleware.IMAGE_UPLOAD_PREFIXES == ("/storefront/products/",)
+    assert middleware.IMAGE_UPLOAD_PREFIXES == ("/storefront/products/", "/admin/storefront/product/")

@@ -410,3 +410,136 @@ def test_watches_through_nginx_wait_on_the_watch_servers_not_app_threads(tokens:
             ids.append(int(line[4:]))
     stream.close()
     assert ids == written
+
+
+# --- uploads (media) through nginx ---------------------------------------------------------------------------
+
+
+class _Session:
+    """A person's browser, reduced to cookies: signs in through the real login form behind nginx."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.cookies: dict[str, str] = {}
+
+    def send(self, method: str, path: str, body: bytes | None = None, **headers: str) -> Resp:
+        hdrs = dict(headers)
+        if self.cookies:
+            hdrs["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        conn = _conn(self.base)
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+            r = conn.getresponse()
+            for name, value in r.getheaders():
+                if name.lower() == "set-cookie":
+                    key, _, rest = value.partition("=")
+                    self.cookies[key.strip()] = rest.split(";", 1)[0]
+            return Resp(r.status, r.read(), {k.lower(): v for k, v in r.getheaders()})
+        finally:
+            conn.close()
+
+    def csrf(self, path: str) -> str:
+        page = self.send("GET", path)
+        assert page.status == 200, (path, page.status)
+        m = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        assert m, f"{path} has no CSRF token"
+        return m.group(1)
+
+    def post(
+        self, path: str, fields: dict[str, str], files: dict[str, tuple[str, str, bytes]] | None = None
+    ) -> Resp:
+        """A form post as a browser sends it: multipart/form-data with the page's CSRF token."""
+        boundary = uuid.uuid4().hex
+        parts: list[bytes] = []
+        for name, value in {"csrfmiddlewaretoken": self.csrf(path), **fields}.items():
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+            )
+        for name, (filename, content_type, data) in (files or {}).items():
+            head = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                f"Content-Type: {content_type}\r\n\r\n"
+            )
+            parts.append(head.encode() + data + b"\r\n")
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        return self.send(
+            "POST",
+            path,
+            body,
+            **{"Content-Type": f"multipart/form-data; boundary={boundary}", "Referer": self.base + path},
+        )
+
+
+def _photo_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (900, 600), (180, 90, 30)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_nginx_serves_an_uploaded_photo_and_its_thumbnails_with_their_cache_headers(
+    tokens: dict[str, str],
+) -> None:
+    """A vendor uploads a photo through the product form behind nginx; the store page (through nginx) shows its
+    thumbnails, and nginx itself — not an app server — serves them from the shared media folder: a year and
+    immutable for the thumbnails, a day for the original, never anything but an image."""
+    vendor = _Session(STACK)
+    signed_in = vendor.post("/accounts/login/", {"username": "demo", "password": "spice-market-2026"})
+    assert signed_in.status == 302, signed_in.text[:500]
+    assert "sessionid" in vendor.cookies
+    name = f"0 Stack photo {uuid.uuid4().hex[:10]}"  # sorts onto the store's first page
+    form = {"name": name, "mrp": "120", "price": "99", "stock": "7", "is_available": "on", "is_listed": "on"}
+    created = vendor.post(
+        "/storefront/products/new/", form, {"image": ("stack.png", "image/png", _photo_png())}
+    )
+    assert created.status == 302, created.text[:1000]
+    products = vendor.send("GET", "/storefront/products/")
+    row = re.search(
+        rf'<tr data-product="{re.escape(name)}">.*?/storefront/products/(\d+)/edit/', products.text, re.S
+    )
+    assert row, "the new product is not on the product list"
+    pk = row.group(1)
+    try:
+        store = get(STACK, STORE)
+        assert store.status == 200
+        card = store.text[store.text.index(f'data-product="{name}"') :].split("</li>")[0]
+        img = re.search(r'<img class="thumb" src="([^"]+)" srcset="([^" ]+) 240w, ([^" ]+) 480w"', card)
+        assert img, card
+        small, large = img.group(2), img.group(3)
+        assert small == img.group(1)
+        assert re.fullmatch(r"/media/storefront/thumbs/[A-Za-z0-9]+-240\.jpg", small), small
+        for thumb in (small, large):
+            r = get(STACK, thumb)
+            assert r.status == 200, (thumb, r.status)
+            assert r.header("content-type") == "image/jpeg"
+            assert r.header("cache-control") == "public, max-age=31536000, immutable"
+            assert r.header("x-content-type-options") == "nosniff"
+            assert "sandbox" in r.header("content-security-policy")
+            assert r.body[:3] == b"\xff\xd8\xff"  # a JPEG
+            # nginx's own file answer (ranges, ETag), not a proxied one: the app adds its security headers.
+            assert r.header("accept-ranges") == "bytes"
+            assert r.header("etag")
+            assert "x-frame-options" not in r.headers, "proxied to an app server instead of served by nginx"
+            assert "x-frame-options" in get(APPS[0], thumb).headers  # (what a proxied answer would carry)
+        original = call(STACK, "GET", f"/api/storefront/products/{pk}", token=tokens["vendor"]).json()[
+            "image"
+        ]
+        assert re.fullmatch(r"/media/storefront/products/[^/]+\.png", original), original
+        r = get(STACK, original)
+        assert (r.status, r.header("content-type")) == (200, "image/png")
+        assert r.header("cache-control") == "public, max-age=86400"
+        assert "x-frame-options" not in r.headers
+        # Only images, and nothing outside the folder.
+        for path in (
+            "/media/storefront/products/",
+            "/media/x.html",
+            "/media/../deploy/stack.py",
+            small + ".html",
+        ):
+            assert get(STACK, path).status == 404, path
+    finally:
+        deleted = vendor.post(f"/storefront/products/{pk}/delete/", {})
+        assert deleted.status == 302, deleted.text[:500]

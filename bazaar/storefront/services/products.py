@@ -65,9 +65,11 @@ def _validate(product: Product) -> None:
         )
 
 
-def _check_image(image: UploadedFile | None) -> images.Thumbs | None:
+def image_check(image: UploadedFile | None) -> images.Thumbs | None:
     """Size, declared type, then a real decode: the thumbnails are made here, before any write, so a file that
-    only claims to be an image is refused with nothing stored."""
+    only claims to be an image is refused with nothing stored. Raises PayloadTooLarge ``image_too_large``,
+    ValidationFailed ``invalid_image``. The one check for every way in (the vendor's form and the API through
+    the services below, the Django admin through its form)."""
     if image is None:
         return None
     limit = conf.max_image_bytes()
@@ -84,10 +86,18 @@ def _check_image(image: UploadedFile | None) -> images.Thumbs | None:
     return images.render(image)
 
 
-def _attach(product: Product, image: UploadedFile, thumbs: images.Thumbs) -> None:
+def image_attach(product: Product, image: UploadedFile, thumbs: images.Thumbs) -> None:
+    """Store the checked upload and its thumbnails on ``product`` (not saved: the caller saves the row)."""
     product.image.save(image.name or "image", image, save=False)
     product.thumb_small, product.thumb = images.store(thumbs)
     product.thumb_width, product.thumb_height = thumbs.width, thumbs.height
+
+
+def image_detach(product: Product) -> None:
+    """Forget the photo and its thumbnails on ``product`` (not saved); the store shows the placeholder."""
+    product.image = None
+    product.thumb_small = product.thumb = ""
+    product.thumb_width = product.thumb_height = 0
 
 
 def _name_taken(shop: Shop, name: str, exclude_pk: int | None = None) -> bool:
@@ -116,7 +126,7 @@ def product_create(
     stock >= 0. Raises NotFound ``no_shop``, ValidationFailed, Conflict ``duplicate_name``, PayloadTooLarge.
     Writes nothing on failure; invalidates the store page after commit.
     """
-    thumbs = _check_image(image)
+    thumbs = image_check(image)
     shop = owner_shop(owner)
     product = Product(
         shop=shop,
@@ -135,7 +145,7 @@ def product_create(
             if _name_taken(shop, product.name):
                 raise Conflict("A product with that name exists in your shop.", code="duplicate_name")
             if image is not None and thumbs is not None:
-                _attach(product, image, thumbs)
+                image_attach(product, image, thumbs)
             product.save()
     except IntegrityError:
         raise Conflict("A product with that name exists in your shop.", code="duplicate_name")
@@ -156,7 +166,7 @@ def product_update(
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise ValidationFailed("Unknown fields.", code="unknown_fields", details=sorted(unknown))
-    thumbs = _check_image(image)
+    thumbs = image_check(image)
     try:
         with transaction.atomic():
             product = (
@@ -175,7 +185,7 @@ def product_update(
             if _name_taken(product.shop, product.name, exclude_pk=product.pk):
                 raise Conflict("A product with that name exists in your shop.", code="duplicate_name")
             if image is not None and thumbs is not None:
-                _attach(product, image, thumbs)
+                image_attach(product, image, thumbs)
             product.save()
     except IntegrityError:
         raise Conflict("A product with that name exists in your shop.", code="duplicate_name")

@@ -36,3 +36,17 @@ def make_product(db: Any) -> Any:
         )
 
     return make
+
+
+def place_order(slug: str, product_id: int, quantity: int = 1, *, key: str = "k") -> Any:
+    """A customer's order of one line at the store ``slug``, as the checkout places it (the PlaceResult)."""
+    from bazaar.storefront import services
+
+    return services.order_place(
+        slug=slug,
+        lines=[services.OrderLine(product_id, quantity, None)],
+        customer_name="Asha",
+        phone="98765 43210",
+        address="1 Road",
+        idempotency_key=key,
+    )

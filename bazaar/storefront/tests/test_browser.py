@@ -43,6 +43,11 @@ def _page(browser: Any, base: str) -> Any:
 
 def _check(page: Any, name: str) -> None:
     assert_page_fits(page)
+    # Nothing hides to the right inside a table either (a table that scrolls by itself passes scrollWidth).
+    right = page.evaluate(
+        "() => Math.max(0, ...[...document.querySelectorAll('main td')].map(e => e.getBoundingClientRect().right))"
+    )
+    assert right <= PHONE["width"], f"{page.url}: a table cell ends at {right}px"
     save_screenshot(page, SHOTS / f"storefront-{name}.png", width=PHONE["width"])
 
 
@@ -92,6 +97,10 @@ def test_vendor_then_shopper_on_a_phone(browser: Any) -> None:
     assert vendor.locator("#share svg").count() == 1
     assert vendor.is_visible("button[data-copy]")
     assert vendor.is_visible("#first-product")  # the empty dashboard says what to do next
+    vendor.goto("/storefront/orders/")
+    assert "No orders yet." in vendor.inner_text("#no-orders")  # says what to do next
+    _check(vendor, "orders-empty")
+    vendor.goto("/storefront/")
     vendor.click("a:has-text('Products')")
     _check(vendor, "products-empty")
     _add_product(vendor, "Assam Tea", "220", "250", "8", "Tea", photo=True)
@@ -185,3 +194,8 @@ def test_vendor_then_shopper_on_a_phone(browser: Any) -> None:
     assert "Cancelled" in shopper.inner_text("#timeline")
     vendor.goto("/storefront/")
     _check(vendor, "dashboard-with-order")
+    # The chart reads on a phone: its day labels are at least 9 px tall at 390 px, and it names the time zone.
+    day = vendor.locator("svg.chart text.day").first.bounding_box()
+    assert day is not None
+    assert day["height"] >= 9, day
+    assert "Days in Asia/Kolkata (IST)" in vendor.inner_text("#chart")

@@ -16,6 +16,7 @@ from PIL import Image
 from bazaar.accounts.models import User
 from bazaar.storefront import services
 from bazaar.storefront.models import Product
+from bazaar.storefront.tests.conftest import place_order
 
 pytestmark = pytest.mark.django_db
 
@@ -132,14 +133,7 @@ def test_product_list_order_pages_and_email_show_the_photo(
 ) -> None:
     p = services.product_create(owner=vendor, name="Bowl", mrp="100", price="90", stock=3, image=photo())
     with django_capture_on_commit_callbacks(execute=True):
-        placed = services.order_place(
-            slug="vani",
-            lines=[services.OrderLine(p.pk, 1, None)],
-            customer_name="Asha",
-            phone="12345678",
-            address="1 Road",
-            idempotency_key="k-1",
-        )
+        placed = place_order("vani", p.pk)
     small = f"/media/{p.thumb_small}"
     public = client.get(f"/s/vani/orders/{placed.order.number}/").content.decode()
     assert f'src="{small}"' in public
@@ -152,3 +146,114 @@ def test_product_list_order_pages_and_email_show_the_photo(
     html = message.alternatives[0][0]  # type: ignore[attr-defined]
     assert f'src="https://shop.example{small}"' in str(html)
     assert "/storefront/orders/" not in str(html).replace("https://shop.example/storefront/orders/", "")
+
+
+def _admin_form(p: Product, **changes: Any) -> dict[str, Any]:
+    data = {
+        "shop": p.shop_id,
+        "name": p.name,
+        "description": p.description,
+        "category": p.category,
+        "mrp": str(p.mrp),
+        "price": str(p.price),
+        "stock": str(p.stock),
+        "is_available": "on",
+        "is_listed": "on",
+    }
+    return data | changes
+
+
+@pytest.fixture
+def staff(client: Client, make_user: Any) -> Client:
+    client.force_login(make_user("root", is_staff=True, is_superuser=True))
+    return client
+
+
+def test_a_photo_uploaded_in_the_admin_gets_the_same_thumbnails(
+    vendor: User, staff: Client, media: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    p = services.product_create(owner=vendor, name="Bowl", mrp="100", price="90", stock=3)
+    assert "srcset" not in staff.get("/s/vani/").content.decode()  # cached: the admin's save must drop it
+    with django_capture_on_commit_callbacks(execute=True):
+        r = staff.post(f"/admin/storefront/product/{p.pk}/change/", _admin_form(p, image=photo(1000, 500)))
+    assert r.status_code == 302, r.content.decode()[:2000]
+    p.refresh_from_db()
+    assert (p.thumb_width, p.thumb_height) == (480, 240)
+    with Image.open(media / p.thumb_small) as small:
+        assert (small.size, small.format) == ((240, 120), "JPEG")
+    assert len(_files(media)) == 3
+    body = staff.get("/s/vani/").content.decode()  # the store page was dropped by the admin's save
+    assert f'srcset="/media/{p.thumb_small} 240w, /media/{p.thumb} 480w"' in body
+    # "Clear" forgets the thumbnails too: the store shows the placeholder, not a broken image.
+    with django_capture_on_commit_callbacks(execute=True):
+        r = staff.post(f"/admin/storefront/product/{p.pk}/change/", _admin_form(p, **{"image-clear": "on"}))
+    assert r.status_code == 302
+    p.refresh_from_db()
+    assert (p.image.name, p.thumb_small, p.thumb, p.thumb_width) == ("", "", "", 0)
+    assert "srcset" not in staff.get("/s/vani/").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("upload", "message"),
+    [
+        (SimpleUploadedFile("x.png", b"\x89PNG\r\n\x1a\n not really", "image/png"), "Upload a valid image"),
+        (photo(fmt="BMP"), "The image must be PNG, JPEG, WebP or GIF."),
+        ("big", "the largest accepted is 1.0\xa0KB"),
+    ],
+)
+def test_a_bad_photo_in_the_admin_is_refused_and_nothing_is_written(
+    vendor: User, staff: Client, media: Path, settings: Any, upload: Any, message: str
+) -> None:
+    settings.IMAGE_UPLOAD_MAX_BYTES = 1024 if upload == "big" else 5 * 1024 * 1024
+    if upload == "big":
+        upload = photo(fmt="JPEG")
+    p = services.product_create(owner=vendor, name="Bowl", mrp="100", price="90", stock=3)
+    before = list(Product.objects.values())
+    r = staff.post(f"/admin/storefront/product/{p.pk}/change/", _admin_form(p, image=upload, name="Renamed"))
+    assert r.status_code == 200  # the form again
+    assert message in r.content.decode()
+    assert list(Product.objects.values()) == before
+    assert _files(media) == []
+
+
+def test_the_admin_takes_a_photo_up_to_the_image_limit_not_the_smaller_body_limit(
+    vendor: User, staff: Client, media: Path, settings: Any
+) -> None:
+    """A phone photo is bigger than an ordinary request body: the admin's product page has the photo limit of the
+    vendor's form (plus room for the fields), and above it a page in words with nothing written."""
+    settings.MAX_REQUEST_BODY_BYTES = 100 * 1024
+    settings.IMAGE_UPLOAD_MAX_BYTES = 400 * 1024
+    p = services.product_create(owner=vendor, name="Bowl", mrp="100", price="90", stock=3)
+    noisy = Image.frombytes(
+        "RGB", (400, 400), bytes(range(256)) * 1875
+    )  # ~480 KB of PNG that barely compresses
+    buf = io.BytesIO()
+    noisy.resize((300, 300)).save(buf, format="PNG", compress_level=0)
+    assert 100 * 1024 < len(buf.getvalue()) < 400 * 1024
+    upload = SimpleUploadedFile("big.png", buf.getvalue(), "image/png")
+    r = staff.post(f"/admin/storefront/product/{p.pk}/change/", _admin_form(p, image=upload))
+    assert r.status_code == 302, r.content.decode()[:500]
+    p.refresh_from_db()
+    assert p.thumb_width == 300
+    settings.IMAGE_UPLOAD_MAX_BYTES = 50 * 1024
+    before = list(Product.objects.values())
+    files = _files(media)
+    upload = SimpleUploadedFile("big.png", buf.getvalue(), "image/png")
+    r = staff.post(f"/admin/storefront/product/{p.pk}/change/", _admin_form(p, image=upload, name="Renamed"))
+    assert r.status_code == 413
+    assert "the largest file accepted here is 50.0\xa0KB" in r.content.decode()
+    assert list(Product.objects.values()) == before
+    assert _files(media) == files
+
+
+def test_the_email_photo_is_absolute_when_media_live_on_another_host(
+    vendor: User, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.MEDIA_URL = "https://cdn.example/m/"
+    p = services.product_create(owner=vendor, name="Bowl", mrp="100", price="90", stock=3, image=photo())
+    with django_capture_on_commit_callbacks(execute=True):
+        place_order("vani", p.pk)
+    (message,) = mail.outbox
+    html = str(message.alternatives[0][0])  # type: ignore[union-attr]
+    assert f'src="https://cdn.example/m/{p.thumb_small}"' in html
+    assert "https://shop.examplehttps" not in html

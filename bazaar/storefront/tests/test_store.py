@@ -234,3 +234,35 @@ def test_the_order_page_has_a_timeline_in_the_shops_time_zone(
     assert "<strong>Payment paid</strong>" in body
     assert "Times are in Asia/Kolkata time (IST)" in body
     assert client.get("/s/vera-spices/orders/BZ-NOPE/").status_code == 404
+
+
+def test_a_cache_miss_of_a_5000_product_store_costs_a_fixed_number_of_queries(
+    client: Client, vendor: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """One page of 24 out of 5,000 products, built on a miss: the shop, the page, the category counts — three
+    queries however many products the shop has (no query per card, no count over all rows in Python)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    assert client.get("/s/vera-spices/").status_code == 200  # the cache connection is open (and settled)
+    with django_capture_on_commit_callbacks(execute=True):
+        Product.objects.bulk_create(
+            [
+                Product(
+                    shop=vendor.shop, name=f"Item {i:04d}", mrp=10, price=9, stock=9, category=f"C{i % 7}"
+                )
+                for i in range(5000)
+            ]
+        )
+    with CaptureQueriesContext(connection) as queries:  # bulk_create dropped the page: a miss
+        r = client.get("/s/vera-spices/")
+    assert r.status_code == 200
+    assert r["X-Cache"] == "miss"
+    assert len(_names(r.content)) == 24
+    sqls = [q["sql"] for q in queries.captured_queries]
+    assert len(sqls) <= 3, sqls
+    assert any("LIMIT 25" in s for s in sqls), sqls  # the page reads 24 rows (and one to know there is more)
+    with CaptureQueriesContext(connection) as queries:
+        hit = client.get("/s/vera-spices/")
+    assert (hit["X-Cache"], hit.content) == ("hit", r.content)
+    assert queries.captured_queries == []

@@ -3,6 +3,7 @@ pages, the shop's time zone."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from django.test import Client
 
 from bazaar.storefront import services
 from bazaar.storefront.models import Order, OrderEvent, Product, Shop
+from bazaar.storefront.tests.conftest import place_order
 
 pytestmark = pytest.mark.django_db
 
@@ -22,14 +24,7 @@ def vc(client: Client, vendor: Any) -> Client:
 
 def _order(vendor: Any, make_product: Any) -> Order:
     tea = make_product(vendor, "Tea", stock=5)
-    return services.order_place(
-        slug="vera-spices",
-        lines=[services.OrderLine(tea.pk, 2, None)],
-        customer_name="Asha",
-        phone="98765 43210",
-        address="x",
-        idempotency_key="k",
-    ).order
+    return place_order("vera-spices", tea.pk, 2).order
 
 
 def test_the_dashboard_shares_an_absolute_link(vc: Client, settings: Any) -> None:
@@ -127,3 +122,77 @@ def test_the_shop_time_zone_is_chosen_from_a_list(vc: Client, vendor: Any) -> No
     assert Shop.objects.get().timezone == "Europe/Berlin"
     assert vc.post("/storefront/shop/", form).status_code == 302  # left empty: kept
     assert Shop.objects.get().timezone == "Europe/Berlin"
+
+
+def test_the_chart_counts_days_in_the_shops_time_zone_and_says_so(
+    vc: Client, vendor: Any, make_product: Any
+) -> None:
+    """20:00 UTC on 4 December is 01:30 on 5 December in Kolkata: the order is the 5th's for an IST shop and the
+    4th's for a shop in UTC; the chart and the pages name the zone."""
+    import datetime as dt
+
+    from bazaar.storefront import selectors
+    from bazaar.storefront.chart import orders_chart_svg
+
+    order = _order(vendor, make_product)
+    placed = dt.datetime(2026, 12, 4, 20, 0, tzinfo=dt.UTC)
+    Order.objects.filter(pk=order.pk).update(created_at=placed)
+    now = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC)
+    shop = Shop.objects.get()
+
+    def days(zone: str) -> dict[str, int]:
+        shop.timezone = zone
+        return {
+            p.day.isoformat(): p.orders for p in selectors.dashboard_summary(shop, now=now).days if p.orders
+        }
+
+    assert days("Asia/Kolkata") == {"2026-12-05": 1}
+    assert days("UTC") == {"2026-12-04": 1}
+    assert days("America/New_York") == {"2026-12-04": 1}  # 15:00 there
+    # An order just before the window opens (midnight, 30 days back, in the shop's zone) is not counted.
+    shop.timezone = "Asia/Kolkata"
+    first = selectors.dashboard_summary(shop, now=now).days[0].day
+    assert first == dt.date(2026, 11, 6)
+    Order.objects.filter(pk=order.pk).update(created_at=dt.datetime(2026, 11, 5, 18, 29, tzinfo=dt.UTC))
+    assert selectors.dashboard_summary(shop, now=now).orders_total == 0
+    Order.objects.filter(pk=order.pk).update(created_at=dt.datetime(2026, 11, 5, 18, 30, tzinfo=dt.UTC))
+    assert days("Asia/Kolkata") == {"2026-11-06": 1}
+
+    svg = orders_chart_svg(selectors.dashboard_summary(shop, now=now).days, "INR", shop.timezone_label)
+    assert "days in Asia/Kolkata (IST)</title>" in svg
+    assert ">Days in Asia/Kolkata (IST)</text>" in svg
+    body = vc.get("/storefront/").content.decode()
+    assert "midnight to midnight in Asia/Kolkata (IST)" in body
+    assert "Times are in Asia/Kolkata (IST)." in body
+    assert "Days in Asia/Kolkata (IST)" in vc.get("/storefront/chart.svg").content.decode()
+    # The CSV export writes the shop's time with its offset (the order is at 18:30 UTC).
+    export = b"".join(vc.get("/storefront/orders.csv").streaming_content).decode()  # type: ignore[attr-defined]
+    assert ",2026-11-06T00:00:00+05:30," in export.splitlines()[1]
+    Shop.objects.update(timezone="Europe/Berlin")
+    assert re.search(
+        r"midnight to midnight in Europe/Berlin \(CES?T\)", vc.get("/storefront/").content.decode()
+    )
+
+
+def test_the_store_link_help_reads_as_written(vc: Client) -> None:
+    """Django renders help text as HTML: "/s/<link>/" showed as "/s//". The text says the address in words."""
+    for page in (Client().get("/storefront/signup/"), vc.get("/storefront/shop/")):
+        body = page.content.decode()
+        help_text = re.search(r'<div class="helptext" id="id_slug_helptext">([^<]*)</div>', body)
+        assert help_text, body[:2000]
+        assert "/s/your-link/" in help_text.group(1)
+        assert "<link>" not in body
+
+
+def test_the_empty_orders_page_says_what_to_do_next(vc: Client, vendor: Any, make_product: Any) -> None:
+    body = vc.get("/storefront/orders/").content.decode()
+    assert "No orders yet." in body
+    assert 'href="/storefront/">your dashboard</a>' in body
+    assert "add your first product" in body
+    make_product(vendor, "Tea")
+    body = vc.get("/storefront/orders/").content.decode()
+    assert "No orders yet." in body
+    assert "add your first product" not in body
+    body = vc.get("/storefront/orders/?status=shipped").content.decode()
+    assert "No orders with this status." in body
+    assert "No orders yet." not in body

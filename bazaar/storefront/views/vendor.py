@@ -70,7 +70,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if shop is None:
         return redirect("storefront:shop")
     summary = selectors.dashboard_summary(shop)
-    chart = mark_safe(orders_chart_svg(summary.days, shop.currency))  # noqa: S308 - built from numbers and escaped text
+    chart = mark_safe(orders_chart_svg(summary.days, shop.currency, shop.timezone_label))  # noqa: S308 - built from numbers and escaped text
     recent = list(selectors.order_list(shop)[:5])
     url = links.store_url(shop.slug)
     share = {
@@ -100,7 +100,9 @@ def chart_svg(request: HttpRequest) -> HttpResponse:
         return redirect(f"/accounts/login/?next={request.path}")
     shop = _shop_or_404(request)
     summary = selectors.dashboard_summary(shop)
-    response = HttpResponse(orders_chart_svg(summary.days, shop.currency), content_type="image/svg+xml")
+    response = HttpResponse(
+        orders_chart_svg(summary.days, shop.currency, shop.timezone_label), content_type="image/svg+xml"
+    )
     response["Cache-Control"] = "private, no-store"
     return response
 
@@ -290,7 +292,14 @@ def order_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "storefront/orders.html",
-        {"shop": shop, "page": page, "status": status or "", "statuses": OrderStatus.choices},
+        {
+            "shop": shop,
+            "page": page,
+            "status": status or "",
+            "statuses": OrderStatus.choices,
+            # Only asked when there is no order to show (the empty state says what to do next).
+            "has_products": bool(page.object_list) or selectors.product_list(shop).exists(),
+        },
     )
 
 
