@@ -12,8 +12,9 @@ instead, started if down), creates the `bazaar_stack` database, migrates, loads 
 State (pids, logs, what was started, the edge cache) lives in var/stack/ (``STACK_STATE``). The app servers and
 the worker purge the nginx edge cache after every commit that changes a cached page (``EDGE_PURGE_URL``).
 Ports and the database name can be moved with ``STACK_PORT``, ``STACK_APP_PORTS``, ``STACK_PURGE_PORT`` and
-``STACK_DB``; the cache key prefix and the Celery queue follow the database name, so two stacks on different
-databases never see each other's entries or tasks.
+``STACK_DB`` (``STACK_APPS=N``: N app servers on consecutive ports from the first of ``STACK_APP_PORTS``); the
+cache key prefix and the Celery queue follow the database name, so two stacks on different databases never see
+each other's entries or tasks.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ STATE = Path(os.environ.get("STACK_STATE") or ROOT / "var" / "stack")
 PY = sys.executable
 HOST = "127.0.0.1"
 APP_PORTS = [int(p) for p in os.environ.get("STACK_APP_PORTS", "8001,8002").split(",")]
+# STACK_APPS=N: N app servers on consecutive ports from the first of APP_PORTS (the capacity curve: 1, 2, 4).
+if os.environ.get("STACK_APPS"):
+    APP_PORTS = [APP_PORTS[0] + i for i in range(int(os.environ["STACK_APPS"]))]
 NGINX_PORT = int(os.environ.get("STACK_PORT", "8080"))
 PURGE_PORT = int(os.environ.get("STACK_PURGE_PORT", "8090"))
 DB_NAME = os.environ.get("STACK_DB", "bazaar_stack")
