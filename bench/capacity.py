@@ -59,9 +59,9 @@ from bench.harness import (
 LUA = ROOT / "bench" / "capacity_mix.lua"
 CLK = os.sysconf("SC_CLK_TCK")
 CONNECTIONS = 16
-# Every load that rents gets customers of its own (a customer rents 5 times at most, 2.00 each: the 20.00 limit),
+# Every load that rents gets customers of its own (a customer rents 9 times at most, 2.00 each: the 20.00 limit),
 # and each cut-off run may leave one open rental per connection: hence many customers and copies.
-RENTAL_CUSTOMERS, CUSTOMERS_PER_LOAD, RENTAL_COPIES = 12000, 600, 128
+RENTAL_CUSTOMERS, CUSTOMERS_PER_LOAD, RENTAL_COPIES = 15000, 600, 128
 SEARCHES = ("a", "e", "i", "o")  # the store search that renders the most products is the "uncached page"
 
 
