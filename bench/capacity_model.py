@@ -255,8 +255,10 @@ def render(cpu: dict[str, Any], curve: dict[str, Any] | None) -> str:
         measured = sum(scen["mix"]["cpu_ms"][c]["median"] for c in COMPONENTS)
         modelled = sum(summed[c] for c in COMPONENTS)
         add(
-            f"**Does it add up?** Per run, the components plus *rest of host* are the host's busy time by "
-            f"construction; the check that means something is the mix. Driven as one load it cost {measured:.3f} ms "
+            "**Does it add up?** Per run, the components plus *rest of host* are the host's busy time by "
+            "construction; what can fail is ours exceeding the host's total (CPU counted twice): "
+            + _never_above_host(cpu)
+            + f" The check that means more is the mix. Driven as one load it cost {measured:.3f} ms "
             f"of app + PostgreSQL + Redis CPU per request; the weighted sum of the single scenarios predicts "
             f"{modelled:.3f} ms ({(modelled / measured - 1) * 100:+.0f} %). Kinds interleaved on the same processes "
             "cost more than each alone (colder CPU caches and code paths, more thread switches at a lower request "
@@ -389,6 +391,14 @@ def render(cpu: dict[str, Any], curve: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+def _never_above_host(cpu: dict[str, Any]) -> str:
+    least = min(s["cpu_s"]["other"] for s in cpu["sittings"])
+    over = [s for s in cpu["sittings"] if s["cpu_s"]["other"] < 0]
+    if not over:
+        return f"it never did (the least *rest of host* in any sitting was {least:.2f} CPU seconds)."
+    return f"in {len(over)} sitting(s) it did, by up to {-least:.2f} CPU seconds: read those rows with care."
+
+
 def render_curve(
     lines: list[str],
     curve: dict[str, Any],
@@ -445,6 +455,14 @@ def render_curve(
         + ", ".join(f"{k} {v:.3f}" for k, v in extras.items())
         + "); B uses the curve's CPU/request, never its req/s."
     )
+    order_share = curve["mix"].get("order", 0) / sum(curve["mix"].values())
+    if order_share and extras.get("celery"):
+        add("")
+        add(
+            f"Celery's share is the vendor's order e-mail, sent by the worker after commit: "
+            f"{extras['celery'] / order_share:.1f} ms of worker CPU per order (at `-l info`, a log line per task), "
+            "a cost `measure` books to the app server instead (there the e-mail is built in the request)."
+        )
     add("")
     counts = list(pts)
     first, last = pts[counts[0]], pts[counts[-1]]
@@ -452,7 +470,10 @@ def render_curve(
     app_per_proc = first["cores"]["app"] / counts[0]
     ours = {c: first["cores"][c] for c in comps if c not in ("other",)}
     top = sorted(ours.items(), key=lambda kv: -kv[1])[:3]
-    add("**Where it bends, and why.** " + _bend_text(pts, cpus, gain, app_per_proc, top, cost, peak_commits))
+    add(
+        "**Where it bends, and why.** "
+        + _bend_text(pts, cpus, gain, app_per_proc, top, cost, peak_commits, extra_ms)
+    )
     add("")
     add("![Scale-out curve](../bench/results/capacity_curve.png)")
     add("")
@@ -466,6 +487,7 @@ def _bend_text(
     top: list[tuple[str, float]],
     cost: dict[str, float],
     peak_commits: float,
+    extra_ms: float,
 ) -> str:
     """The named bottleneck, from the figures: the host's cores when they were full, else the app processes."""
     counts = list(pts)
@@ -488,17 +510,23 @@ def _bend_text(
             f" The host's CPU was saturated from {saturated[0]} app server(s) on, so **the bottleneck is the "
             f"machine's {cpus} cores**, shared by every component — not PostgreSQL or Redis on their own: "
             f"PostgreSQL used at most {pg:.2f} of a core and Redis's one thread {redis:.2f}; the mix's "
-            f"{commits:,.0f} write commits/s are far below the {peak_commits:,.0f}/s one primary took in §1 "
-            "(the KV PUT). More app servers can only add threads waiting for the same cores."
+            f"{commits:,.0f} write commits/s are far below the {peak_commits:,.0f}/s the KV PUT alone drove "
+            "through one primary in §1 (a run that was itself CPU-bound, not commit-bound). More app servers can "
+            "only add threads waiting for the same cores"
         )
-        host_bound = [
-            c for c in counts if predict(c, cost, cpus - pts[c]["cores"]["other"])["bound"] == "host CPU"
-        ]
-        if host_bound == counts:
+        app_ms = [pts[c]["cpu_ms"]["app"] for c in counts]
+        if app_ms[-1] > app_ms[0] * 1.05:
             parts.append(
-                " The model agrees on the shape: at every count its bound is the host's CPU, not the app "
-                "processes, so its prediction moves only with what the rest of the host left us in that run."
+                f", and they cost more: app CPU per request went from {app_ms[0]:.3f} ms with {counts[0]} to "
+                f"{app_ms[-1]:.3f} ms with {counts[-1]} app servers (more processes taking turns on the same cores: "
+                "context switches, colder caches, each process's idle work)"
             )
+        parts.append(".")
+        for label, extra in (("A", 0.0), ("B", extra_ms)):
+            bounds = [
+                f"{c}: {predict(c, cost, cpus - pts[c]['cores']['other'], extra)['bound']}" for c in counts
+            ]
+            parts.append(f" Model {label}'s bound by count — " + "; ".join(bounds) + ".")
         parts.append(" On separate machines the same figures say the app tier is the one to add first (§3).")
     else:
         parts.append(" The host never reached saturation in these runs.")

@@ -27,6 +27,7 @@ def _sitting(
         "requests": 1000,
         "bad": 0,
         "seconds": 1.0,
+        "cpu_s": {"other": 0.5 if name != "mix" else 0.25},
         "cpu_ms_per_request": {
             "app": app,
             "postgres": pg,
@@ -37,6 +38,15 @@ def _sitting(
         },
         "per_request": counters,
         "host": {**HOST, "noisy": rnd == 2},
+    }
+
+
+def _header(command: str) -> dict[str, Any]:
+    return {
+        "when": "2026-01-02T03:04:05Z",
+        "command": f"python bench/capacity.py {command}",
+        "setup": {"app": "a", "postgres": "p", "redis": "r", "load": "l", "cpus": 2},
+        "mix": {"store_cached": 50, "kv_put": 50},
     }
 
 
@@ -54,13 +64,7 @@ def _cpu() -> dict[str, Any]:
                 "mix", rnd, 0.5 * f, 0.25 * f, 0.03, write_xacts=0.5, wal_bytes=500.0, redis_commands=2.0
             ),
         ]
-    return {
-        "when": "2026-01-02T03:04:05Z",
-        "command": "python bench/capacity.py measure",
-        "setup": {"app": "a", "postgres": "p", "redis": "r", "load": "l", "cpus": 2},
-        "mix": {"store_cached": 50, "kv_put": 50},
-        "sittings": sittings,
-    }
+    return {**_header("measure"), "sittings": sittings}
 
 
 def _curve() -> dict[str, Any]:
@@ -82,13 +86,7 @@ def _curve() -> dict[str, Any]:
                 "host": HOST,
             }
         )
-    return {
-        "when": "2026-01-02T04:00:00Z",
-        "command": "python bench/capacity.py curve",
-        "setup": {"app": "a", "postgres": "p", "redis": "r", "load": "l", "cpus": 2},
-        "mix": {"store_cached": 50, "kv_put": 50},
-        "points": points,
-    }
+    return {**_header("curve"), "points": points}
 
 
 def test_model_arithmetic_from_a_small_saved_result() -> None:
@@ -124,6 +122,7 @@ def test_report_renders_tables_and_the_curve(tmp_path: Path) -> None:
     # Summed kinds: 0.605 + 0.275 + 0.03 = 0.910 ms; the mix measured: 0.55 + 0.275 + 0.03 = 0.855 ms.
     assert "cost 0.855 ms of app + PostgreSQL + Redis CPU" in text
     assert "predicts 0.910 ms (+6 %)" in text
+    assert "it never did (the least *rest of host* in any sitting was 0.25 CPU seconds)" in text
     assert "| PostgreSQL write commits/s (primary only) | 500 | 5,000 | 50,000 |" in text
     [row] = [line for line in text.splitlines() if line.startswith("| 2 | 1,200")]
     assert "| 40.0 ms |" in row  # p99
