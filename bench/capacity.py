@@ -166,6 +166,24 @@ def redis_commands(port: int) -> int:
     return int(m.group(1)) if m else 0
 
 
+def fsync_probe(directory: Path) -> dict[str, float]:
+    """How many times a second this disk completes one 8 kB write + flush (pg_test_fsync, on the cluster's disk):
+    the rate of WAL flushes a primary gets when commits do not share one."""
+    r = subprocess.run(
+        [ha._pg_bin("pg_test_fsync"), "-s", "2", "-f", str(directory / "fsync.probe")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    (directory / "fsync.probe").unlink(missing_ok=True)
+    found: dict[str, float] = {}
+    for method in ("open_datasync", "fdatasync"):
+        m = re.search(rf"^\s+{method}\s+([\d.]+) ops/sec", r.stdout, re.M)  # the first table: one 8 kB write
+        if m:
+            found[f"{method}_per_s"] = float(m.group(1))
+    return found
+
+
 # --- the load -----------------------------------------------------------------------------------------------------
 
 
@@ -291,7 +309,9 @@ def cmd_measure(args: argparse.Namespace) -> None:
     redis: subprocess.Popen[bytes] | None = None
     server: Server | None = None
     sittings: list[dict[str, Any]] = []
+    fsync: dict[str, float] = {}
     try:
+        fsync = fsync_probe(state)
         ha.pg_primary(state / "pg", pg_port)
         subprocess.run(["createdb", "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", db], check=True)
         redis = subprocess.Popen(
@@ -356,6 +376,7 @@ def cmd_measure(args: argparse.Namespace) -> None:
         },
         "fixture": {k: v for k, v in fixture.items() if k in ("search", "products_on_page")},
         "mix": model.MIX,
+        "fsync": fsync,
         "sittings": sittings,
     }
     path = model.RESULTS / "capacity_cpu.json"
