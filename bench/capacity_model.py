@@ -260,9 +260,15 @@ def render(cpu: dict[str, Any], curve: dict[str, Any] | None) -> str:
             + _never_above_host(cpu)
             + f" The check that means more is the mix. Driven as one load it cost {measured:.3f} ms "
             f"of app + PostgreSQL + Redis CPU per request; the weighted sum of the single scenarios predicts "
-            f"{modelled:.3f} ms ({(modelled / measured - 1) * 100:+.0f} %). Kinds interleaved on the same processes "
-            "cost more than each alone (colder CPU caches and code paths, more thread switches at a lower request "
-            "rate), so **the sizing below uses the mix as measured**, and the single rows say where its CPU goes."
+            f"{modelled:.3f} ms ({(modelled / measured - 1) * 100:+.0f} %). "
+            + (
+                "The kinds driven together cost more than each alone — not broken down here; likely colder CPU "
+                "caches and code paths with the kinds interleaved, and each process's fixed work spread over fewer "
+                "requests at the mix's lower rate — so "
+                if measured > modelled * 1.05
+                else "Close; either would do, and "
+            )
+            + "**the sizing below uses the mix as measured**, and the single rows say where its CPU goes."
         )
         add("")
     noisy = sum(s["noisy"] for s in scen.values())
@@ -346,10 +352,12 @@ def render(cpu: dict[str, Any], curve: dict[str, Any] | None) -> str:
     add(
         f"* **PostgreSQL write commits.** All {_n(big['write_commits_per_s'])} write commits/s at 100k req/s go to "
         "the one primary (replicas serve only reads: `bazaar/core/replica.py`), each waiting for its WAL flush "
-        "(fsync on). PostgreSQL groups concurrent commits into one flush, so the limit is the disk's flush latency "
-        "times the group size rather than a fixed count; at tens of thousands of commits/s a single primary "
-        "needs a fast NVMe log device, or the writes must be split (per app, per KV tenant) across primaries. "
-        "Reads scale out with replicas; writes do not."
+        "(fsync on). PostgreSQL groups concurrent commits into one flush, so the limit is the disk's flush rate "
+        "times the group size rather than a fixed count"
+        + _flush_text(cpu.get("fsync") or {}, big["write_commits_per_s"])
+        + "; at tens of thousands of commits/s a single primary needs a fast NVMe log device (or a battery-backed "
+        "cache), or the writes must be split (per app, per KV tenant) across primaries. Reads scale out with "
+        "replicas; writes do not."
     )
     add(
         f"* **Connections.** Without a pooler every app thread holds a PostgreSQL connection "
@@ -371,7 +379,7 @@ def render(cpu: dict[str, Any], curve: dict[str, Any] | None) -> str:
     add("")
     if curve:
         peak = max(x["rps"]["median"] * x["per_request"]["write_xacts"] for x in scen.values())
-        render_curve(lines, curve, cost, extras, peak)
+        render_curve(lines, curve, cost, extras, peak, (cpu.get("fsync") or {}).get("fdatasync_per_s", 0.0))
     add("## Known limits of this model")
     add("")
     add(
@@ -391,6 +399,17 @@ def render(cpu: dict[str, Any], curve: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+def _flush_text(fsync: dict[str, float], commits: float) -> str:
+    per_s = fsync.get("fdatasync_per_s")
+    if not per_s:
+        return ""
+    return (
+        f". This host's disk completes {per_s:,.0f} flushes/s one at a time (`pg_test_fsync`, fdatasync, one 8 kB "
+        f"write, PostgreSQL's default method on Linux; open_datasync {fsync.get('open_datasync_per_s', 0):,.0f}): "
+        f"{_n(commits)} commits/s would need about {commits / per_s:,.0f} commits to share every flush"
+    )
+
+
 def _never_above_host(cpu: dict[str, Any]) -> str:
     least = min(s["cpu_s"]["other"] for s in cpu["sittings"])
     over = [s for s in cpu["sittings"] if s["cpu_s"]["other"] < 0]
@@ -405,6 +424,7 @@ def render_curve(
     cost: dict[str, float],
     extras: dict[str, float],
     peak_commits: float,
+    flushes: float,
 ) -> None:
     add = lines.append
     pts = curve_points(curve)
@@ -472,7 +492,7 @@ def render_curve(
     top = sorted(ours.items(), key=lambda kv: -kv[1])[:3]
     add(
         "**Where it bends, and why.** "
-        + _bend_text(pts, cpus, gain, app_per_proc, top, cost, peak_commits, extra_ms)
+        + _bend_text(pts, cpus, gain, app_per_proc, top, cost, peak_commits, extra_ms, flushes)
     )
     add("")
     add("![Scale-out curve](../bench/results/capacity_curve.png)")
@@ -488,6 +508,7 @@ def _bend_text(
     cost: dict[str, float],
     peak_commits: float,
     extra_ms: float,
+    flushes: float,
 ) -> str:
     """The named bottleneck, from the figures: the host's cores when they were full, else the app processes."""
     counts = list(pts)
@@ -510,9 +531,10 @@ def _bend_text(
             f" The host's CPU was saturated from {saturated[0]} app server(s) on, so **the bottleneck is the "
             f"machine's {cpus} cores**, shared by every component — not PostgreSQL or Redis on their own: "
             f"PostgreSQL used at most {pg:.2f} of a core and Redis's one thread {redis:.2f}; the mix's "
-            f"{commits:,.0f} write commits/s are far below the {peak_commits:,.0f}/s the KV PUT alone drove "
-            "through one primary in §1 (a run that was itself CPU-bound, not commit-bound). More app servers can "
-            "only add threads waiting for the same cores"
+            f"{commits:,.0f} write commits/s are below the {peak_commits:,.0f}/s the KV PUT alone drove through "
+            "one primary in §1"
+            + (f" and this disk's {flushes:,.0f} single flushes/s" if flushes else "")
+            + ". More app servers can only add threads waiting for the same cores"
         )
         app_ms = [pts[c]["cpu_ms"]["app"] for c in counts]
         if app_ms[-1] > app_ms[0] * 1.05:

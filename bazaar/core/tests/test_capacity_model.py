@@ -64,7 +64,11 @@ def _cpu() -> dict[str, Any]:
                 "mix", rnd, 0.5 * f, 0.25 * f, 0.03, write_xacts=0.5, wal_bytes=500.0, redis_commands=2.0
             ),
         ]
-    return {**_header("measure"), "sittings": sittings}
+    return {
+        **_header("measure"),
+        "fsync": {"open_datasync_per_s": 700.0, "fdatasync_per_s": 500.0},
+        "sittings": sittings,
+    }
 
 
 def _curve() -> dict[str, Any]:
@@ -122,7 +126,11 @@ def test_report_renders_tables_and_the_curve(tmp_path: Path) -> None:
     # Summed kinds: 0.605 + 0.275 + 0.03 = 0.910 ms; the mix measured: 0.55 + 0.275 + 0.03 = 0.855 ms.
     assert "cost 0.855 ms of app + PostgreSQL + Redis CPU" in text
     assert "predicts 0.910 ms (+6 %)" in text
+    assert "(+6 %). Close; either would do, and **the sizing below uses the mix as measured**" in text
     assert "it never did (the least *rest of host* in any sitting was 0.25 CPU seconds)" in text
+    # The commit bound: 50,000 write commits/s at 100k req/s on a disk that flushes 500 times/s.
+    assert "completes 500 flushes/s one at a time" in text
+    assert "50,000 commits/s would need about 100 commits to share every flush" in text
     assert "| PostgreSQL write commits/s (primary only) | 500 | 5,000 | 50,000 |" in text
     [row] = [line for line in text.splitlines() if line.startswith("| 2 | 1,200")]
     assert "| 40.0 ms |" in row  # p99
