@@ -14,8 +14,9 @@ the worker purge the nginx edge cache after every commit that changes a cached p
 Each app server also runs a watch server on its port + 100 (``STACK_WATCH_PORT_OFFSET``; :8101, :8102):
 nginx sends ``GET /api/kv/watch`` there (bazaar.kvstore.watch_server).
 Ports and the database name can be moved with ``STACK_PORT``, ``STACK_APP_PORTS``, ``STACK_PURGE_PORT`` and
-``STACK_DB``; the cache key prefix and the Celery queue follow the database name, so two stacks on different
-databases never see each other's entries or tasks.
+``STACK_DB`` (``STACK_APPS=N``: N app servers on consecutive ports from the first of ``STACK_APP_PORTS``); the
+cache key prefix and the Celery queue follow the database name, so two stacks on different databases never see
+each other's entries or tasks.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ STATE = Path(os.environ.get("STACK_STATE") or ROOT / "var" / "stack")
 PY = sys.executable
 HOST = "127.0.0.1"
 APP_PORTS = [int(p) for p in os.environ.get("STACK_APP_PORTS", "8001,8002").split(",")]
+# STACK_APPS=N: N app servers on consecutive ports from the first of APP_PORTS (the capacity curve: 1, 2, 4).
+if os.environ.get("STACK_APPS"):
+    APP_PORTS = [APP_PORTS[0] + i for i in range(int(os.environ["STACK_APPS"]))]
 NGINX_PORT = int(os.environ.get("STACK_PORT", "8080"))
 PURGE_PORT = int(os.environ.get("STACK_PURGE_PORT", "8090"))
 DB_NAME = os.environ.get("STACK_DB", "bazaar_stack")
