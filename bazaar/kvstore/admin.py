@@ -17,7 +17,7 @@ from bazaar.kvstore.models import Change, Entry, Tenant, TenantApiKey, TenantMem
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(admin.ModelAdmin[Tenant]):
     list_display = ("slug", "name", "revision", "created_at")
     search_fields = ("slug", "name")
     readonly_fields = ("version_floor", "revision", "compacted_revision", "created_at")
@@ -39,7 +39,7 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(TenantApiKey)
-class TenantApiKeyAdmin(admin.ModelAdmin):
+class TenantApiKeyAdmin(admin.ModelAdmin[TenantApiKey]):
     list_display = ("tenant", "name", "prefix", "created_at", "last_used_at", "revoked_at")
     list_filter = ("tenant",)
     readonly_fields = ("tenant", "name", "prefix", "digest", "created_at", "last_used_at", "revoked_at")
@@ -58,7 +58,7 @@ class TenantApiKeyAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {queryset.count()} key(s).")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
     """No add, change or delete: rows written only by the services."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -120,7 +120,7 @@ class ChangeAdmin(ReadOnlyAdmin):
     search_fields = ("key",)
 
 
-class TenantMemberForm(forms.ModelForm):
+class TenantMemberForm(forms.ModelForm[TenantMember]):
     """Adding or re-roling a member goes through ``services.member_add`` / ``member_set_role`` inside the form's
     validation (the admin view's transaction), so the last-admin rule and the tenant lock hold here too and a
     refusal is a form error that writes nothing."""
@@ -157,7 +157,7 @@ class TenantMemberForm(forms.ModelForm):
 
 
 @admin.register(TenantMember)
-class TenantMemberAdmin(admin.ModelAdmin):
+class TenantMemberAdmin(admin.ModelAdmin[TenantMember]):
     """Who may use a tenant in the console. Every write is a ``services.member_*`` call: the tenant keeps an
     admin, and a refusal is shown as a message or a form error."""
 

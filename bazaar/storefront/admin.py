@@ -18,25 +18,25 @@ from bazaar.storefront.models import (
 from bazaar.storefront.services import products as product_services
 
 
-class ProductInline(admin.TabularInline):
+class ProductInline(admin.TabularInline[Product, Shop]):
     model = Product
     extra = 0
     fields = ("name", "price", "mrp", "stock", "is_available", "is_listed", "is_archived")
 
 
 @admin.register(Shop)
-class ShopAdmin(admin.ModelAdmin):
+class ShopAdmin(admin.ModelAdmin[Shop]):
     list_display = ("name", "slug", "owner", "currency", "created_at")
     search_fields = ("name", "slug", "owner__username")
     inlines = [ProductInline]
 
 
 @admin.register(ShopSlugHistory)
-class ShopSlugHistoryAdmin(admin.ModelAdmin):
+class ShopSlugHistoryAdmin(admin.ModelAdmin[ShopSlugHistory]):
     list_display = ("slug", "shop", "created_at")
 
 
-class ProductAdminForm(forms.ModelForm):
+class ProductAdminForm(forms.ModelForm[Product]):
     """A photo uploaded by staff goes through the vendor's checks (size, type, a real decode) and gets the same
     thumbnails, made here before anything is written: one code path (``services.products.image_check`` and
     ``image_attach``), so the store never shows a placeholder for a photo the admin accepted."""
@@ -61,7 +61,7 @@ class ProductAdminForm(forms.ModelForm):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(admin.ModelAdmin[Product]):
     form = ProductAdminForm
     list_display = (
         "name",
@@ -87,13 +87,13 @@ class ProductAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
 
-class OrderItemInline(admin.TabularInline):
+class OrderItemInline(admin.TabularInline[OrderItem, Order]):
     model = OrderItem
     extra = 0
     readonly_fields = ("product", "product_name", "unit_price", "quantity", "line_total")
 
 
-class OrderEventInline(admin.TabularInline):
+class OrderEventInline(admin.TabularInline[OrderEvent, Order]):
     model = OrderEvent
     extra = 0
     readonly_fields = ("kind", "value", "at", "actor")
@@ -101,7 +101,7 @@ class OrderEventInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(admin.ModelAdmin[Order]):
     list_display = ("number", "shop", "status", "payment_status", "total", "currency", "created_at")
     list_filter = ("status", "payment_status")
     search_fields = ("number", "customer_name", "phone", "shop__slug")
@@ -111,6 +111,6 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(OrderIdempotencyKey)
-class OrderIdempotencyKeyAdmin(admin.ModelAdmin):
+class OrderIdempotencyKeyAdmin(admin.ModelAdmin[OrderIdempotencyKey]):
     list_display = ("key", "shop", "order", "created_at")
     readonly_fields = ("key", "shop", "order", "request_hash")

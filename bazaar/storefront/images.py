@@ -34,7 +34,7 @@ class Thumbs:
     height: int
 
 
-def render(image: File) -> Thumbs:
+def render(image: File[bytes]) -> Thumbs:
     """Decode the upload and make both thumbnails. Raises ValidationFailed ``invalid_image`` for anything Pillow
     cannot read (a file that only claims to be an image) or that is absurdly large in pixels. Writes nothing."""
     image.seek(0)

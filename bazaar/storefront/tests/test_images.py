@@ -36,7 +36,7 @@ def photo(width: int = 1000, height: int = 600, fmt: str = "PNG") -> SimpleUploa
 
 @pytest.fixture
 def vendor(make_user: Any) -> User:
-    user = make_user("vani")
+    user: User = make_user("vani")
     services.shop_create(owner=user, name="Vani Crafts", slug="vani", contact_email="vani@example.com")
     return user
 

@@ -24,7 +24,8 @@ def vc(client: Client, vendor: Any) -> Client:
 
 def _order(vendor: Any, make_product: Any) -> Order:
     tea = make_product(vendor, "Tea", stock=5)
-    return place_order("vera-spices", tea.pk, 2).order
+    order: Order = place_order("vera-spices", tea.pk, 2).order
+    return order
 
 
 def test_the_dashboard_shares_an_absolute_link(vc: Client, settings: Any) -> None:

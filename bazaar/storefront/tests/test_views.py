@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -122,7 +123,7 @@ def test_product_pages_and_toggle(client: Client, vendor: User) -> None:
     )
     assert r.status_code == 302
     p.refresh_from_db()
-    assert (p.name, p.price, p.stock, p.is_available) == ("Green Tea", 80, 5, False)
+    assert (p.name, p.price, p.stock, p.is_available) == ("Green Tea", Decimal(80), 5, False)
     assert b"Green Tea" in client.get("/storefront/products/").content
 
 
