@@ -50,7 +50,7 @@ def _shop(request: HttpRequest) -> Any:
 @answers(
     {
         409: [Code.SLUG_TAKEN, AccountsCode.USERNAME_TAKEN],
-        422: [Code.INVALID_CURRENCY, Code.INVALID_EMAIL, Code.INVALID_SHOP_NAME],
+        422: [Code.INVALID_CURRENCY, Code.INVALID_EMAIL, Code.INVALID_SHOP_NAME, Code.INVALID_SLUG],
     }
 )
 def signup(request: HttpRequest, payload: VendorSignupIn) -> Any:
@@ -67,7 +67,12 @@ def shop_get(request: HttpRequest) -> Any:
 @router.post(
     "/shop", response={201: ShopOut, **ERRORS}, auth=user_auth, summary="Open a shop (signed-in user)"
 )
-@answers({409: [Code.SHOP_EXISTS, Code.SLUG_TAKEN], 422: [Code.INVALID_CURRENCY, Code.INVALID_SHOP_NAME]})
+@answers(
+    {
+        409: [Code.SHOP_EXISTS, Code.SLUG_TAKEN],
+        422: [Code.INVALID_CURRENCY, Code.INVALID_EMAIL, Code.INVALID_SHOP_NAME, Code.INVALID_SLUG],
+    }
+)
 def shop_create(request: HttpRequest, payload: ShopIn) -> Any:
     data = {k: v for k, v in payload.dict().items() if v is not None}
     if "name" not in data:

@@ -234,7 +234,20 @@ CASES = [
     Case(
         "POST", "/api/storefront/signup", ANON, {**_NEW_VENDOR, "currency": "ZZZ"}, (422, "invalid_currency")
     ),
+    Case(
+        "POST", "/api/storefront/signup", ANON, {**_NEW_VENDOR, "slug": "Not A Slug"}, (422, "invalid_slug")
+    ),
     Case("POST", "/api/storefront/signup", ANON, {**_NEW_VENDOR, "slug": "bravo-tea"}, (409, "slug_taken")),
+    Case(
+        "POST", "/api/storefront/shop", TRAINER_A, {"name": "N", "slug": "Not A Slug"}, (422, "invalid_slug")
+    ),
+    Case(
+        "POST",
+        "/api/storefront/shop",
+        TRAINER_A,
+        {"name": "N", "contact_email": "nope"},
+        (422, "invalid_email"),
+    ),
     Case("POST", "/api/storefront/shop", TRAINER_A, {}, (422, "invalid_shop_name")),
     Case("POST", "/api/storefront/shop", TRAINER_A, {"name": "N", "slug": "bravo-tea"}, (409, "slug_taken")),
     Case("PATCH", "/api/storefront/shop", VENDOR_A, {"name": " "}, (422, "invalid_shop_name")),
