@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 
 from bazaar.accounts.models import User
 from bazaar.core import cache
@@ -153,8 +154,20 @@ def test_stale_set_race() -> None:
 
 
 @pytest.mark.django_db(transaction=True)  # a new Redis connection checks the cache ledger in the database
-def test_concurrent_misses_rebuild_once() -> None:
-    """(c) N concurrent misses on one key: one build, everyone gets its bytes."""
+def test_concurrent_misses_rebuild_once(settings: Any) -> None:
+    """(c) N concurrent misses on one key: one build, everyone gets its bytes.
+
+    Single flight needs a cache that answers: with the production 0.25 s socket timeout, 16 threads opening their
+    first connections at once on a loaded CI host could time out, fail open and (correctly) all build from the
+    database. This test is about single flight, so it gets a cache with a patient timeout; failing open is
+    covered by the outage tests below.
+    """
+    settings.CACHE_SOCKET_TIMEOUT = 5.0
+    caches = copy.deepcopy(settings.CACHES)  # a new dict: the fixture restores the old one afterwards
+    opts = caches["default"].setdefault("OPTIONS", {})
+    opts["SOCKET_TIMEOUT"] = opts["SOCKET_CONNECT_TIMEOUT"] = 5.0
+    settings.CACHES = caches
+    cache.reset_backend()
     n = 16
     builds: list[int] = []
     lock = threading.Lock()
@@ -168,16 +181,22 @@ def test_concurrent_misses_rebuild_once() -> None:
         return b"expensive"
 
     def worker() -> None:
-        barrier.wait()
-        body = cache.get_or_build(SCOPE, "stampede", build).body
-        with lock:
-            results.append(body)
+        try:
+            barrier.wait()
+            body = cache.get_or_build(SCOPE, "stampede", build).body
+            with lock:
+                results.append(body)
+        finally:
+            connections.close_all()  # the ledger check opened this thread's own database connection
 
     threads = [threading.Thread(target=worker) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+    finally:
+        cache.reset_backend()  # the next test gets the production timeouts back
     assert results == [b"expensive"] * n
     assert len(builds) == 1
 
