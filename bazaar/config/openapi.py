@@ -28,6 +28,7 @@ from ninja.openapi.docs import render_template
 
 from bazaar.config.examples import EXAMPLES, Example
 from bazaar.core.codes import CoreCode, declared_answers
+from bazaar.core.schemas import OFFSET_WINDOW
 
 #: A path parameter with a converter in a Ninja route (``{path:key}``, ``{int:key_id}``): OpenAPI names it ``{key}``.
 _CONVERTER = re.compile(r"{(?:\w+:)?(\w+)}")
@@ -98,6 +99,8 @@ PARAM_BOUNDS: dict[tuple[str, str], tuple[int, int]] = {
     ("/api/kv/watch", "wait"): (0, 60),  # invalid_wait
     ("/api/kv/watch", "since"): (0, 2**63 - 1),  # invalid_revision
     ("/api/kv/keys/{key}/history", "before"): (1, 2**63 - 1),  # invalid_revision
+    ("/api/trading/trainers", "offset"): (0, OFFSET_WINDOW),  # offset_too_deep
+    ("/api/trading/pokemon", "offset"): (0, OFFSET_WINDOW),  # offset_too_deep
 }
 
 

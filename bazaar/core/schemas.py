@@ -78,8 +78,11 @@ SearchText = Annotated[str, AfterValidator(strip_controls)]
 Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET)]
 #: Deepest ``offset`` a keyset list accepts (past it the database would walk and drop that many rows per request).
 OFFSET_WINDOW = 10_000
+#: A keyset list's offset. The window is checked by ``bazaar.core.pagination.keyset_page`` (422 ``offset_too_deep``,
+#: naming the cursor), not here: pydantic would answer first with ``validation_error`` and its own words. The
+#: OpenAPI document still states the window as the maximum (``bazaar.config.openapi.PARAM_BOUNDS``).
 KeysetOffset = Annotated[
-    int, Field(ge=0, le=OFFSET_WINDOW, description=f"At most {OFFSET_WINDOW}: page deeper with cursor.")
+    int, Field(ge=0, le=MAX_OFFSET, description=f"At most {OFFSET_WINDOW}: page deeper with cursor.")
 ]
 #: The opaque cursor of a keyset list (``next_cursor`` of the previous page).
 Cursor = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z0-9_-]+$")]

@@ -57,7 +57,15 @@ class PokemonFilters(CheckedIn):
 
 @router.get("/trainers", response={200: TrainerPage, **ERRORS}, summary="List trainers (public, cached)")
 @answers(
-    {422: [CoreCode.CURSOR_WITH_OFFSET, CoreCode.INVALID_CURSOR, CoreCode.INVALID_LIMIT, Code.INVALID_ORDER]}
+    {
+        422: [
+            CoreCode.CURSOR_WITH_OFFSET,
+            CoreCode.INVALID_CURSOR,
+            CoreCode.INVALID_LIMIT,
+            Code.INVALID_ORDER,
+            CoreCode.OFFSET_TOO_DEEP,
+        ]
+    }
 )
 def trainer_list(request: HttpRequest, filters: Query[TrainerFilters]) -> HttpResponse:
     cached = selectors.trainer_list_json(**filters.dict())
@@ -111,6 +119,7 @@ def trainer_delete(request: HttpRequest, trainer_id: Line, cascade: bool = False
             Code.INVALID_LEVEL,
             CoreCode.INVALID_LIMIT,
             Code.INVALID_ORDER,
+            CoreCode.OFFSET_TOO_DEEP,
         ]
     }
 )

@@ -92,7 +92,7 @@ def test_trainer_cursor_walk(world: Any, api_client: Any) -> None:
             "invalid_cursor",
         ),  # level is not a number
         ("cursor=WyJpZCIsdHJ1ZV0", "invalid_cursor"),  # ["id", true]
-        ("offset=10001", None),  # past the window: the schema's bound
+        ("offset=10001", "offset_too_deep"),  # past the window: the answer names the cursor
         ("offset=4&cursor=WyJpZCIsInBrMSJd", "cursor_with_offset"),
     ],
 )
