@@ -113,7 +113,13 @@ def product_get(request: HttpRequest, product_id: Int64) -> Any:
 
 
 @router.patch("/products/{product_id}", response={200: ProductOut, **ERRORS}, auth=user_auth)
-@answers({404: [Code.PRODUCT_NOT_FOUND], 422: [Code.INVALID_NAME, Code.PRICE_ABOVE_MRP]})
+@answers(
+    {
+        404: [Code.PRODUCT_NOT_FOUND],
+        409: [Code.DUPLICATE_NAME],
+        422: [Code.INVALID_NAME, Code.PRICE_ABOVE_MRP],
+    }
+)
 def product_update(request: HttpRequest, product_id: Int64, payload: ProductPatch) -> Any:
     changes = payload.dict(exclude_unset=True)
     return services.product_update(owner=current_user(request), product_id=product_id, **changes)
@@ -191,7 +197,13 @@ def order_status(request: HttpRequest, order_id: Int64, payload: StatusIn) -> An
 
 
 @router.post("/orders/{order_id}/payment", response={200: OrderOut, **ERRORS}, auth=user_auth)
-@answers({404: [Code.NO_SHOP, Code.ORDER_NOT_FOUND], 422: [Code.INVALID_PAYMENT_STATUS]})
+@answers(
+    {
+        404: [Code.NO_SHOP, Code.ORDER_NOT_FOUND],
+        409: [Code.ILLEGAL_TRANSITION],
+        422: [Code.INVALID_PAYMENT_STATUS],
+    }
+)
 def order_payment(request: HttpRequest, order_id: Int64, payload: OrderPaymentIn) -> Any:
     order = services.order_set_payment(
         owner=current_user(request), order_id=order_id, payment_status=payload.payment_status

@@ -54,7 +54,13 @@ def titles_create(request: HttpRequest, payload: TitleIn) -> Any:
 
 
 @router.patch("/titles/{title_id}", response={200: TitleOut, **ERR})
-@answers({404: [Code.TITLE_NOT_FOUND], 422: [Code.INVALID_KIND, Code.REQUIRED]})
+@answers(
+    {
+        404: [Code.TITLE_NOT_FOUND],
+        409: [Code.ISBN_TAKEN],
+        422: [Code.INVALID_ISBN, Code.INVALID_KIND, Code.REQUIRED],
+    }
+)
 def titles_update(request: HttpRequest, title_id: Int64, payload: TitlePatch) -> Any:
     services.title_update(title_id=title_id, **payload.model_dump(exclude_unset=True))
     return selectors.title_get(title_id=title_id)
@@ -77,7 +83,7 @@ def copies_add(request: HttpRequest, title_id: Int64, payload: CopiesIn) -> Any:
 
 
 @router.patch("/copies/{copy_id}", response={200: CopyOut, **ERR})
-@answers({404: [Code.COPY_NOT_FOUND], 409: [Code.COPY_RENTED], 422: [Code.INVALID_STATE]})
+@answers({404: [Code.COPY_NOT_FOUND], 409: [Code.COPY_ON_HOLD, Code.COPY_RENTED], 422: [Code.INVALID_STATE]})
 def copies_update(request: HttpRequest, copy_id: Int64, payload: CopyPatch) -> Any:
     """Mark a copy available, lost or withdrawn (a rented copy must be returned first: 409)."""
     return services.copy_set_state(copy_id=copy_id, state=payload.state)

@@ -37,7 +37,7 @@ def customers_list(
 
 
 @router.post("/customers", response={201: CustomerOut, **ERR})
-@answers({422: [Code.INVALID_EMAIL, Code.INVALID_PHONE, Code.INVALID_STATUS]})
+@answers({422: [Code.INVALID_EMAIL, Code.INVALID_NAME, Code.INVALID_PHONE, Code.INVALID_STATUS]})
 def customers_create(request: HttpRequest, payload: CustomerIn) -> Any:
     return Status(201, services.customer_create(**payload.model_dump()))
 
@@ -49,7 +49,12 @@ def customers_get(request: HttpRequest, customer_id: Int64) -> Any:
 
 
 @router.patch("/customers/{customer_id}", response={200: CustomerOut, **ERR})
-@answers({404: [Code.CUSTOMER_NOT_FOUND], 422: [Code.INVALID_NAME, Code.INVALID_STATUS]})
+@answers(
+    {
+        404: [Code.CUSTOMER_NOT_FOUND],
+        422: [Code.INVALID_EMAIL, Code.INVALID_NAME, Code.INVALID_PHONE, Code.INVALID_STATUS],
+    }
+)
 def customers_update(request: HttpRequest, customer_id: Int64, payload: CustomerPatch) -> Any:
     """Change a customer; ``status: blocked`` stops new rentals (returns still work)."""
     return services.customer_update(customer_id=customer_id, **payload.model_dump(exclude_unset=True))
@@ -78,7 +83,7 @@ def payments_create(request: HttpRequest, customer_id: Int64, payload: PaymentIn
 
 
 @router.post("/holds", response={201: HoldOut, **ERR})
-@answers({404: [Code.CUSTOMER_NOT_FOUND], 409: [Code.HOLD_EXISTS]})
+@answers({404: [Code.CUSTOMER_NOT_FOUND, Code.TITLE_NOT_FOUND], 409: [Code.HOLD_EXISTS]})
 def holds_create(request: HttpRequest, payload: HoldIn) -> Any:
     """Put a customer on a title's waiting list (blocks other customers' renewals while no copy is free)."""
     return Status(201, services.hold_place(customer_id=payload.customer_id, title_id=payload.title_id))

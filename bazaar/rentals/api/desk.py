@@ -42,10 +42,11 @@ def rentals_list(
 @router.post("/rentals", response={201: RentalOut, **ERR})
 @answers(
     {
-        404: [Code.CUSTOMER_NOT_FOUND, Code.TITLE_NOT_FOUND],
+        404: [Code.COPY_NOT_FOUND, Code.CUSTOMER_NOT_FOUND, Code.TITLE_NOT_FOUND],
         409: [
             Code.BALANCE_TOO_HIGH,
             Code.COPY_NOT_AVAILABLE,
+            Code.COPY_ON_HOLD,
             Code.CUSTOMER_BLOCKED,
             Code.NO_COPY_AVAILABLE,
             Code.RENTAL_LIMIT_REACHED,
@@ -119,7 +120,13 @@ def rentals_return(request: HttpRequest, rental_id: Int64) -> Any:
 
 
 @router.post("/returns", response={200: RentalOut, **ERR})
-@answers({404: [Code.COPY_NOT_FOUND], 409: [Code.COPY_NOT_RENTED]})
+@answers(
+    {
+        404: [Code.COPY_NOT_FOUND],
+        409: [Code.COPY_NOT_RENTED],
+        422: [Code.RETURN_BEFORE_RENT, Code.RETURN_IN_FUTURE],
+    }
+)
 def rentals_return_copy(request: HttpRequest, payload: ReturnCopyIn) -> Any:
     """Return by scanning the copy's barcode: closes the copy's open rental."""
     return services.rental_return_copy(
@@ -128,7 +135,17 @@ def rentals_return_copy(request: HttpRequest, payload: ReturnCopyIn) -> Any:
 
 
 @router.post("/rentals/{rental_id}/renew", response={200: RentalOut, **ERR})
-@answers({404: [Code.RENTAL_NOT_FOUND]})
+@answers(
+    {
+        404: [Code.RENTAL_NOT_FOUND],
+        409: [
+            Code.RENEWAL_LIMIT_REACHED,
+            Code.RENTAL_CLOSED,
+            Code.RENTAL_OVERDUE,
+            Code.TITLE_WAITED_FOR,
+        ],
+    }
+)
 def rentals_renew(request: HttpRequest, rental_id: Int64) -> Any:
     """Extend the due date by the loan period (limited; refused while another customer waits)."""
     services.rental_renew(rental_id=rental_id)

@@ -55,7 +55,7 @@ def exports_get(request: HttpRequest, job_id: Int64) -> Any:
 
 
 @router.get("/exports/{job_id}/download", response={200: None, 404: ErrorOut, 409: ErrorOut})
-@answers({404: [Code.EXPORT_NOT_FOUND], 409: [Code.EXPORT_NOT_READY]})
+@answers({404: [Code.EXPORT_NOT_FOUND], 409: [Code.EXPORT_MISSING, Code.EXPORT_NOT_READY]})
 def exports_download(request: HttpRequest, job_id: Int64) -> Any:
     """The CSV file once the export is done (409 ``export_not_ready`` before)."""
     job = services.export_status(job_id=job_id)
