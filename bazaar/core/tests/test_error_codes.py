@@ -266,6 +266,21 @@ def _export_gone(world: World) -> dict[str, Any]:
     return {}
 
 
+def _offer_lapsed(world: World) -> dict[str, Any]:
+    """The open offer's expiry passed before the beat task closed it."""
+    from bazaar.trading.models import TradeOffer
+
+    TradeOffer.objects.filter(pk=world.ids["offer_id"]).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    return {}
+
+
+def _csv(name: str, content: bytes) -> bytes:
+    return encode_multipart(BOUNDARY, {"file": SimpleUploadedFile(name, content)})
+
+
+_MULTIPART = f"multipart/form-data;boundary={BOUNDARY}"  # not MULTIPART_CONTENT: sent as it is
 _RENEW = ("POST", "/api/rentals/rentals/{rental_id}/renew", STAFF)
 
 
@@ -646,6 +661,112 @@ CASES = [
         b"--x\r\nnot really multipart",
         (400, "malformed_body"),
         content_type="multipart/form-data",
+    ),
+    Case("PATCH", "/api/trading/trainers/tC", STAFF, {"username": "nobody"}, (422, "unknown_user")),
+    Case("PATCH", "/api/trading/trainers/tC", STAFF, {"username": TRAINER_A}, (409, "user_taken")),
+    Case("PATCH", "/api/trading/pokemon/pkA2", STAFF, {"owner": "tZZ"}, (404, "trainer_not_found")),
+    Case("GET", "/api/trading/trainers?offset=10001", ANON, None, (422, "offset_too_deep")),
+    Case("GET", "/api/trading/pokemon?offset=10001", ANON, None, (422, "offset_too_deep")),
+    Case(
+        "POST",
+        "/api/trading/offers",
+        TRAINER_A,
+        {"proposer": "tA", "receiver": "tB"},
+        (422, "empty_exchange"),
+    ),
+    Case(
+        "POST",
+        "/api/trading/offers",
+        TRAINER_A,
+        {"proposer": "tA", "receiver": "tA", "give": ["pkA2"]},
+        (409, "self_exchange"),
+    ),
+    Case(
+        "POST",
+        "/api/trading/offers",
+        TRAINER_A,
+        {"proposer": "tA", "receiver": "tB", "give": ["pkB2"]},
+        (409, "exchange_invalid"),
+    ),
+    Case("POST", "/api/trading/offers/{offer_id}/counter", TRAINER_B, {}, (422, "empty_exchange")),
+    Case(
+        "POST",
+        "/api/trading/offers/{offer_id}/counter",
+        TRAINER_B,
+        {"give": ["pkA2"]},
+        (409, "exchange_invalid"),
+    ),
+    Case(
+        "POST",
+        "/api/trading/offers/{offer_id}/counter",
+        TRAINER_B,
+        {"give": ["pkB2"], "expires_in_days": 99},
+        (422, "invalid_expiry"),
+    ),
+    Case(
+        "POST",
+        "/api/trading/offers/{offer_id}/counter",
+        TRAINER_B,
+        {"give": ["pkB2"], "message": "m" * 501},
+        (422, "message_too_long"),
+    ),
+    Case(
+        "POST",
+        "/api/trading/offers/{offer_id}/counter",
+        TRAINER_B,
+        {"give": ["pkB2"]},
+        (409, "offer_expired"),
+        setup=_offer_lapsed,
+    ),
+    # Accepting an offer found expired or no longer possible closes it (committed), then answers 409.
+    Case(
+        "POST",
+        "/api/trading/offers/{offer_id}/accept",
+        TRAINER_B,
+        None,
+        (409, "offer_expired"),
+        setup=_offer_lapsed,
+        writes=frozenset({"trading.TradeOffer"}),
+    ),
+    Case(
+        "POST",
+        "/api/trading/offers/{offer_id}/accept",
+        TRAINER_B,
+        None,
+        (409, "offer_invalid"),
+        before=(
+            (
+                "POST",
+                "/api/trading/exchange",
+                STAFF,
+                {"trainer_a": "tA", "trainer_b": "tC", "a_gives": ["pkA1"]},
+            ),
+        ),
+        writes=frozenset({"trading.TradeOffer"}),
+    ),
+    Case(
+        "POST",
+        "/api/trading/offers/{offer_id}/cancel",
+        TRAINER_A,
+        None,
+        (409, "offer_not_open"),
+        before=(("POST", "/api/trading/offers/{offer_id}/decline", TRAINER_B),),
+    ),
+    Case(
+        "POST",
+        "/api/trading/import/trainers",
+        STAFF,
+        _csv("t.csv", b"id,firstName,lastName,dateOfBirth\ntN,A,B,not-a-date\n"),
+        (422, "import_invalid"),
+        content_type=_MULTIPART,
+    ),
+    Case(
+        "POST",
+        "/api/trading/import/pokemon",
+        STAFF,
+        _csv("p.csv", b"id,nickname,species,level,owner,dateOfOwnership\npN,\xff,Onix,5,tA,\n"),
+        (422, "invalid_encoding"),
+        content_type=_MULTIPART,
     ),
     # kvstore
     Case(

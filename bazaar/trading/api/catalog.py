@@ -95,7 +95,14 @@ def trainer_get(request: HttpRequest, trainer_id: Line) -> HttpResponse:
 
 
 @router.patch("/trainers/{trainer_id}", response={200: TrainerOut, **ERRORS}, auth=user_auth)
-@answers({403: [Code.STAFF_REQUIRED], 404: [Code.TRAINER_NOT_FOUND]})
+@answers(
+    {
+        403: [Code.STAFF_REQUIRED],
+        404: [Code.TRAINER_NOT_FOUND],
+        409: [Code.USER_TAKEN],
+        422: [Code.UNKNOWN_USER],
+    }
+)
 def trainer_update(request: HttpRequest, trainer_id: Line, payload: TrainerPatch) -> dict[str, object]:
     changes = payload.dict(exclude_unset=True)
     t = services.trainer_update(public_id=trainer_id, changes=changes, actor=current_user(request))
@@ -159,7 +166,7 @@ def pokemon_history(request: HttpRequest, pokemon_id: Line) -> HttpResponse:
 
 
 @router.patch("/pokemon/{pokemon_id}", response={200: PokemonOut, **ERRORS}, auth=user_auth)
-@answers({403: [Code.STAFF_REQUIRED], 404: [Code.POKEMON_NOT_FOUND]})
+@answers({403: [Code.STAFF_REQUIRED], 404: [Code.POKEMON_NOT_FOUND, Code.TRAINER_NOT_FOUND]})
 def pokemon_update(request: HttpRequest, pokemon_id: Line, payload: PokemonPatch) -> dict[str, object]:
     changes = payload.dict(exclude_unset=True)
     services.pokemon_update(public_id=pokemon_id, changes=changes, actor=current_user(request))

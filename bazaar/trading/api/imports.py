@@ -65,7 +65,7 @@ RESPONSES: dict[int, Any] = {200: ImportOut, 202: JobOut, 413: ERRORS[400], **ER
     {
         403: [Code.STAFF_REQUIRED],
         413: [Code.IMPORT_TOO_LARGE],
-        422: [Code.EMPTY_FILE, Code.INVALID_ENCODING, Code.NOT_CSV, Code.WRONG_COLUMNS],
+        422: [Code.EMPTY_FILE, Code.IMPORT_INVALID, Code.INVALID_ENCODING, Code.NOT_CSV, Code.WRONG_COLUMNS],
     }
 )
 def import_trainers(request: HttpRequest, file: File[UploadedFile], dry_run: bool = False) -> Any:
@@ -78,7 +78,8 @@ def import_trainers(request: HttpRequest, file: File[UploadedFile], dry_run: boo
 @answers(
     {
         403: [Code.STAFF_REQUIRED],
-        422: [Code.EMPTY_FILE, Code.IMPORT_INVALID, Code.NOT_CSV, Code.WRONG_COLUMNS],
+        413: [Code.IMPORT_TOO_LARGE],
+        422: [Code.EMPTY_FILE, Code.IMPORT_INVALID, Code.INVALID_ENCODING, Code.NOT_CSV, Code.WRONG_COLUMNS],
     }
 )
 def import_pokemon(request: HttpRequest, file: File[UploadedFile], dry_run: bool = False) -> Any:

@@ -60,7 +60,8 @@ def offer_list(
     {
         403: [Code.NOT_YOUR_TRAINER],
         404: [Code.TRAINER_NOT_FOUND],
-        422: [Code.INVALID_EXPIRY, Code.MESSAGE_TOO_LONG],
+        409: [Code.EXCHANGE_INVALID, Code.SELF_EXCHANGE],
+        422: [Code.EMPTY_EXCHANGE, Code.INVALID_EXPIRY, Code.MESSAGE_TOO_LONG],
     }
 )
 def offer_create(request: HttpRequest, payload: OfferIn) -> Any:
@@ -80,7 +81,14 @@ def offer_create(request: HttpRequest, payload: OfferIn) -> Any:
 @router.post(
     "/offers/{offer_id}/counter", response={201: OfferOut, **ERRORS}, auth=user_auth, summary="Counter-offer"
 )
-@answers({403: [Code.NOT_YOUR_OFFER], 404: [Code.OFFER_NOT_FOUND], 409: [Code.OFFER_NOT_OPEN]})
+@answers(
+    {
+        403: [Code.NOT_YOUR_OFFER],
+        404: [Code.OFFER_NOT_FOUND],
+        409: [Code.EXCHANGE_INVALID, Code.OFFER_EXPIRED, Code.OFFER_NOT_OPEN],
+        422: [Code.EMPTY_EXCHANGE, Code.INVALID_EXPIRY, Code.MESSAGE_TOO_LONG],
+    }
+)
 def offer_counter(request: HttpRequest, offer_id: int, payload: CounterIn) -> Any:
     """The receiver answers an open offer with a new one the other way round (``counter_to`` links them); the
     answered offer is declined. 409 offer_not_open / offer_expired / exchange_invalid."""
@@ -103,7 +111,13 @@ def offer_get(request: HttpRequest, offer_id: Int64) -> dict[str, Any]:
 
 
 @router.post("/offers/{offer_id}/accept", response={200: OfferOut, **ERRORS}, auth=user_auth)
-@answers({403: [Code.NOT_YOUR_OFFER], 404: [Code.OFFER_NOT_FOUND], 409: [Code.OFFER_NOT_OPEN]})
+@answers(
+    {
+        403: [Code.NOT_YOUR_OFFER],
+        404: [Code.OFFER_NOT_FOUND],
+        409: [Code.OFFER_EXPIRED, Code.OFFER_INVALID, Code.OFFER_NOT_OPEN],
+    }
+)
 def offer_accept(request: HttpRequest, offer_id: Int64) -> dict[str, Any]:
     """Receiver (or staff) only. 409 offer_expired / offer_invalid (the offer is closed then) / offer_not_open."""
     services.offer_accept(offer_id=offer_id, actor=current_user(request))
@@ -118,7 +132,7 @@ def offer_decline(request: HttpRequest, offer_id: Int64) -> dict[str, Any]:
 
 
 @router.post("/offers/{offer_id}/cancel", response={200: OfferOut, **ERRORS}, auth=user_auth)
-@answers({403: [Code.NOT_YOUR_OFFER], 404: [Code.OFFER_NOT_FOUND]})
+@answers({403: [Code.NOT_YOUR_OFFER], 404: [Code.OFFER_NOT_FOUND], 409: [Code.OFFER_NOT_OPEN]})
 def offer_cancel(request: HttpRequest, offer_id: Int64) -> dict[str, Any]:
     services.offer_cancel(offer_id=offer_id, actor=current_user(request))
     return selectors.offer_dict(selectors.offer_get(offer_id, current_user(request)))

@@ -200,16 +200,26 @@ def test_import_inline(world: Any, client: Any) -> None:
     assert r.status_code == 403
 
 
-def test_import_too_large_is_413(world: Any, client: Any, settings: Any) -> None:
+@pytest.mark.parametrize(
+    ("kind", "header", "row"),
+    [
+        ("trainers", b"id,firstName,lastName,dateOfBirth", b"t%d,A,B,01-02-1999"),
+        ("pokemon", b"id,nickname,species,level,owner,dateOfOwnership", b"p%d,N,Onix,5,tr1,01-02-2024"),
+    ],
+)
+def test_import_too_large_is_413(
+    world: Any, client: Any, settings: Any, kind: str, header: bytes, row: bytes
+) -> None:
     settings.TRADING_IMPORT_MAX_BYTES = 100
-    csv = b"id,firstName,lastName,dateOfBirth\n" + b"".join(b"t%d,A,B,01-02-1999\n" % i for i in range(20))
+    csv = header + b"\n" + b"".join(row % i + b"\n" for i in range(20))
+    before = snapshot()
     r = client.post(
-        f"{T}/import/trainers",
-        {"file": SimpleUploadedFile("t.csv", csv)},
+        f"{T}/import/{kind}",
+        {"file": SimpleUploadedFile(f"{kind}.csv", csv)},
         HTTP_AUTHORIZATION=f"Bearer {world.staff_token}",
     )
     assert (r.status_code, r.json()["code"]) == (413, "import_too_large")
-    assert Trainer.objects.count() == 3
+    assert snapshot() == before
 
 
 @pytest.mark.django_db(transaction=True)
