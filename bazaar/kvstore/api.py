@@ -78,7 +78,12 @@ def key_history(
 @router.post(
     "/keys/{path:key}/incr", auth=tenant_key, response={200: IncrOut}, summary="Add to a counter atomically"
 )
-@answers({409: [Code.COUNTER_OVERFLOW, Code.NOT_A_NUMBER], 422: [Code.INVALID_KEY, Code.INVALID_TTL]})
+@answers(
+    {
+        409: [Code.COUNTER_OVERFLOW, Code.NOT_A_NUMBER],
+        422: [Code.INVALID_INCREMENT, Code.INVALID_KEY, Code.INVALID_TTL],
+    }
+)
 def incr_key(request: HttpRequest, key: str, payload: IncrIn) -> HttpResponse:
     out = services.entry_incr(tenant_id=principal(request).tenant_id, key=key, by=payload.by, ttl=payload.ttl)
     response = HttpResponse(json.dumps(out), content_type=CONTENT_TYPE)
@@ -112,7 +117,7 @@ def get_key(request: HttpRequest, key: str) -> HttpResponse:
     {
         409: [Code.VERSION_CONFLICT],
         413: [Code.VALUE_TOO_LARGE],
-        422: [Code.INVALID_IF_VERSION, Code.INVALID_KEY, Code.INVALID_TTL],
+        422: [Code.INVALID_IF_VERSION, Code.INVALID_KEY, Code.INVALID_TTL, Code.INVALID_VALUE],
     }
 )
 def put_key(request: HttpRequest, key: str, payload: SetIn) -> HttpResponse:
@@ -154,13 +159,16 @@ def delete_key(request: HttpRequest, key: str, if_version: Int64 | None = None) 
 @answers(
     {
         404: [Code.KEY_NOT_FOUND],
-        409: [Code.NOT_A_NUMBER],
+        409: [Code.COUNTER_OVERFLOW, Code.NOT_A_NUMBER],
+        413: [Code.VALUE_TOO_LARGE],
         422: [
             Code.DUPLICATE_KEY,
             Code.INVALID_COMPARE,
+            Code.INVALID_INCREMENT,
             Code.INVALID_KEY,
             Code.INVALID_OP,
             Code.INVALID_TTL,
+            Code.INVALID_VALUE,
             Code.MISSING_VALUE,
             Code.TOO_MANY_OPS,
         ],
@@ -234,7 +242,18 @@ def watch_changes(
     {
         404: [Code.KEY_NOT_FOUND],
         409: [Code.VERSION_CONFLICT],
-        422: [Code.BATCH_TOO_LARGE, Code.EMPTY_BATCH, Code.INVALID_KEY, Code.INVALID_OP, Code.MISSING_VALUE],
+        413: [Code.VALUE_TOO_LARGE],
+        422: [
+            Code.BATCH_TOO_LARGE,
+            Code.DUPLICATE_KEY,
+            Code.EMPTY_BATCH,
+            Code.INVALID_IF_VERSION,
+            Code.INVALID_KEY,
+            Code.INVALID_OP,
+            Code.INVALID_TTL,
+            Code.INVALID_VALUE,
+            Code.MISSING_VALUE,
+        ],
     }
 )
 def batch(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
@@ -251,7 +270,19 @@ def batch(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
     summary="Import JSON lines (all or nothing)",
     openapi_extra={"requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}},
 )
-@answers({422: [Code.INVALID_ENCODING, Code.INVALID_RECORD]})
+@answers(
+    {
+        413: [Code.VALUE_TOO_LARGE],
+        422: [
+            Code.DUPLICATE_KEY,
+            Code.INVALID_ENCODING,
+            Code.INVALID_KEY,
+            Code.INVALID_RECORD,
+            Code.INVALID_TTL,
+            Code.INVALID_VALUE,
+        ],
+    }
+)
 def import_lines(request: HttpRequest) -> dict[str, Any]:
     # Streamed: the body is read a line at a time, never whole (an import may be MAX_UPLOAD_BYTES; its declared
     # length was checked by BodySizeLimitMiddleware), and entries_import stages the records in the database.
@@ -329,6 +360,6 @@ def create_api_key(request: HttpRequest, slug: Line, payload: ApiKeyIn) -> Statu
     response=ApiKeyOut,
     summary="Revoke an API key (staff)",
 )
-@answers({404: [Code.TENANT_NOT_FOUND]})
+@answers({404: [Code.KEY_NOT_FOUND, Code.TENANT_NOT_FOUND]})
 def revoke_api_key(request: HttpRequest, slug: Line, key_id: Int64) -> Any:
     return services.apikey_revoke(key_id=key_id, tenant_id=selectors.tenant_by_slug(slug).pk)

@@ -281,6 +281,8 @@ def _csv(name: str, content: bytes) -> bytes:
 
 
 _MULTIPART = f"multipart/form-data;boundary={BOUNDARY}"  # not MULTIPART_CONTENT: sent as it is
+_NDJSON = "application/x-ndjson"
+_BIG = "x" * 70_000  # past KVSTORE_MAX_VALUE_BYTES (64 KiB), well inside the 2 MiB body limit
 _RENEW = ("POST", "/api/rentals/rentals/{rental_id}/renew", STAFF)
 
 
@@ -799,6 +801,113 @@ CASES = [
         (422, "invalid_encoding"),
         content_type="application/x-ndjson",
     ),
+    Case("PUT", "/api/kv/keys/k", KV_A, b'{"value": NaN}', (422, "invalid_value")),
+    Case("POST", "/api/kv/keys/c/incr", KV_A, {"by": -(2**63)}, (422, "invalid_increment")),
+    Case(
+        "POST",
+        "/api/kv/txn",
+        KV_A,
+        {"success": [{"op": "incr", "key": "c", "by": -(2**63)}]},
+        (422, "invalid_increment"),
+    ),
+    Case(
+        "POST",
+        "/api/kv/txn",
+        KV_A,
+        b'{"compare": [{"key": "k", "target": "value", "value": NaN}]}',
+        (422, "invalid_value"),
+    ),
+    Case(
+        "POST",
+        "/api/kv/txn",
+        KV_A,
+        {"success": [{"op": "put", "key": "k", "value": _BIG}]},
+        (413, "value_too_large"),
+    ),
+    Case(
+        "POST",
+        "/api/kv/txn",
+        KV_A,
+        {"success": [{"op": "incr", "key": "c", "by": 1}]},
+        (409, "counter_overflow"),
+        before=(("PUT", "/api/kv/keys/c", KV_A, {"value": 2**63 - 1}),),
+    ),
+    Case(
+        "POST",
+        "/api/kv/batch",
+        KV_A,
+        {"ops": [{"op": "set", "key": "a", "value": 1}, {"op": "set", "key": "a", "value": 2}]},
+        (422, "duplicate_key"),
+    ),
+    Case(
+        "POST",
+        "/api/kv/batch",
+        KV_A,
+        {"ops": [{"op": "set", "key": "a", "value": 1, "ttl": 0}]},
+        (422, "invalid_ttl"),
+    ),
+    Case(
+        "POST",
+        "/api/kv/batch",
+        KV_A,
+        {"ops": [{"op": "delete", "key": "a", "if_version": 0}]},
+        (422, "invalid_if_version"),
+    ),
+    Case(
+        "POST",
+        "/api/kv/batch",
+        KV_A,
+        b'{"ops": [{"op": "set", "key": "a", "value": NaN}]}',
+        (422, "invalid_value"),
+    ),
+    Case(
+        "POST",
+        "/api/kv/batch",
+        KV_A,
+        {"ops": [{"op": "set", "key": "a", "value": _BIG}]},
+        (413, "value_too_large"),
+    ),
+    Case(
+        "POST",
+        "/api/kv/import",
+        KV_A,
+        b'{"key": "a", "value": 1}\n{"key": "a", "value": 2}\n',
+        (422, "duplicate_key"),
+        content_type=_NDJSON,
+    ),
+    Case(
+        "POST",
+        "/api/kv/import",
+        KV_A,
+        b'{"key": "", "value": 1}\n',
+        (422, "invalid_key"),
+        content_type=_NDJSON,
+    ),
+    Case(
+        "POST",
+        "/api/kv/import",
+        KV_A,
+        b'{"key": "a", "value": 1, "ttl": 0}\n',
+        (422, "invalid_ttl"),
+        content_type=_NDJSON,
+    ),
+    Case(
+        "POST",
+        "/api/kv/import",
+        KV_A,
+        b'{"key": "a", "value": NaN}\n',
+        (422, "invalid_value"),
+        content_type=_NDJSON,
+    ),
+    Case(
+        "POST",
+        "/api/kv/import",
+        KV_A,
+        json.dumps({"key": "a", "value": _BIG}).encode(),
+        (413, "value_too_large"),
+        content_type=_NDJSON,
+    ),
+    Case("DELETE", "/api/kv/tenants/{tenant_slug}/keys/987654", STAFF, None, (404, "key_not_found")),
 ]
 
 
