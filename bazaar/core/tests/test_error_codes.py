@@ -276,14 +276,30 @@ def _offer_lapsed(world: World) -> dict[str, Any]:
     return {}
 
 
-def _csv(name: str, content: bytes) -> bytes:
-    return encode_multipart(BOUNDARY, {"file": SimpleUploadedFile(name, content)})
+def _csv(kind: str, content: bytes) -> bytes:
+    return encode_multipart(BOUNDARY, {"file": SimpleUploadedFile(f"{kind}.csv", content)})
 
 
 _MULTIPART = f"multipart/form-data;boundary={BOUNDARY}"  # not MULTIPART_CONTENT: sent as it is
+_TRAINERS = b"id,firstName,lastName,dateOfBirth\n"
+_POKEMON = b"id,nickname,species,level,owner,dateOfOwnership\n"
+#: CSV imports refused before anything is written: (kind, file, answer).
+_IMPORTS = [
+    ("trainers", _TRAINERS, (422, "empty_file")),
+    ("pokemon", _POKEMON, (422, "empty_file")),
+    ("trainers", _TRAINERS + b"tN,A,B,not-a-date\n", (422, "import_invalid")),
+    ("pokemon", _POKEMON + b"pN,\xff,Onix,5,tA,\n", (422, "invalid_encoding")),
+]
 _NDJSON = "application/x-ndjson"
 _BIG = "x" * 70_000  # past KVSTORE_MAX_VALUE_BYTES (64 KiB), well inside the 2 MiB body limit
 _RENEW = ("POST", "/api/rentals/rentals/{rental_id}/renew", STAFF)
+_ISBN_TITLE = ("POST", "/api/rentals/titles", STAFF, {"title": "T", "author": "A", "isbn": "9780306406157"})
+_RENT_TITLE = (
+    "POST",
+    "/api/rentals/rentals",
+    STAFF,
+    {"customer_id": "{customer_id}", "title_id": "{title_id}"},
+)
 
 
 CASES = [
@@ -450,9 +466,7 @@ CASES = [
         STAFF,
         {"title": "Again", "author": "A", "isbn": "9780306406157"},
         (409, "isbn_taken"),
-        before=(
-            ("POST", "/api/rentals/titles", STAFF, {"title": "T", "author": "A", "isbn": "9780306406157"}),
-        ),
+        before=(_ISBN_TITLE,),
     ),
     Case(
         "POST",
@@ -505,9 +519,7 @@ CASES = [
         STAFF,
         {"isbn": "9780306406157"},
         (409, "isbn_taken"),
-        before=(
-            ("POST", "/api/rentals/titles", STAFF, {"title": "T", "author": "A", "isbn": "9780306406157"}),
-        ),
+        before=(_ISBN_TITLE,),
     ),
     Case(
         "POST",
@@ -566,20 +578,7 @@ CASES = [
         None,
         (409, "title_waited_for"),
         # The reader takes the title's two free copies; another patron holds the title.
-        before=(
-            (
-                "POST",
-                "/api/rentals/rentals",
-                STAFF,
-                {"customer_id": "{customer_id}", "title_id": "{title_id}"},
-            ),
-            (
-                "POST",
-                "/api/rentals/rentals",
-                STAFF,
-                {"customer_id": "{customer_id}", "title_id": "{title_id}"},
-            ),
-        ),
+        before=(_RENT_TITLE, _RENT_TITLE),
     ),
     Case(
         "GET",
@@ -635,27 +634,10 @@ CASES = [
         (409, "offer_not_open"),
         before=(("PATCH", "/api/trading/pokemon/pkA1", STAFF, {"owner": "tC"}),),
     ),
-    Case(
-        "POST",
-        "/api/trading/import/trainers",
-        STAFF,
-        encode_multipart(
-            BOUNDARY, {"file": SimpleUploadedFile("t.csv", b"id,firstName,lastName,dateOfBirth\n")}
-        ),
-        (422, "empty_file"),
-        content_type=f"multipart/form-data;boundary={BOUNDARY}",  # not MULTIPART_CONTENT: sent as it is
-    ),
-    Case(
-        "POST",
-        "/api/trading/import/pokemon",
-        STAFF,
-        encode_multipart(
-            BOUNDARY,
-            {"file": SimpleUploadedFile("t.csv", b"id,nickname,species,level,owner,dateOfOwnership\n")},
-        ),
-        (422, "empty_file"),
-        content_type=f"multipart/form-data;boundary={BOUNDARY}",  # not MULTIPART_CONTENT: sent as it is
-    ),
+    *[
+        Case("POST", f"/api/trading/import/{kind}", STAFF, _csv(kind, csv), want, content_type=_MULTIPART)
+        for kind, csv, want in _IMPORTS
+    ],
     Case(
         "POST",
         "/api/trading/import/pokemon",
@@ -753,22 +735,6 @@ CASES = [
         None,
         (409, "offer_not_open"),
         before=(("POST", "/api/trading/offers/{offer_id}/decline", TRAINER_B),),
-    ),
-    Case(
-        "POST",
-        "/api/trading/import/trainers",
-        STAFF,
-        _csv("t.csv", b"id,firstName,lastName,dateOfBirth\ntN,A,B,not-a-date\n"),
-        (422, "import_invalid"),
-        content_type=_MULTIPART,
-    ),
-    Case(
-        "POST",
-        "/api/trading/import/pokemon",
-        STAFF,
-        _csv("p.csv", b"id,nickname,species,level,owner,dateOfOwnership\npN,\xff,Onix,5,tA,\n"),
-        (422, "invalid_encoding"),
-        content_type=_MULTIPART,
     ),
     # kvstore
     Case(
