@@ -123,6 +123,16 @@ def manage(*args: str, env: dict[str, str] | None = None) -> str:
     return r.stdout
 
 
+def setup(*args: str, env: dict[str, str] | None = None) -> str:
+    """Run a bench fixture action (``python -m bench.setup ARGS``, not part of the product's CLI); its stdout."""
+    r = subprocess.run(
+        [PY, "-m", "bench.setup", *args], cwd=ROOT, env=env or bench_env(), capture_output=True, text=True
+    )
+    if r.returncode != 0:
+        raise RuntimeError(f"bench.setup {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}")
+    return r.stdout
+
+
 @dataclass
 class Server:
     """A production WSGI server started through deploy/serve.py."""
@@ -418,6 +428,9 @@ class Context:
 
     def manage(self, *args: str) -> str:
         return manage(*args, env=bench_env(self.env))
+
+    def setup(self, *args: str) -> str:
+        return setup(*args, env=bench_env(self.env))
 
 
 @dataclass
