@@ -99,7 +99,7 @@ def bench_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "bazaar.config.settings",
+            "DJANGO_SETTINGS_MODULE": "bazaar.config.settings.base",
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": env.get("DJANGO_SECRET_KEY")
             or "bench-" + "x7Qp2Lm9Zt4Rk8Wn3Hv6Jc1Bd5Fg0Sy" * 2,

@@ -258,7 +258,7 @@ def run(argv: list[str]) -> str:
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings.base")
     import django
 
     django.setup()

@@ -565,7 +565,7 @@ class Writer:
 def _writer_loop() -> None:
     import django
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings.base")
     django.setup()
     from bazaar.core import cache
 
