@@ -15,7 +15,7 @@ def main() -> None:
         from bazaar.kvstore.cli import main as kv_main
 
         sys.exit(kv_main(sys.argv[2:]))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings.base")
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["bazaar", *sys.argv[1:]])

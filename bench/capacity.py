@@ -53,6 +53,7 @@ from bench.harness import (
     host_sample,
     host_state,
     manage,
+    setup,
     stop_group,
 )
 
@@ -267,11 +268,10 @@ def fixture_for(env: dict[str, str], base: str) -> dict[str, Any]:
     demo = manage("demo", env=env)
     kv = re.search(r"API key\s+(kv_\S+)", demo)
     assert kv is not None, demo
-    shop = json.loads(manage("storefront_bench_shop", env=env).strip().splitlines()[-1])
+    shop = json.loads(setup("storefront-shop", env=env).strip().splitlines()[-1])
     rentals = json.loads(
-        manage(
-            "rentals",
-            "bench-setup",
+        setup(
+            "rentals-setup",
             "--customers",
             str(RENTAL_CUSTOMERS),
             "--titles",

@@ -19,7 +19,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings.base")
 
 N = 20_000
 BODY = b"x" * 8_000  # about a cached store page

@@ -99,7 +99,7 @@ def bench_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "bazaar.config.settings",
+            "DJANGO_SETTINGS_MODULE": "bazaar.config.settings.base",
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": env.get("DJANGO_SECRET_KEY")
             or "bench-" + "x7Qp2Lm9Zt4Rk8Wn3Hv6Jc1Bd5Fg0Sy" * 2,
@@ -120,6 +120,16 @@ def manage(*args: str, env: dict[str, str] | None = None) -> str:
     )
     if r.returncode != 0:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}")
+    return r.stdout
+
+
+def setup(*args: str, env: dict[str, str] | None = None) -> str:
+    """Run a bench fixture action (``python -m bench.setup ARGS``, not part of the product's CLI); its stdout."""
+    r = subprocess.run(
+        [PY, "-m", "bench.setup", *args], cwd=ROOT, env=env or bench_env(), capture_output=True, text=True
+    )
+    if r.returncode != 0:
+        raise RuntimeError(f"bench.setup {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}")
     return r.stdout
 
 
@@ -418,6 +428,9 @@ class Context:
 
     def manage(self, *args: str) -> str:
         return manage(*args, env=bench_env(self.env))
+
+    def setup(self, *args: str) -> str:
+        return setup(*args, env=bench_env(self.env))
 
 
 @dataclass

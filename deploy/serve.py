@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _env_set(name: str) -> bool:
-    """Whether ``name`` is set in the environment or in .env (which settings.py also reads)."""
+    """Whether ``name`` is set in the environment or in .env (which bazaar/config/settings/base.py also reads)."""
     if os.environ.get(name):
         return True
     env_file = ROOT / ".env"
@@ -146,7 +146,7 @@ def main() -> None:
     args = parser.parse_args()
 
     os.chdir(ROOT)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings.base")
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not metrics_dir:
         metrics_dir = tempfile.mkdtemp(prefix="bazaar-metrics-")

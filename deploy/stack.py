@@ -115,7 +115,7 @@ def stack_env() -> dict[str, str]:
     cache_url, broker_url = redis_urls()
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "bazaar.config.settings",
+            "DJANGO_SETTINGS_MODULE": "bazaar.config.settings.base",
             "DATABASE_URL": f"postgres://postgres@{HOST}:{PG_PORT}/{DB_NAME}",
             "REDIS_URL": cache_url,
             "CELERY_BROKER_URL": broker_url,
@@ -158,7 +158,7 @@ def edge_location() -> str:
     from django.apps import apps
 
     if not apps.ready:
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings")
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings.base")
         sys.path.insert(0, str(ROOT))
         django.setup()
     from bazaar.core import surfaces

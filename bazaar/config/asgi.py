@@ -4,6 +4,6 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings.base")
 
 application = get_asgi_application()

@@ -8,7 +8,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import task_failure, task_success
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings.base")
 
 app = Celery("bazaar")
 app.config_from_object("django.conf:settings", namespace="CELERY")

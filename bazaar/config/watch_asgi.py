@@ -6,7 +6,7 @@ the app server (fast path, middleware, the API) for each request's opening, so a
 
 import os
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings.base")
 
 from bazaar.config.wsgi import application as wsgi_application
 from bazaar.kvstore.watch_server import WatchServer

@@ -4,7 +4,7 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings.base")
 
 from bazaar.core.fastpath import FastPath
 from bazaar.core.middleware import with_csp

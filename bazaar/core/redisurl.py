@@ -3,7 +3,7 @@
 A plain ``redis://`` URL names one server. A ``sentinel://`` URL names the Redis Sentinels that watch a primary
 (the *service*, Sentinel's "master name") and its replicas; clients ask a sentinel where the primary is and ask
 again whenever a connection to it fails, so a failover is followed without restarting anything. This module only
-parses (settings.py imports it before Django is set up); the clients live in core.cache.backends and Celery.
+parses (the settings import it before Django is set up); the clients live in core.cache.backends and Celery.
 """
 
 from __future__ import annotations

@@ -5,10 +5,29 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 WsgiApp = Callable[..., Iterable[bytes]]
+T = TypeVar("T")
+
+
+def wait_until(
+    predicate: Callable[[], T], timeout: float = 10.0, *, every: float = 0.02, what: str = ""
+) -> T:
+    """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` seconds pass (AssertionError).
+
+    Instead of a fixed ``time.sleep`` before an assertion: as fast as the condition on an idle machine, as patient
+    as ``timeout`` on a loaded one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = predicate()
+        if got:
+            return got
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not true after {timeout} s: {what or predicate}")
+        time.sleep(every)
 
 
 def wsgi_call(

@@ -23,6 +23,7 @@ from bazaar.kvstore import selectors, services, watch
 from bazaar.kvstore.auth import principal, tenant_key
 from bazaar.kvstore.cache import CACHE_CONTROL, CONTENT_TYPE, etag, etag_matches
 from bazaar.kvstore.codes import Code
+from bazaar.kvstore.models import Tenant
 from bazaar.kvstore.schemas import (
     ApiKeyCreatedOut,
     ApiKeyIn,
@@ -329,7 +330,7 @@ def list_tenants(request: HttpRequest) -> Any:
 
 @router.post("/tenants", auth=staff_auth, response={201: TenantOut}, summary="Create a tenant (staff)")
 @answers({409: [Code.TENANT_EXISTS], 422: [Code.INVALID_SLUG]})
-def create_tenant(request: HttpRequest, payload: TenantIn) -> Status:
+def create_tenant(request: HttpRequest, payload: TenantIn) -> Status[Tenant]:
     return Status(201, services.tenant_create(slug=payload.slug, name=payload.name))
 
 
@@ -348,7 +349,7 @@ def list_api_keys(request: HttpRequest, slug: Line) -> Any:
     summary="Create an API key (staff)",
 )
 @answers({404: [Code.TENANT_NOT_FOUND]})
-def create_api_key(request: HttpRequest, slug: Line, payload: ApiKeyIn) -> Status:
+def create_api_key(request: HttpRequest, slug: Line, payload: ApiKeyIn) -> Status[dict[str, Any]]:
     issued = services.apikey_create(tenant_id=selectors.tenant_by_slug(slug).pk, name=payload.name)
     data = ApiKeyOut.from_orm(issued.key).dict()
     return Status(201, {**data, "secret": issued.secret})

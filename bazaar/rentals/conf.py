@@ -1,48 +1,46 @@
-"""Rentals settings: each reads ``settings.RENTALS_<NAME>`` with an environment override, then a default.
+"""Rentals settings: typed accessors over ``django.conf.settings.RENTALS_<NAME>`` (parsed from the environment
+variable of the same name, with its default, in ``bazaar/config/settings/base.py``).
 
 Functions, not module constants, so tests can change them with ``settings`` overrides.
 """
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 
 from django.conf import settings
 
 
-def _get(name: str, default: str) -> str:
-    return str(getattr(settings, f"RENTALS_{name}", os.environ.get(f"RENTALS_{name}", default)))
-
-
 def max_open_rentals() -> int:
-    """A customer with this many open rentals cannot rent another."""
-    return int(_get("MAX_OPEN_RENTALS", "5"))
+    """A customer with this many open rentals cannot rent another (RENTALS_MAX_OPEN_RENTALS, default 5)."""
+    return int(settings.RENTALS_MAX_OPEN_RENTALS)
 
 
 def max_balance() -> Decimal:
-    """A customer owing more than this cannot rent."""
-    return Decimal(_get("MAX_BALANCE", "20.00"))
+    """A customer owing more than this cannot rent (RENTALS_MAX_BALANCE, default 20.00)."""
+    return Decimal(str(settings.RENTALS_MAX_BALANCE))
 
 
 def max_renewals() -> int:
-    """How many times one rental may be renewed."""
-    return int(_get("MAX_RENEWALS", "2"))
+    """How many times one rental may be renewed (RENTALS_MAX_RENEWALS, default 2)."""
+    return int(settings.RENTALS_MAX_RENEWALS)
 
 
 def reminder_interval() -> int:
-    """Seconds between Celery beat runs of the reminder task (each run is idempotent per rental and day)."""
-    return int(_get("REMINDER_INTERVAL", "3600"))
+    """Seconds between Celery beat runs of the reminder task (each run is idempotent per rental and day;
+    RENTALS_REMINDER_INTERVAL, default 3600)."""
+    return int(settings.RENTALS_REMINDER_INTERVAL)
 
 
 def export_dir() -> str:
-    """Folder under MEDIA_ROOT where CSV exports are written."""
-    return _get("EXPORT_DIR", "rentals/exports")
+    """Folder under MEDIA_ROOT where CSV exports are written (RENTALS_EXPORT_DIR, default rentals/exports)."""
+    return str(settings.RENTALS_EXPORT_DIR)
 
 
 def catalogue_ttl() -> int:
-    """TTL (seconds) of cached catalogue pages; invalidation is by generation, this is the backstop."""
-    return int(_get("CATALOGUE_TTL", "900"))
+    """TTL (seconds) of cached catalogue pages; invalidation is by generation, this is the backstop
+    (RENTALS_CATALOGUE_TTL, default 900)."""
+    return int(settings.RENTALS_CATALOGUE_TTL)
 
 
 #: Default price plans per kind (Koko's table) used when a plan row does not exist yet.
@@ -84,5 +82,6 @@ DEFAULT_PLANS: dict[str, dict[str, object]] = {
 
 
 def hold_pickup_days() -> int:
-    """How many days a copy put aside for a hold waits at the desk before the hold lapses."""
-    return int(_get("HOLD_PICKUP_DAYS", "7"))
+    """How many days a copy put aside for a hold waits at the desk before the hold lapses
+    (RENTALS_HOLD_PICKUP_DAYS, default 7)."""
+    return int(settings.RENTALS_HOLD_PICKUP_DAYS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, StreamingHttpResponse
-from ninja import Header, Query, Router, Status
+from ninja import HeaderEx, P, Query, Router, Status
 
 from bazaar.accounts.auth import current_user, user_auth
 from bazaar.accounts.codes import Code as AccountsCode
@@ -252,7 +252,7 @@ def store_order(
     request: HttpRequest,
     slug: Line,
     payload: OrderIn,
-    idempotency_key: str = Header(default="", alias="Idempotency-Key"),
+    idempotency_key: HeaderEx[str, P(alias="Idempotency-Key")] = "",
 ) -> Any:
     # The plain case is answered before Django by bazaar.storefront.fast.fast_order (the same service call).
     if not idempotency_key.strip():

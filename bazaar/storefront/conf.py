@@ -1,42 +1,34 @@
-"""Storefront settings: ``settings.STOREFRONT_X`` if set, else the environment variable of the same name."""
+"""Storefront settings: typed accessors over ``django.conf.settings`` (parsed from the environment, with their
+defaults, in ``bazaar/config/settings/base.py``). Read at call time, so tests can override them with ``settings``."""
 
 from __future__ import annotations
-
-import os
 
 from django.conf import settings
 
 
-def _get(name: str, default: str) -> str:
-    value = getattr(settings, name, None)
-    if value is not None:
-        return str(value)
-    return os.environ.get(name, default)
-
-
 def cache_enabled() -> bool:
     """STOREFRONT_CACHE_ENABLED (default true). False only to measure the uncached page."""
-    return _get("STOREFRONT_CACHE_ENABLED", "true").strip().lower() not in {"0", "false", "no", "off"}
+    return bool(settings.STOREFRONT_CACHE_ENABLED)
 
 
 def page_ttl() -> int:
     """STOREFRONT_PAGE_TTL seconds (default 900): the time backstop behind event invalidation."""
-    return int(_get("STOREFRONT_PAGE_TTL", "900"))
+    return int(settings.STOREFRONT_PAGE_TTL)
 
 
 def low_stock_threshold() -> int:
     """STOREFRONT_LOW_STOCK (default 5): products at or below this stock are flagged on the dashboard."""
-    return int(_get("STOREFRONT_LOW_STOCK", "5"))
+    return int(settings.STOREFRONT_LOW_STOCK)
 
 
 def max_order_lines() -> int:
     """STOREFRONT_MAX_ORDER_LINES (default 50)."""
-    return int(_get("STOREFRONT_MAX_ORDER_LINES", "50"))
+    return int(settings.STOREFRONT_MAX_ORDER_LINES)
 
 
 def max_quantity() -> int:
     """STOREFRONT_MAX_QUANTITY per line (default 1000)."""
-    return int(_get("STOREFRONT_MAX_QUANTITY", "1000"))
+    return int(settings.STOREFRONT_MAX_QUANTITY)
 
 
 def max_image_bytes() -> int:

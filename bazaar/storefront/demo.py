@@ -167,39 +167,3 @@ def load() -> list[str]:
             item.order = order
         OrderItem.objects.bulk_create(items)
     return lines
-
-
-BENCH_SLUG = "bench-shop"
-
-
-def bench_shop(*, race_stock: int = 100, bulk_stock: int = 10_000_000) -> dict[str, int | str]:
-    """Create or reset the benchmark shop: no orders, product "Race" with ``race_stock`` and "Bulk" with
-    ``bulk_stock`` units. Used by bench/scenarios/storefront.py through ``bazaar storefront_bench_shop``."""
-    from bazaar.storefront.cache import invalidate_store
-
-    user = User.objects.filter(username="bench-vendor").first()
-    if user is None:
-        user = User(username="bench-vendor", email="bench@bazaar.local")
-        user.set_unusable_password()
-        user.save()
-    shop = Shop.objects.filter(slug=BENCH_SLUG).first() or Shop.objects.create(
-        owner=user, name="Bench Shop", slug=BENCH_SLUG, contact_email=user.email
-    )
-    Order.objects.filter(shop=shop).delete()
-    ids: dict[str, int | str] = {"slug": shop.slug}
-    for name, stock in (("Race", race_stock), ("Bulk", bulk_stock)):
-        product, _ = Product.objects.update_or_create(
-            shop=shop,
-            name=name,
-            is_archived=False,
-            defaults={
-                "mrp": Decimal("10.00"),
-                "price": Decimal("9.00"),
-                "stock": stock,
-                "is_available": True,
-                "is_listed": True,
-            },
-        )
-        ids[name.lower()] = product.pk
-    invalidate_store(shop.slug)
-    return ids

@@ -1,11 +1,8 @@
-"""Demo data for trading (idempotent): called by `bazaar demo`. Also the fixtures for the bench scenarios."""
+"""Demo data for trading (idempotent): called by `bazaar demo`. (The bench fixtures are in bench/setup.py.)"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-
-from django.db import transaction
 
 from bazaar.accounts.models import User
 from bazaar.trading.models import Pokemon, TradeOffer, Trainer
@@ -95,75 +92,3 @@ def load() -> list[str]:
         f"{TradeOffer.objects.filter(state='open').count()} open offers"
     )
     return lines
-
-
-def bench_setup(*, trainers: int, pokemon: int) -> dict[str, Any]:
-    """Idempotent fixtures for the exchange benchmark: trainers bx0001.., pokemon bxp00001.. dealt round-robin,
-    and a staff user with a fresh token. Returns the token, the trainer ids and the current owner of each pokemon."""
-    from bazaar.accounts.services import token_create
-    from bazaar.trading import services
-
-    with transaction.atomic():
-        staff = User.objects.filter(username="bench-trading").first()
-        if staff is None:
-            staff = User(username="bench-trading", email="bench-trading@example.com", is_staff=True)
-            staff.set_unusable_password()
-            staff.save()
-        for i in range(1, trainers + 1):
-            if not Trainer.objects.filter(public_id=f"bx{i:04d}").exists():
-                services.trainer_create(
-                    public_id=f"bx{i:04d}",
-                    first_name="Bench",
-                    last_name=f"T{i}",
-                    date_of_birth=dt.date(2000, 1, 1),
-                )
-        for i in range(1, pokemon + 1):
-            if not Pokemon.objects.filter(public_id=f"bxp{i:05d}").exists():
-                services.pokemon_create(
-                    public_id=f"bxp{i:05d}",
-                    nickname=f"b{i}",
-                    species=SPECIES[i % len(SPECIES)],
-                    level=1 + i % 100,
-                    owner=f"bx{1 + (i - 1) % trainers:04d}",
-                )
-        token = token_create(user=staff, name="bench").secret
-    return {
-        "token": token,
-        "trainers": [f"bx{i:04d}" for i in range(1, trainers + 1)],
-        "owners": dict(
-            Pokemon.objects.filter(public_id__startswith="bxp").values_list("public_id", "owner__public_id")
-        ),
-    }
-
-
-def purge_prefix(prefix: str) -> int:
-    """Remove bench leftovers (pokemon with ids starting ``prefix``) set-wise: a million rows through the ORM's
-    Python-side cascade would take minutes. Offers touching them become invalid first."""
-    from django.db import connection
-
-    from bazaar.core import freshness
-    from bazaar.trading.services.common import check_public_id
-
-    check_public_id(prefix, "prefix")
-    args: list[int | str] = [len(prefix), prefix]
-    with transaction.atomic(), connection.cursor() as cur:
-        cur.execute(
-            "UPDATE trading_tradeoffer SET state = 'invalid', reason = 'pokemon deleted', decided_at = CURRENT_TIMESTAMP "
-            "WHERE state = 'open' AND id IN (SELECT offer_id FROM trading_offeritem WHERE pokemon_id IN "
-            "(SELECT id FROM trading_pokemon WHERE SUBSTR(public_id, 1, %s) = %s))",
-            args,
-        )
-        cur.execute(
-            "DELETE FROM trading_offeritem WHERE pokemon_id IN "
-            "(SELECT id FROM trading_pokemon WHERE SUBSTR(public_id, 1, %s) = %s)",
-            args,
-        )
-        cur.execute(
-            "DELETE FROM trading_ownershipchange WHERE pokemon_id IN "
-            "(SELECT id FROM trading_pokemon WHERE SUBSTR(public_id, 1, %s) = %s)",
-            args,
-        )
-        cur.execute("DELETE FROM trading_pokemon WHERE SUBSTR(public_id, 1, %s) = %s", args)
-        deleted = int(cur.rowcount)
-        freshness.changed(Pokemon)  # raw deletes send no signals
-    return deleted

@@ -86,7 +86,7 @@ class OwnershipChange(models.Model):
     ``pokemon`` check also locks the pokemon row it just wrote). Integrity holds by construction: history rows are
     written only by the services, in the same transaction as the owner change, from pokemon rows they hold locked
     and from owners the ``pokemon.owner`` foreign key checks; deletes go through Django's ``on_delete`` handling
-    (or delete history first, as ``purge_prefix`` does). ``bazaar trading check`` counts dangling references.
+    (or delete history first, as the bench's ``trading_purge_prefix`` does). ``bazaar trading check`` counts dangling references.
     Indexes: only what reads and deletes use; the partial ones cost nothing for import rows (no offer, and no
     previous owner for a new pokemon). ``to_trainer`` has none: every row has one, so an index would cost every
     import about 1 s per million rows, and the only user is a trainer delete (SET_NULL, one scan of the table)."""

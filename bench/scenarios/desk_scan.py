@@ -165,7 +165,7 @@ def desk_scan(ctx: Context) -> dict[str, Any]:
     load: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: load.update(rent_return_cycle(ctx)), daemon=True)
     thread.start()
-    time.sleep(2)  # the load's setup (bench-setup, token) runs first
+    time.sleep(2)  # the load's setup (rentals-setup, token) runs first
     busy: dict[str, list[float]] = {"json": [], "form": [], "form_post": [], "checkin": []}
     while thread.is_alive() and one_patron(busy):
         pass

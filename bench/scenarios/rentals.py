@@ -109,11 +109,9 @@ def rent_return_cycle(ctx: Context) -> dict[str, Any]:
     wrk instead of Python threads: the load generator shares the 2 cores with the server, and 32 Python
     threads behind one GIL cost the server a good part of a core.
     """
-    setup = json.loads(
-        ctx.manage("rentals", "bench-setup", "--customers", "4000", "--titles", "8", "--copies", "16")
-    )
+    setup = json.loads(ctx.setup("rentals-setup", "--customers", "4000", "--titles", "8", "--copies", "16"))
     token = ctx.manage("token", "create", "desk", "--name", "bench").strip()
-    before = json.loads(ctx.manage("rentals", "bench-check"))
+    before = json.loads(ctx.setup("rentals-check"))
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(LUA)
         script = fh.name
@@ -136,7 +134,7 @@ def rent_return_cycle(ctx: Context) -> dict[str, Any]:
     for pct in ("50", "90", "99"):
         lm = re.search(rf"^\s+{pct}%\s+(\S+)", out, re.M)
         lat[f"p{pct}_ms"] = _ms(lm.group(1)) if lm else float("nan")
-    after = json.loads(ctx.manage("rentals", "bench-check"))
+    after = json.loads(ctx.setup("rentals-check"))
     # Context for the number: the same server answering the cheapest staff-authenticated API read (token check
     # + one small query). A cycle is two writes, so cycles/s can never exceed half of this.
     floor = wrk(

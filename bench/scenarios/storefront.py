@@ -177,7 +177,7 @@ def _drain(mail_dir: str, expected: int) -> dict[str, Any]:
 
 def _orders(ctx: Context, server: Server) -> dict[str, Any]:
     ctx = Context(server=server, nginx=ctx.nginx, duration=ctx.duration, env=ctx.env, notes=ctx.notes)
-    ids = json.loads(ctx.manage("storefront_bench_shop").strip().splitlines()[-1])
+    ids = json.loads(ctx.setup("storefront-shop").strip().splitlines()[-1])
     race = _race(ctx, ids)
     path = f"/api/storefront/stores/{ids['slug']}/orders"
     body = json.dumps({"items": [{"product_id": ids["bulk"], "quantity": 1}], **ORDER})

@@ -106,7 +106,7 @@ def per_row_contrast(ctx: Context, directory: Path) -> dict[str, Any]:
     _, sample = write_csvs(directory, PER_ROW_SAMPLE, IMPORT_TRAINERS, prefix="bs")
     out = ctx.manage("shell", "-c", PER_ROW_CODE.replace("PATH", repr(str(sample))))
     rows, seconds = out.strip().splitlines()[-1].split()
-    ctx.manage("trading", "purge-prefix", "bs")
+    ctx.setup("trading-purge-prefix", "bs")
     per_row_s = float(seconds) / int(rows)
     return {
         "sample_rows": int(rows),
@@ -122,11 +122,11 @@ def import_1m(ctx: Context) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bazaar-trading-bench-") as tmp:
         tpath, ppath = write_csvs(Path(tmp), IMPORT_ROWS, IMPORT_TRAINERS)
         size = ppath.stat().st_size
-        ctx.manage("trading", "purge-prefix", "bp")
+        ctx.setup("trading-purge-prefix", "bp")
         trainers = _import(env, tpath)
         first = _import(env, ppath)  # every row new: insert + one history row each
         again = _import(env, ppath)  # the same file again: every row an update, no owner change
-        ctx.manage("trading", "purge-prefix", "bp")
+        ctx.setup("trading-purge-prefix", "bp")
         contrast = per_row_contrast(ctx, Path(tmp))
     rows = first["rows"]
     return {
@@ -258,7 +258,7 @@ def preview_100k(ctx: Context) -> dict[str, Any]:
     session = ctx.manage("shell", "-c", SESSION_CODE).strip().splitlines()[-1]
     with tempfile.TemporaryDirectory(prefix="bazaar-trading-preview-") as tmp:
         tpath, ppath = write_csvs(Path(tmp), PREVIEW_ROWS, IMPORT_TRAINERS, prefix="bv")
-        ctx.manage("trading", "purge-prefix", "bv")
+        ctx.setup("trading-purge-prefix", "bv")
         _import(env, tpath)
         new = _preview(ctx, ppath, session)
         _import(env, ppath)
@@ -266,7 +266,7 @@ def preview_100k(ctx: Context) -> dict[str, Any]:
         moved = _moved_copy(ppath, moved_path, 10, IMPORT_TRAINERS)
         changes = _preview(ctx, moved_path, session)
         size = ppath.stat().st_size
-        ctx.manage("trading", "purge-prefix", "bv")
+        ctx.setup("trading-purge-prefix", "bv")
         ctx.manage("shell", "-c", CLEANUP_CODE)
     assert (new["rows"], changes["ownership_changes"]) == (PREVIEW_ROWS, moved), (new, changes)
     worst = max(new["wall_s"], changes["wall_s"])
@@ -291,7 +291,7 @@ def exchange_16(ctx: Context) -> dict[str, Any]:
     picks two pokemon with different owners from a shared view of ownership (updated on every success), so
     conflicts are real races between clients, not stale guesses."""
     setup = json.loads(
-        ctx.manage("trading", "bench-setup", "--trainers", "8", "--pokemon", "200").strip().splitlines()[-1]
+        ctx.setup("trading-setup", "--trainers", "8", "--pokemon", "200").strip().splitlines()[-1]
     )
     owners: dict[str, str] = setup["owners"]
     token = setup["token"]

@@ -850,7 +850,7 @@ def lost_writes(w: World | HAWorld | ReplicaWorld, load: Load) -> dict[str, list
 if __name__ == "__main__":  # python -m bazaar.core.tests.faultkit seed THREADS POOL
     import django
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings.base")
     django.setup()
     if sys.argv[1] == "seed":
         print(json.dumps(seed_world(int(sys.argv[2]), int(sys.argv[3]))))

@@ -78,6 +78,20 @@ class World:
             raise RuntimeError(f"manage.py {' '.join(args)}: {r.stdout[-1000:]} {r.stderr[-2000:]}")
         return r.stdout
 
+    def bench_setup(self, *args: str) -> str:
+        """A bench fixture action (``python -m bench.setup``), another process like the CLI."""
+        r = subprocess.run(
+            [PY, "-m", "bench.setup", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if r.returncode != 0:
+            raise RuntimeError(f"bench.setup {' '.join(args)}: {r.stdout[-1000:]} {r.stderr[-2000:]}")
+        return r.stdout
+
 
 def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -551,7 +565,7 @@ class Writer:
 def _writer_loop() -> None:
     import django
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings.base")
     django.setup()
     from bazaar.core import cache
 

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from django.test import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from bazaar.core.testing import assert_page_fits, chromium_browser, save_screenshot
@@ -151,19 +152,16 @@ WALK_TRAINERS_CSV = (
 
 def _import_upload(data: bytes, *, confirm: bool = False, limit: str | None = None) -> Callable[[Any], None]:
     """Staff upload a CSV on the import page (and confirm the preview); ``limit`` lowers the size limit for the
-    upload (read per request from the environment) to reach the "too large" page."""
+    upload (read per request from ``settings.TRADING_IMPORT_MAX_BYTES``) to reach the "too large" page."""
 
     def run(page: Any) -> None:
-        if limit is not None:
-            os.environ["TRADING_IMPORT_MAX_BYTES"] = limit
-        try:
+        lowered = {} if limit is None else {"TRADING_IMPORT_MAX_BYTES": int(limit)}
+        with override_settings(**lowered):
             page.set_input_files(
                 "#id_file", files=[{"name": "walk.csv", "mimeType": "text/csv", "buffer": data}]
             )
             with page.expect_navigation():
                 page.click("#preview")
-        finally:
-            os.environ.pop("TRADING_IMPORT_MAX_BYTES", None)
         if confirm:
             with page.expect_navigation():
                 page.click("#confirm")

@@ -45,6 +45,10 @@ def _cli(*args: str) -> Callable[[freshkit.World], None]:
     return run
 
 
+def _bench_shop(w: freshkit.World) -> None:
+    w.bench_setup("storefront-shop")
+
+
 def _order(w: freshkit.World) -> None:
     status, body = freshkit.send(
         w.a.port,
@@ -127,7 +131,8 @@ ROWS: list[Row] = [
     Row("shop via service", "storefront.Shop", "service", STORE, op="shop_service"),
     Row("shop via admin change", "storefront.Shop", "admin", STORE, op="shop_admin_change"),
     Row("shop via queryset update", "storefront.Shop", "queryset", STORE, op="shop_queryset"),
-    Row("bench shop command", "storefront.Product", "command", STORE, run=_cli("storefront_bench_shop")),
+    # Not a product command (bench/setup.py), but a writer all the same: it must invalidate like one.
+    Row("bench shop setup", "storefront.Product", "bench", STORE, run=_bench_shop),
     # rentals: the catalogue and title pages depend on titles and copies
     Row("title via service", "rentals.Title", "service", CATALOGUE, op="title_service"),
     Row("title via admin change", "rentals.Title", "admin", CATALOGUE, op="title_admin_change"),
@@ -241,7 +246,6 @@ ADMIN_ROWS: dict[str, list[str]] = {
 }
 COMMAND_ROWS: dict[str, list[str]] = {
     "demo": ["demo command"],
-    "storefront_bench_shop": ["bench shop command"],
     "rentals": ["copy rented via CLI", "copy returned via CLI"],
     "trading": ["pokemon via CLI import (raw COPY)"],
     "kvadmin": ["entry via CLI set"],

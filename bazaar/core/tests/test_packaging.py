@@ -124,7 +124,7 @@ def test_fresh_venv_from_the_runtime_lock_runs_the_service(tmp_path: Path) -> No
     check = subprocess.run(
         [python, "-m", "django", "check"],
         cwd=tmp_path,  # the installed package, not the source tree
-        env={**env, "DJANGO_SETTINGS_MODULE": "bazaar.config.settings"},
+        env={**env, "DJANGO_SETTINGS_MODULE": "bazaar.config.settings.base"},
         capture_output=True,
         text=True,
     )

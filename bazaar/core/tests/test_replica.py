@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from bazaar.core.testing import wait_until
 from bazaar.core.tests import faultkit as fk
 
 DELAY_S = 2
@@ -48,6 +49,11 @@ def _rent(port: int, w: fk.ReplicaWorld) -> None:
     assert status == 201, raw
 
 
+def _seed_replayed(w: fk.ReplicaWorld) -> bool:
+    counts = "SELECT (SELECT count(*) FROM rentals_title), (SELECT count(*) FROM rentals_rental)"
+    return bool(w.replica.query(counts) == w.pg.query(counts))
+
+
 def _replica_rentals(w: fk.ReplicaWorld) -> int:
     return int(w.replica.query("SELECT count(*) FROM rentals_rental")[0][0])
 
@@ -61,7 +67,7 @@ def _replica_title_scans(w: fk.ReplicaWorld) -> int:
 
 def test_a_write_through_one_server_is_never_read_older_through_the_other(rw: fk.ReplicaWorld) -> None:
     a, b = rw.ports
-    time.sleep(DELAY_S + 0.5)  # the replica has replayed the seed
+    wait_until(lambda: _seed_replayed(rw), DELAY_S + 30, every=0.2, what="the replica has replayed the seed")
     start = _title(b, rw)["copies_available"]
     on_replica_before = _replica_rentals(rw)
     for i in range(6):
@@ -71,8 +77,7 @@ def test_a_write_through_one_server_is_never_read_older_through_the_other(rw: fk
             assert _title(reader, rw)["copies_available"] == start - (i + 1)
     # The replica really was behind all along: it still lacks these rentals, then replays them.
     assert _replica_rentals(rw) < on_replica_before + 6
-    time.sleep(DELAY_S + 0.5)
-    assert _replica_rentals(rw) == on_replica_before + 6
+    wait_until(lambda: _replica_rentals(rw) == on_replica_before + 6, DELAY_S + 30, every=0.2)
 
 
 def _caught_up(w: fk.ReplicaWorld) -> bool:

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))}
     base.update(
-        {"DJANGO_SETTINGS_MODULE": "bazaar.config.settings", "BAZAAR_VAR_DIR": str(ROOT / "var" / "chk")}
+        {"DJANGO_SETTINGS_MODULE": "bazaar.config.settings.base", "BAZAAR_VAR_DIR": str(ROOT / "var" / "chk")}
     )
     base.update(env)
     return subprocess.run(

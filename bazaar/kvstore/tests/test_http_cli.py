@@ -74,9 +74,10 @@ def test_watch_follows_new_commits(cli: Any) -> None:
     result: list[Any] = []
     t = threading.Thread(target=lambda: result.append(cli("watch", "--once", "--wait", "10")))
     t.start()
-    import time
+    from bazaar.core.testing import wait_until
+    from bazaar.kvstore import watch
 
-    time.sleep(0.7)
+    wait_until(lambda: _waiting(watch) == 1, what="the CLI's watch waits on the server")
     cli("put", "k", "1")
     t.join(15)
     assert result[0][0] == 0
@@ -113,3 +114,9 @@ def test_the_console_script_reads_url_and_key_from_the_environment(cli: Any, liv
         [bazaar, "kv", "get", "nope"], env=env, capture_output=True, text=True, timeout=60
     )
     assert missing.returncode == 1
+
+
+def _waiting(watch: Any) -> int:
+    """Long-polls waiting in this process (the hub's count, read under its lock)."""
+    with watch.hub.cond:
+        return sum(watch.hub.waiting.values())

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from django.urls import resolve
 
+from bazaar.core.testing import wait_until
 from bazaar.core.tests.freshkit import _database
 from bazaar.kvstore import cli, watch
 from bench.harness import PY, ROOT, Server, WatchServer, bench_env, free_port, wait_http
@@ -178,6 +179,13 @@ def test_only_the_watch_is_served(world: World) -> None:
     assert (status, json.loads(body)["code"]) == (404, "not_found")
 
 
+def _held(world: World) -> int:
+    """How many watchers the watch server holds now (its /watchz)."""
+    status, _, body = world.request(world.watcher.port, "GET", "/watchz", secret=None)
+    assert status == 200, body
+    return int(json.loads(body)["held"])
+
+
 def test_a_long_poll_waits_without_a_thread_and_wakes_on_a_commit(world: World) -> None:
     since = world.put("lp/seed", 0)
     results: list[tuple[int, dict[str, str], bytes, float]] = []
@@ -191,7 +199,7 @@ def test_a_long_poll_waits_without_a_thread_and_wakes_on_a_commit(world: World) 
     pollers = [threading.Thread(target=poll) for _ in range(3)]
     for t in pollers:
         t.start()
-    time.sleep(1.0)
+    wait_until(lambda: _held(world) == 3, what="the watch server holds the 3 long-polls")
     assert results == [], "nothing changed yet: the long-polls wait"
     revisions = [world.put("lp/x", 1), world.put("other/y", 2)]
     written = time.monotonic()
@@ -369,7 +377,7 @@ def test_the_cli_watches_through_the_watch_server(world: World) -> None:
     done: list[int] = []
     follower = threading.Thread(target=lambda: done.append(cli.main(argv, out=out, err=io.StringIO())))
     follower.start()
-    time.sleep(0.5)
+    wait_until(lambda: _held(world) == 1, what="the watch server holds the CLI's watch")
     revision = world.put("cli/k", "v")
     follower.join(25)
     assert done == [0]

@@ -33,7 +33,7 @@ def test_purge_runs_on_a_real_worker() -> None:
     env = {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "DJANGO_SETTINGS_MODULE": "bazaar.config.settings",
+        "DJANGO_SETTINGS_MODULE": "bazaar.config.settings.base",
     }
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     worker = subprocess.Popen(

@@ -55,11 +55,11 @@ def test_export_unknown_shop_fails(db: Any) -> None:
 
 
 def test_bench_shop_resets(db: Any) -> None:
-    out = StringIO()
-    call_command("storefront_bench_shop", "--race-stock", "7", stdout=out)
-    ids = json.loads(out.getvalue())
+    from bench.setup import run
+
+    ids = json.loads(run(["storefront-shop", "--race-stock", "7"]))
     assert Product.objects.get(pk=ids["race"]).stock == 7
     Product.objects.filter(pk=ids["race"]).update(stock=0)
-    call_command("storefront_bench_shop", stdout=StringIO())
+    run(["storefront-shop"])
     assert Product.objects.get(pk=ids["race"]).stock == 100
     assert Product.objects.filter(shop__slug="bench-shop").count() == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema, Status
 
@@ -76,7 +78,7 @@ def trainer_list(request: HttpRequest, filters: Query[TrainerFilters]) -> HttpRe
     "/trainers", response={201: TrainerOut, **ERRORS}, auth=user_auth, summary="Create a trainer (staff)"
 )
 @answers({403: [Code.STAFF_REQUIRED], 409: [Code.TRAINER_EXISTS, Code.USER_TAKEN], 422: [Code.UNKNOWN_USER]})
-def trainer_create(request: HttpRequest, payload: TrainerIn) -> Status:
+def trainer_create(request: HttpRequest, payload: TrainerIn) -> Status[dict[str, Any]]:
     t = services.trainer_create(
         public_id=payload.id,
         first_name=payload.first_name,
@@ -111,7 +113,7 @@ def trainer_update(request: HttpRequest, trainer_id: Line, payload: TrainerPatch
 
 @router.delete("/trainers/{trainer_id}", response={204: None, **ERRORS}, auth=user_auth)
 @answers({403: [Code.STAFF_REQUIRED], 404: [Code.TRAINER_NOT_FOUND], 409: [Code.TRAINER_HAS_POKEMON]})
-def trainer_delete(request: HttpRequest, trainer_id: Line, cascade: bool = False) -> Status:
+def trainer_delete(request: HttpRequest, trainer_id: Line, cascade: bool = False) -> Status[None]:
     """Refused (409 trainer_has_pokemon) while the trainer owns pokemon, unless ``cascade=true``."""
     services.trainer_delete(public_id=trainer_id, cascade=cascade, actor=current_user(request))
     return Status(204, None)
@@ -139,7 +141,7 @@ def pokemon_list(request: HttpRequest, filters: Query[PokemonFilters]) -> HttpRe
     "/pokemon", response={201: PokemonOut, **ERRORS}, auth=user_auth, summary="Create a pokemon (staff)"
 )
 @answers({403: [Code.STAFF_REQUIRED], 404: [Code.TRAINER_NOT_FOUND], 409: [Code.POKEMON_EXISTS]})
-def pokemon_create(request: HttpRequest, payload: PokemonIn) -> Status:
+def pokemon_create(request: HttpRequest, payload: PokemonIn) -> Status[dict[str, Any]]:
     p = services.pokemon_create(
         public_id=payload.id,
         nickname=payload.nickname,
@@ -176,6 +178,6 @@ def pokemon_update(request: HttpRequest, pokemon_id: Line, payload: PokemonPatch
 
 @router.delete("/pokemon/{pokemon_id}", response={204: None, **ERRORS}, auth=user_auth)
 @answers({403: [Code.STAFF_REQUIRED], 404: [Code.POKEMON_NOT_FOUND]})
-def pokemon_delete(request: HttpRequest, pokemon_id: Line) -> Status:
+def pokemon_delete(request: HttpRequest, pokemon_id: Line) -> Status[None]:
     services.pokemon_delete(public_id=pokemon_id, actor=current_user(request))
     return Status(204, None)

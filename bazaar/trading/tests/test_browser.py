@@ -169,7 +169,7 @@ def test_propose_accept_counter_and_history(live_server: Any, browser: Any, peop
 
 
 def test_import_preview_confirm_progress_results_and_stale(
-    live_server: Any, browser: Any, people: Any, monkeypatch: Any
+    live_server: Any, browser: Any, people: Any, monkeypatch: Any, settings: Any
 ) -> None:
     from bazaar.trading import services
     from bazaar.trading.models import ImportJob
@@ -186,7 +186,7 @@ def test_import_preview_confirm_progress_results_and_stale(
 
     # A large file (here: anything over 10 bytes) is imported in the background; no worker picks it up until the
     # test says so, so the progress page is seen first.
-    monkeypatch.setenv("TRADING_IMPORT_ASYNC_BYTES", "10")
+    settings.TRADING_IMPORT_ASYNC_BYTES = 10
     monkeypatch.setattr(run_import_job, "delay", lambda job_id: None)
     oak.goto("/trading/exchange/")
     oak.fill("#id_trainer_a", "tr1")
@@ -222,14 +222,14 @@ def test_import_preview_confirm_progress_results_and_stale(
     assert oak.locator("#confirm").count() == 0
     fits(oak, "invalid")
     # Over the size limit: a page that says so.
-    monkeypatch.setenv("TRADING_IMPORT_MAX_BYTES", "20")
+    max_bytes, settings.TRADING_IMPORT_MAX_BYTES = settings.TRADING_IMPORT_MAX_BYTES, 20
     upload(moves)
     assert "the largest file accepted here is 20" in oak.inner_text("#too-large")
     fits(oak, "too-large")
-    monkeypatch.delenv("TRADING_IMPORT_MAX_BYTES")
+    settings.TRADING_IMPORT_MAX_BYTES = max_bytes
 
     # Stale: the preview says pk1 goes tr2 -> tr1; meanwhile Misty trades pk1 to Brock.
-    monkeypatch.setenv("TRADING_IMPORT_ASYNC_BYTES", str(1 << 20))
+    settings.TRADING_IMPORT_ASYNC_BYTES = 1 << 20
     upload(moves.replace(b"tr2", b"tr1"))
     assert "tr2 → tr1" in oak.inner_text("#rows .move")
     services.exchange(trainer_a="tr2", trainer_b="tr3", a_gives=["pk1"], b_gives=[])

@@ -1,16 +1,13 @@
-"""``bazaar rentals rent|return|overdue|export`` (and ``bench-setup``/``bench-check`` for the benchmark)."""
+"""``bazaar rentals rent|return|overdue|export``. (The benchmark's fixtures and checks: ``python -m bench.setup``.)"""
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
-from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
@@ -18,10 +15,7 @@ from tqdm import tqdm
 from bazaar.accounts.models import User
 from bazaar.core.errors import DomainError
 from bazaar.rentals import selectors, services
-from bazaar.rentals.models import Copy, CopyState, Customer, ExportJob, Kind, Payment, Rental, Title
-
-BENCH_PREFIX = "Bench customer "
-BENCH_TITLE = "Bench title "
+from bazaar.rentals.models import ExportJob, Rental
 
 
 def _when(raw: str | None, *, end_of_day: bool = False) -> datetime | None:
@@ -59,11 +53,6 @@ class Command(BaseCommand):
         ovd.add_argument("--remind", action="store_true", help="also send the reminder e-mails now")
         exp = sub.add_parser("export", help="Export the active rentals as CSV (progress bar, summary).")
         exp.add_argument("--out", help="also copy the CSV to this path ('-' for stdout)")
-        bs = sub.add_parser("bench-setup", help="Create benchmark customers, titles and copies (idempotent).")
-        bs.add_argument("--customers", type=int, default=4000)
-        bs.add_argument("--titles", type=int, default=8)
-        bs.add_argument("--copies", type=int, default=16)
-        sub.add_parser("bench-check", help="Print invariant checks for the benchmark as JSON.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -150,73 +139,3 @@ class Command(BaseCommand):
             with open(o["out"], "wb") as fh:
                 fh.write(path.read_bytes())
         self.stderr.write(f"exported {job.done} active rental(s) to {path} (job {job.pk})")
-
-    def do_bench_setup(self, o: dict[str, Any]) -> None:
-        with transaction.atomic():
-            have = Customer.objects.filter(name__startswith=BENCH_PREFIX).count()
-            Customer.objects.bulk_create(
-                [Customer(name=f"{BENCH_PREFIX}{i:05d}") for i in range(have, o["customers"])],
-                batch_size=1000,
-            )
-            for i in tqdm(range(o["titles"]), desc="titles", file=sys.stderr):
-                title, _ = Title.objects.get_or_create(
-                    title=f"{BENCH_TITLE}{i:02d}", author="Bench", defaults={"kind": Kind.REGULAR}
-                )
-                missing = o["copies"] - Copy.objects.filter(title=title).count()
-                if missing > 0:
-                    services.copies_add(title_id=title.pk, count=missing)
-        # Earlier runs left balances (and maybe open rentals after a crash): settle them so limits don't bite.
-        for rental_id in Rental.objects.filter(
-            title__title__startswith=BENCH_TITLE, returned_at__isnull=True
-        ).values_list("pk", flat=True):
-            services.rental_return(rental_id=rental_id)
-        owing = []
-        for cid in (
-            Customer.objects.filter(name__startswith=BENCH_PREFIX).values_list("pk", flat=True).iterator()
-        ):
-            balance = selectors.customer_standing(customer_id=cid).balance
-            if balance > 0:
-                owing.append(
-                    Payment(customer_id=cid, amount=balance, note="bench", received_at=timezone.now())
-                )
-        Payment.objects.bulk_create(owing, batch_size=1000)
-        customers = list(
-            Customer.objects.filter(name__startswith=BENCH_PREFIX).order_by("id").values_list("id", flat=True)
-        )
-        titles = list(
-            Title.objects.filter(title__startswith=BENCH_TITLE).order_by("id").values_list("id", flat=True)
-        )
-        self.stdout.write(json.dumps({"customers": customers, "titles": titles}))
-
-    def do_bench_check(self, o: dict[str, Any]) -> None:
-        bench = Rental.objects.filter(title__title__startswith=BENCH_TITLE)
-        doubles = (
-            Rental.objects.filter(returned_at__isnull=True)
-            .values("copy_id")
-            .annotate(n=Count("id"))
-            .filter(n__gt=1)
-            .count()
-        )
-        closed = bench.filter(returned_at__isnull=False)
-        agg = closed.aggregate(
-            n=Count("id"), total=Sum("charge"), missing=Count("id", filter=Q(charge__isnull=True))
-        )
-        rented_without_rental = (
-            Copy.objects.filter(state=CopyState.RENTED).exclude(rentals__returned_at__isnull=True).count()
-        )
-        open_on_free_copy = (
-            Rental.objects.filter(returned_at__isnull=True).exclude(copy__state=CopyState.RENTED).count()
-        )
-        self.stdout.write(
-            json.dumps(
-                {
-                    "double_rentals": doubles,
-                    "closed": agg["n"],
-                    "charges_total": str(agg["total"] or Decimal("0.00")),
-                    "closed_without_charge": agg["missing"],
-                    "open": bench.filter(returned_at__isnull=True).count(),
-                    "rented_copies_without_open_rental": rented_without_rental,
-                    "open_rentals_on_free_copies": open_on_free_copy,
-                }
-            )
-        )

@@ -1,7 +1,7 @@
 """``bazaar trading import FILE [--kind trainers|pokemon] [--dry-run] [--json]`` and friends.
 
 Subcommands: ``import`` (streaming all-or-nothing CSV import with a progress bar on stderr), ``expire-offers``,
-``check`` (invariants: one owner each, history agrees with owners), ``bench-setup`` (fixtures for bench scenarios).
+``check`` (invariants: one owner each, history agrees with owners). Bench fixtures: ``python -m bench.setup``.
 """
 
 from __future__ import annotations
@@ -50,13 +50,6 @@ class Command(BaseCommand):
         imp.add_argument("--no-progress", action="store_true")
         sub.add_parser("expire-offers", help="Mark open offers past their expiry as expired.")
         sub.add_parser("check", help="Check invariants; exit 1 on any violation.")
-        purge = sub.add_parser(
-            "purge-prefix", help="Delete pokemon (and their history) whose id starts with PREFIX."
-        )
-        purge.add_argument("prefix")
-        setup = sub.add_parser("bench-setup", help="Create bench fixtures; prints JSON.")
-        setup.add_argument("--trainers", type=int, default=8)
-        setup.add_argument("--pokemon", type=int, default=200)
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -71,16 +64,6 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report))
             if report["violations"]:
                 raise CommandError(f"{report['violations']} invariant violation(s)")
-        elif action == "purge-prefix":
-            from bazaar.trading.demo import purge_prefix
-
-            self.stdout.write(f"deleted {purge_prefix(options['prefix'])} pokemon")
-        elif action == "bench-setup":
-            from bazaar.trading.demo import bench_setup
-
-            self.stdout.write(
-                json.dumps(bench_setup(trainers=options["trainers"], pokemon=options["pokemon"]))
-            )
 
     def _import(self, options: dict[str, Any]) -> None:
         path = options["file"]

@@ -1,6 +1,8 @@
-"""Bazaar settings, read from the environment (see .env.example).
+"""Bazaar settings, read from the environment (see .env.example): what every process runs (server, worker,
+CLI, container). The tests run ``bazaar.config.settings.test``, which starts from this module.
 
-Embedded default: SQLite file, Django's in-process cache, Celery tasks run eagerly.
+Every environment variable is parsed here, once, with django-environ; apps read ``django.conf.settings`` through
+their ``conf.py`` accessors. Embedded default: SQLite file, a SQLite-file cache, Celery tasks run eagerly.
 Set DATABASE_URL / REDIS_URL / CELERY_BROKER_URL to run on PostgreSQL, Redis and a real broker.
 """
 
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +20,20 @@ from django.core.exceptions import ImproperlyConfigured
 
 from bazaar.core import redisurl
 
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = Path(os.environ.get("BAZAAR_VAR_DIR", BASE_DIR / "var"))
+BASE_DIR = Path(__file__).resolve().parents[3]
+TEST_SETTINGS = "bazaar.config.settings.test"
 
 # Generic Django classes subscriptable at runtime (``admin.ModelAdmin[Model]``), as `mypy --strict` wants them.
 django_stubs_ext.monkeypatch()
 
 env = environ.Env()
-if (BASE_DIR / ".env").exists() and "pytest" not in sys.modules:
+VAR_DIR = Path(env.str("BAZAAR_VAR_DIR", default=str(BASE_DIR / "var")))
+# `.env` (written by `make run`) configures the processes a person starts, never a test run: the test settings
+# (and the processes a test starts, which inherit DJANGO_SETTINGS_MODULE) ignore it.
+if (BASE_DIR / ".env").exists() and env.str("DJANGO_SETTINGS_MODULE", default="") != TEST_SETTINGS:
     env.read_env(str(BASE_DIR / ".env"))
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
-TESTING = "pytest" in sys.modules
 
 _INSECURE_DEV_KEY = "django-insecure-bazaar-development-key-only-for-local-use-0123456789"
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
@@ -43,8 +47,6 @@ ALLOWED_HOSTS = env.list(
 )
 if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when DJANGO_DEBUG is false.")
-if TESTING:
-    ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -230,9 +232,6 @@ else:
 # The embedded default's cache (no REDIS_URL): one SQLite file shared by every process on this machine (server
 # workers, Celery, the CLI), so a write from any of them is seen by all (bazaar.core.cache.backends.SqliteBackend).
 # Django's own cache above is not used by Bazaar's code.
-if TESTING and "CACHE_SQLITE_PATH" not in os.environ:
-    # One file per test process; servers and commands a test starts inherit it through the environment.
-    os.environ["CACHE_SQLITE_PATH"] = f"{tempfile.gettempdir()}/bazaar-test-cache-{os.getpid()}.sqlite3"
 CACHE_SQLITE_PATH = env.str("CACHE_SQLITE_PATH", default=str(VAR_DIR / "cache.sqlite3"))
 BAZAAR_CACHE_PREFIX = env.str("BAZAAR_CACHE_PREFIX", default="bazaar")
 CACHE_DEFAULT_TTL = env.int("CACHE_DEFAULT_TTL", default=900)
@@ -297,8 +296,6 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-if TESTING:
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -327,15 +324,9 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "bazaar" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": (
-            "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if TESTING
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        )
-    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = DEBUG or TESTING
+WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_MAX_AGE = 3600
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
@@ -372,3 +363,47 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
     "loggers": {"bazaar": {"level": env.str("LOG_LEVEL", default="INFO"), "propagate": True}},
 }
+
+# --- Apps (read through each app's conf.py accessors, so tests can override them with ``settings``) -------------
+# storefront
+STOREFRONT_CACHE_ENABLED = env.bool(
+    "STOREFRONT_CACHE_ENABLED", default=True
+)  # false only to measure uncached
+STOREFRONT_PAGE_TTL = env.int("STOREFRONT_PAGE_TTL", default=900)
+STOREFRONT_LOW_STOCK = env.int("STOREFRONT_LOW_STOCK", default=5)
+STOREFRONT_MAX_ORDER_LINES = env.int("STOREFRONT_MAX_ORDER_LINES", default=50)
+STOREFRONT_MAX_QUANTITY = env.int("STOREFRONT_MAX_QUANTITY", default=1000)
+# rentals
+RENTALS_MAX_OPEN_RENTALS = env.int("RENTALS_MAX_OPEN_RENTALS", default=5)
+RENTALS_MAX_BALANCE = Decimal(env.str("RENTALS_MAX_BALANCE", default="20.00"))
+RENTALS_MAX_RENEWALS = env.int("RENTALS_MAX_RENEWALS", default=2)
+RENTALS_REMINDER_INTERVAL = env.int("RENTALS_REMINDER_INTERVAL", default=3600)
+RENTALS_EXPORT_DIR = env.str("RENTALS_EXPORT_DIR", default="rentals/exports")  # under MEDIA_ROOT
+RENTALS_CATALOGUE_TTL = env.int("RENTALS_CATALOGUE_TTL", default=900)
+RENTALS_HOLD_PICKUP_DAYS = env.int("RENTALS_HOLD_PICKUP_DAYS", default=7)
+# trading
+TRADING_OFFER_TTL_SECONDS = env.int("TRADING_OFFER_TTL_SECONDS", default=7 * 24 * 3600)
+TRADING_IMPORT_MAX_BYTES = env.int("TRADING_IMPORT_MAX_BYTES", default=150 * 1024 * 1024)
+TRADING_IMPORT_ASYNC_BYTES = env.int("TRADING_IMPORT_ASYNC_BYTES", default=1024 * 1024)
+TRADING_IMPORT_ERROR_LIMIT = env.int("TRADING_IMPORT_ERROR_LIMIT", default=100)
+TRADING_EXCHANGE_RETRIES = env.int("TRADING_EXCHANGE_RETRIES", default=1)
+TRADING_IMPORT_DIR = env.str("TRADING_IMPORT_DIR", default="")  # empty: MEDIA_ROOT/imports
+TRADING_PAGE_SIZE = env.int("TRADING_PAGE_SIZE", default=50)
+TRADING_IMPORT_PREVIEW_ROWS = env.int("TRADING_IMPORT_PREVIEW_ROWS", default=100_000)
+# kvstore
+KVSTORE_MAX_KEY_LENGTH = env.int("KVSTORE_MAX_KEY_LENGTH", default=256)
+KVSTORE_MAX_VALUE_BYTES = env.int("KVSTORE_MAX_VALUE_BYTES", default=64 * 1024)
+KVSTORE_MAX_TTL = env.int("KVSTORE_MAX_TTL", default=365 * 24 * 3600)
+KVSTORE_MAX_BATCH_OPS = env.int("KVSTORE_MAX_BATCH_OPS", default=100)
+KVSTORE_MAX_LIST_LIMIT = env.int("KVSTORE_MAX_LIST_LIMIT", default=1000)
+KVSTORE_APIKEY_FLAG_TTL = env.int("KVSTORE_APIKEY_FLAG_TTL", default=300)
+KVSTORE_PURGE_INTERVAL = env.int("KVSTORE_PURGE_INTERVAL", default=60)
+KVSTORE_PURGE_BATCH = env.int("KVSTORE_PURGE_BATCH", default=1000)
+KVSTORE_CACHE_TTL = env.int("KVSTORE_CACHE_TTL", default=900)
+KVSTORE_COMPACT_INTERVAL = env.int("KVSTORE_COMPACT_INTERVAL", default=300)
+KVSTORE_MAX_HISTORY_LIMIT = env.int("KVSTORE_MAX_HISTORY_LIMIT", default=1000)
+KVSTORE_WATCH_POLL_MS = env.int("KVSTORE_WATCH_POLL_MS", default=100)
+KVSTORE_WATCH_MAX_WAITING = env.int("KVSTORE_WATCH_MAX_WAITING", default=2)
+KVSTORE_WATCH_SERVER_THREADS = env.int("KVSTORE_WATCH_SERVER_THREADS", default=4)
+KVSTORE_WATCH_SERVER_MAX = env.int("KVSTORE_WATCH_SERVER_MAX", default=10000)
+KVSTORE_WATCH_STREAM_SECONDS = env.int("KVSTORE_WATCH_STREAM_SECONDS", default=60)
