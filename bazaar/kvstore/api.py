@@ -81,6 +81,7 @@ def key_history(
 )
 @answers(
     {
+        404: [Code.TENANT_NOT_FOUND],  # the tenant deleted while this write ran (RACE_ONLY)
         409: [Code.COUNTER_OVERFLOW, Code.NOT_A_NUMBER],
         422: [Code.INVALID_INCREMENT, Code.INVALID_KEY, Code.INVALID_TTL],
     }
@@ -116,6 +117,7 @@ def get_key(request: HttpRequest, key: str) -> HttpResponse:
 @router.put("/keys/{path:key}", auth=tenant_key, response={200: WriteOut}, summary="Set a key (TTL, CAS)")
 @answers(
     {
+        404: [Code.TENANT_NOT_FOUND],  # the tenant deleted while this write ran (RACE_ONLY)
         409: [Code.VERSION_CONFLICT],
         413: [Code.VALUE_TOO_LARGE],
         422: [Code.INVALID_IF_VERSION, Code.INVALID_KEY, Code.INVALID_TTL, Code.INVALID_VALUE],
@@ -139,7 +141,7 @@ def put_key(request: HttpRequest, key: str, payload: SetIn) -> HttpResponse:
 @router.delete("/keys/{path:key}", auth=tenant_key, response={204: None}, summary="Delete a key")
 @answers(
     {
-        404: [Code.KEY_NOT_FOUND],
+        404: [Code.KEY_NOT_FOUND, Code.TENANT_NOT_FOUND],  # tenant: deleted meanwhile (RACE_ONLY)
         409: [Code.VERSION_CONFLICT],
         422: [Code.INVALID_IF_VERSION, Code.INVALID_KEY],
     }
@@ -159,7 +161,7 @@ def delete_key(request: HttpRequest, key: str, if_version: Int64 | None = None) 
 )
 @answers(
     {
-        404: [Code.KEY_NOT_FOUND],
+        404: [Code.KEY_NOT_FOUND, Code.TENANT_NOT_FOUND],  # tenant: deleted meanwhile (RACE_ONLY)
         409: [Code.COUNTER_OVERFLOW, Code.NOT_A_NUMBER],
         413: [Code.VALUE_TOO_LARGE],
         422: [
@@ -241,7 +243,7 @@ def watch_changes(
 @router.post("/batch", auth=tenant_key, response={200: BatchOut}, summary="Several sets/deletes, all or none")
 @answers(
     {
-        404: [Code.KEY_NOT_FOUND],
+        404: [Code.KEY_NOT_FOUND, Code.TENANT_NOT_FOUND],  # tenant: deleted meanwhile (RACE_ONLY)
         409: [Code.VERSION_CONFLICT],
         413: [Code.VALUE_TOO_LARGE],
         422: [
@@ -273,6 +275,7 @@ def batch(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
 )
 @answers(
     {
+        404: [Code.TENANT_NOT_FOUND],  # the tenant deleted while this write ran (RACE_ONLY)
         413: [Code.VALUE_TOO_LARGE],
         422: [
             Code.DUPLICATE_KEY,

@@ -235,7 +235,8 @@ def store_get(request: HttpRequest, slug: Line) -> Any:
 @answers(
     {
         404: [Code.SHOP_NOT_FOUND],
-        409: [Code.OUT_OF_STOCK, Code.PRICE_CHANGED, Code.PRODUCT_UNAVAILABLE],
+        # product_changed: the product was edited between the order's read and its stock update (RACE_ONLY)
+        409: [Code.OUT_OF_STOCK, Code.PRICE_CHANGED, Code.PRODUCT_CHANGED, Code.PRODUCT_UNAVAILABLE],
         422: [
             Code.IDEMPOTENCY_KEY_REQUIRED,
             Code.IDEMPOTENCY_KEY_REUSED,

@@ -203,6 +203,15 @@ def test_every_declared_code_is_in_a_registry_and_fault_codes_are_core_codes() -
     assert set(answers.FAULT_ONLY) <= registries()["core"]
 
 
+def test_every_race_only_answer_is_declared_where_it_says() -> None:
+    """``answers.RACE_ONLY`` exempts (operation, status, code) from the reachability check: each must be declared."""
+    declared = answers.declared()
+    missing = [
+        key for key in answers.RACE_ONLY if key[3] not in declared.get(key[:2], {}).get(key[2], frozenset())
+    ]
+    assert missing == []
+
+
 # --- the codes of the apps that no other test provokes through the API -------------------------------------
 
 

@@ -122,8 +122,10 @@ def rentals_return(request: HttpRequest, rental_id: Int64) -> Any:
 @router.post("/returns", response={200: RentalOut, **ERR})
 @answers(
     {
-        404: [Code.COPY_NOT_FOUND],
-        409: [Code.COPY_NOT_RENTED],
+        # rental_not_found / already_returned: the copy's rental returned by another request between the lookup
+        # and the row lock (bazaar/core/tests/answers.py RACE_ONLY)
+        404: [Code.COPY_NOT_FOUND, Code.RENTAL_NOT_FOUND],
+        409: [Code.ALREADY_RETURNED, Code.COPY_NOT_RENTED],
         422: [Code.RETURN_BEFORE_RENT, Code.RETURN_IN_FUTURE],
     }
 )

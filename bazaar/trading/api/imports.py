@@ -64,6 +64,7 @@ RESPONSES: dict[int, Any] = {200: ImportOut, 202: JobOut, 413: ERRORS[400], **ER
 @answers(
     {
         403: [Code.STAFF_REQUIRED],
+        409: [Code.IMPORT_CONFLICT],  # another request created one of the file's ids meanwhile (RACE_ONLY)
         413: [Code.IMPORT_TOO_LARGE],
         422: [Code.EMPTY_FILE, Code.IMPORT_INVALID, Code.INVALID_ENCODING, Code.NOT_CSV, Code.WRONG_COLUMNS],
     }
@@ -78,6 +79,7 @@ def import_trainers(request: HttpRequest, file: File[UploadedFile], dry_run: boo
 @answers(
     {
         403: [Code.STAFF_REQUIRED],
+        409: [Code.IMPORT_CONFLICT],  # another request created one of the file's ids meanwhile (RACE_ONLY)
         413: [Code.IMPORT_TOO_LARGE],
         422: [Code.EMPTY_FILE, Code.IMPORT_INVALID, Code.INVALID_ENCODING, Code.NOT_CSV, Code.WRONG_COLUMNS],
     }
