@@ -77,7 +77,7 @@ def test_watch_follows_new_commits(cli: Any) -> None:
     from bazaar.core.testing import wait_until
     from bazaar.kvstore import watch
 
-    wait_until(lambda: _waiting(watch) == 1, what="the CLI's watch waits on the server")
+    wait_until(lambda: _waiting(watch, cli.kv.tenant.pk) == 1, what="the CLI's watch waits on the server")
     cli("put", "k", "1")
     t.join(15)
     assert result[0][0] == 0
@@ -116,7 +116,8 @@ def test_the_console_script_reads_url_and_key_from_the_environment(cli: Any, liv
     assert missing.returncode == 1
 
 
-def _waiting(watch: Any) -> int:
-    """Long-polls waiting in this process (the hub's count, read under its lock)."""
+def _waiting(watch: Any, tenant_id: int) -> int:
+    """Long-polls waiting in this process on ``tenant_id`` (the hub's count, read under its lock). Per tenant: a
+    long-poll another test left waiting (its own tenant) must not count as this one."""
     with watch.hub.cond:
-        return sum(watch.hub.waiting.values())
+        return int(watch.hub.waiting.get(tenant_id, 0))

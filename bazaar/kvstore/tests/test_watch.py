@@ -54,7 +54,7 @@ def test_the_long_poll_waits_and_wakes_on_a_commit(kv: KV) -> None:
 
     t = threading.Thread(target=watcher)
     t.start()
-    wait_until(lambda: _waiting(watch) == 1, what="the long-poll waits")
+    wait_until(lambda: _waiting(watch, kv.tenant.pk) == 1, what="the long-poll waits")
     assert t.is_alive()  # it is waiting: nothing changed after revision 1
     kv.put("k", 1)
     t.join(10)
@@ -123,7 +123,8 @@ def test_bad_watch_queries_are_refused(kv: KV, query: str, code: str) -> None:
     assert (r.status_code, r.json()["code"]) == (422, code)
 
 
-def _waiting(watch: Any) -> int:
-    """Long-polls waiting in this process (the hub's count, read under its lock)."""
+def _waiting(watch: Any, tenant_id: int) -> int:
+    """Long-polls waiting in this process on ``tenant_id`` (the hub's count, read under its lock). Per tenant: a
+    long-poll another test left waiting (its own tenant) must not count as this one."""
     with watch.hub.cond:
-        return sum(watch.hub.waiting.values())
+        return int(watch.hub.waiting.get(tenant_id, 0))
