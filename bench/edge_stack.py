@@ -48,8 +48,8 @@ from bench.harness import (
     save,
     wrk,
 )
+from bench.scenarios.edge import STORE, _x_cache_status
 
-STORE = "/s/demo-shop/"
 NAME = "edge_stack_sentinel"
 TARGET = 0.85
 
@@ -66,10 +66,6 @@ STACK_ENV = {
     "STACK_PG_REPLICA": "1",
     "STACK_PG_PORTS": "18640,18641",
 }
-
-
-def _x_cache(url: str) -> str:
-    return {k.lower(): v for k, v in fetch(url)[2].items()}.get("x-cache-status", "")
 
 
 def _stack_tests(stack: Any) -> dict[str, Any]:
@@ -134,7 +130,7 @@ def main() -> None:
             raise SystemExit(f"{url} answered {status}")
         for _ in range(5):
             fetch(url)
-        if _x_cache(url) != "HIT":
+        if _x_cache_status(url) != "HIT":
             raise SystemExit("the edge cache does not serve the store page")
         ref.start()
         static_url = ref.put("store.bin", body)
@@ -147,7 +143,7 @@ def main() -> None:
                 },
                 args.rounds,
             )
-        after_load = _x_cache(url)
+        after_load = _x_cache_status(url)
     finally:
         ref.stop()
         subprocess.run([PY, "deploy/stack.py", "down"], cwd=ROOT, env=dict(os.environ), capture_output=True)

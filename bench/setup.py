@@ -5,6 +5,8 @@ against the same database and cache as the server under load. Each action prints
 stdout (JSON, except ``trading-purge-prefix``); progress goes to stderr.
 
 * ``storefront-shop [--race-stock N] [--bulk-stock N]``: create or reset the benchmark shop ``bench-shop``.
+* ``storefront-photos [--slug SLUG]``: a photo on every product of the shop (default the demo shop) that has none,
+  through the vendor's update service (the upload path: checked, thumbnails made, the store page invalidated).
 * ``trading-setup [--trainers N] [--pokemon N]``: trainers bx0001.., pokemon bxp00001.. and a staff token.
 * ``trading-purge-prefix PREFIX``: delete pokemon (and their history) whose id starts with PREFIX.
 * ``rentals-setup [--customers N] [--titles N] [--copies N]``: customers, titles and copies; balances settled.
@@ -65,6 +67,37 @@ def storefront_shop(*, race_stock: int = 100, bulk_stock: int = 10_000_000) -> d
             ids[name.lower()] = product.pk
         invalidate_store(shop.slug)
     return ids
+
+
+def storefront_photos(*, slug: str = "demo-shop") -> dict[str, int]:
+    """A generated 800x600 JPEG on each product of ``slug`` without a photo, uploaded through
+    ``product_update`` as a vendor's form would. Returns how many got one and how many had one."""
+    import colorsys
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image, ImageDraw
+
+    from bazaar.storefront.models import Product
+    from bazaar.storefront.services import products
+
+    added = kept = 0
+    for product in Product.objects.select_related("shop__owner").filter(shop__slug=slug, is_archived=False):
+        if product.image:
+            kept += 1
+            continue
+        hue = (product.pk * 0.618034) % 1.0
+        rgb = tuple(int(c * 255) for c in colorsys.hsv_to_rgb(hue, 0.45, 0.85))
+        img = Image.new("RGB", (800, 600), rgb)
+        draw = ImageDraw.Draw(img)
+        for i in range(0, 800, 40):  # some texture, so the JPEG is photo-sized rather than a flat colour
+            draw.line([(i, 0), (800 - i, 600)], fill=tuple(255 - c for c in rgb), width=3)
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=85)
+        upload = SimpleUploadedFile(f"product-{product.pk}.jpg", buf.getvalue(), content_type="image/jpeg")
+        products.product_update(owner=product.shop.owner, product_id=product.pk, image=upload)
+        added += 1
+    return {"added": added, "had_one": kept}
 
 
 def trading_setup(*, trainers: int = 8, pokemon: int = 200) -> dict[str, Any]:
@@ -235,6 +268,8 @@ def run(argv: list[str]) -> str:
     shop = sub.add_parser("storefront-shop", help="create or reset the benchmark shop; prints JSON")
     shop.add_argument("--race-stock", type=int, default=100)
     shop.add_argument("--bulk-stock", type=int, default=10_000_000)
+    photos = sub.add_parser("storefront-photos", help="a photo on every product of a shop; prints JSON")
+    photos.add_argument("--slug", default="demo-shop")
     trading = sub.add_parser("trading-setup", help="trainers, pokemon and a staff token; prints JSON")
     trading.add_argument("--trainers", type=int, default=8)
     trading.add_argument("--pokemon", type=int, default=200)
@@ -248,6 +283,8 @@ def run(argv: list[str]) -> str:
     o = parser.parse_args(argv)
     if o.action == "storefront-shop":
         return json.dumps(storefront_shop(race_stock=o.race_stock, bulk_stock=o.bulk_stock))
+    if o.action == "storefront-photos":
+        return json.dumps(storefront_photos(slug=o.slug))
     if o.action == "trading-setup":
         return json.dumps(trading_setup(trainers=o.trainers, pokemon=o.pokemon))
     if o.action == "trading-purge-prefix":

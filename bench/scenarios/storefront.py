@@ -25,9 +25,14 @@ STORE = "/s/demo-shop/"
 
 
 def storefront_cached(ctx: Context) -> dict[str, Any]:
+    # The store page as shoppers get it: every product with its photo (issue #17). The images are separate
+    # requests (nginx or the media route); the page carries their <img srcset> and is cached as bytes.
+    photos = json.loads(ctx.setup("storefront-photos").strip().splitlines()[-1])
     _status, body, _ = fetch(ctx.server.base + STORE)
     out = compare_with_nginx(ctx, "storefront_cached", STORE)
     out["products_on_page"] = body.count(b"data-product=")
+    out["photos_on_page"] = body.count(b"<img")
+    out["photos_setup"] = photos
     return out
 
 

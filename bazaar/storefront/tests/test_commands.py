@@ -63,3 +63,23 @@ def test_bench_shop_resets(db: Any) -> None:
     run(["storefront-shop"])
     assert Product.objects.get(pk=ids["race"]).stock == 100
     assert Product.objects.filter(shop__slug="bench-shop").count() == 2
+
+
+def test_bench_photos_go_through_the_upload_path_and_onto_the_store_page(
+    db: Any, settings: Any, tmp_path: Path, client: Any
+) -> None:
+    from bench.setup import run
+
+    settings.MEDIA_ROOT = tmp_path
+    demo.load()
+    shop = Shop.objects.get(slug="demo-shop")
+    listed = Product.objects.filter(shop=shop, is_archived=False).count()
+    assert json.loads(run(["storefront-photos"])) == {"added": listed, "had_one": 0}
+    for product in Product.objects.filter(shop=shop, is_archived=False):
+        assert product.image  # stored, with both thumbnails
+        assert (tmp_path / product.thumb).is_file()
+        assert (tmp_path / product.thumb_small).is_file()
+    page = client.get(f"/s/{shop.slug}/").content  # the store page was invalidated: it shows them
+    first = Product.objects.filter(shop=shop).order_by("pk")[0]
+    assert page.count(b"/media/" + first.thumb.encode()) == 1
+    assert json.loads(run(["storefront-photos"])) == {"added": 0, "had_one": listed}  # idempotent
