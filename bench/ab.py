@@ -32,11 +32,32 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
 
 
+def _side_database(url: str, side: str) -> str:
+    """``url`` with ``_<side>`` appended to its database name; the database is created when missing."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") + f"_{side}"
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    exists = subprocess.run(
+        ["psql", admin, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    if not exists:
+        subprocess.run(["psql", admin, "-qc", f'CREATE DATABASE "{name}"'], check=True, capture_output=True)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
 def _run_side(root: Path, only: str, base: bool, duration: int) -> dict[str, dict[str, Any]]:
     """bench/run.py in ``root``; returns {scenario: its result for the one server run}."""
     env = {**os.environ, "BAZAAR_VAR_DIR": str(root / "var" / "bench")}
     if base:
         env["PYTHONPATH"] = str(root)
+    url = env.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        # A database per side: the two revisions' migrations differ, and an older revision cannot write rows
+        # into a table a newer one has added NOT NULL columns to (its demo would fail, or measure other rows).
+        env["DATABASE_URL"] = _side_database(url, "base" if base else "head")
     cmd = [sys.executable, "bench/run.py", "--only", only, "--duration", str(duration)]
     started = time.time()
     subprocess.run(cmd, cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
