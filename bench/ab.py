@@ -58,6 +58,8 @@ def _run_side(root: Path, only: str, base: bool, duration: int) -> dict[str, dic
         # A database per side: the two revisions' migrations differ, and an older revision cannot write rows
         # into a table a newer one has added NOT NULL columns to (its demo would fail, or measure other rows).
         env["DATABASE_URL"] = _side_database(url, "base" if base else "head")
+    # And a cache namespace per side: one side's cached pages must never be served to the other.
+    env["BAZAAR_CACHE_PREFIX"] = f"{env.get('BAZAAR_CACHE_PREFIX', 'bazaar')}-ab-{'base' if base else 'head'}"
     cmd = [sys.executable, "bench/run.py", "--only", only, "--duration", str(duration)]
     started = time.time()
     subprocess.run(cmd, cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)

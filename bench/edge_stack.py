@@ -77,7 +77,7 @@ def _stack_tests(stack: Any) -> dict[str, Any]:
     }
     started = time.monotonic()
     r = subprocess.run(
-        [PY, "-m", "pytest", "-m", "stack", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", "bazaar"],
+        [PY, "-m", "pytest", "-m", "stack", "-q", "-rf", "-p", "no:xdist", "-p", "no:cacheprovider", "bazaar"],
         cwd=ROOT, env=env, capture_output=True, text=True,
     )  # fmt: skip
     lines = [line for line in r.stdout.splitlines() if line.strip()]
@@ -85,6 +85,8 @@ def _stack_tests(stack: Any) -> dict[str, Any]:
         "command": "pytest -m stack bazaar (BAZAAR_STACK_URL/BAZAAR_STACK_APPS at this stack)",
         "exit_status": r.returncode,
         "summary": lines[-1] if lines else r.stderr[-500:],
+        "failed": [line for line in lines if line.startswith("FAILED ")],
+        "output": r.stdout[-20000:],
         "seconds": round(time.monotonic() - started, 1),
     }
 
@@ -114,7 +116,15 @@ def main() -> None:
             raise SystemExit(f"stack up failed:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}")
         tests = None if args.skip_tests else _stack_tests(stack)
         if tests:
-            print(f"stack tests: {tests['summary']} ({tests['seconds']} s)", flush=True)
+            print(
+                f"stack tests: {tests['summary']} ({tests['seconds']} s)",
+                *tests["failed"],
+                sep="\n",
+                flush=True,
+            )
+            output = tests.pop("output")
+            if tests["exit_status"]:
+                (state.parent / "edge-stack-tests.log").write_text(output)
         conf = stack.nginx_conf(
             state, port=stack.NGINX_PORT, purge_port=stack.PURGE_PORT, app_ports=stack.APP_PORTS,
             edge=True, worker_processes="1", access_log="off",
