@@ -40,7 +40,6 @@ from bench.harness import (
     Nginx,
     alternate,
     ensure_tools,
-    fetch,
     host_sample,
     host_state,
     paired_ratio,
@@ -48,7 +47,7 @@ from bench.harness import (
     save,
     wrk,
 )
-from bench.scenarios.edge import STORE, _x_cache_status
+from bench.scenarios.edge import STORE, _x_cache_status, warm_edge
 
 NAME = "edge_stack_sentinel"
 TARGET = 0.85
@@ -135,13 +134,7 @@ def main() -> None:
         )
         time.sleep(2)  # the old workers finish; the new one takes the port
         url = f"http://127.0.0.1:{stack.NGINX_PORT}{STORE}"
-        status, body, _ = fetch(url)
-        if status != 200:
-            raise SystemExit(f"{url} answered {status}")
-        for _ in range(5):
-            fetch(url)
-        if _x_cache_status(url) != "HIT":
-            raise SystemExit("the edge cache does not serve the store page")
+        body = warm_edge(url, 5)
         ref.start()
         static_url = ref.put("store.bin", body)
         before = host_sample()
