@@ -30,6 +30,22 @@ def wait_until(
         time.sleep(every)
 
 
+class FrozenClock:
+    """``django.utils.timezone.now`` held still (every caller reads ``timezone.now()`` through the module), moved
+    only by ``advance``: a test asserts the exact TTL left instead of "59 or 60, depending on the second"."""
+
+    def __init__(self, monkeypatch: Any) -> None:
+        from django.utils import timezone
+
+        self.now = timezone.now()
+        monkeypatch.setattr(timezone, "now", lambda: self.now)
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self.now += timedelta(seconds=seconds)
+
+
 def wsgi_call(
     app: WsgiApp, path: str, *, method: str = "GET", body: bytes | str = b"", **extra: Any
 ) -> tuple[str, dict[str, str], bytes]:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
+from bazaar.core.testing import FrozenClock
 from bazaar.kvstore.models import Entry, TenantApiKey
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,14 +22,15 @@ def kv(*args: str) -> str:
     return out.getvalue()
 
 
-def test_cli_round_trip(tmp_path: Path) -> None:
+def test_cli_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    FrozenClock(monkeypatch)
     assert "created tenant acme" in kv("tenants", "create", "acme")
     assert kv("tenants", "list").startswith("acme")
     assert "version 1" in kv("set", "greeting", "hello world", "--tenant", "acme")
     assert "version 1" in kv("set", "cfg", '{"a": 1}', "--tenant", "acme", "--ttl", "60")
     assert json.loads(kv("get", "greeting", "--tenant", "acme")) == "hello world"
     assert json.loads(kv("get", "cfg", "--tenant", "acme")) == {"a": 1}
-    assert json.loads(kv("get", "cfg", "--tenant", "acme", "--full"))["ttl"] in (59, 60)
+    assert json.loads(kv("get", "cfg", "--tenant", "acme", "--full"))["ttl"] == 60
     assert "version 2" in kv("set", "greeting", "hi", "--tenant", "acme", "--if-version", "1")
     with pytest.raises(CommandError, match="version_conflict"):
         kv("set", "greeting", "late", "--tenant", "acme", "--if-version", "1")
