@@ -2,7 +2,7 @@
 
 nginx caches the anonymous cached pages (the fast-path routes: store pages, title and trainer lists, home) for a
 long backstop time (deploy/nginx.conf.tmpl). Bazaar's promise is that nothing is stale after a write commits, so
-every generation bump (core.cache ``_bump``, run after commit, after the ``INCR``) calls :func:`on_bump`, which for
+every generation bump (core.cache ``_bump_many``, run after commit, after the ``INCR``) calls :func:`on_bump`, which for
 each page of the scope, before the write's response goes out:
 
 1. purges it (``PURGE <EDGE_PURGE_URL>/purge/<path>``);

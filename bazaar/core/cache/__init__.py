@@ -29,23 +29,43 @@ Model
 from __future__ import annotations
 
 import hashlib
-import logging
-import secrets
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
-from bazaar.core import metrics
-from bazaar.core.cache import backends as _backends
-from bazaar.core.cache.backends import Backend, CacheUnavailable, RedisBackend, SqliteBackend
+from bazaar.core.cache.backends import Backend, CacheUnavailable
 
-log = logging.getLogger("bazaar.cache")
+# Small raw values and counters (tokens, flags, rate limits) live in .raw; re-exported here, where callers look.
+from bazaar.core.cache.raw import (
+    clear_counter,
+    delete_raw_on_commit,
+    get_raw,
+    hit_counter,
+    peek_counter,
+    raw_key,
+    set_raw,
+    untag,
+)
+from bazaar.core.cache.state import (
+    STATE,
+    CacheState,
+    _ensure,
+    _fail,
+    _fresh_counter,
+    _gen_ttl,
+    _lose_invalidation,
+    _usable,
+    backend,
+    count,
+    default_ttl,
+    prefix,
+    reset_backend,
+    set_prefix,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,226 +89,11 @@ class Cached:
     hit: bool
 
 
-# --- state ------------------------------------------------------------------------------------------------
-
-_state_lock = threading.Lock()
-_backend: Backend | None = None
-_prefix: str | None = None
-_breaker_until = 0.0
-_epoch_dirty = False  # an invalidation was lost during an outage: bump the epoch when the cache returns
-#: (namespace, Redis run id) this process has checked against the ledger since it last lost an invalidation
-_validated_runs: set[tuple[str, str]] = set()
-_counters: dict[tuple[str, str], Any] = {}
+# --- state: one object in bazaar.core.cache.state (this process's backend, namespace, breaker, lost invalidations)
 
 LOCK_TTL = 10
 WAIT_STEP = 0.005
 WAIT_MAX = 2.0
-
-
-def _make_backend() -> Backend:
-    if settings.REDIS_URL:
-        conf = settings.CACHES["default"]
-        options = conf.get("OPTIONS", {})
-        timeout = float(options.get("SOCKET_TIMEOUT", settings.CACHE_SOCKET_TIMEOUT))
-        # Django's own CACHES spells a sentinel address its own way; core.cache reads the sentinel:// form.
-        sentinel = settings.REDIS_URL.startswith("sentinel://")
-        return RedisBackend(
-            settings.REDIS_URL if sentinel else str(conf.get("LOCATION") or settings.REDIS_URL),
-            socket_timeout=timeout,
-            connect_timeout=float(options.get("SOCKET_CONNECT_TIMEOUT", timeout)),
-        )
-    return SqliteBackend(settings.CACHE_SQLITE_PATH)
-
-
-def backend() -> Backend:
-    global _backend
-    if _backend is None:
-        with _state_lock:
-            if _backend is None:
-                _backend = _make_backend()
-    return _backend
-
-
-def _settle_new_connection(conn: Any) -> None:
-    """A new Redis connection, before its first command: settle what the ledger says before anyone serves.
-
-    Runs for every connection a process opens (after a Redis restart all of them are new). If the server's run id
-    is not the one last settled, or invalidations were lost, the epoch is bumped on this connection first and the
-    settlement recorded after: a process that reads the ledger settled has a bumped epoch to read.
-    """
-    from bazaar.core.cache import ledger
-
-    conn.send_command("INFO", "server")
-    info = conn.read_response()
-    text = info.decode() if isinstance(info, bytes) else str(info)
-    run = next(
-        (line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("run_id:")), ""
-    )
-    namespace = prefix()
-    if (namespace, run) in _validated_runs:
-        # This process already settled with this very server run and lost nothing since: a new connection (a
-        # thread's first read) needs no database, so cached pages are still served while the database hangs.
-        return
-    found = ledger.state(namespace)
-    if not ledger.needs_settling(found, run):
-        _validated_runs.add((namespace, run))
-        return
-    lost = found[1] if found else 0
-    # One bump per (server run, lost count), whichever connection of whichever process comes first: the marker
-    # and the bump are one atomic script, so a connection that finds the marker already set also finds the
-    # epoch already bumped. A restored snapshot cannot hold the marker: it names the new server's run id.
-    ttl = _gen_ttl(default_ttl()) * 24
-    conn.send_command(
-        "EVAL",
-        _SETTLE_SCRIPT,
-        2,
-        f"{namespace}:settled:{run}:{lost}",
-        f"{namespace}:epoch",
-        _fresh_counter(),
-        ttl,
-    )
-    if conn.read_response():
-        count("epoch_bump")
-    ledger.mark_settled(namespace, run, lost)
-    _validated_runs.add((namespace, run))
-
-
-_SETTLE_SCRIPT = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
-  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
-  return 1
-end
-return 0
-"""
-
-
-if _settle_new_connection not in _backends.connect_hooks:
-    _backends.connect_hooks.append(_settle_new_connection)
-
-
-def prefix() -> str:
-    return _prefix or settings.BAZAAR_CACHE_PREFIX
-
-
-def set_prefix(value: str | None) -> None:
-    """Change the key namespace (tests give every test its own, so no test sees another's entries)."""
-    global _prefix, _breaker_until, _epoch_dirty
-    _prefix = value
-    _breaker_until = 0.0
-    _epoch_dirty = False
-    _validated_runs.clear()
-
-
-def reset_backend() -> None:
-    """Forget the backend so the next call builds it from current settings (tests that move REDIS_URL)."""
-    global _backend, _breaker_until, _epoch_dirty
-    with _state_lock:
-        _backend = None
-        _breaker_until = 0.0
-        _epoch_dirty = False
-
-
-def count(event: str, app: str = "core") -> None:
-    child = _counters.get((event, app))
-    if child is None:
-        child = _counters[(event, app)] = metrics.CACHE_EVENTS.labels(event=event, app=app)
-    child.inc()
-
-
-def default_ttl() -> int:
-    return int(settings.CACHE_DEFAULT_TTL)
-
-
-def _gen_ttl(ttl: int) -> int:
-    return ttl + 3600
-
-
-def _fail(exc: BaseException, app: str) -> None:
-    global _breaker_until
-    count("fail_open", app)
-    _breaker_until = time.monotonic() + float(settings.CACHE_BREAKER_SECONDS)
-    log.warning("cache unavailable, serving from the database: %s", exc)
-    _watch_outage()
-
-
-_watcher: threading.Thread | None = None
-WATCH_STEP = 0.1
-
-
-def _watch_outage() -> None:
-    """Watch an outage from a background thread and settle a lost invalidation (epoch bump) the moment the cache
-    answers again, not at this process's next request: until then every *other* process, which never saw the
-    outage, would keep serving the entries the lost invalidation should have dropped (measured: indefinitely on an
-    idle app server, tests/test_faults.py). The thread ends once the cache answers and the breaker has closed."""
-    global _watcher
-    with _state_lock:
-        if _watcher is None or not _watcher.is_alive():
-            _watcher = threading.Thread(target=_watch, name="bazaar-cache-watch", daemon=True)
-            _watcher.start()
-
-
-def _watch() -> None:
-    global _epoch_dirty
-    while True:
-        time.sleep(WATCH_STEP)
-        try:
-            if _epoch_dirty:
-                backend().set(f"{prefix()}:epoch", _fresh_counter(), _gen_ttl(default_ttl()) * 24)
-                _epoch_dirty = False
-                count("epoch_bump")
-            else:
-                backend().ping()
-        except CacheUnavailable:
-            continue
-        if not _epoch_dirty and time.monotonic() >= _breaker_until:
-            return
-
-
-def _usable(app: str) -> Backend | None:
-    """The backend if the breaker is closed and any lost invalidation has been settled, else None."""
-    global _epoch_dirty
-    if _breaker_until and time.monotonic() < _breaker_until:
-        count("fail_open", app)
-        return None
-    be = backend()
-    if _epoch_dirty:
-        try:
-            be.set(f"{prefix()}:epoch", _fresh_counter(), _gen_ttl(default_ttl()) * 24)
-            _epoch_dirty = False
-            count("epoch_bump", app)
-        except CacheUnavailable as exc:
-            _fail(exc, app)
-            return None
-    return be
-
-
-def _lose_invalidation() -> None:
-    """An invalidation could not be delivered: settle it with an epoch bump as soon as the cache answers, and
-    record it in the database first, so that every other process (and any cache server state restored later)
-    is settled too before it is served from (``ledger``; checked on every new cache connection)."""
-    global _epoch_dirty
-    _epoch_dirty = True
-    _validated_runs.clear()  # this process's next connections check the ledger again
-    if settings.REDIS_URL:
-        from bazaar.core.cache import ledger
-
-        if ledger.record_lost(prefix()):
-            count("lost_recorded")
-
-
-def _fresh_counter() -> bytes:
-    # Random start: an expired or lost counter can never line up with an old entry's tag again.
-    return str(secrets.randbits(62)).encode()
-
-
-def _ensure(be: Backend, key: str, current: bytes | None, ttl: int) -> bytes:
-    if current is not None:
-        return current
-    fresh = _fresh_counter()
-    if be.add(key, fresh, ttl):
-        return fresh
-    got = be.mget([key])[0]
-    return got if got is not None else fresh
 
 
 def etag_for(body: bytes) -> str:
@@ -407,7 +212,7 @@ def lookup(scope: Scope, variant: str, extra: Sequence[str] = ()) -> Lookup | No
     """:func:`peek_with` that also keeps the epoch and generation it read, for a fast path that builds a miss
     itself (:func:`fill`) instead of handing the request to Django. None on an outage (or an unsettled lost
     invalidation): the caller hands over. One round trip; never raises."""
-    if (_breaker_until and time.monotonic() < _breaker_until) or _epoch_dirty:
+    if STATE.breaker_open() or STATE.epoch_dirty:
         return None
     p = prefix()
     base = scope.base(p)
@@ -467,14 +272,10 @@ def fill(look: Lookup, body: bytes, *, ttl: int | None = None) -> Cached:
 bump_hooks: list[Callable[[Scope], None]] = []
 
 
-def _bump(scope: Scope) -> None:
-    _bump_many((scope,))
-
-
 def _bump_many(scopes: Sequence[Scope]) -> None:
     """INCR the generations of ``scopes`` in one round trip (one pipeline), then run the bump hooks."""
     apps = [s.app for s in scopes]
-    if _breaker_until and time.monotonic() < _breaker_until:
+    if STATE.breaker_open():
         _lose_invalidation()
         for app in apps:
             count("fail_open", app)
@@ -540,23 +341,14 @@ def new_test_prefix() -> str:
     return f"t{uuid.uuid4().hex[:12]}"
 
 
-# Small raw values and counters (tokens, flags, rate limits) live in .raw; re-exported here, where callers look.
-from bazaar.core.cache.raw import (  # noqa: E402  (raw uses the state defined above)
-    clear_counter,
-    delete_raw_on_commit,
-    get_raw,
-    hit_counter,
-    peek_counter,
-    raw_key,
-    set_raw,
-    untag,
-)
-
 __all__ = [
+    "STATE",
     "Backend",
+    "CacheState",
     "CacheUnavailable",
     "Cached",
     "Scope",
+    "backend",
     "check",
     "clear_counter",
     "count",

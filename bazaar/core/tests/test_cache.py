@@ -214,12 +214,12 @@ def test_outage_then_recovery_serves_nothing_stale(monkeypatch: pytest.MonkeyPat
     """An invalidation lost while the cache is down is settled (epoch bump) when it comes back."""
     cache.get_or_build(SCOPE, "v", lambda: b"before")
     real = cache.backend()
-    monkeypatch.setattr(cache, "_backend", _DownBackend())
+    monkeypatch.setattr(cache.STATE, "backend", _DownBackend())
     # Down: served from the "database", the write's invalidation is lost.
     assert cache.get_or_build(SCOPE, "v", lambda: b"during").body == b"during"
     cache.invalidate(SCOPE)
-    monkeypatch.setattr(cache, "_backend", real)
-    monkeypatch.setattr(cache, "_breaker_until", 0.0)
+    monkeypatch.setattr(cache.STATE, "backend", real)
+    monkeypatch.setattr(cache.STATE, "breaker_until", 0.0)
     assert cache.get_or_build(SCOPE, "v", lambda: b"after").body == b"after"
 
 

@@ -194,7 +194,7 @@ def test_pages_are_purged_even_while_the_cache_is_down(
     recorder: Recorder, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The database committed: the edge copy is stale whether or not Redis could take the bump.
-    monkeypatch.setattr(cache, "_breaker_until", time.monotonic() + 30)
+    monkeypatch.setattr(cache.STATE, "breaker_until", time.monotonic() + 30)
     with django_capture_on_commit_callbacks(execute=True):
         invalidate_store("down-shop")
     assert recorder.paths("PURGE")[:1] == ["/purge/s/down-shop/"]

@@ -60,9 +60,9 @@ def test_writes_during_an_outage_are_not_hidden_by_old_cached_entries(kv: KV, mo
     assert kv.get("k").json()["value"] == "old"
     assert kv.get("k")["X-Cache"] == "hit"
     real = cache.backend()
-    monkeypatch.setattr(cache, "_backend", _Down())
+    monkeypatch.setattr(cache.STATE, "backend", _Down())
     assert kv.put("k", "new").status_code == 200  # its invalidation is lost
     assert kv.get("k").json()["value"] == "new"
-    monkeypatch.setattr(cache, "_backend", real)
-    monkeypatch.setattr(cache, "_breaker_until", 0.0)
+    monkeypatch.setattr(cache.STATE, "backend", real)
+    monkeypatch.setattr(cache.STATE, "breaker_until", 0.0)
     assert kv.get("k").json()["value"] == "new"  # the epoch bump dropped the old entry
