@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from bazaar.core.freshness import FreshQuerySet
+from bazaar.core.models import Job, Lifecycle
 
 
 class Kind(models.TextChoices):
@@ -292,24 +293,27 @@ class ExportStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class ExportJob(models.Model):
-    """A CSV export of the active rentals, written by a Celery task under MEDIA_ROOT."""
+class ExportJob(Job):
+    """A CSV export of the active rentals, written by a Celery task under MEDIA_ROOT. Who asked, the run's
+    worker, heartbeat and end come from ``core.models.Job``; its lifecycle is ``core.jobs`` under the rentals
+    vocabulary (pending, running, done, failed: the API's ``status``)."""
+
+    lifecycle = Lifecycle(
+        field="status",
+        waiting=ExportStatus.PENDING,
+        running=ExportStatus.RUNNING,
+        succeeded=ExportStatus.DONE,
+        failed=ExportStatus.FAILED,
+    )
 
     status = models.CharField(max_length=16, choices=ExportStatus.choices, default=ExportStatus.PENDING)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     file = models.CharField(max_length=300, blank=True, default="", help_text="Path under MEDIA_ROOT.")
     error = models.TextField(blank=True, default="")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    worker = models.CharField(max_length=200, blank=True, default="", help_text="host:pid of the run.")
-    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Refreshed while the run is alive.")
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(Job.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"export {self.pk} ({self.status})"

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 
 from bazaar.core.freshness import FreshQuerySet
+from bazaar.core.models import Job, Lifecycle
 
 
 class Trainer(models.Model):
@@ -199,7 +200,11 @@ class OfferItem(models.Model):
         return f"{self.offer_id} {self.side} {self.pokemon_id}"
 
 
-class ImportJob(models.Model):
+class ImportJob(Job):
+    """A CSV import run by a Celery task from a stored upload. Who asked, the run's worker, heartbeat and end come
+    from ``core.models.Job``; its lifecycle is ``core.jobs`` under the trading vocabulary (queued, running,
+    succeeded, failed: the API's ``state``)."""
+
     class Kind(models.TextChoices):
         TRAINERS = "trainers", "trainers"
         POKEMON = "pokemon", "pokemon"
@@ -219,21 +224,22 @@ class ImportJob(models.Model):
     rows_written = models.BigIntegerField(default=0)
     result = models.JSONField(null=True, blank=True)
     errors = models.JSONField(null=True, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
     fingerprint = models.CharField(
         max_length=64,
         blank=True,
         help_text="From a preview: the job refuses (import_stale) if the rows the file touches changed since.",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    worker = models.CharField(max_length=200, blank=True, default="", help_text="host:pid of the run.")
-    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Refreshed while the run is alive.")
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    lifecycle = Lifecycle(
+        field="state",
+        waiting=State.QUEUED,
+        running=State.RUNNING,
+        succeeded=State.SUCCEEDED,
+        failed=State.FAILED,
+    )
+
+    class Meta(Job.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"import {self.pk} {self.kind} {self.state}"

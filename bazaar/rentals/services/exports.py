@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import datetime as dt
 import os
 import secrets
 from collections.abc import Callable
@@ -56,7 +55,9 @@ def export_run(*, job_id: int, on_progress: Callable[[int, int], None] | None = 
     """Write the CSV for ``job_id``: claims the job (pending → running; a job already done is returned as it
     is, so a redelivered task does nothing), streams open rentals in chunks, saves progress every
     ``PROGRESS_EVERY`` rows, writes to a temporary file and renames it into place, then marks it done.
-    Any error marks the job failed with the message. NotFound ``export_not_found``.
+    Any error marks the job failed with the message. NotFound ``export_not_found``. The lifecycle (claim with
+    this worker, heartbeats, done/failed only while the run still owns the job) comes from ``core.jobs``. Locks
+    the job row (``select_for_update``) while claiming it.
     """
     with transaction.atomic():
         job = ExportJob.objects.select_for_update().filter(pk=job_id).first()
@@ -70,13 +71,18 @@ def export_run(*, job_id: int, on_progress: Callable[[int, int], None] | None = 
             .select_related("customer", "title", "copy")
             .order_by("pk")
         )
-        job.status = ExportStatus.RUNNING
-        job.total = qs.count()
-        job.done = 0
-        job.error = ""
-        job.file = f"{conf.export_dir()}/active-rentals-{job.pk}-{secrets.token_hex(6)}.csv"
-        job.worker, job.heartbeat_at = jobs.worker_id(), now
-        job.save(update_fields=["status", "total", "done", "error", "file", "worker", "heartbeat_at"])
+        rerunnable = [ExportStatus.PENDING, ExportStatus.RUNNING, ExportStatus.FAILED]  # a redelivery reruns
+        jobs.job_claim(
+            ExportJob,
+            pk=job.pk,
+            from_states=rerunnable,
+            now=now,
+            total=qs.count(),
+            done=0,
+            error="",
+            file=f"{conf.export_dir()}/active-rentals-{job.pk}-{secrets.token_hex(6)}.csv",
+        )
+        job.refresh_from_db()
     target = export_path(job)
     tmp = target.with_suffix(".part")
     try:
@@ -105,21 +111,17 @@ def export_run(*, job_id: int, on_progress: Callable[[int, int], None] | None = 
                 )
                 done += 1
                 if done % PROGRESS_EVERY == 0:
-                    ExportJob.objects.filter(pk=job.pk).update(done=done, heartbeat_at=timezone.now())
+                    jobs.job_beat(ExportJob, pk=job.pk, done=done)
                     if on_progress:
                         on_progress(done, job.total)
         os.replace(tmp, target)
     except Exception as exc:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        ExportJob.objects.filter(pk=job.pk).update(
-            status=ExportStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
-        )
+        jobs.job_fail(ExportJob, pk=job.pk, error=str(exc)[:2000])
         job.refresh_from_db()
         return job
-    ExportJob.objects.filter(pk=job.pk).update(
-        status=ExportStatus.DONE, done=done, total=max(done, job.total), finished_at=timezone.now()
-    )
+    jobs.job_finish(ExportJob, pk=job.pk, done=done, total=max(done, job.total))
     if on_progress:
         on_progress(done, max(done, job.total))
     job.refresh_from_db()
@@ -131,29 +133,25 @@ def exports_reap(*, job_id: int | None = None) -> dict[str, int]:
     (``core.jobs.is_dead``: no heartbeat for JOBS_STALE_SECONDS and its process gone) becomes ``failed`` with the
     reason, and its partial file is deleted; files of finished exports older than JOBS_RETENTION_SECONDS are
     deleted (the download then answers 409 ``export_missing``). One conditional UPDATE per job (still running,
-    same heartbeat), so a run that comes back meanwhile is never overwritten. Returns what it did."""
+    same heartbeat: ``core.jobs.jobs_reap``), so a run that comes back meanwhile is never overwritten. Returns
+    what it did."""
     now = timezone.now()
-    running = ExportJob.objects.filter(status=ExportStatus.RUNNING)
-    if job_id is not None:
-        running = running.filter(pk=job_id)
-    failed = 0
-    for job in running.exclude(heartbeat_at__gt=jobs.stale_before(now)):
-        if not jobs.is_dead(job, now=now):
-            continue
-        reason = f"The process writing this export ({job.worker or 'unknown'}) stopped; start a new export."
-        if ExportJob.objects.filter(pk=job.pk, status=job.status, heartbeat_at=job.heartbeat_at).update(
-            status=ExportStatus.FAILED, error=reason, finished_at=now
-        ):
-            if job.file:
-                jobs.remove_file(export_path(job).with_suffix(".part"))
-            failed += 1
+    reaped = jobs.jobs_reap(ExportJob, pk=job_id, now=now, failure=_lost)
+    for job in reaped:
+        if job.file:
+            jobs.remove_file(export_path(job).with_suffix(".part"))
     deleted = 0
     if job_id is None:
-        expired = now - dt.timedelta(seconds=settings.JOBS_RETENTION_SECONDS)
-        finished = [ExportStatus.DONE, ExportStatus.FAILED]
-        for job in ExportJob.objects.filter(status__in=finished, finished_at__lt=expired).exclude(file=""):
+        for job in jobs.jobs_expired(ExportJob, now=now).exclude(file=""):
             deleted += jobs.remove_file(export_path(job))
-    return {"failed": failed, "files_deleted": deleted}
+    return {"failed": len(reaped), "files_deleted": deleted}
+
+
+def _lost(job: ExportJob) -> dict[str, str]:
+    """What a dead export is failed with (the ``error`` the API shows)."""
+    return {
+        "error": f"The process writing this export ({job.worker or 'unknown'}) stopped; start a new export."
+    }
 
 
 def export_status(*, job_id: int) -> ExportJob:

@@ -4,13 +4,10 @@ Celery task, which reports progress on the ImportJob row."""
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import functools
 import os
 import uuid
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
@@ -119,14 +116,13 @@ def import_job_run(*, job_id: int) -> ImportJob:
     left alone (a duplicate delivery does not import twice). On PostgreSQL a job left "running" by a worker that
     died mid-import (its task is redelivered: acks_late, reject_on_worker_lost) is run again: the run lock (see
     ``_ProgressWriter``) is free then, the dead run's transaction has rolled back, and the import is all-or-nothing
-    and an upsert by id, so running it again is safe. The stored file is removed afterwards."""
+    and an upsert by id, so running it again is safe. The stored file is removed afterwards. Claiming, heartbeats
+    and the outcome (recorded only while the run still owns the job) come from ``core.jobs``."""
     writer = _ProgressWriter(job_id)
     runnable = [ImportJob.State.QUEUED]
     if writer.conn is not None:
         runnable.append(ImportJob.State.RUNNING)
-    claimed = writer.lock() and ImportJob.objects.filter(pk=job_id, state__in=runnable).update(
-        state=ImportJob.State.RUNNING, worker=jobs.worker_id(), heartbeat_at=timezone.now()
-    )
+    claimed = writer.lock() and jobs.job_claim(ImportJob, pk=job_id, from_states=runnable)
     job = ImportJob.objects.get(pk=job_id)
     if not claimed:
         writer.close()
@@ -152,15 +148,15 @@ def import_job_run(*, job_id: int) -> ImportJob:
         job.errors = {"code": "file_missing", "message": "The uploaded file is gone.", "details": None}
     finally:
         writer.close()
-    job.finished_at = timezone.now()
     # Only a run that still owns the job records its outcome: one the reaper already gave up on stays failed.
-    ImportJob.objects.filter(pk=job_id, state=ImportJob.State.RUNNING).update(
-        state=job.state,
+    end = jobs.job_fail if job.state == ImportJob.State.FAILED else jobs.job_finish
+    end(
+        ImportJob,
+        pk=job_id,
         result=job.result,
         errors=job.errors,
         rows_validated=job.rows_validated,
         rows_written=job.rows_written,
-        finished_at=job.finished_at,
     )
     if (job.errors or {}).get("code") != "import_stale":  # kept for a fresh preview of the same file
         jobs.remove_file(job.path)
@@ -186,44 +182,43 @@ def import_jobs_reap(*, job_id: int | None = None) -> dict[str, int]:
     ``failed`` with code ``worker_lost`` and its upload is deleted — the import is all-or-nothing, so nothing of it
     was written. Uploads of finished jobs older than JOBS_RETENTION_SECONDS, and files in the import folder that
     no waiting job names, are deleted too. Returns what it did. Each job is failed with one conditional UPDATE
-    (still running, same heartbeat), so a run that comes back to life meanwhile is never overwritten."""
+    (still running, same heartbeat: ``core.jobs.jobs_reap``), so a run that comes back to life meanwhile is never
+    overwritten."""
     now = timezone.now()
-    running = ImportJob.objects.filter(state=ImportJob.State.RUNNING)
+    reaped = jobs.jobs_reap(
+        ImportJob, pk=job_id, now=now, lock_held=lambda job: _run_lock_held(job.pk), failure=_worker_lost
+    )
+    for job in reaped:
+        jobs.remove_file(job.path)
     if job_id is not None:
-        running = running.filter(pk=job_id)
-    failed = 0
-    for job in running.exclude(heartbeat_at__gt=jobs.stale_before(now)):
-        if not jobs.is_dead(job, lock_held=functools.partial(_run_lock_held, job.pk), now=now):
-            continue
-        lost = {
-            "code": "worker_lost",
-            "message": (
-                f"The process running this import ({job.worker or 'unknown'}) stopped; nothing was imported. "
-                "Upload the file again."
-            ),
-            "details": {"last_heartbeat": job.heartbeat_at.isoformat() if job.heartbeat_at else None},
-        }
-        if ImportJob.objects.filter(pk=job.pk, state=job.state, heartbeat_at=job.heartbeat_at).update(
-            state=ImportJob.State.FAILED, errors=lost, finished_at=now
-        ):
-            jobs.remove_file(job.path)
-            failed += 1
-    if job_id is not None:
-        return {"failed": failed, "files_deleted": 0}
+        return {"failed": len(reaped), "files_deleted": 0}
     deleted = 0
-    expired = now - dt.timedelta(seconds=settings.JOBS_RETENTION_SECONDS)
-    done = [ImportJob.State.SUCCEEDED, ImportJob.State.FAILED]
-    for job in ImportJob.objects.filter(state__in=done, finished_at__lt=expired).exclude(path=""):
+    for job in jobs.jobs_expired(ImportJob, now=now).exclude(path=""):
         deleted += jobs.remove_file(job.path)
         ImportJob.objects.filter(pk=job.pk).update(path="")
-    waiting = set(ImportJob.objects.exclude(state__in=done).values_list("path", flat=True))
+    waiting = set(
+        ImportJob.objects.exclude(state__in=ImportJob.lifecycle.finished).values_list("path", flat=True)
+    )
     directory = conf.import_dir()
     cutoff = jobs.stale_before(now).timestamp()
     with contextlib.suppress(OSError):
         for entry in os.scandir(directory):
             if entry.is_file() and entry.path not in waiting and entry.stat().st_mtime < cutoff:
                 deleted += jobs.remove_file(entry.path)
-    return {"failed": failed, "files_deleted": deleted}
+    return {"failed": len(reaped), "files_deleted": deleted}
+
+
+def _worker_lost(job: ImportJob) -> dict[str, Any]:
+    """What a dead import is failed with: the coded error the API shows (``worker_lost``)."""
+    lost = {
+        "code": "worker_lost",
+        "message": (
+            f"The process running this import ({job.worker or 'unknown'}) stopped; nothing was imported. "
+            "Upload the file again."
+        ),
+        "details": {"last_heartbeat": job.heartbeat_at.isoformat() if job.heartbeat_at else None},
+    }
+    return {"errors": lost}
 
 
 def import_job_status(*, job_id: int) -> ImportJob:
