@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from bazaar.accounts.cache import token_cache_key
 from bazaar.accounts.models import ApiToken, LoginCounter, User
-from bazaar.core import cache
+from bazaar.core import cache, sql
 from bazaar.core.errors import Conflict, NotFound, RateLimited, ValidationFailed
 
 TOKEN_PREFIX = "bzr_"
@@ -142,7 +142,7 @@ def _db_hit(name: str) -> int:
     now = int(time.time())
     expired = now - settings.LOGIN_THROTTLE_WINDOW
     with connection.cursor() as cur:
-        cur.execute(_DB_HIT.format(table=LoginCounter._meta.db_table), [name, now, expired, expired])
+        cur.execute(_DB_HIT.format(table=sql.table(LoginCounter)), [name, now, expired, expired])
         return int(cur.fetchone()[0])
 
 

@@ -16,6 +16,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from bazaar.accounts.models import User
+from bazaar.core import sql
 from bazaar.core.errors import NotFound, ValidationFailed
 from bazaar.storefront import conf
 from bazaar.storefront.models import Order, OrderItem, OrderStatus, Product, Shop, ShopSlugHistory
@@ -61,8 +62,8 @@ def _money(value: object) -> Decimal:
 
 
 def _store_sql() -> str:
-    shop, product = Shop._meta.db_table, Product._meta.db_table
-    # Table names come from model metadata, the slug is a bound parameter.
+    shop, product = sql.table(Shop), sql.table(Product)
+    # Table names come from the models (quoted), the slug is a bound parameter.
     return f"SELECT s.id, s.name, s.slug, s.currency, s.contact_phone, p.id, p.name, p.description, p.mrp, p.price, p.stock, p.is_available, p.thumb_small, p.thumb, p.thumb_width, p.thumb_height FROM {shop} s LEFT JOIN {product} p ON p.shop_id = s.id AND p.is_listed AND NOT p.is_archived WHERE s.slug = %s ORDER BY p.name, p.id"  # noqa: S608
 
 

@@ -13,6 +13,7 @@ from django.db.models import Case, CharField, Count, Func, IntegerField, Q, Quer
 from django.db.models.functions import Greatest, Lower
 from django.utils import timezone
 
+from bazaar.core import sql
 from bazaar.core.errors import NotFound, ValidationFailed
 from bazaar.rentals import pricing, search
 from bazaar.rentals.isbn import normalize_isbn
@@ -169,7 +170,7 @@ class Standing:
 def standing_columns(customer: str) -> str:
     """The four standing columns (open rentals, charged, paid, active holds) of the customer whose id is the SQL
     expression ``customer`` (a column, or ``%s`` — then it takes four parameters). Portable SQL."""
-    rental, payment, hold = Rental._meta.db_table, Payment._meta.db_table, Hold._meta.db_table
+    rental, payment, hold = sql.table(Rental), sql.table(Payment), sql.table(Hold)
     return (
         f"(SELECT COUNT(*) FROM {rental} WHERE customer_id = {customer} AND returned_at IS NULL), "  # noqa: S608
         f"(SELECT COALESCE(SUM(charge), 0) FROM {rental} WHERE customer_id = {customer} AND returned_at IS NOT NULL), "
@@ -194,9 +195,9 @@ def customer_standing(*, customer_id: int) -> Standing:
     and in READ COMMITTED each statement sees what committed before it, so the counts are current. (The desk's
     rent of a title reads the same columns in the statement that picks the copy.)
     """
-    sql = f"SELECT {standing_columns('c.id')} FROM {Customer._meta.db_table} c WHERE c.id = %s"  # noqa: S608
+    statement = f"SELECT {standing_columns('c.id')} FROM {sql.table(Customer)} c WHERE c.id = %s"  # noqa: S608
     with connection.cursor() as cur:
-        cur.execute(sql, [customer_id])
+        cur.execute(statement, [customer_id])
         row = cur.fetchone()
     if row is None:
         raise NotFound("No such customer.", code="customer_not_found")

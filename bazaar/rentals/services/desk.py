@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from datetime import datetime, timedelta
 
@@ -23,7 +24,7 @@ from bazaar.rentals.models import (
     Title,
 )
 from bazaar.rentals.selectors import Standing, customer_standing, patrons, standing_columns, standing_from_row
-from bazaar.rentals.services.catalogue import plan_terms
+from bazaar.rentals.services.catalogue import plan_terms, terms_of
 from bazaar.rentals.services.customers import copy_pass_on, hold_put_aside
 
 
@@ -350,17 +351,9 @@ def _lock_customer(customer_id: int) -> Customer | None:
     return sql.instance(Customer, {"id": row[0], "name": row[1], "status": row[2]})
 
 
-_PLAN_COLUMNS = (
-    "daily_rate",
-    "intro_days",
-    "intro_rate",
-    "minimum_charge",
-    "minimum_below_days",
-    "loan_days",
-    "fine_per_day",
-    "fine_grace_days",
-    "fine_cap",
-)
+#: The plan columns the pick reads: every term of ``pricing.PlanTerms`` but its kind, each a ``PricePlan`` field of
+#: the same name (derived, so a new term is read without editing this statement).
+_PLAN_COLUMNS = tuple(f.name for f in dataclasses.fields(pricing.PlanTerms) if f.name != "kind")
 
 
 @functools.cache
@@ -393,19 +386,9 @@ def _pick_copy(title_id: int, customer_id: int) -> tuple[Copy | None, pricing.Pl
     copy.title = title
     if row[5] is None:  # no plan row for the kind: the defaults (as plan_terms)
         return copy, None, standing
-    plan = dict(zip(_PLAN_COLUMNS, row[6 : 6 + n], strict=True))
-    terms = pricing.PlanTerms(
-        kind=title.kind,
-        daily_rate=sql.money(plan["daily_rate"]),
-        intro_days=int(plan["intro_days"]),
-        intro_rate=sql.money(plan["intro_rate"]),
-        minimum_charge=sql.money(plan["minimum_charge"]),
-        minimum_below_days=None if plan["minimum_below_days"] is None else int(plan["minimum_below_days"]),
-        loan_days=int(plan["loan_days"]),
-        fine_per_day=sql.money(plan["fine_per_day"]),
-        fine_grace_days=int(plan["fine_grace_days"]),
-        fine_cap=None if plan["fine_cap"] is None else sql.money(plan["fine_cap"]),
-    )
+    # Converted as the ORM converts them, and turned into terms by the one builder (catalogue.terms_of).
+    plan = sql.load(PricePlan, ("id", "kind", *_PLAN_COLUMNS), [row[5], title.kind, *row[6 : 6 + n]])
+    terms = terms_of(plan)
     return copy, terms, standing
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -144,3 +145,32 @@ def test_monotonic_in_days_for_any_plan_with_a_standing_minimum(
 def test_days_below_one_are_refused(days: int) -> None:
     with pytest.raises(ValueError):
         pricing.compute(KOKO["regular"], days=days)
+
+
+@pytest.mark.django_db
+def test_a_rent_by_title_snapshots_the_plan_row_it_read_with_the_copy(
+    make_title: Any, make_customer: Any
+) -> None:
+    """The desk's one-statement pick reads the plan's columns itself (derived from PlanTerms): every term of a
+    plan row, the optional ones set, reaches the rental exactly as the ORM reads the plan."""
+    from bazaar.rentals import services
+
+    services.plan_update(
+        kind="novel",
+        daily_rate="2.75",
+        intro_days=2,
+        intro_rate="1.10",
+        minimum_charge="3.00",
+        minimum_below_days=3,
+        loan_days=10,
+        fine_per_day="0.40",
+        fine_grace_days=1,
+        fine_cap="9.90",
+    )
+    title = make_title(kind="novel", copies=1)
+    rental = services.rental_rent(customer_id=make_customer().pk, title_id=title.pk)
+    expected = services.plan_terms("novel")
+    assert expected.fine_cap == Decimal("9.90")
+    assert expected.minimum_below_days == 3
+    assert PlanTerms.from_json(rental.terms) == expected
+    assert rental.due_at - rental.rented_at == timedelta(days=10)
