@@ -4,12 +4,14 @@ the set-based write. The only vendor-specific part of the import."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
 from bazaar.core.errors import Conflict
+from bazaar.core.sql import table
 from bazaar.trading.services.import_rows import FastRows, _Errors
 
 STAGE = "trading_import_stage"
@@ -116,6 +118,27 @@ class _Stager:
         self.cursor.close()
 
 
+@functools.cache
+def _tables() -> dict[str, str]:
+    """The statements' table names: the models' (quoted, from ``bazaar.core.sql.table``, one style with every other
+    raw statement) and this module's own TEMP staging table."""
+    from bazaar.trading.models import OfferItem, OwnershipChange, Pokemon, TradeOffer, Trainer
+
+    return {
+        "trainer": table(Trainer),
+        "pokemon": table(Pokemon),
+        "change": table(OwnershipChange),
+        "offer": table(TradeOffer),
+        "item": table(OfferItem),
+        "stage": STAGE,
+    }
+
+
+def _sql(statement: str) -> str:
+    """``statement`` with its ``{trainer}``, ``{pokemon}``, ... table names filled in (:func:`_tables`)."""
+    return statement.format_map(_tables())
+
+
 def _fetch_errors(cur: Any, sql: str, errors: _Errors, column: str, message: str) -> None:
     cur.execute(f"SELECT COUNT(*) FROM ({sql}) q")  # noqa: S608 (sql is a constant of this module)
     total = int(cur.fetchone()[0])
@@ -145,13 +168,16 @@ def _set_checks(cur: Any, kind: str, errors: _Errors, ids_unique: bool = False) 
             # import commits (KEY SHARE, what each row's foreign key check takes; readers and renames pass), so
             # the check below stays true for the write, which must not lose a row to a vanished owner.
             cur.execute(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM trading_trainer t WHERE t.public_id IN "
-                "(SELECT DISTINCT owner FROM trading_import_stage) FOR KEY SHARE OF t) q"
+                _sql(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM {trainer} t WHERE t.public_id IN "
+                    "(SELECT DISTINCT owner FROM {stage}) FOR KEY SHARE OF t) q"
+                )
             )
         _fetch_errors(
             cur,
-            "SELECT s.row_no, s.owner FROM trading_import_stage s LEFT JOIN trading_trainer t ON t.public_id = s.owner "
-            "WHERE t.id IS NULL",
+            _sql(
+                "SELECT s.row_no, s.owner FROM {stage} s LEFT JOIN {trainer} t ON t.public_id = s.owner WHERE t.id IS NULL"
+            ),
             errors,
             "owner",
             "owner {value!r} is not a known trainer",
@@ -161,7 +187,7 @@ def _set_checks(cur: Any, kind: str, errors: _Errors, ids_unique: bool = False) 
 
 
 def _count_existing(cur: Any, kind: str) -> int:
-    table = "trading_trainer" if kind == "trainers" else "trading_pokemon"
+    table = _tables()["trainer" if kind == "trainers" else "pokemon"]
     cur.execute(f"SELECT COUNT(*) FROM {STAGE} s JOIN {table} x ON x.public_id = s.public_id")  # noqa: S608 (fixed names)
     return int(cur.fetchone()[0])
 
@@ -170,8 +196,10 @@ def _count_owner_changes(cur: Any) -> int:
     """Staged pokemon that exist and would move to another trainer (a dry run's history rows beyond the new ones).
     Only a dry run asks: a real import counts the history rows it writes."""
     cur.execute(
-        f"SELECT COUNT(*) FROM {STAGE} s JOIN trading_pokemon p ON p.public_id = s.public_id "  # noqa: S608 (fixed names)
-        "JOIN trading_trainer t ON t.public_id = s.owner WHERE p.owner_id <> t.id"
+        _sql(
+            "SELECT COUNT(*) FROM {stage} s JOIN {pokemon} p ON p.public_id = s.public_id "
+            "JOIN {trainer} t ON t.public_id = s.owner WHERE p.owner_id <> t.id"
+        )
     )
     return int(cur.fetchone()[0])
 
@@ -190,7 +218,7 @@ def _concurrent_change() -> Conflict:
 
 
 _HISTORY_OF_NEW = (
-    "INSERT INTO trading_ownershipchange (pokemon_id, from_trainer_id, to_trainer_id, at, cause) "
+    "INSERT INTO {change} (pokemon_id, from_trainer_id, to_trainer_id, at, cause) "
     "SELECT id, NULL, owner_id, %s, 'import' FROM ins"
 )
 
@@ -207,18 +235,22 @@ def _upsert(cur: Any, kind: str, staged: int, now: dt.datetime, timings: dict[st
 
     if kind == "trainers":
         cur.execute(
-            "INSERT INTO trading_trainer (public_id, first_name, last_name, date_of_birth, created_at, updated_at) "
-            "SELECT public_id, first_name, last_name, date_of_birth, %s, %s FROM trading_import_stage WHERE 1 = 1 "
-            "ON CONFLICT (public_id) DO UPDATE SET first_name = excluded.first_name, "
-            "last_name = excluded.last_name, date_of_birth = excluded.date_of_birth, updated_at = excluded.updated_at",
+            _sql(
+                "INSERT INTO {trainer} (public_id, first_name, last_name, date_of_birth, created_at, updated_at) "
+                "SELECT public_id, first_name, last_name, date_of_birth, %s, %s FROM {stage} WHERE 1 = 1 "
+                "ON CONFLICT (public_id) DO UPDATE SET first_name = excluded.first_name, "
+                "last_name = excluded.last_name, date_of_birth = excluded.date_of_birth, updated_at = excluded.updated_at"
+            ),
             [now, now],
         )
         return 0
     # The pokemon of the file that exist, with their owners before the write (for the history).
     cur.execute("DROP TABLE IF EXISTS trading_import_stage_old")
     cur.execute(
-        "CREATE TEMP TABLE trading_import_stage_old AS SELECT p.id, p.public_id, p.owner_id FROM trading_pokemon p "
-        "JOIN trading_import_stage s ON s.public_id = p.public_id"
+        _sql(
+            "CREATE TEMP TABLE trading_import_stage_old AS SELECT p.id, p.public_id, p.owner_id FROM {pokemon} p "
+            "JOIN {stage} s ON s.public_id = p.public_id"
+        )
     )
     existing = _count_rows(cur, "trading_import_stage_old")
     if existing:
@@ -232,26 +264,32 @@ def _upsert(cur: Any, kind: str, staged: int, now: dt.datetime, timings: dict[st
         # rewritten: re-importing a file costs reads, not a million new row versions and index entries). A row
         # changed concurrently is re-checked by PostgreSQL on its newest version before it is updated.
         cur.execute(
-            "UPDATE trading_pokemon SET nickname = s.nickname, species = s.species, level = s.level, "
-            "owner_id = t.id, date_of_ownership = s.date_of_ownership, updated_at = %s "
-            "FROM trading_import_stage s JOIN trading_trainer t ON t.public_id = s.owner "
-            "WHERE trading_pokemon.public_id = s.public_id AND (trading_pokemon.nickname <> s.nickname "
-            "OR trading_pokemon.species <> s.species OR trading_pokemon.level <> s.level "
-            "OR trading_pokemon.owner_id <> t.id OR trading_pokemon.date_of_ownership <> s.date_of_ownership)",
+            _sql(
+                "UPDATE {pokemon} SET nickname = s.nickname, species = s.species, level = s.level, "
+                "owner_id = t.id, date_of_ownership = s.date_of_ownership, updated_at = %s "
+                "FROM {stage} s JOIN {trainer} t ON t.public_id = s.owner "
+                "WHERE {pokemon}.public_id = s.public_id AND ({pokemon}.nickname <> s.nickname "
+                "OR {pokemon}.species <> s.species OR {pokemon}.level <> s.level "
+                "OR {pokemon}.owner_id <> t.id OR {pokemon}.date_of_ownership <> s.date_of_ownership)"
+            ),
             [now],
         )
         # Every pokemon that existed must still be there (one deleted meanwhile would be neither updated nor
         # inserted): the write is all-or-nothing against concurrent deletes too.
         cur.execute(
-            "SELECT COUNT(*) FROM trading_import_stage_old o JOIN trading_pokemon p ON p.id = o.id "
-            "AND p.public_id = o.public_id"
+            _sql(
+                "SELECT COUNT(*) FROM trading_import_stage_old o JOIN {pokemon} p ON p.id = o.id "
+                "AND p.public_id = o.public_id"
+            )
         )
         if int(cur.fetchone()[0]) != existing:
             raise _concurrent_change()
         cur.execute(
-            "INSERT INTO trading_ownershipchange (pokemon_id, from_trainer_id, to_trainer_id, at, cause) "
-            "SELECT p.id, o.owner_id, p.owner_id, %s, 'import' FROM trading_import_stage_old o "
-            "JOIN trading_pokemon p ON p.id = o.id WHERE p.owner_id <> o.owner_id",
+            _sql(
+                "INSERT INTO {change} (pokemon_id, from_trainer_id, to_trainer_id, at, cause) "
+                "SELECT p.id, o.owner_id, p.owner_id, %s, 'import' FROM trading_import_stage_old o "
+                "JOIN {pokemon} p ON p.id = o.id WHERE p.owner_id <> o.owner_id"
+            ),
             [now],
         )
         history += int(cur.rowcount)
@@ -260,15 +298,15 @@ def _upsert(cur: Any, kind: str, staged: int, now: dt.datetime, timings: dict[st
     if new:
         new_rows = (
             "SELECT s.public_id, s.nickname, s.species, s.level, t.id, s.date_of_ownership, %s, %s "
-            "FROM trading_import_stage s JOIN trading_trainer t ON t.public_id = s.owner"
+            "FROM {stage} s JOIN {trainer} t ON t.public_id = s.owner"
         )
         if existing:
             new_rows += (
                 " WHERE NOT EXISTS (SELECT 1 FROM trading_import_stage_old o WHERE o.public_id = s.public_id)"
             )
-        insert = (
-            "INSERT INTO trading_pokemon (public_id, nickname, species, level, owner_id, date_of_ownership, "
-            f"created_at, updated_at) {new_rows}"
+        insert = _sql(
+            "INSERT INTO {pokemon} (public_id, nickname, species, level, owner_id, date_of_ownership, "
+            "created_at, updated_at) " + new_rows
         )
         try:
             with transaction.atomic():
@@ -276,17 +314,20 @@ def _upsert(cur: Any, kind: str, staged: int, now: dt.datetime, timings: dict[st
                     # New rows and their history in one statement: the history comes from RETURNING, not from a
                     # second join of a million staged rows with the table just written.
                     cur.execute(
-                        f"WITH ins AS ({insert} RETURNING id, owner_id) {_HISTORY_OF_NEW}", [now, now, now]
+                        f"WITH ins AS ({insert} RETURNING id, owner_id) {_sql(_HISTORY_OF_NEW)}",
+                        [now, now, now],
                     )
                     inserted = int(cur.rowcount)
                 else:
                     cur.execute(insert, [now, now])
                     inserted = int(cur.rowcount)
                     cur.execute(
-                        "INSERT INTO trading_ownershipchange (pokemon_id, from_trainer_id, to_trainer_id, at, cause) "
-                        "SELECT p.id, NULL, p.owner_id, %s, 'import' FROM trading_import_stage s "
-                        "JOIN trading_pokemon p ON p.public_id = s.public_id WHERE NOT EXISTS "
-                        "(SELECT 1 FROM trading_import_stage_old o WHERE o.public_id = s.public_id)",
+                        _sql(
+                            "INSERT INTO {change} (pokemon_id, from_trainer_id, to_trainer_id, at, cause) "
+                            "SELECT p.id, NULL, p.owner_id, %s, 'import' FROM {stage} s "
+                            "JOIN {pokemon} p ON p.public_id = s.public_id WHERE NOT EXISTS "
+                            "(SELECT 1 FROM trading_import_stage_old o WHERE o.public_id = s.public_id)"
+                        ),
                         [now],
                     )
         except IntegrityError:
@@ -298,10 +339,12 @@ def _upsert(cur: Any, kind: str, staged: int, now: dt.datetime, timings: dict[st
     if existing:
         # Open offers that include a pokemon whose owner just changed can never be accepted: close them now.
         cur.execute(
-            "UPDATE trading_tradeoffer SET state = 'invalid', reason = 'pokemon changed hands by import', "
-            "decided_at = %s WHERE state = 'open' AND id IN (SELECT i.offer_id FROM trading_offeritem i "
-            "JOIN trading_import_stage_old o ON o.id = i.pokemon_id JOIN trading_pokemon p ON p.id = o.id "
-            "WHERE o.owner_id <> p.owner_id)",
+            _sql(
+                "UPDATE {offer} SET state = 'invalid', reason = 'pokemon changed hands by import', "
+                "decided_at = %s WHERE state = 'open' AND id IN (SELECT i.offer_id FROM {item} i "
+                "JOIN trading_import_stage_old o ON o.id = i.pokemon_id JOIN {pokemon} p ON p.id = o.id "
+                "WHERE o.owner_id <> p.owner_id)"
+            ),
             [now],
         )
     cur.execute("DROP TABLE IF EXISTS trading_import_stage_old")
