@@ -11,8 +11,36 @@ from django.test import Client
 
 from bazaar.accounts.models import ApiToken, User
 from bazaar.accounts.services import token_digest
+from bazaar.config.api import WWW_AUTHENTICATE
 
 PASSWORD = "correct-horse-battery"
+
+
+def assert_refused(r: Any, status: int, code: str) -> dict[str, Any]:
+    """An API error answer: the status and the stable code (and WWW-Authenticate on a 401)."""
+    assert r.status_code == status, r.content
+    body: dict[str, Any] = r.json()
+    assert body["code"] == code, body
+    assert body["message"]
+    if status == 401:
+        assert r["WWW-Authenticate"] == WWW_AUTHENTICATE
+    return body
+
+
+def assert_page_refused(r: Any, status: int, text: str) -> None:
+    """A refused form: the status and the reason, visible on the page."""
+    assert r.status_code == status
+    assert text in r.content.decode()
+
+
+def assert_not_signed_in(client: Client) -> None:
+    """A refused login wrote nothing: no session for a user, no last_login on any account."""
+    assert "_auth_user_id" not in client.session
+    assert not User.objects.filter(last_login__isnull=False).exists()
+
+
+def tokens_state() -> list[Any]:
+    return list(ApiToken.objects.order_by("pk").values_list("pk", "user_id", "name", "digest", "revoked_at"))
 
 
 @pytest.mark.django_db
@@ -58,8 +86,12 @@ def test_signup_duplicate_username_writes_nothing(client: Client, make_user: Any
 def test_forms_are_csrf_protected(make_user: Any) -> None:
     make_user("alice")
     strict = Client(enforce_csrf_checks=True)
-    assert strict.post("/accounts/login/", {"username": "alice", "password": PASSWORD}).status_code == 403
-    assert strict.post("/accounts/signup/", {"username": "x"}).status_code == 403
+    r = strict.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert_page_refused(r, 403, "CSRF verification failed")
+    assert_not_signed_in(strict)
+    r = strict.post("/accounts/signup/", {"username": "x", "password": PASSWORD, "password_again": PASSWORD})
+    assert_page_refused(r, 403, "CSRF verification failed")
+    assert list(User.objects.values_list("username", flat=True)) == ["alice"]
     strict.get("/accounts/login/")
     token = strict.cookies["csrftoken"].value
     ok = strict.post(
@@ -74,8 +106,9 @@ def test_login_and_logout(client: Client, make_user: Any) -> None:
     assert client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}).status_code == 302
     assert client.get("/api/accounts/me").status_code == 200
     assert client.get("/accounts/logout/").status_code == 405  # logout is POST only
+    assert client.get("/api/accounts/me").status_code == 200  # ... and a GET signed nobody out
     assert client.post("/accounts/logout/").status_code == 302
-    assert client.get("/api/accounts/me").status_code == 401
+    assert_refused(client.get("/api/accounts/me"), 401, "unauthorized")
 
 
 @pytest.mark.django_db
@@ -92,12 +125,16 @@ def test_login_throttled_per_account(client: Client, make_user: Any, settings: A
     settings.LOGIN_THROTTLE_PER_ACCOUNT = 3
     make_user("alice")
     for _ in range(3):
-        assert client.post("/accounts/login/", {"username": "alice", "password": "wrong"}).status_code == 400
+        r = client.post("/accounts/login/", {"username": "alice", "password": "wrong"})
+        assert_page_refused(r, 400, "Wrong username or password.")
+        assert_not_signed_in(client)
     # Even the right password is refused while throttled.
     r = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
     assert r.status_code == 429
     assert "Too many failed logins" in r.content.decode()
-    assert client.get("/api/accounts/me").status_code == 401
+    assert_page_refused(r, 429, "Too many failed logins for this account; try again later.")
+    assert_refused(client.get("/api/accounts/me"), 401, "unauthorized")
+    assert_not_signed_in(client)
 
 
 @pytest.mark.django_db
@@ -107,7 +144,8 @@ def test_login_throttled_per_ip(client: Client, make_user: Any, settings: Any) -
     for i in range(4):
         client.post("/accounts/login/", {"username": f"nobody{i}", "password": "wrong"})
     r = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
-    assert r.status_code == 429
+    assert_page_refused(r, 429, "Too many failed logins from this address; try again later.")
+    assert_not_signed_in(client)
 
 
 @pytest.mark.django_db
@@ -133,7 +171,8 @@ def test_behind_a_trusted_proxy_the_forwarded_client_is_throttled_not_everyone(
         HTTP_X_FORWARDED_FOR="203.0.113.9",
         **proxy,
     )
-    assert blocked.status_code == 429
+    assert_page_refused(blocked, 429, "Too many failed logins from this address; try again later.")
+    assert_not_signed_in(client)
     other = client.post(
         "/accounts/login/",
         {"username": "alice", "password": PASSWORD},
@@ -160,7 +199,8 @@ def test_forwarded_for_from_an_untrusted_peer_is_ignored(
     r = client.post(
         "/accounts/login/", {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="203.0.113.9"
     )
-    assert r.status_code == 429
+    assert_page_refused(r, 429, "Too many failed logins from this address; try again later.")
+    assert_not_signed_in(client)
 
 
 @pytest.mark.django_db
@@ -179,7 +219,7 @@ def test_token_page_shows_secret_once_and_stores_hash(client: Client, make_user:
     bearer = Client()
     assert bearer.get("/api/accounts/me", HTTP_AUTHORIZATION=f"Bearer {secret}").json()["username"] == "alice"
     client.post(f"/accounts/tokens/{token.pk}/revoke/")
-    assert bearer.get("/api/accounts/me", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 401
+    assert_refused(bearer.get("/api/accounts/me", HTTP_AUTHORIZATION=f"Bearer {secret}"), 401, "unauthorized")
 
 
 @pytest.mark.django_db
@@ -188,9 +228,14 @@ def test_cannot_revoke_someone_elses_token(client: Client, make_user: Any, token
     token_for(bob)
     bobs = ApiToken.objects.get(user=bob)
     client.force_login(alice)
-    client.post(f"/accounts/tokens/{bobs.pk}/revoke/")
+    before = tokens_state()
+    r = client.post(f"/accounts/tokens/{bobs.pk}/revoke/", follow=True)
+    assert r.redirect_chain == [("/accounts/tokens/", 302)]
+    assert "No such token." in r.content.decode()
+    assert "Token revoked." not in r.content.decode()
     bobs.refresh_from_db()
     assert bobs.revoked_at is None
+    assert tokens_state() == before
 
 
 @pytest.mark.django_db
@@ -205,7 +250,7 @@ def test_token_api_create_list_revoke(api_client: Any, make_user: Any, token_for
     assert {t["name"] for t in listed} == {"test", "ci"}
     assert all("token" not in t for t in listed)
     assert api_client.call("DELETE", f"/api/accounts/tokens/{created['id']}", token=first).status_code == 200
-    assert api_client.call("GET", "/api/accounts/me", token=created["token"]).status_code == 401
+    assert_refused(api_client.call("GET", "/api/accounts/me", token=created["token"]), 401, "unauthorized")
 
 
 @pytest.mark.django_db
@@ -213,11 +258,15 @@ def test_token_api_other_users_token_is_404(api_client: Any, make_user: Any, tok
     alice, bob = make_user("alice"), make_user("bob")
     token_for(bob)
     bobs = ApiToken.objects.get(user=bob)
-    r = api_client.call("DELETE", f"/api/accounts/tokens/{bobs.pk}", token=token_for(alice))
+    alices = token_for(alice)
+    before = tokens_state()
+    r = api_client.call("DELETE", f"/api/accounts/tokens/{bobs.pk}", token=alices)
     assert r.status_code == 404
     assert r.json()["code"] == "token_not_found"
+    assert_refused(r, 404, "token_not_found")
     bobs.refresh_from_db()
     assert bobs.revoked_at is None
+    assert tokens_state() == before
 
 
 @pytest.mark.django_db
@@ -228,17 +277,22 @@ def test_token_login_endpoint_throttled(api_client: Any, make_user: Any, setting
         "POST", "/api/accounts/tokens/login", data={"username": "alice", "password": PASSWORD}
     )
     assert ok.status_code == 201
+    before = tokens_state()
     for _ in range(2):
         bad = api_client.call(
             "POST", "/api/accounts/tokens/login", data={"username": "alice", "password": "x"}
         )
-        assert bad.status_code == 401
+        assert_refused(bad, 401, "invalid_credentials")
+        assert tokens_state() == before
     r = api_client.call(
         "POST", "/api/accounts/tokens/login", data={"username": "alice", "password": PASSWORD}
     )
     assert r.status_code == 429
     assert r.json()["code"] == "login_throttled"
+    assert_refused(r, 429, "login_throttled")
+    assert r["Retry-After"] == "60"
     assert ApiToken.objects.count() == 1
+    assert tokens_state() == before
 
 
 @pytest.mark.django_db
@@ -291,4 +345,4 @@ def test_cached_token_costs_no_query_and_revocation_is_immediate(
     r = api_client.call("DELETE", f"/api/accounts/tokens/{token.pk}", token=secret)
     assert r.status_code == 200
     assert token_authenticate(secret) is None
-    assert api_client.call("GET", "/api/accounts/me", token=secret).status_code == 401
+    assert_refused(api_client.call("GET", "/api/accounts/me", token=secret), 401, "unauthorized")

@@ -13,7 +13,7 @@ from django.contrib.auth import authenticate as real_authenticate
 from django.db import connections
 from django.test import Client
 
-from bazaar.accounts.models import LoginCounter
+from bazaar.accounts.models import ApiToken, LoginCounter, User
 from bazaar.core import cache
 
 PASSWORD = "correct-horse-battery"
@@ -51,17 +51,20 @@ def checked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-def _attempt(i: int, password: str = "wrong-password") -> int:
+def _answer(i: int, password: str = "wrong-password") -> Any:
+    """One login attempt: odd ``i`` on the login page, even ``i`` on the API."""
     client = Client()
     if i % 2:
-        r = client.post("/accounts/login/", {"username": "alice", "password": password})
-    else:
-        r = client.post(
-            "/api/accounts/tokens/login",
-            json.dumps({"username": "alice", "password": password}),
-            content_type="application/json",
-        )
-    return r.status_code
+        return client.post("/accounts/login/", {"username": "alice", "password": password})
+    return client.post(
+        "/api/accounts/tokens/login",
+        json.dumps({"username": "alice", "password": password}),
+        content_type="application/json",
+    )
+
+
+def _attempt(i: int, password: str = "wrong-password") -> int:
+    return int(_answer(i, password).status_code)
 
 
 def _concurrently(n: int) -> list[int]:
@@ -87,9 +90,16 @@ def _expect_exactly_five(statuses: list[int], checked: list[str]) -> None:
     assert len(checked) == 5
     assert statuses.count(400) + statuses.count(401) == 5  # wrong password: the page says 400, the API 401
     assert statuses.count(429) == 35
-    # Now even the right password is refused, on both doors.
-    assert _attempt(0, PASSWORD) == 429
-    assert _attempt(1, PASSWORD) == 429
+    # Now even the right password is refused, on both doors, and nobody is signed in or given a token.
+    tokens = ApiToken.objects.count()
+    api = _answer(0, PASSWORD)
+    assert api.status_code == 429
+    assert (api.json()["code"], api["Retry-After"]) == ("login_throttled", "60")
+    page = _answer(1, PASSWORD)
+    assert page.status_code == 429
+    assert "Too many failed logins" in page.content.decode()
+    assert ApiToken.objects.count() == tokens == 0
+    assert not User.objects.filter(last_login__isnull=False).exists()
     assert len(checked) == 5
 
 

@@ -3,15 +3,46 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
+from bazaar.config.api import WWW_AUTHENTICATE
 from bazaar.core.testing import FrozenClock
-from bazaar.kvstore.models import Entry, TenantApiKey
+from bazaar.kvstore.models import Change, Entry, Tenant, TenantApiKey
 from bazaar.kvstore.tests.conftest import KV
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def assert_refused(r: Any, status: int, code: str) -> dict[str, Any]:
+    """An error answer: the status, the stable code in the JSON body (and WWW-Authenticate on a 401)."""
+    assert r.status_code == status, r.content
+    body: dict[str, Any] = r.json()
+    assert body["code"] == code, body
+    assert body["message"]
+    if status == 401:
+        assert r["WWW-Authenticate"] == WWW_AUTHENTICATE
+    return body
+
+
+def kv_state() -> tuple[Any, ...]:
+    """Everything a refused write must leave alone: entries, the change log, tenants and their keys."""
+    return (
+        list(Entry.objects.order_by("tenant_id", "key").values_list("tenant_id", "key", "value", "version")),
+        list(Change.objects.order_by("pk").values_list("tenant_id", "revision", "key", "op", "version")),
+        list(Tenant.objects.order_by("pk").values_list("slug", "name", "revision")),
+        list(TenantApiKey.objects.order_by("pk").values_list("tenant_id", "name", "revoked_at")),
+    )
+
+
+@contextmanager
+def writes_nothing() -> Iterator[None]:
+    before = kv_state()
+    yield
+    assert kv_state() == before
 
 
 def test_put_then_get(kv: KV, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,9 +95,9 @@ def test_cas_conflict_is_409_with_the_current_version(kv: KV) -> None:
     assert r.json()["details"]["current_version"] == 1
     assert kv.get("c").json()["value"] == 1
     assert kv.put("c", 2, if_version=1).json()["version"] == 2
-    r = kv.put("c", 9, if_version=0)
-    assert r.status_code == 409
-    assert r.json()["details"]["current_version"] == 2
+    with writes_nothing():
+        r = kv.put("c", 9, if_version=0)
+    assert assert_refused(r, 409, "version_conflict")["details"]["current_version"] == 2
 
 
 def test_value_too_large_is_413_and_writes_nothing(kv: KV, settings: Any) -> None:
@@ -103,10 +134,12 @@ def test_control_characters_in_the_key_are_refused(kv: KV) -> None:
 
 def test_delete(kv: KV) -> None:
     kv.put("d", 1)
-    assert kv.call("DELETE", "/keys/d?if_version=3").status_code == 409
+    with writes_nothing():
+        assert_refused(kv.call("DELETE", "/keys/d?if_version=3"), 409, "version_conflict")
     assert kv.call("DELETE", "/keys/d").status_code == 204
-    assert kv.get("d").status_code == 404
-    r = kv.call("DELETE", "/keys/d")
+    assert_refused(kv.get("d"), 404, "key_not_found")
+    with writes_nothing():
+        r = kv.call("DELETE", "/keys/d")
     assert r.status_code == 404
     assert r.json()["code"] == "key_not_found"
 
@@ -123,15 +156,17 @@ def test_listing_with_cursor(kv: KV) -> None:
         page = kv.call("GET", f"/keys?prefix=p/&limit=2&cursor={page['next_cursor']}").json()
         keys += [i["key"] for i in page["items"]]
     assert keys == [f"p/{i}" for i in range(5)]
-    assert kv.call("GET", "/keys?limit=100000").json()["code"] == "invalid_limit"
+    assert_refused(kv.call("GET", "/keys?limit=100000"), 422, "invalid_limit")
 
 
 def test_batch_all_or_nothing(kv: KV) -> None:
     kv.put("x", 1)
     ops = {"ops": [{"op": "set", "key": "y", "value": 2}, {"op": "delete", "key": "x", "if_version": 9}]}
-    r = kv.call("POST", "/batch", ops)
+    with writes_nothing():
+        r = kv.call("POST", "/batch", ops)
     assert r.status_code == 409
     assert r.json()["details"]["index"] == 1
+    assert_refused(r, 409, "version_conflict")
     assert list(Entry.objects.values_list("key", flat=True)) == ["x"]
     ops["ops"][1]["if_version"] = 1
     r = kv.call("POST", "/batch", ops)
@@ -140,7 +175,8 @@ def test_batch_all_or_nothing(kv: KV) -> None:
         ("set", "y", 1),
         ("delete", "x", 2),
     ]
-    r = kv.call("POST", "/batch", {"ops": [{"op": "set", "key": "z"}]})
+    with writes_nothing():
+        r = kv.call("POST", "/batch", {"ops": [{"op": "set", "key": "z"}]})
     assert r.status_code == 422
     assert r.json()["code"] == "missing_value"
 
@@ -152,33 +188,46 @@ def test_import_endpoint(kv: KV) -> None:
     )
     assert r.status_code == 200
     assert r.json() == {"imported": 2}
-    r = kv.client.post(
-        "/api/kv/import",
-        '{"key": "c", "value": 1}\nnope\n',
-        content_type="application/x-ndjson",
-        HTTP_AUTHORIZATION=f"Bearer {kv.secret}",
-    )
+    with writes_nothing():
+        r = kv.client.post(
+            "/api/kv/import",
+            '{"key": "c", "value": 1}\nnope\n',
+            content_type="application/x-ndjson",
+            HTTP_AUTHORIZATION=f"Bearer {kv.secret}",
+        )
     assert r.status_code == 422
     assert r.json()["details"] == {"line": 2}
+    assert_refused(r, 422, "invalid_record")
     assert Entry.objects.count() == 2
 
 
 def test_auth_required_and_revoked_keys_refused(kv: KV) -> None:
     kv.put("k", 1)
-    assert kv.client.get("/api/kv/keys/k").status_code == 401
-    assert kv.call("GET", "/keys/k", secret="kv_wrong-secret-of-some-length").status_code == 401
+    assert_refused(kv.client.get("/api/kv/keys/k"), 401, "unauthorized")
+    assert_refused(kv.call("GET", "/keys/k", secret="kv_wrong-secret-of-some-length"), 401, "unauthorized")
+    with writes_nothing():  # a refused write, without and with a wrong key
+        assert_refused(
+            kv.client.put("/api/kv/keys/k", "{}", content_type="application/json"), 401, "unauthorized"
+        )
+        assert_refused(
+            kv.call("PUT", "/keys/k", {"value": 2}, secret="kv_wrong-secret-of-some-length"),
+            401,
+            "unauthorized",
+        )
     from bazaar.kvstore import services
 
     services.apikey_revoke(key_id=TenantApiKey.objects.get().pk)
-    r = kv.get("k")
-    assert r.status_code == 401
-    assert r.json()["code"] == "unauthorized"
+    assert_refused(kv.get("k"), 401, "unauthorized")
+    with writes_nothing():
+        assert_refused(kv.put("k", 2), 401, "unauthorized")
 
 
 def test_user_tokens_do_not_open_tenant_data(kv: KV, make_user: Any, token_for: Any) -> None:
     kv.put("k", 1)
     staff = make_user("root", is_staff=True)
-    assert kv.call("GET", "/keys/k", secret=token_for(staff)).status_code == 401
+    assert_refused(kv.call("GET", "/keys/k", secret=token_for(staff)), 401, "unauthorized")
+    with writes_nothing():
+        assert_refused(kv.call("PUT", "/keys/k", {"value": 2}, secret=token_for(staff)), 401, "unauthorized")
 
 
 # --- isolation: a key only ever sees its own tenant's data, on every endpoint ---------------------------
@@ -189,13 +238,14 @@ def test_isolation_on_every_endpoint(kv: KV, other: KV) -> None:
     other.put("shared-name", "globex")
     kv.put("shared-name", "acme")
     # read
-    assert kv.get("secret").status_code == 404
+    assert_refused(kv.get("secret"), 404, "key_not_found")
     assert kv.get("shared-name").json()["value"] == "acme"
     assert other.get("shared-name").json()["value"] == "globex"
     # list
     assert [i["key"] for i in kv.call("GET", "/keys").json()["items"]] == ["shared-name"]
     # CAS and create-only see only their own tenant's versions
-    assert kv.put("secret", "mine", if_version=1).status_code == 409
+    with writes_nothing():
+        assert_refused(kv.put("secret", "mine", if_version=1), 409, "version_conflict")
     assert kv.put("secret", "mine", if_version=0).status_code == 200
     assert other.get("secret").json()["value"] == "globex only"
     # delete
@@ -207,7 +257,7 @@ def test_isolation_on_every_endpoint(kv: KV, other: KV) -> None:
     )
     assert r.status_code == 200
     assert other.get("secret").status_code == 200
-    assert other.get("n").status_code == 404
+    assert_refused(other.get("n"), 404, "key_not_found")
     # import
     kv.client.post(
         "/api/kv/import",
@@ -215,11 +265,14 @@ def test_isolation_on_every_endpoint(kv: KV, other: KV) -> None:
         content_type="application/x-ndjson",
         HTTP_AUTHORIZATION=f"Bearer {kv.secret}",
     )
-    assert other.get("imp").status_code == 404
+    assert_refused(other.get("imp"), 404, "key_not_found")
     # staff endpoints refuse tenant keys
-    assert kv.call("GET", "/tenants").status_code == 401
-    assert kv.call("GET", f"/tenants/{other.tenant.slug}/keys").status_code == 401
-    assert kv.call("POST", f"/tenants/{other.tenant.slug}/keys", {"name": "x"}).status_code == 401
+    assert_refused(kv.call("GET", "/tenants"), 401, "unauthorized")
+    assert_refused(kv.call("GET", f"/tenants/{other.tenant.slug}/keys"), 401, "unauthorized")
+    with writes_nothing():
+        assert_refused(
+            kv.call("POST", f"/tenants/{other.tenant.slug}/keys", {"name": "x"}), 401, "unauthorized"
+        )
 
 
 # --- staff: tenants and keys ----------------------------------------------------------------------------
@@ -228,16 +281,19 @@ def test_isolation_on_every_endpoint(kv: KV, other: KV) -> None:
 def test_staff_manage_tenants_and_keys(api_client: Any, make_user: Any, token_for: Any) -> None:
     staff = token_for(make_user("root", is_staff=True))
     plain = token_for(make_user("bob"))
-    assert api_client.call("POST", "/api/kv/tenants", {"slug": "newco"}, token=plain).status_code == 403
+    with writes_nothing():
+        r = api_client.call("POST", "/api/kv/tenants", {"slug": "newco"}, token=plain)
+        assert_refused(r, 403, "staff_required")
     r = api_client.call("POST", "/api/kv/tenants", {"slug": "newco", "name": "New Co"}, token=staff)
     assert r.status_code == 201
     assert r.json()["slug"] == "newco"
-    r = api_client.call("POST", "/api/kv/tenants", {"slug": "newco"}, token=staff)
-    assert r.status_code == 409
-    assert r.json()["code"] == "tenant_exists"
-    r = api_client.call("POST", "/api/kv/tenants", {"slug": "Bad Slug"}, token=staff)
-    assert r.status_code == 422
-    assert r.json()["code"] == "invalid_slug"
+    with writes_nothing():
+        r = api_client.call("POST", "/api/kv/tenants", {"slug": "newco"}, token=staff)
+        assert r.status_code == 409
+        assert r.json()["code"] == "tenant_exists"
+        r = api_client.call("POST", "/api/kv/tenants", {"slug": "Bad Slug"}, token=staff)
+        assert r.status_code == 422
+        assert r.json()["code"] == "invalid_slug"
     r = api_client.call("POST", "/api/kv/tenants/newco/keys", {"name": "ci"}, token=staff)
     assert r.status_code == 201
     created = r.json()
@@ -258,9 +314,9 @@ def test_staff_manage_tenants_and_keys(api_client: Any, make_user: Any, token_fo
     r = api_client.call("DELETE", f"/api/kv/tenants/newco/keys/{created['id']}", token=staff)
     assert r.status_code == 200
     assert r.json()["revoked_at"] is not None
-    assert api_client.client.get("/api/kv/keys/a", **hdr).status_code == 401
-    assert (
-        api_client.call("DELETE", "/api/kv/tenants/nope/keys/1", token=staff).json()["code"]
-        == "tenant_not_found"
-    )
+    assert_refused(api_client.client.get("/api/kv/keys/a", **hdr), 401, "unauthorized")
+    with writes_nothing():
+        assert_refused(
+            api_client.call("DELETE", "/api/kv/tenants/nope/keys/1", token=staff), 404, "tenant_not_found"
+        )
     assert [t["slug"] for t in api_client.call("GET", "/api/kv/tenants", token=staff).json()] == ["newco"]

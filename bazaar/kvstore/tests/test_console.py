@@ -17,6 +17,20 @@ from bazaar.kvstore.models import Change, Entry, Tenant, TenantApiKey
 pytestmark = pytest.mark.django_db
 
 
+#: The site's 404 page (templates/404.html): a missing tenant, or one the user is not a member of.
+NOT_FOUND_PAGE = "We could not find that page"
+
+
+def assert_page_refused(r: Any, status: int, text: str, code: str | None = None) -> None:
+    """A refused console page or form: the status and the reason, visible on the page (with the service's
+    stable code beside the message, where the console shows it)."""
+    assert r.status_code == status, r.content
+    html = r.content.decode()
+    assert text in html, html
+    if code is not None:
+        assert f'<span class="muted">({code})</span>' in html, html
+
+
 @pytest.fixture
 def staff(make_user: Any) -> Client:
     client = Client()
@@ -52,9 +66,11 @@ def test_anonymous_goes_to_login_and_a_non_member_sees_no_tenant(make_user: Any,
     assert "acme" not in listing.content.decode()
     # A tenant they are not a member of is the 404 of one that does not exist: names do not leak.
     for path in ("/kv/t/acme/", "/kv/t/nope/"):
-        assert user.get(path).status_code == 404
+        assert_page_refused(user.get(path), 404, NOT_FOUND_PAGE)
     before = state()
-    assert user.post("/kv/t/acme/edit/", {"key": "k", "value": "1", "version": "0"}).status_code == 404
+    r = user.post("/kv/t/acme/edit/", {"key": "k", "value": "1", "version": "0"})
+    assert_page_refused(r, 404, NOT_FOUND_PAGE)
+    assert state() == before
     refused = user.post("/kv/", {"slug": "mine"})
     assert refused.status_code == 403
     assert "Only staff create tenants." in refused.content.decode()
@@ -78,7 +94,7 @@ def test_browse_pages_by_prefix_with_a_cursor(staff: Client, tenant: Tenant, set
     bad = staff.get("/kv/t/acme/", {"cursor": "!!"})
     assert bad.status_code == 422
     assert "cursor is not valid" in bad.content.decode()
-    assert staff.get("/kv/t/nope/").status_code == 404
+    assert_page_refused(staff.get("/kv/t/nope/"), 404, NOT_FOUND_PAGE)
 
 
 def test_view_shows_pretty_json_version_revision_and_ttl(staff: Client, tenant: Tenant) -> None:
@@ -90,8 +106,12 @@ def test_view_shows_pretty_json_version_revision_and_ttl(staff: Client, tenant: 
     assert 119 <= entry["ttl"] <= 120
     assert entry["pretty"] == '{\n  "host": "h",\n  "port": 5432\n}'
     assert "&quot;port&quot;: 5432" in r.content.decode()
-    assert staff.get("/kv/t/acme/entry/", {"key": "missing"}).status_code == 404
-    assert staff.get("/kv/t/acme/entry/").status_code == 422  # no key: the service's invalid_key
+    assert_page_refused(
+        staff.get("/kv/t/acme/entry/", {"key": "missing"}), 404, "No such key (it does not exist"
+    )
+    assert_page_refused(
+        staff.get("/kv/t/acme/entry/"), 422, "A key must be a non-empty string.", "invalid_key"
+    )  # no key: the service's invalid_key
 
 
 def test_create_then_edit_at_the_version_read(staff: Client, tenant: Tenant) -> None:
@@ -121,7 +141,7 @@ def test_a_stale_edit_shows_both_values_and_writes_nothing(staff: Client, tenant
     assert state() == before
     # creating a key that exists meanwhile is the same conflict
     r = staff.post("/kv/t/acme/edit/", {"key": "k", "value": "1", "version": "0"})
-    assert r.status_code == 409
+    assert_page_refused(r, 409, "Someone changed this key")
     assert state() == before
 
 
@@ -163,9 +183,18 @@ def test_delete_asks_first_and_refuses_a_changed_key(staff: Client, tenant: Tena
     services.entry_set(tenant_id=tenant.pk, key="gone", value=[3])  # changed after the confirmation page
     before = state()
     r = staff.post("/kv/t/acme/delete/", {"key": "gone", "version": "1"})
-    assert r.status_code == 409
+    assert_page_refused(
+        r, 409, "Version conflict on &#x27;gone&#x27;: expected 1, current 2.", "version_conflict"
+    )
     assert state() == before
-    assert staff.get("/kv/t/acme/delete/", {"key": "nope"}).status_code == 404
+    assert_page_refused(
+        staff.get("/kv/t/acme/delete/", {"key": "nope"}), 404, "No key &#x27;nope&#x27;.", "key_not_found"
+    )
+    r = staff.post("/kv/t/acme/delete/", {"key": "nope", "version": "1"})  # deleted since it was read
+    assert_page_refused(
+        r, 409, "Version conflict on &#x27;nope&#x27;: expected 1, current 0.", "version_conflict"
+    )
+    assert state() == before
     r = staff.post("/kv/t/acme/delete/", {"key": "gone", "version": "2"})
     assert r.status_code == 302
     assert r["Location"] == "/kv/t/acme/"
@@ -183,7 +212,12 @@ def test_history_lists_changes_newest_first(staff: Client, tenant: Tenant) -> No
         (2, "set", "2"),
         (1, "set", "1"),
     ]
-    assert staff.get("/kv/t/acme/history/", {"key": "h", "before": "x"}).status_code == 422
+    assert_page_refused(
+        staff.get("/kv/t/acme/history/", {"key": "h", "before": "x"}),
+        422,
+        "before must be a whole number.",
+        "invalid_revision",
+    )
 
 
 def test_watch_page_and_long_poll(staff: Client, tenant: Tenant) -> None:
@@ -211,8 +245,22 @@ def test_staff_create_tenants_and_keys_shown_once(staff: Client, tenant: Tenant)
     assert r.status_code == 302
     assert r["Location"] == "/kv/t/shop/"
     before = state()
-    for slug, status in (("shop", 409), ("Bad Slug", 422), ("", 422)):
-        assert staff.post("/kv/", {"slug": slug}).status_code == status
+    for slug, status, text, code in (
+        ("shop", 409, "Tenant &#x27;shop&#x27; exists.", "tenant_exists"),
+        (
+            "Bad Slug",
+            422,
+            "A tenant slug is 1-50 lowercase letters, digits, &#x27;-&#x27; or &#x27;_&#x27;.",
+            "invalid_slug",
+        ),
+        (
+            "",
+            422,
+            "A tenant slug is 1-50 lowercase letters, digits, &#x27;-&#x27; or &#x27;_&#x27;.",
+            "invalid_slug",
+        ),
+    ):
+        assert_page_refused(staff.post("/kv/", {"slug": slug}), status, text, code)
     assert state() == before
     r = staff.post("/kv/t/shop/apikeys/", {"name": "deploy"})
     assert r.status_code == 201
@@ -224,11 +272,14 @@ def test_staff_create_tenants_and_keys_shown_once(staff: Client, tenant: Tenant)
     assert secret not in listing
     assert secret[:12] in listing
     before = state()
-    assert staff.post("/kv/t/shop/apikeys/", {"name": " "}).status_code == 422
+    assert_page_refused(
+        staff.post("/kv/t/shop/apikeys/", {"name": " "}), 422, "Give the key a name.", "invalid_name"
+    )
     assert state() == before
     key = TenantApiKey.objects.get(name="deploy")
     # a key of another tenant is the 404 of a missing one
-    assert staff.post(f"/kv/t/acme/apikeys/{key.pk}/revoke/").status_code == 404
+    assert_page_refused(staff.post(f"/kv/t/acme/apikeys/{key.pk}/revoke/"), 404, NOT_FOUND_PAGE)
+    assert_page_refused(staff.post("/kv/t/shop/apikeys/999999/revoke/"), 404, NOT_FOUND_PAGE)
     assert state() == before
     r = staff.post(f"/kv/t/shop/apikeys/{key.pk}/revoke/")
     assert r.status_code == 302

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.core.wsgi import get_wsgi_application
 
+from bazaar.config.api import WWW_AUTHENTICATE
 from bazaar.core import cache
 from bazaar.core.fastpath import FastPath
 from bazaar.core.testing import fast_path_only, wsgi_call, wsgi_get
@@ -18,6 +19,16 @@ from bazaar.kvstore.models import Entry
 from bazaar.kvstore.tests.conftest import KV
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def assert_refused(answer: tuple[str, dict[str, str], bytes], status: int, code: str) -> None:
+    """A WSGI error answer (status line, headers, body): the status, the stable code in the JSON body, and
+    WWW-Authenticate on a 401 - whichever of the fast path or Django answered."""
+    line, headers, body = answer
+    assert int(line[:3]) == status, body
+    assert json.loads(body)["code"] == code, body
+    if status == 401:
+        assert headers["WWW-Authenticate"] == WWW_AUTHENTICATE
 
 
 def _call(app: FastPath, path: str, secret: str | None, **extra: str) -> tuple[str, dict[str, str], bytes]:
@@ -78,17 +89,17 @@ def test_revoked_key_is_refused_at_once(app: FastPath, kv: KV) -> None:
     from bazaar.kvstore.models import TenantApiKey
 
     services.apikey_revoke(key_id=TenantApiKey.objects.get(tenant=kv.tenant).pk)
-    status, _headers, body = _call(app, "/api/kv/keys/k", kv.secret)
-    assert status.startswith("401"), body
+    answer = _call(app, "/api/kv/keys/k", kv.secret)
+    assert answer[0].startswith("401"), answer[2]
+    assert_refused(answer, 401, "unauthorized")
 
 
 def test_other_tenants_key_never_gets_the_entry(app: FastPath, kv: KV, other: KV) -> None:
     kv.put("k", "acme")
     _call(app, "/api/kv/keys/k", kv.secret)
-    status, _headers, _ = _call(app, "/api/kv/keys/k", other.secret)
-    assert status.startswith("404")
+    assert_refused(_call(app, "/api/kv/keys/k", other.secret), 404, "key_not_found")
     _call(app, "/api/kv/keys/k", other.secret)
-    assert _call(app, "/api/kv/keys/k", other.secret)[0].startswith("404")
+    assert_refused(_call(app, "/api/kv/keys/k", other.secret), 404, "key_not_found")
 
 
 def test_expired_entry_is_not_served_from_the_cache(app: FastPath, kv: KV, monkeypatch: Any) -> None:
@@ -101,7 +112,7 @@ def test_expired_entry_is_not_served_from_the_cache(app: FastPath, kv: KV, monke
 
     now = timezone.now()
     monkeypatch.setattr(timezone, "now", lambda: now + __import__("datetime").timedelta(seconds=6))
-    assert _call(app, "/api/kv/keys/t", kv.secret)[0].startswith("404")
+    assert_refused(_call(app, "/api/kv/keys/t", kv.secret), 404, "key_not_found")
 
 
 def test_unknown_keys_query_strings_and_odd_keys_go_to_django(
@@ -117,9 +128,9 @@ def test_unknown_keys_query_strings_and_odd_keys_go_to_django(
         return real(*a)
 
     monkeypatch.setattr(cache, "peek_with", spy)
-    assert _call(app, "/api/kv/keys/k", "kv_never-seen-by-this-process-xx")[0].startswith("401")
+    assert_refused(_call(app, "/api/kv/keys/k", "kv_never-seen-by-this-process-xx"), 401, "unauthorized")
     assert _call(app, "/api/kv/keys/k", kv.secret, QUERY_STRING="x=1")[1]["X-Cache"] == "hit"  # Django's hit
-    assert _call(app, "/api/kv/keys/k", None)[0].startswith("401")
+    assert_refused(_call(app, "/api/kv/keys/k", None), 401, "unauthorized")
     assert [a for a in peeks if a[0].entity == "entry"] == []  # no entry was looked up for these
 
 
@@ -230,19 +241,17 @@ def test_put_with_unknown_or_revoked_key_is_401_and_writes_nothing(kv: KV) -> No
     from bazaar.kvstore.models import TenantApiKey
 
     app = FastPath(get_wsgi_application())
-    status, _h, _b = _put(app, "k", {"value": 1}, "kv_not-a-real-key")
-    assert status.startswith("401")
+    assert_refused(_put(app, "k", {"value": 1}, "kv_not-a-real-key"), 401, "unauthorized")
+    assert not Entry.objects.exists()
     kv.put("k", "before")
     services.apikey_revoke(key_id=TenantApiKey.objects.get(tenant=kv.tenant).pk)
-    status, _h, body = _put(app, "k", {"value": "after"}, kv.secret)
-    assert status.startswith("401"), body
-    assert Entry.objects.get(tenant=kv.tenant, key="k").value == '"before"'
+    assert_refused(_put(app, "k", {"value": "after"}, kv.secret), 401, "unauthorized")
+    assert list(Entry.objects.values_list("key", "value", "version")) == [("k", '"before"', 1)]
 
 
 def test_oversized_put_gets_djangos_413(kv: KV, settings: Any) -> None:
     settings.MAX_REQUEST_BODY_BYTES = 1000
     app = FastPath(get_wsgi_application())
-    status, _h, body = _put(app, "k", {"value": "x" * 2000}, kv.secret)
-    assert status.startswith("413")
-    assert json.loads(body)["code"] == "payload_too_large"
+    answer = _put(app, "k", {"value": "x" * 2000}, kv.secret)
+    assert_refused(answer, 413, "payload_too_large")
     assert _version(kv, "k") is None

@@ -109,6 +109,7 @@ def test_compaction_by_count_and_the_410_after_it(kv: KV) -> None:
     with pytest.raises(selectors.RevisionCompacted) as gone:
         selectors.changes_since(tenant_id=kv.tenant.pk, since=2)
     assert gone.value.status == 410
+    assert gone.value.code == "revision_compacted"
     assert gone.value.details == {"since": 2, "compacted_revision": 3}
     assert [c["revision"] for c in selectors.changes_since(tenant_id=kv.tenant.pk, since=3)["items"]] == [
         4,

@@ -45,6 +45,16 @@ def people(make_user: Any) -> dict[str, User]:
     return users
 
 
+#: The site's 404 page (templates/404.html), the answer to a tenant one is not a member of.
+NOT_FOUND_PAGE = "We could not find that page"
+
+
+def assert_page_refused(r: Any, status: int, text: str) -> None:
+    """A refused console page or form: the status and the reason, visible on the page."""
+    assert r.status_code == status, r.content
+    assert text in r.content.decode(), r.content.decode()
+
+
 def acme() -> Tenant:
     return Tenant.objects.get(slug="acme")
 
@@ -207,6 +217,7 @@ def check(name: str, c: Client, method: str, path: str, data: Any, allowed: tupl
     if name == OUT:
         assert r.status_code == 404, (name, r.status_code)
         assert "acme" not in r.content.decode()
+        assert NOT_FOUND_PAGE in r.content.decode()
         return
     assert r.status_code == 403, (name, r.status_code)
     html = r.content.decode()
@@ -258,7 +269,7 @@ def test_a_member_of_several_tenants_sees_them_and_a_switcher(people: dict[str, 
     assert "acme" in page
     assert "globex" not in page
     assert "Switch tenant" not in vic.get("/kv/t/acme/").content.decode()
-    assert vic.get("/kv/t/globex/").status_code == 404
+    assert_page_refused(vic.get("/kv/t/globex/"), 404, NOT_FOUND_PAGE)
 
 
 def test_admin_manages_members_in_the_console(people: dict[str, User]) -> None:
@@ -279,11 +290,13 @@ def test_admin_manages_members_in_the_console(people: dict[str, User]) -> None:
     r = ada.post(f"/kv/t/acme/members/{member(A).pk}/role/", {"role": "viewer"})
     assert r.status_code == 409
     assert "last admin" in r.content.decode()
+    assert state() == before
     r = ada.post(f"/kv/t/acme/members/{member(A).pk}/remove/")
-    assert r.status_code == 409
+    assert_page_refused(r, 409, "last admin")
     assert state() == before
     r = ada.post(f"/kv/t/acme/members/{member('ada', 'globex').pk}/remove/")  # another tenant's membership
-    assert r.status_code == 404
+    assert_page_refused(r, 404, "No such member.")
+    assert "(member_not_found)" in r.content.decode()
     assert state() == before
     assert ada.post(f"/kv/t/acme/members/{member(V).pk}/role/", {"role": "admin"}).status_code == 302
     # Stepping down leads to the keys; leaving leads to the tenant list, where acme is no longer listed.
@@ -291,9 +304,11 @@ def test_admin_manages_members_in_the_console(people: dict[str, User]) -> None:
     assert r["Location"] == "/kv/t/acme/"
     vic = client_of(people[V])
     assert vic.post(f"/kv/t/acme/members/{member(A).pk}/remove/").status_code == 302
-    assert ada.get("/kv/t/acme/").status_code == 404
+    assert_page_refused(ada.get("/kv/t/acme/"), 404, NOT_FOUND_PAGE)
+    before = state()
     r = vic.post(f"/kv/t/acme/members/{member(V).pk}/remove/")
-    assert r.status_code == 409  # vic is the last admin now
+    assert_page_refused(r, 409, "last admin")  # vic is the last admin now
+    assert state() == before
 
 
 def test_an_api_key_made_by_a_tenant_admin_is_shown_once(people: dict[str, User]) -> None:

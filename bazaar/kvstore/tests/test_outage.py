@@ -38,7 +38,8 @@ def test_reads_and_writes_work_with_the_cache_on_a_closed_port(kv: KV) -> None:
             assert got.json()["value"] == {"ok": 2}
             assert got["X-Cache"] == "miss"
             assert kv.call("DELETE", "/keys/before").status_code == 204
-            assert kv.get("before").status_code == 404
+            gone = kv.get("before")
+            assert (gone.status_code, gone.json()["code"]) == (404, "key_not_found")
             assert [i["key"] for i in kv.call("GET", "/keys").json()["items"]] == ["during"]
             r = kv.call("POST", "/batch", {"ops": [{"op": "set", "key": "b", "value": 1}]})
             assert r.status_code == 200

@@ -62,5 +62,7 @@ def test_demo_is_idempotent_and_its_key_works() -> None:
     assert not TenantMember.objects.filter(user__is_staff=True).exists()
     editor = Client()
     assert editor.login(username=demo.EDITOR[0], password=demo.EDITOR[1])
-    assert editor.get("/kv/t/demo/members/").status_code == 403
+    refused = editor.get("/kv/t/demo/members/")
+    assert refused.status_code == 403
+    assert "Your role in this tenant is editor" in refused.content.decode()
     assert any(demo.MEMBER[1] in line and demo.EDITOR[1] in line for line in lines)

@@ -145,13 +145,15 @@ def test_incr_counts_from_zero_keeps_the_expiry_and_refuses_non_numbers(kv: KV) 
     assert kv.get("hits").json()["expires_at"] == ttl_before
     kv.put("name", "ada")
     before = _state(kv)
-    for body, code in (
-        ({}, "not_a_number"),
-        ({"by": "x"}, "invalid_type"),
-        ({"by": 1.5}, "invalid_type"),
+    for body, status, code in (
+        ({}, 409, "not_a_number"),  # the value is a text: the state, not the request, is wrong
+        ({"by": "x"}, 422, "invalid_type"),
+        ({"by": 1.5}, 422, "invalid_type"),
     ):
         r = kv.call("POST", "/keys/name/incr", body)
         assert r.json()["code"] == code
+        assert (r.status_code, r.json()["code"]) == (status, code)
+        assert _state(kv) == before
     kv.put("big", 2**63 - 1)
     before = _state(kv)
     r = kv.call("POST", "/keys/big/incr", {})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from bazaar.config.api import WWW_AUTHENTICATE
 from bazaar.rentals.models import Copy, Customer, ExportJob, Payment, PricePlan, Rental, Title
 
 pytestmark = pytest.mark.django_db
@@ -19,10 +22,43 @@ def body(r: Any) -> Any:
     return json.loads(r.content)
 
 
+def assert_refused(r: Any, status: int, code: str) -> dict[str, Any]:
+    """An error answer: the status, the stable code in the JSON body (and WWW-Authenticate on a 401)."""
+    assert r.status_code == status, r.content
+    answer: dict[str, Any] = body(r)
+    assert answer["code"] == code, answer
+    assert answer["message"]
+    if status == 401:
+        assert r["WWW-Authenticate"] == WWW_AUTHENTICATE
+    return answer
+
+
+def desk_state() -> tuple[Any, ...]:
+    """Everything a refused desk write must leave alone: customers, titles, copies, rentals, payments, plans."""
+    return (
+        list(Customer.objects.order_by("pk").values_list("pk", "name", "email", "status")),
+        list(Title.objects.order_by("pk").values_list("pk", "title", "isbn", "kind")),
+        list(Copy.objects.order_by("pk").values_list("pk", "title_id", "state")),
+        list(Rental.objects.order_by("pk").values_list("pk", "copy_id", "returned_at", "renewals", "charge")),
+        list(Payment.objects.order_by("pk").values_list("pk", "customer_id", "amount")),
+        list(PricePlan.objects.order_by("pk").values_list("kind", "daily_rate", "minimum_charge")),
+    )
+
+
+@contextmanager
+def writes_nothing() -> Iterator[None]:
+    before = desk_state()
+    yield
+    assert desk_state() == before
+
+
 def test_desk_endpoints_need_staff(api_client: Any, make_user: Any, token_for: Any) -> None:
-    assert api_client.call("GET", "/api/rentals/customers").status_code == 401
+    assert_refused(api_client.call("GET", "/api/rentals/customers"), 401, "unauthorized")
+    with writes_nothing():
+        assert_refused(api_client.call("POST", "/api/rentals/customers", {"name": "A"}), 401, "unauthorized")
     user_token = token_for(make_user("plain"))
-    r = api_client.call("POST", "/api/rentals/customers", {"name": "A"}, token=user_token)
+    with writes_nothing():
+        r = api_client.call("POST", "/api/rentals/customers", {"name": "A"}, token=user_token)
     assert r.status_code == 403  # a valid token without the right
     assert body(r)["code"] == "staff_required"
     assert Customer.objects.count() == 0
@@ -63,7 +99,7 @@ def test_public_title_list_and_detail_cached_and_invalidated(
     assert r3["X-Cache"] == "miss"
     assert body(r3)["items"][0]["copies_available"] == 1
     assert body(api_client.call("GET", f"/api/rentals/titles/{title.pk}"))["copies_available"] == 1
-    assert api_client.call("GET", "/api/rentals/titles/999999").status_code == 404
+    assert_refused(api_client.call("GET", "/api/rentals/titles/999999"), 404, "title_not_found")
     assert body(api_client.call("GET", "/api/rentals/titles?q=hobbit"))["count"] == 1
     assert body(api_client.call("GET", "/api/rentals/titles?q=zzz"))["count"] == 0
     bad = api_client.call("GET", "/api/rentals/titles?limit=1000")
@@ -85,9 +121,13 @@ def test_rent_return_flow(api_client: Any, staff_token: str, make_title: Any, ma
     assert rental["is_open"] is True
     assert rental["charge"] is None
     assert rental["terms"]["minimum_charge"] == "4.50"
-    again = api_client.call(
-        "POST", "/api/rentals/rentals", {"customer_id": customer.pk, "title_id": title.pk}, token=staff_token
-    )
+    with writes_nothing():
+        again = api_client.call(
+            "POST",
+            "/api/rentals/rentals",
+            {"customer_id": customer.pk, "title_id": title.pk},
+            token=staff_token,
+        )
     assert again.status_code == 409
     assert body(again)["code"] == "no_copy_available"
     ret = api_client.call("POST", f"/api/rentals/rentals/{rental['id']}/return", token=staff_token)
@@ -95,7 +135,8 @@ def test_rent_return_flow(api_client: Any, staff_token: str, make_title: Any, ma
     closed = body(ret)
     assert closed["charge"] == "4.50"
     assert closed["breakdown"]["minimum_applied"] is True
-    twice = api_client.call("POST", f"/api/rentals/rentals/{rental['id']}/return", token=staff_token)
+    with writes_nothing():
+        twice = api_client.call("POST", f"/api/rentals/rentals/{rental['id']}/return", token=staff_token)
     assert twice.status_code == 409
     assert body(twice)["code"] == "already_returned"
     assert body(twice)["details"]["rental_id"] == rental["id"]
@@ -117,9 +158,13 @@ def test_return_backdating_422(
     future = (timezone.now() + timedelta(hours=1)).isoformat()
     past = (timezone.now() - timedelta(days=1)).isoformat()
     for when, code in [(future, "return_in_future"), (past, "return_before_rent")]:
-        r = api_client.call(
-            "POST", f"/api/rentals/rentals/{rental['id']}/return", {"returned_at": when}, token=staff_token
-        )
+        with writes_nothing():
+            r = api_client.call(
+                "POST",
+                f"/api/rentals/rentals/{rental['id']}/return",
+                {"returned_at": when},
+                token=staff_token,
+            )
         assert r.status_code == 422
         assert body(r)["code"] == code
     assert Rental.objects.get().returned_at is None
@@ -148,6 +193,7 @@ def test_return_by_barcode_and_renew(
 
 def test_input_validation(api_client: Any, staff_token: str, make_customer: Any) -> None:
     customer = make_customer()
+    before = desk_state()
     r = api_client.call(
         "POST", "/api/rentals/rentals", {"customer_id": customer.pk, "bogus": 1}, token=staff_token
     )
@@ -157,7 +203,7 @@ def test_input_validation(api_client: Any, staff_token: str, make_customer: Any)
     assert r.status_code == 422
     assert body(r)["code"] == "title_or_copy"
     r = api_client.call("POST", "/api/rentals/rentals", "{nope", token=staff_token)
-    assert r.status_code == 400
+    assert_refused(r, 400, "malformed_json")
     r = api_client.call(
         "POST", "/api/rentals/titles", {"title": "T", "author": "A", "isbn": "123"}, token=staff_token
     )
@@ -165,6 +211,7 @@ def test_input_validation(api_client: Any, staff_token: str, make_customer: Any)
     assert body(r)["code"] == "invalid_isbn"
     assert Rental.objects.count() == 0
     assert Title.objects.count() == 0
+    assert desk_state() == before
 
 
 def test_catalogue_admin_endpoints(api_client: Any, staff_token: str) -> None:
@@ -208,7 +255,10 @@ def test_price_plans(api_client: Any, staff_token: str) -> None:
     )
     assert r.status_code == 200
     assert body(r)["daily_rate"] == "3.25"
-    r = api_client.call("PATCH", "/api/rentals/price-plans/fiction", {"daily_rate": "-1"}, token=staff_token)
+    with writes_nothing():
+        r = api_client.call(
+            "PATCH", "/api/rentals/price-plans/fiction", {"daily_rate": "-1"}, token=staff_token
+        )
     assert r.status_code == 422
     assert body(r)["code"] == "invalid_plan"
     assert PricePlan.objects.get(kind="fiction").daily_rate == Decimal("3.25")
@@ -222,7 +272,10 @@ def test_customers_payments_statement(api_client: Any, staff_token: str, make_ti
     )
     assert r.status_code == 201
     cid = body(r)["id"]
-    r = api_client.call("POST", "/api/rentals/customers", {"name": "B", "email": "bad"}, token=staff_token)
+    with writes_nothing():
+        r = api_client.call(
+            "POST", "/api/rentals/customers", {"name": "B", "email": "bad"}, token=staff_token
+        )
     assert r.status_code == 422
     assert body(r)["code"] == "invalid_email"
     assert body(api_client.call("GET", "/api/rentals/customers?q=amin", token=staff_token))["count"] == 1
@@ -231,8 +284,11 @@ def test_customers_payments_statement(api_client: Any, staff_token: str, make_ti
     )
     assert r.status_code == 201
     assert body(r)["amount"] == "3.00"
-    r = api_client.call("POST", f"/api/rentals/customers/{cid}/payments", {"amount": "0"}, token=staff_token)
-    assert r.status_code == 422
+    with writes_nothing():
+        r = api_client.call(
+            "POST", f"/api/rentals/customers/{cid}/payments", {"amount": "0"}, token=staff_token
+        )
+    assert_refused(r, 422, "invalid_amount")
     assert Payment.objects.count() == 1
     api_client.call(
         "POST", "/api/rentals/rentals", {"customer_id": cid, "title_id": make_title().pk}, token=staff_token

@@ -53,6 +53,7 @@ def test_rent_and_return_are_answered_before_django_like_django(
     assert again is not None
     assert int(again[0][:3]) == slow.status_code == 409
     assert json.loads(again[2]) == slow.json()
+    assert slow.json()["code"] == "already_returned"
     stored = Rental.objects.get(pk=rental_id)  # charged once: the second return changed nothing
     assert stored.charge == Decimal("2.00")
     assert stored.returned_at is not None

@@ -64,7 +64,9 @@ def test_fast_path_serves_the_view_bytes_and_drops_them_after_a_rent(
 
 
 def test_title_page_404(client: Client) -> None:
-    assert client.get("/rentals/titles/999999/").status_code == 404
+    r = client.get("/rentals/titles/999999/")
+    assert r.status_code == 404
+    assert "We could not find that page" in r.content.decode()
 
 
 def test_signed_in_visitor_gets_fresh_private_page(client: Client, make_user: Any, make_title: Any) -> None:

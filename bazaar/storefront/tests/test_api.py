@@ -2,16 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
-from bazaar.accounts.models import User
-from bazaar.storefront.models import Order, Product, Shop
+from bazaar.accounts.models import ApiToken, User
+from bazaar.config.api import WWW_AUTHENTICATE
+from bazaar.storefront.models import Order, OrderEvent, OrderItem, Product, Shop
 
 pytestmark = pytest.mark.django_db
 
 ORDER = {"customer_name": "Asha", "phone": "+91 98765 43210", "address": "1 MG Road"}
+
+
+def assert_refused(r: Any, status: int, code: str) -> dict[str, Any]:
+    """An error answer: the status, the stable code in the JSON body (and WWW-Authenticate on a 401)."""
+    assert r.status_code == status, r.content
+    body: dict[str, Any] = r.json()
+    assert body["code"] == code, body
+    assert body["message"]
+    if status == 401:
+        assert r["WWW-Authenticate"] == WWW_AUTHENTICATE
+    return body
+
+
+def store_state() -> tuple[Any, ...]:
+    """Everything a refused storefront write must leave alone: accounts, shops, products (stock), orders."""
+    return (
+        list(User.objects.order_by("pk").values_list("pk", "username")),
+        ApiToken.objects.count(),
+        list(Shop.objects.order_by("pk").values_list("pk", "owner_id", "name", "slug", "contact_email")),
+        list(
+            Product.objects.order_by("pk").values_list(
+                "pk", "shop_id", "name", "price", "mrp", "stock", "is_available", "is_listed", "is_archived"
+            )
+        ),
+        list(Order.objects.order_by("pk").values_list("pk", "number", "status", "payment_status", "total")),
+        list(OrderItem.objects.order_by("pk").values_list("order_id", "product_id", "quantity")),
+        OrderEvent.objects.count(),
+    )
+
+
+@contextmanager
+def writes_nothing() -> Iterator[None]:
+    before = store_state()
+    yield
+    assert store_state() == before
 
 
 def _place(api_client: Any, slug: str, product_id: int, qty: int = 1, key: str = "key-1") -> Any:
@@ -39,19 +77,19 @@ def test_signup_returns_shop_and_token(api_client: Any) -> None:
 
 
 def test_signup_unknown_field_is_422_and_writes_nothing(api_client: Any) -> None:
-    r = api_client.call(
-        "post",
-        "/api/storefront/signup",
-        {
-            "username": "nina",
-            "password": "a-long-secret-42",
-            "email": "n@x.com",
-            "shop_name": "N",
-            "admin": True,
-        },
-    )
-    assert r.status_code == 422
-    assert r.json()["code"] == "validation_error"
+    with writes_nothing():
+        r = api_client.call(
+            "post",
+            "/api/storefront/signup",
+            {
+                "username": "nina",
+                "password": "a-long-secret-42",
+                "email": "n@x.com",
+                "shop_name": "N",
+                "admin": True,
+            },
+        )
+    assert_refused(r, 422, "validation_error")
     assert not User.objects.filter(username="nina").exists()
 
 
@@ -66,7 +104,8 @@ def test_product_crud(api_client: Any, vendor: User, token_for: Any) -> None:
     assert r.status_code == 201, r.content
     pid = r.json()["id"]
     assert r.json()["price"] == "90.00"  # Decimal serialized as a string, never a float
-    r = api_client.call("patch", f"/api/storefront/products/{pid}", {"price": "120"}, token=token)
+    with writes_nothing():
+        r = api_client.call("patch", f"/api/storefront/products/{pid}", {"price": "120"}, token=token)
     assert (r.status_code, r.json()["code"]) == (422, "price_above_mrp")
     r = api_client.call("patch", f"/api/storefront/products/{pid}", {"stock": 9}, token=token)
     assert r.json()["stock"] == 9
@@ -74,9 +113,10 @@ def test_product_crud(api_client: Any, vendor: User, token_for: Any) -> None:
     assert r.json()["is_available"] is False
     r = api_client.call("get", "/api/storefront/products", token=token)
     assert [p["name"] for p in r.json()["items"]] == ["Tea"]
-    r = api_client.call(
-        "post", "/api/storefront/products", {"name": "TEA", "mrp": "1", "price": "1"}, token=token
-    )
+    with writes_nothing():
+        r = api_client.call(
+            "post", "/api/storefront/products", {"name": "TEA", "mrp": "1", "price": "1"}, token=token
+        )
     assert (r.status_code, r.json()["code"]) == (409, "duplicate_name")
     r = api_client.call("delete", f"/api/storefront/products/{pid}", token=token)
     assert r.json() == {"outcome": "deleted"}
@@ -91,6 +131,10 @@ def test_vendor_endpoints_need_auth(api_client: Any) -> None:
     ]:
         r = api_client.call(method, path)
         assert (r.status_code, r.json()["code"]) == (401, "unauthorized")
+        assert_refused(r, 401, "unauthorized")
+    with writes_nothing():  # and a write without credentials
+        r = api_client.call("post", "/api/storefront/products", {"name": "Tea", "mrp": "100", "price": "90"})
+        assert_refused(r, 401, "unauthorized")
 
 
 def test_every_vendor_endpoint_hides_other_shops_data(
@@ -101,18 +145,20 @@ def test_every_vendor_endpoint_hides_other_shops_data(
     order_id = Order.objects.get().pk
     token = token_for(vendor)
     calls = [
-        ("get", f"/api/storefront/products/{theirs.pk}", None),
-        ("patch", f"/api/storefront/products/{theirs.pk}", {"name": "Mine"}),
-        ("post", f"/api/storefront/products/{theirs.pk}/toggle", None),
-        ("delete", f"/api/storefront/products/{theirs.pk}", None),
-        ("get", f"/api/storefront/orders/{order_id}", None),
-        ("post", f"/api/storefront/orders/{order_id}/status", {"status": "cancelled"}),
-        ("post", f"/api/storefront/orders/{order_id}/payment", {"payment_status": "paid"}),
+        ("get", f"/api/storefront/products/{theirs.pk}", None, "product_not_found"),
+        ("patch", f"/api/storefront/products/{theirs.pk}", {"name": "Mine"}, "product_not_found"),
+        ("post", f"/api/storefront/products/{theirs.pk}/toggle", None, "product_not_found"),
+        ("delete", f"/api/storefront/products/{theirs.pk}", None, "product_not_found"),
+        ("get", f"/api/storefront/orders/{order_id}", None, "order_not_found"),
+        ("post", f"/api/storefront/orders/{order_id}/status", {"status": "cancelled"}, "order_not_found"),
+        ("post", f"/api/storefront/orders/{order_id}/payment", {"payment_status": "paid"}, "order_not_found"),
     ]
-    for method, path, body in calls:
-        r = api_client.call(method, path, body, token=token)
+    for method, path, body, code in calls:
+        with writes_nothing():
+            r = api_client.call(method, path, body, token=token)
         assert r.status_code == 404, (method, path, r.content)
         assert r.json()["code"] in {"product_not_found", "order_not_found"}
+        assert_refused(r, 404, code)
     assert api_client.call("get", "/api/storefront/orders", token=token).json()["count"] == 0
     assert api_client.call("get", "/api/storefront/products", token=token).json()["count"] == 0
     csv = api_client.call("get", "/api/storefront/orders/export.csv", token=token)
@@ -132,6 +178,11 @@ def test_user_without_shop_gets_no_shop(api_client: Any, make_user: Any, token_f
     token = token_for(make_user("nobody"))
     r = api_client.call("get", "/api/storefront/products", token=token)
     assert (r.status_code, r.json()["code"]) == (404, "no_shop")
+    with writes_nothing():
+        r = api_client.call(
+            "post", "/api/storefront/products", {"name": "Tea", "mrp": "1", "price": "1"}, token=token
+        )
+        assert_refused(r, 404, "no_shop")
     r = api_client.call("post", "/api/storefront/shop", {"name": "Late Shop"}, token=token)
     assert (r.status_code, r.json()["slug"]) == (201, "late-shop")
 
@@ -144,18 +195,22 @@ def test_public_order_idempotency_and_errors(api_client: Any, vendor: User, make
     assert r.json()["total"] == "180.00"
     r = _place(api_client, "vera-spices", tea.pk, 2, key="k-1")
     assert (r.status_code, r.json()["number"]) == (200, number)
-    r = _place(api_client, "vera-spices", tea.pk, 1, key="k-1")
+    with writes_nothing():
+        r = _place(api_client, "vera-spices", tea.pk, 1, key="k-1")
     assert (r.status_code, r.json()["code"]) == (422, "idempotency_key_reused")
-    r = _place(api_client, "vera-spices", tea.pk, 2, key="k-2")
+    with writes_nothing():
+        r = _place(api_client, "vera-spices", tea.pk, 2, key="k-2")
     assert (r.status_code, r.json()["code"]) == (409, "out_of_stock")
     assert r.json()["details"] == {"product_id": tea.pk, "available": 1}
-    r = api_client.call(
-        "post",
-        "/api/storefront/stores/vera-spices/orders",
-        {"items": [{"product_id": tea.pk, "quantity": 1}], **ORDER},
-    )
+    with writes_nothing():
+        r = api_client.call(
+            "post",
+            "/api/storefront/stores/vera-spices/orders",
+            {"items": [{"product_id": tea.pk, "quantity": 1}], **ORDER},
+        )
     assert (r.status_code, r.json()["code"]) == (422, "idempotency_key_required")
-    r = _place(api_client, "no-such-shop", tea.pk, 1, key="k-3")
+    with writes_nothing():
+        r = _place(api_client, "no-such-shop", tea.pk, 1, key="k-3")
     assert (r.status_code, r.json()["code"]) == (404, "shop_not_found")
     tea.refresh_from_db()
     assert tea.stock == 1
@@ -169,10 +224,12 @@ def test_order_status_api(api_client: Any, vendor: User, make_product: Any, toke
     _place(api_client, "vera-spices", tea.pk, 2)
     order = Order.objects.get()
     token = token_for(vendor)
-    r = api_client.call(
-        "post", f"/api/storefront/orders/{order.pk}/status", {"status": "shipped"}, token=token
-    )
+    with writes_nothing():
+        r = api_client.call(
+            "post", f"/api/storefront/orders/{order.pk}/status", {"status": "shipped"}, token=token
+        )
     assert (r.status_code, r.json()["code"]) == (409, "illegal_transition")
+    assert Order.objects.get().status == "placed"
     r = api_client.call(
         "post", f"/api/storefront/orders/{order.pk}/status", {"status": "cancelled"}, token=token
     )

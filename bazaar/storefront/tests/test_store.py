@@ -115,19 +115,34 @@ def test_the_cart_works_without_javascript(client: Client, vendor: Any, make_pro
     assert Order.objects.count() == 0
 
 
+CART_ERRORS = {
+    "invalid_quantity": "Quantities must be whole numbers.",
+    "unknown_product": "That product is not sold here.",
+}
+
+
+def _cart_error(r: Any) -> tuple[str, str]:
+    """The cart page's refusal: (data-code, message) of its ``order-error``."""
+    found = re.search(r'id="order-error" data-code="([^"]*)">([^<]*)<', r.content.decode())
+    assert found, r.content.decode()
+    return found.group(1), found.group(2)
+
+
 @pytest.mark.parametrize(
-    "post",
+    ("post", "code"),
     [
-        {"op": "add", "product": "x"},
-        {"op": "add", "product": "1", "qty": "-1"},
-        {"op": "add", "product": "1", "qty": "2.5"},
-        {"op": "drop", "product": "1"},
-        {"op": "add", "product": "999999"},
-        {"op": "add", "product": "99999999999999999999999"},
+        # None: the code answered is the wrong one (test_a_bad_product_id_in_the_cart_is_an_unknown_product)
+        ({"op": "add", "product": "x"}, None),
+        ({"op": "add", "product": "1", "qty": "-1"}, "invalid_quantity"),
+        ({"op": "add", "product": "1", "qty": "2.5"}, "invalid_quantity"),
+        # None: an unknown op is answered 'not sold here' (test_an_unknown_cart_op_does_not_blame_the_product)
+        ({"op": "drop", "product": "1"}, None),
+        ({"op": "add", "product": "999999"}, "unknown_product"),
+        ({"op": "add", "product": "99999999999999999999999"}, None),
     ],
 )
 def test_a_bad_cart_change_is_422_and_leaves_the_cart(
-    client: Client, vendor: Any, other_vendor: Any, make_product: Any, post: dict[str, str]
+    client: Client, vendor: Any, other_vendor: Any, make_product: Any, post: dict[str, str], code: str | None
 ) -> None:
     tea = make_product(vendor, "Tea", stock=5)
     client.post("/s/vera-spices/cart/", {"op": "add", "product": tea.pk})
@@ -137,8 +152,46 @@ def test_a_bad_cart_change_is_422_and_leaves_the_cart(
         r = client.post("/s/vera-spices/cart/", post)
     assert r.status_code == 422
     assert b'id="order-error"' in r.content
+    answered = _cart_error(r)
+    if code is not None:
+        assert answered == (code, CART_ERRORS[code])
+    assert "Nothing was ordered or charged." in r.content.decode()
     assert client.cookies[f"cart{vendor.shop.pk}"].value == before
     assert "set-cookie" not in {k.lower() for k in r.headers}
+    assert Order.objects.count() == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 19: a product id that is not a number (or too long) is answered invalid_quantity "
+    "'Quantities must be whole numbers.' - the quantity was fine; the product is not sold here "
+    "(storefront.views.public.cart parses the product id with the quantity parser _int)",
+)
+@pytest.mark.parametrize("product", ["x", "99999999999999999999999"])
+def test_a_bad_product_id_in_the_cart_is_an_unknown_product(
+    client: Client, vendor: Any, make_product: Any, product: str
+) -> None:
+    make_product(vendor, "Tea", stock=5)
+    r = client.post("/s/vera-spices/cart/", {"op": "add", "product": product})
+    assert r.status_code == 422
+    assert _cart_error(r) == ("unknown_product", CART_ERRORS["unknown_product"])
+    assert f"cart{vendor.shop.pk}" not in client.cookies
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 19: an unknown cart op (op=drop) on a product the shop sells is answered unknown_product "
+    "'That product is not sold here.' - the product is sold here; the op is what is wrong",
+)
+def test_an_unknown_cart_op_does_not_blame_the_product(
+    client: Client, vendor: Any, make_product: Any
+) -> None:
+    tea = make_product(vendor, "Tea", stock=5)
+    r = client.post("/s/vera-spices/cart/", {"op": "drop", "product": tea.pk})
+    assert r.status_code == 422
+    code, message = _cart_error(r)
+    assert (code, message) != ("unknown_product", CART_ERRORS["unknown_product"])
+    assert f"cart{vendor.shop.pk}" not in client.cookies
 
 
 def test_another_shops_product_cannot_enter_the_cart(
@@ -147,6 +200,7 @@ def test_another_shops_product_cannot_enter_the_cart(
     theirs = make_product(other_vendor, "Oolong")
     r = client.post("/s/vera-spices/cart/", {"op": "add", "product": theirs.pk})
     assert r.status_code == 422
+    assert _cart_error(r) == ("unknown_product", CART_ERRORS["unknown_product"])
     assert f"cart{vendor.shop.pk}" not in client.cookies
 
 
@@ -174,6 +228,7 @@ def test_checkout_with_an_error_stays_on_the_shop_page_then_succeeds(
     assert r.status_code == 422
     body = r.content.decode()
     assert '<span class="errorlist" id="err-phone">A phone number' in body
+    assert client.cookies[f"cart{vendor.shop.pk}"].value != ""  # the cart is kept for the retry
     assert 'value="Asha"' in body
     assert "1 MG Road</textarea>" in body
     assert '<a class="brand" href="/s/vera-spices/">Vera&#x27;s Spices</a>' in body  # the shop's chrome
@@ -207,6 +262,8 @@ def test_out_of_stock_at_checkout_is_said_on_the_cart_page(
     assert r.status_code == 409
     assert b'data-code="out_of_stock"' in r.content
     assert Order.objects.count() == 0
+    tea.refresh_from_db()
+    assert tea.stock == 1
 
 
 def test_the_order_page_has_a_timeline_in_the_shops_time_zone(
@@ -233,7 +290,9 @@ def test_the_order_page_has_a_timeline_in_the_shops_time_zone(
     assert '<strong>Confirmed</strong> <span class="muted">by vera</span>' in body
     assert "<strong>Payment paid</strong>" in body
     assert "Times are in Asia/Kolkata time (IST)" in body
-    assert client.get("/s/vera-spices/orders/BZ-NOPE/").status_code == 404
+    missing = client.get("/s/vera-spices/orders/BZ-NOPE/")
+    assert missing.status_code == 404
+    assert "We could not find that page" in missing.content.decode()
 
 
 def test_a_cache_miss_of_a_5000_product_store_costs_a_fixed_number_of_queries(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -10,9 +12,42 @@ from django.test import Client
 
 from bazaar.accounts.models import User
 from bazaar.storefront import services
-from bazaar.storefront.models import Order, Product, Shop
+from bazaar.storefront.models import Order, OrderEvent, OrderItem, Product, Shop
 
 pytestmark = pytest.mark.django_db
+
+#: What the site's 404 page (templates/404.html) and Django's CSRF refusal say.
+NOT_FOUND_PAGE = "We could not find that page"
+CSRF_REFUSED = "CSRF verification failed"
+
+
+def assert_page_refused(r: Any, status: int, text: str) -> None:
+    """A refused page or form: the status and the reason, visible on the page."""
+    assert r.status_code == status, r.content
+    assert text in r.content.decode(), r.content.decode()
+
+
+def store_state() -> tuple[Any, ...]:
+    """Everything a refused storefront form must leave alone: accounts, shops, products (stock), orders."""
+    return (
+        list(User.objects.order_by("pk").values_list("pk", "username")),
+        list(Shop.objects.order_by("pk").values_list("pk", "owner_id", "name", "slug", "currency")),
+        list(
+            Product.objects.order_by("pk").values_list(
+                "pk", "shop_id", "name", "price", "mrp", "stock", "is_available", "is_listed", "is_archived"
+            )
+        ),
+        list(Order.objects.order_by("pk").values_list("pk", "number", "status", "payment_status", "total")),
+        list(OrderItem.objects.order_by("pk").values_list("order_id", "product_id", "quantity")),
+        OrderEvent.objects.count(),
+    )
+
+
+@contextmanager
+def writes_nothing() -> Iterator[None]:
+    before = store_state()
+    yield
+    assert store_state() == before
 
 
 def _login(client: Client, user: User) -> Client:
@@ -47,6 +82,7 @@ def test_vendor_signup_page_creates_shop_and_logs_in(client: Client) -> None:
 
 
 def test_vendor_signup_errors_write_nothing(client: Client, vendor: User) -> None:
+    before = store_state()
     r = client.post(
         "/storefront/signup/",
         {
@@ -62,19 +98,19 @@ def test_vendor_signup_errors_write_nothing(client: Client, vendor: User) -> Non
     assert r.status_code == 400
     assert b"That link is taken" in r.content
     assert not User.objects.filter(username="nina").exists()
+    assert store_state() == before
+    assert "_auth_user_id" not in client.session
 
 
 def test_vendor_forms_are_csrf_protected(vendor: User, make_product: Any) -> None:
     p = make_product(vendor)
     client = Client(enforce_csrf_checks=True)
     client.force_login(vendor)
-    assert client.post(f"/storefront/products/{p.pk}/toggle/").status_code == 403
-    assert (
-        client.post(
-            "/storefront/products/new/", {"name": "X", "mrp": "1", "price": "1", "stock": "1"}
-        ).status_code
-        == 403
-    )
+    before = store_state()
+    assert_page_refused(client.post(f"/storefront/products/{p.pk}/toggle/"), 403, CSRF_REFUSED)
+    r = client.post("/storefront/products/new/", {"name": "X", "mrp": "1", "price": "1", "stock": "1"})
+    assert_page_refused(r, 403, CSRF_REFUSED)
+    assert store_state() == before
     p.refresh_from_db()
     assert p.is_available is True
     assert Product.objects.count() == 1
@@ -101,10 +137,18 @@ def test_dashboard_with_chart_and_low_stock(client: Client, vendor: User, make_p
 
 def test_product_pages_and_toggle(client: Client, vendor: User) -> None:
     _login(client, vendor)
-    r = client.post(
-        "/storefront/products/new/",
-        {"name": "Tea", "mrp": "100", "price": "120", "stock": "3", "is_listed": "on", "is_available": "on"},
-    )
+    with writes_nothing():
+        r = client.post(
+            "/storefront/products/new/",
+            {
+                "name": "Tea",
+                "mrp": "100",
+                "price": "120",
+                "stock": "3",
+                "is_listed": "on",
+                "is_available": "on",
+            },
+        )
     assert r.status_code == 400
     assert b"cannot be above the MRP" in r.content
     assert not Product.objects.exists()
@@ -153,8 +197,10 @@ def test_every_vendor_page_is_404_for_another_shops_data(
         ("post", f"/storefront/orders/{order.pk}/payment/", {"payment_status": "paid"}),
     ]
     for method, path, data in pages:
-        r = getattr(client, method)(path, data or {})
+        with writes_nothing():
+            r = getattr(client, method)(path, data or {})
         assert r.status_code == 404, (method, path)
+        assert_page_refused(r, 404, NOT_FOUND_PAGE)
     assert order.number.encode() not in client.get("/storefront/orders/").content
     assert b"Tea" not in client.get("/storefront/products/").content
     export = client.get("/storefront/orders.csv")
@@ -180,6 +226,7 @@ def test_vendor_pages_need_login(client: Client) -> None:
         r = client.get(path)
         assert r.status_code == 302
         assert r["Location"].startswith("/accounts/login/")
+        assert r["Location"] == f"/accounts/login/?next={path}"
 
 
 def test_orders_page_filter_detail_and_status_change(client: Client, vendor: User, make_product: Any) -> None:
@@ -204,8 +251,10 @@ def test_orders_page_filter_detail_and_status_change(client: Client, vendor: Use
     client.post(f"/storefront/orders/{o1.pk}/status/", {"status": "confirmed"})
     assert o2.number.encode() not in client.get("/storefront/orders/?status=confirmed").content
     assert o1.number.encode() in client.get("/storefront/orders/?status=confirmed").content
-    r = client.post(f"/storefront/orders/{o1.pk}/status/", {"status": "delivered"}, follow=True)
+    with writes_nothing():
+        r = client.post(f"/storefront/orders/{o1.pk}/status/", {"status": "delivered"}, follow=True)
     assert b"cannot become delivered" in r.content
+    assert r.redirect_chain == [(f"/storefront/orders/{o1.pk}/", 302)]
     o1.refresh_from_db()
     assert o1.status == "confirmed"
     assert b"Mark shipped" in client.get(f"/storefront/orders/{o1.pk}/").content
@@ -270,7 +319,10 @@ def test_store_page_is_identical_for_signed_in_users(client: Client, vendor: Use
 
 
 def test_unknown_store_404(client: Client, db: Any) -> None:
-    assert client.get("/s/nope-shop/").status_code == 404
+    assert_page_refused(client.get("/s/nope-shop/"), 404, NOT_FOUND_PAGE)
+    with writes_nothing():  # and an order to it
+        r = client.post("/s/nope-shop/order/", {"customer_name": "A", "phone": "1234567", "address": "x"})
+    assert_page_refused(r, 404, NOT_FOUND_PAGE)
 
 
 @pytest.mark.parametrize("count", [1, 50])
@@ -330,16 +382,17 @@ def test_order_form_out_of_stock_shows_message_and_writes_nothing(
     client: Client, vendor: User, make_product: Any
 ) -> None:
     tea = make_product(vendor, stock=1)
-    r = client.post(
-        "/s/vera-spices/order/",
-        {
-            "idempotency_key": "k",
-            f"qty_{tea.pk}": "2",
-            "customer_name": "A",
-            "phone": "1234567",
-            "address": "x",
-        },
-    )
+    with writes_nothing():
+        r = client.post(
+            "/s/vera-spices/order/",
+            {
+                "idempotency_key": "k",
+                f"qty_{tea.pk}": "2",
+                "customer_name": "A",
+                "phone": "1234567",
+                "address": "x",
+            },
+        )
     assert r.status_code == 409
     assert "Only 1 of “Tea” left.".encode() in r.content
     assert not Order.objects.exists()
@@ -349,15 +402,19 @@ def test_order_form_out_of_stock_shows_message_and_writes_nothing(
 
 def test_order_form_bad_input_is_422(client: Client, vendor: User, make_product: Any) -> None:
     tea = make_product(vendor)
+    before = store_state()
     r = client.post(
         "/s/vera-spices/order/",
         {f"qty_{tea.pk}": "two", "customer_name": "A", "phone": "1234567", "address": "x"},
     )
     assert r.status_code == 422
+    assert_page_refused(r, 422, "Quantities must be whole numbers.")
+    assert store_state() == before
     r = client.post("/s/vera-spices/order/", {"customer_name": "A", "phone": "1234567", "address": "x"})
     assert r.status_code == 422
     assert b"Choose at least one product" in r.content
     assert not Order.objects.exists()
+    assert store_state() == before
 
 
 def test_confirmation_of_other_shop_is_404(
@@ -371,8 +428,8 @@ def test_confirmation_of_other_shop_is_404(
         phone="1234567",
         address="x",
     ).order
-    assert client.get(f"/s/otto-tea/orders/{order.number}/").status_code == 404
-    assert client.get("/s/vera-spices/orders/BZ-NOPE/").status_code == 404
+    assert_page_refused(client.get(f"/s/otto-tea/orders/{order.number}/"), 404, NOT_FOUND_PAGE)
+    assert_page_refused(client.get("/s/vera-spices/orders/BZ-NOPE/"), 404, NOT_FOUND_PAGE)
 
 
 def test_store_page_escapes_vendor_text(client: Client, vendor: User, make_product: Any) -> None:
@@ -412,9 +469,12 @@ def test_product_image_upload(client: Client, vendor: User, settings: Any, tmp_p
     product = Product.objects.get()
     assert product.image.name.startswith("storefront/products/tea")
     assert (tmp_path / product.image.name).exists()
+    before = store_state()
     r = client.post(
         "/storefront/products/new/",
         {**data, "name": "Fake", "image": SimpleUploadedFile("x.png", b"not an image", "image/png")},
     )
     assert r.status_code == 400
+    assert_page_refused(r, 400, "Upload a valid image.")
     assert Product.objects.count() == 1
+    assert store_state() == before

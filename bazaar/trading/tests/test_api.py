@@ -6,10 +6,22 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from bazaar.config.api import WWW_AUTHENTICATE
 from bazaar.trading.models import ImportJob, OfferState, Pokemon, TradeOffer, Trainer
 from bazaar.trading.tests.conftest import owners, snapshot
 
 T = "/api/trading"
+
+
+def assert_refused(r: Any, status: int, code: str) -> dict[str, Any]:
+    """An error answer: the status, the stable code in the JSON body (and WWW-Authenticate on a 401)."""
+    assert r.status_code == status, r.content
+    body: dict[str, Any] = r.json()
+    assert body["code"] == code, body
+    assert body["message"]
+    if status == 401:
+        assert r["WWW-Authenticate"] == WWW_AUTHENTICATE
+    return body
 
 
 def test_trainer_list_public_paginated_with_totals(world: Any, api_client: Any) -> None:
@@ -20,8 +32,8 @@ def test_trainer_list_public_paginated_with_totals(world: Any, api_client: Any) 
     assert [t["id"] for t in body["items"]] == ["tr1", "tr2"]
     r = api_client.call("GET", f"{T}/trainers?limit=2&offset=2&order=-id")
     assert [t["id"] for t in r.json()["items"]] == ["tr1"]
-    assert api_client.call("GET", f"{T}/trainers?order=bogus").json()["code"] == "invalid_order"
-    assert api_client.call("GET", f"{T}/trainers?limit=5000").status_code == 422
+    assert_refused(api_client.call("GET", f"{T}/trainers?order=bogus"), 422, "invalid_order")
+    assert_refused(api_client.call("GET", f"{T}/trainers?limit=5000"), 422, "invalid_limit")
 
 
 def test_pokemon_list_filters(world: Any, api_client: Any) -> None:
@@ -63,9 +75,11 @@ def test_reads_cached_and_invalidated_on_write(
 
 def test_create_requires_staff_and_conflicts(world: Any, api_client: Any) -> None:
     payload = {"id": "tr9", "first_name": "Gary", "last_name": "Oak", "date_of_birth": "1987-11-01"}
-    assert api_client.call("POST", f"{T}/trainers", payload).status_code == 401
+    before = snapshot()
+    assert_refused(api_client.call("POST", f"{T}/trainers", payload), 401, "unauthorized")
     r = api_client.call("POST", f"{T}/trainers", payload, token=world.ash_token)
     assert (r.status_code, r.json()["code"]) == (403, "staff_required")
+    assert snapshot() == before
     r = api_client.call("POST", f"{T}/trainers", payload, token=world.staff_token)
     assert r.status_code == 201
     assert r.json()["id"] == "tr9"
@@ -73,7 +87,7 @@ def test_create_requires_staff_and_conflicts(world: Any, api_client: Any) -> Non
     r = api_client.call("POST", f"{T}/trainers", {**payload, "first_name": "Other"}, token=world.staff_token)
     assert (r.status_code, r.json()["code"]) == (409, "trainer_exists")
     r = api_client.call("POST", f"{T}/trainers", {**payload, "id": "x", "extra": 1}, token=world.staff_token)
-    assert r.status_code == 422
+    assert_refused(r, 422, "validation_error")
     assert snapshot() == before
 
 
@@ -86,18 +100,22 @@ def test_pokemon_crud(world: Any, api_client: Any) -> None:
         token=tok,
     )
     assert r.status_code == 201
+    before = snapshot()
     r = api_client.call(
         "POST",
         f"{T}/pokemon",
         {"id": "pk10", "nickname": "Z", "species": "Eevee", "level": 0, "owner": "tr3"},
         token=tok,
     )
-    assert r.status_code == 422
+    assert [e["field"] for e in assert_refused(r, 422, "validation_error")["details"]] == ["level"]
+    assert snapshot() == before
     r = api_client.call("PATCH", f"{T}/pokemon/pk9", {"level": 8, "owner": "tr1"}, token=tok)
     assert (r.status_code, r.json()["level"], r.json()["owner"]) == (200, 8, "tr1")
     assert api_client.call("DELETE", f"{T}/pokemon/pk9", token=tok).status_code == 204
-    assert api_client.call("GET", f"{T}/pokemon/pk9").status_code == 404
-    assert api_client.call("DELETE", f"{T}/pokemon/pk9", token=tok).json()["code"] == "pokemon_not_found"
+    assert_refused(api_client.call("GET", f"{T}/pokemon/pk9"), 404, "pokemon_not_found")
+    before = snapshot()
+    assert_refused(api_client.call("DELETE", f"{T}/pokemon/pk9", token=tok), 404, "pokemon_not_found")
+    assert snapshot() == before
 
 
 def test_trainer_delete_needs_cascade(world: Any, api_client: Any) -> None:
@@ -120,7 +138,7 @@ def test_exchange_conflict_details(world: Any, api_client: Any) -> None:
         {"trainer_a": "tr1", "trainer_b": "tr2", "a_gives": ["pk3"], "b_gives": ["pk4"]},
         token=world.staff_token,
     )
-    assert r.status_code == 409
+    assert_refused(r, 409, "exchange_invalid")
     assert r.json()["details"]["problems"] == [
         {"pokemon": "pk3", "reason": "not_owned_by_giver", "giver": "tr1"}
     ]
@@ -130,7 +148,7 @@ def test_exchange_conflict_details(world: Any, api_client: Any) -> None:
         {"trainer_a": "tr1", "trainer_b": "tr2", "a_gives": ["pk1"]},
         token=world.ash_token,
     )
-    assert r.status_code == 403
+    assert_refused(r, 403, "staff_required")
     assert snapshot() == before
 
 
@@ -260,7 +278,7 @@ def test_large_import_runs_as_job(
 
 
 def test_offers_listing_requires_auth(world: Any, api_client: Any) -> None:
-    assert api_client.call("GET", f"{T}/offers").status_code == 401
+    assert_refused(api_client.call("GET", f"{T}/offers"), 401, "unauthorized")
     assert TradeOffer.objects.filter(state=OfferState.OPEN).count() == 0
 
 

@@ -31,6 +31,17 @@ def text(r: Any) -> str:
     return str(r.content.decode())
 
 
+#: The site's 404 and 403 pages (templates/404.html, 403.html).
+NOT_FOUND_PAGE = "We could not find that page"
+FORBIDDEN_PAGE = "You are not allowed to open this page"
+
+
+def assert_page_refused(r: Any, status: int, words: str) -> None:
+    """A refused page or form: the status and the reason, visible on the page."""
+    assert r.status_code == status, text(r)
+    assert words in text(r), text(r)
+
+
 def test_my_pokemon_search_sort_and_paging(world: Any, settings: Any) -> None:
     assert Client().get("/trading/me/")["Location"] == "/accounts/login/?next=/trading/me/"
     ash = as_user(world.ash)
@@ -74,7 +85,7 @@ def test_profile_and_pokemon_history_are_public(world: Any) -> None:
     r = as_user(world.ash).get("/trading/trainers/tr2/")
     assert r["Cache-Control"] == "private, no-store"
     assert 'href="/trading/trainers/tr2/offer/"' in text(r)
-    assert Client().get("/trading/trainers/nobody/").status_code == 404
+    assert_page_refused(Client().get("/trading/trainers/nobody/"), 404, NOT_FOUND_PAGE)
     offer = services.offer_create(proposer="tr1", receiver="tr2", give=["pk1"], ask=[])
     services.offer_accept(offer_id=offer.pk)
     r = Client().get("/trading/pokemon/pk1/")
@@ -84,7 +95,7 @@ def test_profile_and_pokemon_history_are_public(world: Any) -> None:
     assert page.index("trade offer") < page.index("created")  # newest first
     r = as_user(world.misty).get("/trading/pokemon/pk1/")
     assert f'href="/trading/offers/{offer.pk}/"' in text(r)
-    assert Client().get("/trading/pokemon/nope/").status_code == 404
+    assert_page_refused(Client().get("/trading/pokemon/nope/"), 404, NOT_FOUND_PAGE)
 
 
 def test_propose_accept_and_both_see_it(world: Any) -> None:
@@ -125,18 +136,20 @@ def test_offer_refusals_say_why_and_change_nothing(world: Any) -> None:
     assert r.status_code == 403
     assert "Only the receiving trainer may accept." in text(r)
     r = misty.post(f"/trading/offers/{offer.pk}/cancel/")
-    assert r.status_code == 403
+    assert_page_refused(r, 403, "Only the proposing trainer may cancel.")
+    assert snapshot() == before
     from bazaar.accounts.models import User
 
     other = User.objects.create_user(username="gary", password="x-very-long-pass")
     r = as_user(other).post(f"/trading/offers/{offer.pk}/accept/")
-    assert r.status_code == 404
-    assert as_user(other).get(f"/trading/offers/{offer.pk}/").status_code == 404
+    assert_page_refused(r, 404, NOT_FOUND_PAGE)
+    assert snapshot() == before
+    assert_page_refused(as_user(other).get(f"/trading/offers/{offer.pk}/"), 404, NOT_FOUND_PAGE)
     r = ash.post("/trading/trainers/tr2/offer/", {"expires_in_days": "7"})  # nothing picked
     assert r.status_code == 422
     assert "Pick at least one pokemon" in text(r)
     r = ash.post("/trading/trainers/tr2/offer/", {"give": ["pk3"], "expires_in_days": "7"})  # not a choice
-    assert r.status_code == 422
+    assert_page_refused(r, 422, "pk3 is not one of the available choices.")
     assert snapshot() == before
     # pk3 changes hands: the open offer says so, and accepting it is refused 409 and closes it as invalid.
     services.exchange(trainer_a="tr2", trainer_b="tr3", a_gives=["pk3"], b_gives=[])
@@ -155,7 +168,11 @@ def test_offer_refusals_say_why_and_change_nothing(world: Any) -> None:
 def test_counter_offer_in_the_browser(world: Any) -> None:
     ash, misty = as_user(world.ash), as_user(world.misty)
     offer = services.offer_create(proposer="tr1", receiver="tr2", give=["pk1"], ask=["pk3"])
-    assert ash.get(f"/trading/offers/{offer.pk}/counter/").status_code == 403
+    assert_page_refused(
+        ash.get(f"/trading/offers/{offer.pk}/counter/"),
+        403,
+        "Only the receiving trainer may counter an offer.",
+    )
     r = misty.get(f"/trading/offers/{offer.pk}/counter/")
     assert r.status_code == 200
     assert 'value="pk3"' in text(r)
@@ -171,16 +188,21 @@ def test_counter_offer_in_the_browser(world: Any) -> None:
     assert f"countered by offer {counter.pk}" in page
     assert f'href="/trading/offers/{counter.pk}/"' in page
     r = misty.get(f"/trading/offers/{offer.pk}/counter/")  # the original is closed now
-    assert r.status_code == 409
+    assert_page_refused(r, 409, "it cannot be countered.")
     r = ash.post(f"/trading/offers/{counter.pk}/accept/", follow=True)
     assert "Offer accepted" in text(r)
     assert owners() == {"pk1": "tr2", "pk2": "tr2", "pk3": "tr1", "pk4": "tr2", "pk5": "tr3"}
 
 
 def test_staff_exchange_page(world: Any) -> None:
-    assert as_user(world.ash).get("/trading/exchange/").status_code == 403
     staff = as_user(world.staff)
     before = snapshot()
+    assert_page_refused(as_user(world.ash).get("/trading/exchange/"), 403, FORBIDDEN_PAGE)
+    r = as_user(world.ash).post(
+        "/trading/exchange/", {"trainer_a": "tr1", "a_gives": "pk1", "trainer_b": "tr2"}
+    )
+    assert_page_refused(r, 403, FORBIDDEN_PAGE)
+    assert snapshot() == before
     r = staff.post("/trading/exchange/", {"trainer_a": "tr1", "a_gives": "pk1 pk3", "trainer_b": "tr2"})
     assert r.status_code == 409
     assert "The exchange is not possible." in text(r)
