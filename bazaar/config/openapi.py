@@ -207,7 +207,7 @@ def _leaf_codes(annotation: Any, metadata: list[Any], *, checked: bool, strict: 
 
     from pydantic import AfterValidator, BaseModel
 
-    from bazaar.core.schemas import INT64_MAX, CheckedIn, StrictIn, _line, _multiline
+    from bazaar.core.schemas import INT64_MAX, CheckedIn, StrictIn, _cursor, _line, _multiline
 
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
@@ -234,6 +234,8 @@ def _leaf_codes(annotation: Any, metadata: list[Any], *, checked: bool, strict: 
             out |= _leaf_codes(field.annotation, list(field.metadata), checked=sub_checked, strict=sub_strict)
         return out
     validators = {m.func for m in metadata if isinstance(m, AfterValidator)}
+    if _cursor in validators:  # the cursor's own rule answers before the shared text rule could
+        return {CoreCode.INVALID_CURSOR}
     bounded = any(getattr(m, "le", None) is not None and m.le <= INT64_MAX for m in metadata)
     if annotation is str:
         text = checked or bool(validators & {_line, _multiline})

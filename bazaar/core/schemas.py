@@ -84,8 +84,26 @@ OFFSET_WINDOW = 10_000
 KeysetOffset = Annotated[
     int, Field(ge=0, le=MAX_OFFSET, description=f"At most {OFFSET_WINDOW}: page deeper with cursor.")
 ]
-#: The opaque cursor of a keyset list (``next_cursor`` of the previous page).
-Cursor = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z0-9_-]+$")]
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,1024}")
+
+
+def _cursor(value: str) -> str:
+    if not _CURSOR.fullmatch(value):
+        raise PydanticCustomError(
+            "invalid_cursor",
+            "The cursor is not valid for this list and order: pass next_cursor from the previous page unchanged.",
+        )
+    return value
+
+
+#: The opaque cursor of a keyset list (``next_cursor`` of the previous page). Its alphabet and length are checked
+#: here and answered like every other bad cursor (422 ``invalid_cursor``, not pydantic's ``validation_error``);
+#: the document states them as the schema's bounds.
+Cursor = Annotated[
+    str,
+    AfterValidator(_cursor),
+    Field(json_schema_extra={"minLength": 1, "maxLength": 1024, "pattern": r"^[A-Za-z0-9_-]+$"}),
+]
 #: A query-string integer that reaches a 64-bit column.
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 
@@ -212,6 +230,7 @@ class StrictIn(CheckedIn):
 #: The 422 codes of the shared rules, by pydantic error type; the API's validation handler answers with these.
 ERROR_CODES = {
     "invalid_text": "invalid_text",
+    "invalid_cursor": "invalid_cursor",
     "invalid_datetime": "invalid_datetime",
     "int_range": "out_of_range",
     "date_range": "out_of_range",

@@ -17,6 +17,7 @@ class Code(StrEnum):
     IMAGE_TOO_LARGE = "image_too_large"
     INVALID_CATEGORY = "invalid_category"
     INVALID_CURRENCY = "invalid_currency"
+    INVALID_CART_OP = "invalid_cart_op"
     INVALID_CUSTOMER = "invalid_customer"
     INVALID_EMAIL = "invalid_email"
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"

@@ -282,8 +282,8 @@ def _cart_page(
 def cart(request: HttpRequest, slug: str) -> HttpResponse:
     """GET: the cart with its running total, quantity steppers and the checkout form. POST (the store's "Add to
     cart" and the steppers, which work without JavaScript): ``op=add`` adds ``qty`` (default 1) of ``product``,
-    ``op=set`` sets it (0 removes); then 303 back here. A bad quantity or a product not sold here answers 400 with
-    the cart unchanged."""
+    ``op=set`` sets it (0 removes); then 303 back here. A bad quantity (``invalid_quantity``), a product not sold
+    here (``unknown_product``) or another op (``invalid_cart_op``) answers 422 with the cart page, unchanged."""
     try:
         shop_id = selectors.shop_id_by_slug(slug)
     except NotFound:
@@ -293,9 +293,15 @@ def cart(request: HttpRequest, slug: str) -> HttpResponse:
         return _cart_page(request, slug, cart=current)
     try:
         op = request.POST.get("op", "add")
-        product = _int(request.POST.get("product"), 0)
+        if op not in ("add", "set"):
+            raise ValidationFailed(
+                "The cart can add a product or set its quantity, nothing else.", code="invalid_cart_op"
+            )
+        raw_product = (request.POST.get("product") or "").strip()
+        # Not a product id at all (a word, 23 digits) is a product this store does not sell, like an unknown id.
+        product = int(raw_product) if raw_product.isdigit() and len(raw_product) <= 18 else 0
         qty = _int(request.POST.get("qty"), 1 if op == "add" else 0)
-        if op not in ("add", "set") or not selectors.product_on_store(shop_id, product):
+        if not product or not selectors.product_on_store(shop_id, product):
             raise ValidationFailed("That product is not sold here.", code="unknown_product")
         wanted = dict(current)
         wanted[product] = min(qty + (current.get(product, 0) if op == "add" else 0), conf.max_quantity())
