@@ -74,7 +74,7 @@ fmt: install
 	$(BIN)/ruff check --fix .
 
 typecheck: install
-	$(BIN)/mypy bazaar bench deploy conftest.py
+	$(BIN)/mypy bazaar tests bench deploy conftest.py
 
 migrations-check: install
 	$(PY) manage.py makemigrations --check --dry-run
@@ -85,13 +85,13 @@ pytest: install
 test: lint typecheck migrations-check pytest
 
 # Issue 14: the tests that observe the API's error answers, alone; the run fails when a declared error code was
-# never answered (bazaar/core/tests/answers.py). A full `make test` checks the same when it runs them all.
+# never answered (tests/contract/answers.py). A full `make test` checks the same when it runs them all.
 codes-check: install
-	$(BIN)/pytest -q $$($(PY) -c "from bazaar.core.tests.answers import OBSERVERS; print(*OBSERVERS)")
+	$(BIN)/pytest -q $$($(PY) -c "from tests.contract.answers import OBSERVERS; print(*OBSERVERS)")
 
 # The README's screenshots (docs/screenshots/), rewritten from the Chromium walks; never written by `make test`.
 screenshots: install
-	BAZAAR_SCREENSHOTS=1 $(BIN)/pytest -m browser -p no:xdist -q bazaar
+	BAZAAR_SCREENSHOTS=1 $(BIN)/pytest -m browser -p no:xdist -q bazaar tests
 
 # make bench: every scenario (or BENCH_ARGS="--only ..."), then bench/REPORT.md from all of bench/results/.
 bench: install
@@ -117,7 +117,7 @@ stack-down:
 stack-test: install
 	BAZAAR_STACK_URL=$${BAZAAR_STACK_URL:-http://127.0.0.1:$${STACK_PORT:-8080}} \
 	BAZAAR_STACK_APPS=$${BAZAAR_STACK_APPS:-$$(echo $${STACK_APP_PORTS:-8001,8002} | sed -E 's#([0-9]+)#http://127.0.0.1:\1#g')} \
-	$(BIN)/pytest -m stack -q -p no:xdist $(PYTEST_ARGS) bazaar
+	$(BIN)/pytest -m stack -q -p no:xdist $(PYTEST_ARGS) bazaar tests
 
 clean:
 	rm -rf $(VENV) staticfiles var/bazaar.sqlite3*

@@ -34,8 +34,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Record every error the API answers, by operation, status and code (``bazaar/core/tests/answers.py``)."""
-    from bazaar.core.tests import answers
+    """Record every error the API answers, by operation, status and code (``tests/contract/answers.py``)."""
+    from tests.contract import answers
 
     answers.install()
 
@@ -44,7 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def answers_declared() -> Iterator[None]:
     """A test that made an API operation answer a code its OpenAPI does not declare for that status fails
     (issue 14: the codes are part of the contract; declare them with ``@answers`` beside the route)."""
-    from bazaar.core.tests import answers
+    from tests.contract import answers
 
     answers.take_violations()
     yield
@@ -58,14 +58,14 @@ _answers_complete = True
 def pytest_deselected(items: list[pytest.Item]) -> None:
     """A narrowed run (``-k``, ``-m``) of the observing tests proves nothing about reachability."""
     global _answers_complete
-    from bazaar.core.tests import answers
+    from tests.contract import answers
 
     if any(item.nodeid.split("::")[0] in answers.OBSERVERS for item in items):
         _answers_complete = False
 
 
 def _ran_every_observer(session: pytest.Session) -> bool:
-    from bazaar.core.tests import answers
+    from tests.contract import answers
 
     files = {item.nodeid.split("::")[0] for item in session.items}
     return _answers_complete and set(answers.OBSERVERS) <= files and session.testsfailed == 0
@@ -75,7 +75,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Check that every declared error code was answered (when the observing tests all ran, in this process or
     in xdist workers), then remove this test process's shared-cache file (settings.py put it in the temp
     directory)."""
-    from bazaar.core.tests import answers
+    from tests.contract import answers
 
     worker = getattr(session.config, "workeroutput", None)
     if worker is not None:  # an xdist worker: hand the observations to the controller
@@ -101,14 +101,14 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 
 def _answers_reached(session: pytest.Session, observed: set[Any]) -> None:
-    from bazaar.core.tests import answers
+    from tests.contract import answers
 
     missing = answers.unreached(observed)
     if missing:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         text = (
-            "declared error codes that no test answered (bazaar/core/tests/answers.py; answer them in a test, "
+            "declared error codes that no test answered (tests/contract/answers.py; answer them in a test, "
             "or drop them from @answers):\n  " + "\n  ".join(missing)
         )
         if reporter is not None:

@@ -2,7 +2,7 @@
 (``bazaar demo`` on a fresh database), so Swagger UI's Try-it-out works as given.
 
 ``bazaar.config.openapi.finish`` puts them in the document (the body's ``example``, each path parameter's
-``example``); ``core/tests/test_api_examples.py`` sends every one, as the caller named here, against that demo data
+``example``); ``tests/contract/test_api_examples.py`` sends every one, as the caller named here, against that demo data
 and expects the documented success status. ``as_`` names the caller: ``staff`` (admin), ``vendor`` (demo),
 ``trainer`` (ash), ``tenant`` (the demo tenant's key) or ``anonymous``.
 """

@@ -54,7 +54,7 @@ def answers(codes: Mapping[int, Iterable[str]]) -> Callable[[F], F]:
     What core's machinery answers for every operation of a shape (401 from the auth, 400/413/415 from the body,
     the shared input rules' 422 codes, 503) is derived by ``bazaar.config.openapi`` and not repeated here. The
     OpenAPI document lists the union per status as an enum; the test run holds both sides to the truth
-    (``bazaar/core/tests/test_error_codes.py``): every code answered is declared, every code declared is answered.
+    (``tests/contract/test_error_codes.py``): every code answered is declared, every code declared is answered.
     """
     frozen = {int(status): frozenset(str(c) for c in cs) for status, cs in codes.items()}
 

@@ -1,6 +1,6 @@
 """The error codes of the trading app (besides core's, ``bazaar.core.codes``).
 
-Every code the app raises is one of these: ``bazaar/core/tests/test_api_errors.py`` scans the source.
+Every code the app raises is one of these: ``tests/contract/test_api_errors.py`` scans the source.
 """
 
 from __future__ import annotations

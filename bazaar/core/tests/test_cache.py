@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connections, transaction
 
-from bazaar.accounts.models import User
 from bazaar.core import cache
 from bazaar.core.cache import CacheUnavailable, Scope
 
 SCOPE = Scope("core", "test", 1)
+User = get_user_model()  # the swappable user model: core's tests import no app (test_architecture.py)
 
 
 def test_hit_serves_stored_bytes_without_building_again() -> None:

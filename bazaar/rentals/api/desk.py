@@ -123,7 +123,7 @@ def rentals_return(request: HttpRequest, rental_id: Int64) -> Any:
 @answers(
     {
         # rental_not_found / already_returned: the copy's rental returned by another request between the lookup
-        # and the row lock (bazaar/core/tests/answers.py RACE_ONLY)
+        # and the row lock (tests/contract/answers.py RACE_ONLY)
         404: [Code.COPY_NOT_FOUND, Code.RENTAL_NOT_FOUND],
         409: [Code.ALREADY_RETURNED, Code.COPY_NOT_RENTED],
         422: [Code.RETURN_BEFORE_RENT, Code.RETURN_IN_FUTURE],

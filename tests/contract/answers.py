@@ -189,13 +189,13 @@ RACE_ONLY: dict[tuple[str, str, int, str], str] = {
 
 #: The tests whose answers are the evidence: every declared code must be answered by one of them (or be a fault).
 OBSERVERS = (
-    "bazaar/core/tests/test_schemathesis.py",
-    "bazaar/core/tests/test_hostile_input.py",
-    "bazaar/core/tests/test_access_matrix.py",
-    "bazaar/core/tests/test_api_errors.py",
-    "bazaar/core/tests/test_api_examples.py",
-    "bazaar/core/tests/test_error_codes.py",
-    "bazaar/core/tests/test_fast_parity.py",
+    "tests/contract/test_schemathesis.py",
+    "tests/contract/test_hostile_input.py",
+    "tests/contract/test_access_matrix.py",
+    "tests/contract/test_api_errors.py",
+    "tests/contract/test_api_examples.py",
+    "tests/contract/test_error_codes.py",
+    "tests/system/test_fast_parity.py",
     "bazaar/accounts/tests/test_accounts.py",
     "bazaar/accounts/tests/test_throttle.py",
     "bazaar/storefront/tests/test_api.py",

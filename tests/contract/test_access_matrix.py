@@ -30,7 +30,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from bazaar.core.tests.matrix_world import (
+from tests.contract.matrix_world import (
     ANON,
     KEYS,
     KV_A,

@@ -1,5 +1,7 @@
-"""The import rules of docs/architecture.md §1, checked on the source: core imports no app, apps do not reach up into
-``bazaar.config``, and every Celery task is named ``<app label>.<name>`` and lives in that app's ``tasks.py``."""
+"""The import rules of docs/architecture.md §1, checked on the source: core imports no app (its tests included: the
+system tests live in the top-level ``tests/``), an app's tests import no other app's tests and no system-test kit,
+apps do not reach up into ``bazaar.config``, and every Celery task is named ``<app label>.<name>`` and lives in that
+app's ``tasks.py``."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from pathlib import Path
 
 from celery import current_app
 
-ROOT = Path(__file__).resolve().parents[2]  # bazaar/
+ROOT = Path(__file__).resolve().parents[2] / "bazaar"
 APPS = ("accounts", "kvstore", "rentals", "storefront", "trading")
 
 
@@ -33,6 +35,31 @@ def test_core_imports_no_app() -> None:
         for path in _product_sources(ROOT / "core")
         for name in _imports(path)
         if any(name == f"bazaar.{app}" or name.startswith(f"bazaar.{app}.") for app in APPS)
+    }
+    assert offenders == set()
+
+
+def test_core_tests_import_only_core() -> None:
+    """Issue 19: core's own tests are unit tests of core; whatever needs an app (or the whole system) is under
+    ``tests/<tier>/``, so core's tests run and fail on their own."""
+    offenders = {
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in (ROOT / "core" / "tests").rglob("*.py")
+        for name in _imports(path)
+        if (name.startswith("bazaar.") and not (name == "bazaar.core" or name.startswith("bazaar.core.")))
+        or name.split(".")[0] in ("tests", "bench", "deploy")
+    }
+    assert offenders == set()
+
+
+def test_app_tests_import_no_other_apps_tests_and_no_system_kit() -> None:
+    offenders = {
+        f"{path.relative_to(ROOT)}: {name}"
+        for app in APPS
+        for path in (ROOT / app / "tests").rglob("*.py")
+        for name in _imports(path)
+        if name.split(".")[0] == "tests"
+        or any(name.startswith(f"bazaar.{other}.tests") for other in ("core", *APPS) if other != app)
     }
     assert offenders == set()
 

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from bazaar.core.tests import faultkit as fk
 from bench.harness import Server
+from tests.system import faultkit as fk
 
 THREADS = 4
 POOL = 1500  # pokemon per load thread for exchanges (each exchange moves a fresh one)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bazaar.core.tests import freshkit
+from tests.system import freshkit
 
 STORE = ["/s/fresh-shop/"]
 CATALOGUE = ["/rentals/", "/api/rentals/titles", "/rentals/titles/{title}/", "/api/rentals/titles/{title}"]

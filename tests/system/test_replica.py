@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from bazaar.core.testing import wait_until
-from bazaar.core.tests import faultkit as fk
+from tests.system import faultkit as fk
 
 DELAY_S = 2
 

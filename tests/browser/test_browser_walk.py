@@ -29,7 +29,7 @@ from bazaar.core.testing import assert_page_fits, chromium_browser, save_screens
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright runs an event loop in this thread
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "docs" / "screenshots"
 
 # Resolver names that are not HTML pages a visitor opens, and why; everything else outside the API and the

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 
-from bazaar.core.tests import faultkit as fk
+from tests.system import faultkit as fk
 
 THREADS = 4
 POOL = 400

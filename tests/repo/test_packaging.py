@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 DEV_TOOLS = {"mypy", "playwright", "schemathesis", "pytest", "ruff", "hypothesis", "matplotlib", "uv"}
 #: Distribution name → the name it is imported by, where the two differ.
 IMPORT_NAMES = {

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bazaar.core.tests import faultkit, freshkit
+from tests.system import faultkit, freshkit
 
 READS = [
     "/s/fresh-shop/",

@@ -21,14 +21,14 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bazaar.core.tests.matrix_world import (
+from tests.contract.matrix_world import (
     World,
     code_of,
     rolled_back,
     snapshot,
     world_fixture,  # noqa: F401  (the ``world`` fixture)
 )
-from bazaar.core.tests.test_access_matrix import API, Row, _path, _send
+from tests.contract.test_access_matrix import API, Row, _path, _send
 
 pytestmark = pytest.mark.django_db
 

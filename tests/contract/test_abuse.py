@@ -23,7 +23,7 @@ from django.urls import resolve
 
 from bazaar.accounts.models import ApiToken
 from bazaar.core.testing import WsgiApp, wsgi_call
-from bazaar.core.tests.matrix_world import (
+from tests.contract.matrix_world import (
     PASSWORD,
     USERS,
     VENDOR_A,
@@ -33,7 +33,7 @@ from bazaar.core.tests.matrix_world import (
     snapshot,
     world_fixture,  # noqa: F401  (the ``world`` fixture)
 )
-from bazaar.core.tests.test_access_matrix import API, PAGES, Row, _path
+from tests.contract.test_access_matrix import API, PAGES, Row, _path
 
 pytestmark = pytest.mark.django_db
 

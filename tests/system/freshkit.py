@@ -3,7 +3,7 @@ process that performs one kind of write at a time, so that every read in the mat
 than the write (tests/test_freshness.py).
 
 * Server A takes the writes that arrive over HTTP (the API's raw-SQL fast paths); server B only serves reads.
-* The writer process (``python -m bazaar.core.tests.freshkit writer``) runs services, querysets, the admin (through
+* The writer process (``python -m tests.system.freshkit writer``) runs services, querysets, the admin (through
   Django's own views and forms, with the form fields a browser would submit), management commands and tasks, and
   renders the *oracle*: the same URL through Django in a fresh, empty cache namespace, i.e. what the database says
   now. A read is fresh when server B's bytes equal the oracle's.
@@ -31,7 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 
 
@@ -190,7 +190,7 @@ def world(redis_url: str | None = None) -> Iterator[World]:
 
 def _spawn_writer(env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [PY, "-m", "bazaar.core.tests.freshkit", "writer"],
+        [PY, "-m", "tests.system.freshkit", "writer"],
         cwd=ROOT,
         env=env,
         stdin=subprocess.PIPE,

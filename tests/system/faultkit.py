@@ -3,7 +3,7 @@ worker, and a small threaded HTTP load driver that records every acknowledged wr
 
 Everything runs on 127.0.0.1 on free ports and is stopped by whoever started it; the machine's shared
 PostgreSQL/Redis/RabbitMQ are never touched (the broker is used only through a private queue).
-Used by ``test_faults.py``; the ``seed`` entry point (``python -m bazaar.core.tests.faultkit seed N``) runs in
+Used by ``test_faults.py``; the ``seed`` entry point (``python -m tests.system.faultkit seed N``) runs in
 a subprocess against the private database.
 """
 
@@ -31,7 +31,7 @@ from typing import Any
 
 from bench.harness import Server, bench_env, free_port
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 
 
@@ -327,7 +327,7 @@ def _prepare(pg: PrivatePostgres, redis_url: str, threads: int, pool: int) -> di
     run_py(["manage.py", "migrate", "--noinput", "-v", "0"], env)
     # Production settings use the hashed-name static storage: pages need its manifest (a clean clone has none).
     run_py(["manage.py", "collectstatic", "--noinput", "-v", "0"], env)
-    out = run_py(["-m", "bazaar.core.tests.faultkit", "seed", str(threads), str(pool)], env)
+    out = run_py(["-m", "tests.system.faultkit", "seed", str(threads), str(pool)], env)
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
@@ -847,7 +847,7 @@ def lost_writes(w: World | HAWorld | ReplicaWorld, load: Load) -> dict[str, list
     return lost
 
 
-if __name__ == "__main__":  # python -m bazaar.core.tests.faultkit seed THREADS POOL
+if __name__ == "__main__":  # python -m tests.system.faultkit seed THREADS POOL
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bazaar.config.settings.base")

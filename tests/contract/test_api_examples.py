@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from bazaar.config.examples import EXAMPLES
-from bazaar.core.tests.matrix_world import rolled_back
+from tests.contract.matrix_world import rolled_back
 
 
 def _secrets() -> dict[str, str]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bazaar.accounts.models import ApiToken
-from bazaar.core.tests.matrix_world import (
+from tests.contract.matrix_world import (
     KV_A,
     STAFF,
     VENDOR_A,
@@ -330,7 +330,7 @@ _NOT_ERRORS = {"bazaar/core/health.py"}
 def test_every_raised_code_is_in_a_registry() -> None:
     from bazaar.config.openapi import error_codes
 
-    root = Path(__file__).resolve().parents[3]
+    root = Path(__file__).resolve().parents[2]
     registries = error_codes()
     core = set(registries["accounts"]) - {
         c.value for c in __import__("bazaar.accounts.codes").accounts.codes.Code

@@ -28,9 +28,9 @@ import pytest
 from django.urls import resolve
 
 from bazaar.core.testing import wait_until
-from bazaar.core.tests.freshkit import _database
 from bazaar.kvstore import cli, watch
 from bench.harness import PY, ROOT, Server, WatchServer, bench_env, free_port, wait_http
+from tests.system.freshkit import _database
 
 
 @dataclass

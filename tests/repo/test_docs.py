@@ -7,13 +7,13 @@ import importlib
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "architecture.md"
 
 # A path starts at a top-level folder of the repository and runs to whitespace, a quote, a bracket or punctuation.
-_PATH = re.compile(r"(?<![\w./-])((?:bazaar|bench|deploy|docs)/[\w./-]*)")
+_PATH = re.compile(r"(?<![\w./-])((?:bazaar|bench|deploy|docs|tests)/[\w./-]*)")
 # A dotted name inside a code span: ``bazaar.accounts.auth.user_auth``.
-_DOTTED = re.compile(r"`(bazaar(?:\.\w+)+)`")
+_DOTTED = re.compile(r"`((?:bazaar|tests)(?:\.\w+)+)`")
 
 
 def _text() -> str:
@@ -33,9 +33,10 @@ def cited_paths(text: str) -> list[str]:
 
 def test_the_path_finder_sees_paths_and_skips_patterns() -> None:
     text = (
-        "see `bazaar/core/sql.py`, bazaar/core/cache/ and `bazaar/<app>/tests/` or bench/results/<name>.json."
+        "see `bazaar/core/sql.py`, bazaar/core/cache/ and `bazaar/<app>/tests/` or bench/results/<name>.json;"
+        " `tests/contract/answers.py`, tests/<tier>/."
     )
-    assert cited_paths(text) == ["bazaar/core/cache/", "bazaar/core/sql.py"]
+    assert cited_paths(text) == ["bazaar/core/cache/", "bazaar/core/sql.py", "tests/contract/answers.py"]
 
 
 def test_every_cited_path_exists() -> None:

@@ -2,7 +2,7 @@
 answer — core's machinery derived from the operation's shape (``bazaar.config.openapi._machinery``), its app's
 declared beside the route (``@answers``, ``bazaar.core.codes``).
 
-Both directions are held by the test run (``bazaar/core/tests/answers.py``): every answer any test provokes must
+Both directions are held by the test run (``tests/contract/answers.py``): every answer any test provokes must
 be declared (the ``answers_declared`` fixture fails the test otherwise), and every declared code must be answered
 somewhere in the observing tests or be in ``answers.FAULT_ONLY`` (checked when the session ran them all:
 ``make codes-check``). This module provokes what the machinery answers to every operation of a shape — malformed
@@ -27,8 +27,8 @@ from django.test import Client
 from django.test.client import BOUNDARY, encode_multipart
 from django.utils import timezone
 
-from bazaar.core.tests import answers
-from bazaar.core.tests.matrix_world import (
+from tests.contract import answers
+from tests.contract.matrix_world import (
     ANON,
     KV_A,
     PASSWORD,
@@ -43,7 +43,7 @@ from bazaar.core.tests.matrix_world import (
     snapshot,
     world_fixture,  # noqa: F401  (the ``world`` fixture)
 )
-from bazaar.core.tests.test_access_matrix import API, APPS, Row, _path, _session
+from tests.contract.test_access_matrix import API, APPS, Row, _path, _session
 
 pytestmark = pytest.mark.django_db
 

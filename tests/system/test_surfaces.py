@@ -16,7 +16,7 @@ from django.contrib import admin
 from bazaar.core import edge, fastpath, freshness, surfaces
 from bazaar.core.cache import Scope
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: One URL per surface that its path must match (and the scope id the URL names, for edge paths).
 SAMPLES: dict[str, tuple[str, str | int]] = {
@@ -133,7 +133,7 @@ def test_every_model_a_surface_depends_on_writes_through_a_fresh_queryset() -> N
 
 def test_admins_of_watched_models_are_known() -> None:
     """Every admin (and inline) that writes a watched model has a row in the writer matrix."""
-    from bazaar.core.tests.test_freshness import ADMIN_ROWS
+    from tests.system.test_freshness import ADMIN_ROWS
 
     watched = set(freshness.watched())
     writers: set[str] = set()
@@ -150,7 +150,7 @@ def test_commands_are_known() -> None:
     """Every management command Bazaar ships is in the writer matrix or declared as not writing watched data."""
     from django.core.management import get_commands
 
-    from bazaar.core.tests.test_freshness import COMMAND_ROWS, COMMANDS_NOT_WRITING
+    from tests.system.test_freshness import COMMAND_ROWS, COMMANDS_NOT_WRITING
 
     ours = {name for name, app in get_commands().items() if app.startswith("bazaar.")}
     assert ours == set(COMMAND_ROWS) | set(COMMANDS_NOT_WRITING)
