@@ -298,6 +298,8 @@ _IMPORTS = [
     ("pokemon", _POKEMON, (422, "empty_file")),
     ("trainers", _TRAINERS + b"tN,A,B,not-a-date\n", (422, "import_invalid")),
     ("pokemon", _POKEMON + b"pN,\xff,Onix,5,tA,\n", (422, "invalid_encoding")),
+    ("trainers", b"name,age\nbob,3\n", (422, "wrong_columns")),
+    ("pokemon", b"name,age\nbob,3\n", (422, "wrong_columns")),
 ]
 _NDJSON = "application/x-ndjson"
 _BIG = "x" * 70_000  # past KVSTORE_MAX_VALUE_BYTES (64 KiB), well inside the 2 MiB body limit
@@ -417,8 +419,17 @@ CASES = [
         {"payment_status": "refunded"},
         (409, "illegal_transition"),
     ),
+    Case("GET", "/api/storefront/orders/export.csv?status=weird", VENDOR_A, None, (422, "invalid_status")),
     # rentals
     Case("POST", "/api/rentals/titles", STAFF, {"title": " ", "author": "A"}, (422, "required")),
+    Case(
+        "POST",
+        "/api/rentals/titles",
+        STAFF,
+        {"title": "T", "author": "A", "kind": "bogus"},
+        (422, "invalid_kind"),
+    ),
+    Case("POST", "/api/rentals/customers", STAFF, {"name": "N", "status": "bogus"}, (422, "invalid_status")),
     Case("POST", "/api/rentals/titles/{title_id}/copies", STAFF, {"count": 0}, (422, "invalid_count")),
     Case(
         "POST",
@@ -778,6 +789,8 @@ CASES = [
     ),
     Case("PUT", "/api/kv/keys/k", KV_A, b'{"value": NaN}', (422, "invalid_value")),
     Case("POST", "/api/kv/keys/c/incr", KV_A, {"by": -(2**63)}, (422, "invalid_increment")),
+    Case("POST", "/api/kv/txn", KV_A, {"success": [{"op": "get", "key": "a\x01b"}]}, (422, "invalid_text")),
+    Case("POST", "/api/kv/batch", KV_A, {"ops": [{"op": "delete", "key": "a\x01b"}]}, (422, "invalid_text")),
     Case(
         "POST",
         "/api/kv/txn",
