@@ -73,4 +73,4 @@ def test_the_readme_links_the_document() -> None:
 
 
 def test_the_document_stays_short() -> None:
-    assert len(_text().splitlines()) <= 260
+    assert len(_text().splitlines()) <= 265  # 260 until issue 19 added the table of test tiers
