@@ -14,7 +14,7 @@ from ninja.parser import Parser
 
 from bazaar.accounts.api import router as accounts_router
 from bazaar.config.openapi import SessionSwagger, finish, operation_answers
-from bazaar.core.errors import DomainError, UnsupportedMediaType
+from bazaar.core.errors import WWW_AUTHENTICATE, DomainError, UnsupportedMediaType
 from bazaar.core.http import is_json_content_type
 from bazaar.core.middleware import CONFLICT_MESSAGE, is_conflict
 from bazaar.core.schemas import ERROR_CODES
@@ -22,9 +22,6 @@ from bazaar.kvstore.api import router as kvstore_router
 from bazaar.rentals.api import router as rentals_router
 from bazaar.storefront.api import router as storefront_router
 from bazaar.trading.api import router as trading_router
-
-#: Sent with every 401: the credentials this API takes (a user's token or a tenant's key, or the session cookie).
-WWW_AUTHENTICATE = 'Bearer realm="bazaar", Session realm="bazaar"'
 
 
 class JSONParser(Parser):

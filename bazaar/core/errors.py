@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+#: Sent with every 401: the credentials this API takes (a user's token or a tenant's key, or the session cookie).
+WWW_AUTHENTICATE = 'Bearer realm="bazaar", Session realm="bazaar"'
+
 
 class DomainError(Exception):
     """Base of every expected failure. ``code`` is stable API; ``message`` is for people."""

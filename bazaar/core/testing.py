@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -28,6 +29,27 @@ def wait_until(
         if time.monotonic() >= deadline:
             raise AssertionError(f"not true after {timeout} s: {what or predicate}")
         time.sleep(every)
+
+
+def assert_refused(r: Any, status: int, code: str) -> dict[str, Any]:
+    """An API error answer (a Django test response): the status, the stable code and a message in the JSON body,
+    and ``WWW-Authenticate`` on a 401. Returns the body."""
+    from bazaar.core.errors import WWW_AUTHENTICATE
+
+    assert r.status_code == status, r.content
+    body: dict[str, Any] = json.loads(r.content)
+    assert body["code"] == code, body
+    assert body["message"]
+    if status == 401:
+        assert r["WWW-Authenticate"] == WWW_AUTHENTICATE
+    return body
+
+
+def assert_page_refused(r: Any, status: int, text: str) -> None:
+    """A refused page or form: the status and the reason, visible on the page."""
+    html = r.content.decode()
+    assert r.status_code == status, html
+    assert text in html, html
 
 
 class FrozenClock:

@@ -11,26 +11,9 @@ from django.test import Client
 
 from bazaar.accounts.models import ApiToken, User
 from bazaar.accounts.services import token_digest
-from bazaar.config.api import WWW_AUTHENTICATE
+from bazaar.core.testing import assert_page_refused, assert_refused
 
 PASSWORD = "correct-horse-battery"
-
-
-def assert_refused(r: Any, status: int, code: str) -> dict[str, Any]:
-    """An API error answer: the status and the stable code (and WWW-Authenticate on a 401)."""
-    assert r.status_code == status, r.content
-    body: dict[str, Any] = r.json()
-    assert body["code"] == code, body
-    assert body["message"]
-    if status == 401:
-        assert r["WWW-Authenticate"] == WWW_AUTHENTICATE
-    return body
-
-
-def assert_page_refused(r: Any, status: int, text: str) -> None:
-    """A refused form: the status and the reason, visible on the page."""
-    assert r.status_code == status
-    assert text in r.content.decode()
 
 
 def assert_not_signed_in(client: Client) -> None:

@@ -9,23 +9,11 @@ from typing import Any
 
 import pytest
 
-from bazaar.config.api import WWW_AUTHENTICATE
-from bazaar.core.testing import FrozenClock
+from bazaar.core.testing import FrozenClock, assert_refused
 from bazaar.kvstore.models import Change, Entry, Tenant, TenantApiKey
 from bazaar.kvstore.tests.conftest import KV
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def assert_refused(r: Any, status: int, code: str) -> dict[str, Any]:
-    """An error answer: the status, the stable code in the JSON body (and WWW-Authenticate on a 401)."""
-    assert r.status_code == status, r.content
-    body: dict[str, Any] = r.json()
-    assert body["code"] == code, body
-    assert body["message"]
-    if status == 401:
-        assert r["WWW-Authenticate"] == WWW_AUTHENTICATE
-    return body
 
 
 def kv_state() -> tuple[Any, ...]:

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from django.core.wsgi import get_wsgi_application
 
-from bazaar.config.api import WWW_AUTHENTICATE
 from bazaar.core import cache
+from bazaar.core.errors import WWW_AUTHENTICATE
 from bazaar.core.fastpath import FastPath
 from bazaar.core.testing import fast_path_only, wsgi_call, wsgi_get
 from bazaar.kvstore import services

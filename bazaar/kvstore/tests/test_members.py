@@ -14,6 +14,7 @@ from django.test import Client
 
 from bazaar.accounts.models import User
 from bazaar.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from bazaar.core.testing import assert_page_refused
 from bazaar.kvstore import access, services
 from bazaar.kvstore.models import Change, Entry, Tenant, TenantApiKey, TenantMember
 
@@ -47,12 +48,6 @@ def people(make_user: Any) -> dict[str, User]:
 
 #: The site's 404 page (templates/404.html), the answer to a tenant one is not a member of.
 NOT_FOUND_PAGE = "We could not find that page"
-
-
-def assert_page_refused(r: Any, status: int, text: str) -> None:
-    """A refused console page or form: the status and the reason, visible on the page."""
-    assert r.status_code == status, r.content
-    assert text in r.content.decode(), r.content.decode()
 
 
 def acme() -> Tenant:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from bazaar.config.api import WWW_AUTHENTICATE
+from bazaar.core.testing import assert_refused
 from bazaar.rentals.models import Copy, Customer, ExportJob, Payment, PricePlan, Rental, Title
 
 pytestmark = pytest.mark.django_db
@@ -20,17 +20,6 @@ pytestmark = pytest.mark.django_db
 
 def body(r: Any) -> Any:
     return json.loads(r.content)
-
-
-def assert_refused(r: Any, status: int, code: str) -> dict[str, Any]:
-    """An error answer: the status, the stable code in the JSON body (and WWW-Authenticate on a 401)."""
-    assert r.status_code == status, r.content
-    answer: dict[str, Any] = body(r)
-    assert answer["code"] == code, answer
-    assert answer["message"]
-    if status == 401:
-        assert r["WWW-Authenticate"] == WWW_AUTHENTICATE
-    return answer
 
 
 def desk_state() -> tuple[Any, ...]:

@@ -9,23 +9,12 @@ from typing import Any
 import pytest
 
 from bazaar.accounts.models import ApiToken, User
-from bazaar.config.api import WWW_AUTHENTICATE
+from bazaar.core.testing import assert_refused
 from bazaar.storefront.models import Order, OrderEvent, OrderItem, Product, Shop
 
 pytestmark = pytest.mark.django_db
 
 ORDER = {"customer_name": "Asha", "phone": "+91 98765 43210", "address": "1 MG Road"}
-
-
-def assert_refused(r: Any, status: int, code: str) -> dict[str, Any]:
-    """An error answer: the status, the stable code in the JSON body (and WWW-Authenticate on a 401)."""
-    assert r.status_code == status, r.content
-    body: dict[str, Any] = r.json()
-    assert body["code"] == code, body
-    assert body["message"]
-    if status == 401:
-        assert r["WWW-Authenticate"] == WWW_AUTHENTICATE
-    return body
 
 
 def store_state() -> tuple[Any, ...]:

@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 
 from bazaar.accounts.models import User
+from bazaar.core.testing import assert_page_refused
 from bazaar.storefront import services
 from bazaar.storefront.models import Order, OrderEvent, OrderItem, Product, Shop
 
@@ -19,12 +20,6 @@ pytestmark = pytest.mark.django_db
 #: What the site's 404 page (templates/404.html) and Django's CSRF refusal say.
 NOT_FOUND_PAGE = "We could not find that page"
 CSRF_REFUSED = "CSRF verification failed"
-
-
-def assert_page_refused(r: Any, status: int, text: str) -> None:
-    """A refused page or form: the status and the reason, visible on the page."""
-    assert r.status_code == status, r.content
-    assert text in r.content.decode(), r.content.decode()
 
 
 def store_state() -> tuple[Any, ...]:

@@ -6,22 +6,11 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from bazaar.config.api import WWW_AUTHENTICATE
+from bazaar.core.testing import assert_refused
 from bazaar.trading.models import ImportJob, OfferState, Pokemon, TradeOffer, Trainer
 from bazaar.trading.tests.conftest import owners, snapshot
 
 T = "/api/trading"
-
-
-def assert_refused(r: Any, status: int, code: str) -> dict[str, Any]:
-    """An error answer: the status, the stable code in the JSON body (and WWW-Authenticate on a 401)."""
-    assert r.status_code == status, r.content
-    body: dict[str, Any] = r.json()
-    assert body["code"] == code, body
-    assert body["message"]
-    if status == 401:
-        assert r["WWW-Authenticate"] == WWW_AUTHENTICATE
-    return body
 
 
 def test_trainer_list_public_paginated_with_totals(world: Any, api_client: Any) -> None:

@@ -9,6 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from bazaar.core.testing import assert_page_refused
 from bazaar.trading import services
 from bazaar.trading.models import ImportJob, ImportPreview, OwnershipChange, TradeOffer
 from bazaar.trading.tests.conftest import owners, snapshot
@@ -34,12 +35,6 @@ def text(r: Any) -> str:
 #: The site's 404 and 403 pages (templates/404.html, 403.html).
 NOT_FOUND_PAGE = "We could not find that page"
 FORBIDDEN_PAGE = "You are not allowed to open this page"
-
-
-def assert_page_refused(r: Any, status: int, words: str) -> None:
-    """A refused page or form: the status and the reason, visible on the page."""
-    assert r.status_code == status, text(r)
-    assert words in text(r), text(r)
 
 
 def test_my_pokemon_search_sort_and_paging(world: Any, settings: Any) -> None:
