@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -50,3 +52,36 @@ def place_order(slug: str, product_id: int, quantity: int = 1, *, key: str = "k"
         address="1 Road",
         idempotency_key=key,
     )
+
+
+def store_state() -> tuple[Any, ...]:
+    """Everything a refused storefront write (API or form) must leave alone: accounts and tokens, shops, products
+    (stock), orders, their lines and their timeline."""
+    from bazaar.accounts.models import ApiToken, User
+    from bazaar.storefront.models import Order, OrderEvent, OrderItem
+
+    return (
+        list(User.objects.order_by("pk").values_list("pk", "username")),
+        ApiToken.objects.count(),
+        list(
+            Shop.objects.order_by("pk").values_list(
+                "pk", "owner_id", "name", "slug", "currency", "contact_email"
+            )
+        ),
+        list(
+            Product.objects.order_by("pk").values_list(
+                "pk", "shop_id", "name", "price", "mrp", "stock", "is_available", "is_listed", "is_archived"
+            )
+        ),
+        list(Order.objects.order_by("pk").values_list("pk", "number", "status", "payment_status", "total")),
+        list(OrderItem.objects.order_by("pk").values_list("order_id", "product_id", "quantity")),
+        OrderEvent.objects.count(),
+    )
+
+
+@contextmanager
+def writes_nothing() -> Iterator[None]:
+    """The block (a refused write) changes nothing :func:`store_state` sees."""
+    before = store_state()
+    yield
+    assert store_state() == before

@@ -2,43 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
-from bazaar.accounts.models import ApiToken, User
+from bazaar.accounts.models import User
 from bazaar.core.testing import assert_refused
-from bazaar.storefront.models import Order, OrderEvent, OrderItem, Product, Shop
+from bazaar.storefront.models import Order, Product, Shop
+from bazaar.storefront.tests.conftest import writes_nothing
 
 pytestmark = pytest.mark.django_db
 
 ORDER = {"customer_name": "Asha", "phone": "+91 98765 43210", "address": "1 MG Road"}
-
-
-def store_state() -> tuple[Any, ...]:
-    """Everything a refused storefront write must leave alone: accounts, shops, products (stock), orders."""
-    return (
-        list(User.objects.order_by("pk").values_list("pk", "username")),
-        ApiToken.objects.count(),
-        list(Shop.objects.order_by("pk").values_list("pk", "owner_id", "name", "slug", "contact_email")),
-        list(
-            Product.objects.order_by("pk").values_list(
-                "pk", "shop_id", "name", "price", "mrp", "stock", "is_available", "is_listed", "is_archived"
-            )
-        ),
-        list(Order.objects.order_by("pk").values_list("pk", "number", "status", "payment_status", "total")),
-        list(OrderItem.objects.order_by("pk").values_list("order_id", "product_id", "quantity")),
-        OrderEvent.objects.count(),
-    )
-
-
-@contextmanager
-def writes_nothing() -> Iterator[None]:
-    before = store_state()
-    yield
-    assert store_state() == before
 
 
 def _place(api_client: Any, slug: str, product_id: int, qty: int = 1, key: str = "key-1") -> Any:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -13,36 +11,14 @@ from django.test import Client
 from bazaar.accounts.models import User
 from bazaar.core.testing import assert_page_refused
 from bazaar.storefront import services
-from bazaar.storefront.models import Order, OrderEvent, OrderItem, Product, Shop
+from bazaar.storefront.models import Order, Product, Shop
+from bazaar.storefront.tests.conftest import store_state, writes_nothing
 
 pytestmark = pytest.mark.django_db
 
 #: What the site's 404 page (templates/404.html) and Django's CSRF refusal say.
 NOT_FOUND_PAGE = "We could not find that page"
 CSRF_REFUSED = "CSRF verification failed"
-
-
-def store_state() -> tuple[Any, ...]:
-    """Everything a refused storefront form must leave alone: accounts, shops, products (stock), orders."""
-    return (
-        list(User.objects.order_by("pk").values_list("pk", "username")),
-        list(Shop.objects.order_by("pk").values_list("pk", "owner_id", "name", "slug", "currency")),
-        list(
-            Product.objects.order_by("pk").values_list(
-                "pk", "shop_id", "name", "price", "mrp", "stock", "is_available", "is_listed", "is_archived"
-            )
-        ),
-        list(Order.objects.order_by("pk").values_list("pk", "number", "status", "payment_status", "total")),
-        list(OrderItem.objects.order_by("pk").values_list("order_id", "product_id", "quantity")),
-        OrderEvent.objects.count(),
-    )
-
-
-@contextmanager
-def writes_nothing() -> Iterator[None]:
-    before = store_state()
-    yield
-    assert store_state() == before
 
 
 def _login(client: Client, user: User) -> Client:
