@@ -76,12 +76,12 @@ def _stack_tests(stack: Any) -> dict[str, Any]:
     }
     started = time.monotonic()
     r = subprocess.run(
-        [PY, "-m", "pytest", "-m", "stack", "-q", "-rf", "-p", "no:xdist", "-p", "no:cacheprovider", "bazaar"],
+        [PY, "-m", "pytest", "-m", "stack", "-q", "-rf", "-p", "no:xdist", "-p", "no:cacheprovider", "bazaar", "tests"],
         cwd=ROOT, env=env, capture_output=True, text=True,
     )  # fmt: skip
     lines = [line for line in r.stdout.splitlines() if line.strip()]
     return {
-        "command": "pytest -m stack bazaar (BAZAAR_STACK_URL/BAZAAR_STACK_APPS at this stack)",
+        "command": "pytest -m stack bazaar tests (BAZAAR_STACK_URL/BAZAAR_STACK_APPS at this stack)",
         "exit_status": r.returncode,
         "summary": lines[-1] if lines else r.stderr[-500:],
         "failed": [line for line in lines if line.startswith("FAILED ")],
