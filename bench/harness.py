@@ -297,6 +297,8 @@ class Etcd:
     port: int = 0
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bazaar-etcd-")))
     proc: subprocess.Popen[bytes] | None = None
+    max_txn_ops: int = 10_000  # bulk loads in a few requests (etcd's own default is 128)
+    max_request_bytes: int = 32 * 1024 * 1024
 
     @property
     def base(self) -> str:
@@ -314,8 +316,8 @@ class Etcd:
             f"--listen-peer-urls=http://127.0.0.1:{peer}",
             f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
             f"--initial-cluster=bench=http://127.0.0.1:{peer}",
-            "--max-txn-ops=10000",  # bulk loads in a few requests (a setup step, not measured)
-            "--max-request-bytes=33554432",
+            f"--max-txn-ops={self.max_txn_ops}",
+            f"--max-request-bytes={self.max_request_bytes}",
             "--quota-backend-bytes=8589934592",
             "--log-level=error",
         ]
