@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
-import unicodedata
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from bazaar.core.errors import PayloadTooLarge, ValidationFailed
 from bazaar.kvstore import conf
+
+#: Unicode's control characters (general category Cc) are exactly U+0000-U+001F and U+007F-U+009F; one regex
+#: search instead of a category lookup per character (an import validates a million keys).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+#: Built once: ``json.dumps`` with options builds a new encoder on every call.
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def clean_key(key: Any) -> str:
@@ -27,7 +33,7 @@ def clean_key(key: Any) -> str:
         key.encode("utf-8")
     except UnicodeEncodeError:
         raise ValidationFailed("A key must be valid UTF-8.", code="invalid_key")
-    if any(unicodedata.category(ch) == "Cc" for ch in key):
+    if _CONTROL.search(key):
         raise ValidationFailed("A key must not contain control characters.", code="invalid_key")
     return key
 
@@ -39,7 +45,7 @@ def encode_value(value: Any) -> str:
     what JSON cannot carry (NaN, infinities).
     """
     try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = _COMPACT.encode(value)
     except (ValueError, TypeError):
         raise ValidationFailed("The value must be JSON (no NaN or Infinity).", code="invalid_value")
     size = len(text.encode("utf-8"))
