@@ -16,6 +16,7 @@ from bazaar.core.errors import DomainError, ValidationFailed
 from bazaar.kvstore.cache import entry_scope
 from bazaar.kvstore.services.entries import (
     _CHANGE,
+    _E,
     _ENTRY_INSERT,
     _ON_CONFLICT,
     _T,
@@ -31,22 +32,46 @@ _STAGE_BATCH = 1000
 #: Up to this many keys an import names each one it changed (one pipeline after commit); a larger import drops
 #: the whole cache namespace instead (an epoch bump), as core.cache does for writes too large to name.
 NAMED_INVALIDATION_MAX = 10_000
+#: The fields a record may carry (an export's lines also carry version and expires_at, which are ignored).
+_FIELDS = frozenset({"key", "value", "ttl", "version", "expires_at"})
 
 # PostgreSQL: every staged record upserted, and its change row written, in one statement (the import is set-based
 # like the trading importer; row locks are taken in key order). Parameters: tenant, tenant (floor), now, now,
 # revision, now (revival), tenant, revision, now.
+_SELECT_STAGED = "".join(
+    [
+        f"SELECT %s, s.key, s.value_json, (SELECT version_floor + 1 FROM {_T} WHERE id = %s), %s, %s, ",  # noqa: S608
+        f"s.expires_at::timestamptz, %s FROM {_STAGE} s ORDER BY s.key\n",
+    ]
+)
 _WRITE_ALL = "".join(
     [
         "WITH e AS (",
         _ENTRY_INSERT,
-        f"SELECT %s, s.key, s.value_json, (SELECT version_floor + 1 FROM {_T} WHERE id = %s), %s, %s, ",  # noqa: S608
-        "s.expires_at::timestamptz, %s FROM kvstore_import_stage s ORDER BY s.key\n",
+        _SELECT_STAGED,
         _ON_CONFLICT,
         ' RETURNING "key", value, version) ',
         _CHANGE,
         "SELECT %s, %s, e.key, 'set', e.value, e.version, %s FROM e",
     ]
 )
+# The same write when no staged key has a row yet (a first load, a new tenant or prefix): a plain INSERT, without
+# ON CONFLICT's speculative insertion (a third of the statement's time at 1M keys). The unique index still
+# refuses a row that would appear meanwhile, which cannot happen: the caller holds the tenant row, which every
+# writer of the tenant locks first. Parameters: as _WRITE_ALL without the revival's now.
+_WRITE_NEW = "".join(
+    [
+        "WITH e AS (",
+        _ENTRY_INSERT,
+        _SELECT_STAGED,
+        ' RETURNING "key", value, version) ',
+        _CHANGE,
+        "SELECT %s, %s, e.key, 'set', e.value, e.version, %s FROM e",
+    ]
+)
+# Whether any staged key already has a row (live, expired or deleted) in the tenant.
+_ANY_EXISTING = f"""SELECT EXISTS (SELECT 1 FROM {_STAGE} s
+  JOIN {_E} e ON e.tenant_id = %s AND e."key" = s.key)"""  # noqa: S608
 
 
 class _Stage:
@@ -95,9 +120,12 @@ class _Stage:
         """(key, first line, second line) of the earliest repeated key, or None."""
         self.flush()
         self.cur.execute(f"CREATE INDEX {_STAGE}_key ON {_STAGE} (key, line)")
+        # One pass over the index: each line with the next line of the same key. The pair with the earliest
+        # second line is the first repeat (a self-join did the same in 4x the time at 1M records).
         self.cur.execute(
-            f"SELECT a.key, a.line, MIN(b.line) FROM {_STAGE} a JOIN {_STAGE} b "  # noqa: S608
-            "ON b.key = a.key AND b.line > a.line GROUP BY a.key, a.line ORDER BY MIN(b.line) LIMIT 1"
+            f"SELECT key, line, next_line FROM (SELECT key, line, "  # noqa: S608
+            f"lead(line) OVER (PARTITION BY key ORDER BY line) AS next_line FROM {_STAGE}) pairs "
+            "WHERE next_line IS NOT NULL ORDER BY next_line LIMIT 1"
         )
         row = self.cur.fetchone()
         return (str(row[0]), int(row[1]), int(row[2])) if row else None
@@ -125,7 +153,16 @@ class _Stage:
     def write_all(self, tenant_id: int, now: datetime, revision: int) -> None:
         """PostgreSQL: upsert every staged record and write its change row in one statement."""
         n = _db(now)
-        self.cur.execute(_WRITE_ALL, [tenant_id, tenant_id, n, n, revision, n, tenant_id, revision, n])
+        # The foreign-key checks of a million rows would run at COMMIT (Django's constraints are deferred), where
+        # the client deadline of an ordinary round trip cuts them (seen at 1M keys): checked here, inside the
+        # long statement instead. Same checks, same transaction.
+        self.cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        self.cur.execute(_ANY_EXISTING, [tenant_id])
+        row = self.cur.fetchone()
+        if row is not None and row[0]:
+            self.cur.execute(_WRITE_ALL, [tenant_id, tenant_id, n, n, revision, n, tenant_id, revision, n])
+        else:
+            self.cur.execute(_WRITE_NEW, [tenant_id, tenant_id, n, n, revision, tenant_id, revision, n])
 
     def staged_keys(self) -> list[str]:
         self.cur.execute(f"SELECT key FROM {_STAGE}")  # noqa: S608
@@ -168,9 +205,9 @@ def entries_import(
                         raise ValidationFailed(
                             'Each line must be an object with "key" and "value".', code="invalid_record"
                         )
-                    unknown = set(record) - {"key", "value", "ttl", "version", "expires_at"}
-                    if unknown:
-                        raise ValidationFailed(f"Unknown fields: {sorted(unknown)}.", code="invalid_record")
+                    if not record.keys() <= _FIELDS:
+                        unknown = sorted(set(record) - _FIELDS)
+                        raise ValidationFailed(f"Unknown fields: {unknown}.", code="invalid_record")
                     op = make_set(record["key"], record["value"], record.get("ttl"), None, now)
                 except DomainError as exc:
                     exc.details = {**(exc.details if isinstance(exc.details, dict) else {}), "line": line}

@@ -56,3 +56,55 @@ def test_a_large_import_in_key_order_with_a_late_duplicate_writes_nothing() -> N
         {"key": "n7", "line": 3001, "first_line": 8},
     )
     assert Entry.objects.filter(tenant=tenant).count() == 2500
+
+
+@pytest.mark.django_db
+def test_the_first_repeat_named_is_the_one_whose_second_line_comes_first() -> None:
+    from bazaar.kvstore.models import Entry, Tenant
+    from bazaar.kvstore.services import entries_import
+
+    tenant = Tenant.objects.create(slug="repeats")
+    # c repeats at lines 1, 5 and 6; d at lines 2 and 4: d's repeat (line 4) is met first.
+    keys = ["c", "d", "e", "d", "c", "c"]
+    with pytest.raises(ValidationFailed) as exc:
+        entries_import(tenant_id=tenant.pk, records=iter({"key": k, "value": 1} for k in keys))
+    assert (exc.value.code, exc.value.details) == ("duplicate_key", {"key": "d", "line": 4, "first_line": 2})
+    assert not Entry.objects.filter(tenant=tenant).exists()
+
+
+@pytest.mark.django_db
+def test_an_import_of_new_keys_and_one_over_existing_keys_write_the_same_rows() -> None:
+    """PostgreSQL writes an import whose keys are all new with a plain INSERT and one that meets existing keys
+    with the upsert; both give version floor + 1 to a new key and one change row per key, in key order."""
+    from bazaar.kvstore.models import Change, Entry, Tenant
+    from bazaar.kvstore.services import entries_import
+
+    tenant = Tenant.objects.create(slug="paths")
+    assert entries_import(tenant_id=tenant.pk, records=iter({"key": k, "value": k} for k in "bca")) == 3
+    assert entries_import(tenant_id=tenant.pk, records=iter({"key": k, "value": 2} for k in "dab")) == 3
+    entries = Entry.objects.filter(tenant=tenant).order_by("key")
+    assert [(e.key, e.value, e.version, e.mod_revision) for e in entries] == [
+        ("a", "2", 2, 2),
+        ("b", "2", 2, 2),
+        ("c", '"c"', 1, 1),
+        ("d", "2", 1, 2),
+    ]
+    changes = Change.objects.filter(tenant=tenant).order_by("revision", "id")
+    assert [(c.revision, c.key, c.version) for c in changes] == [
+        (1, "a", 1),
+        (1, "b", 1),
+        (1, "c", 1),
+        (2, "a", 2),
+        (2, "b", 2),
+        (2, "d", 1),
+    ]
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1f", "\x7f", "\x85", "\x9f"])
+def test_every_control_character_is_refused_in_a_key(char: str) -> None:
+    from bazaar.kvstore.services.validation import clean_key
+
+    assert clean_key("a\xa0b\u2028c") == "a\xa0b\u2028c"  # not category Cc
+    with pytest.raises(ValidationFailed) as exc:
+        clean_key(f"a{char}b")
+    assert exc.value.code == "invalid_key"
