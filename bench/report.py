@@ -41,6 +41,7 @@ ORDER = [
     "kvstore_get_hit",
     "kvstore_put_throughput",
     "kvstore_cas_contention",
+    "kvstore_import_vs_etcd",
     "edge_store_page",
 ]
 
@@ -160,6 +161,8 @@ def throughput(out: dict[str, Any]) -> tuple[float | None, str]:
     app = _app(out)
     if "first_import" in out:
         return out["first_import"]["wall_s"], "s import"
+    if "time_ratio_to_etcd" in out:
+        return out["bazaar"]["wall_s"], "s import"
     if "writes_per_s" in out:
         return out["writes_per_s"], "writes/s"
     if "exchanges_per_s" in out:
@@ -179,6 +182,8 @@ def value_cell(out: dict[str, Any]) -> str:
         first = out["first_import"]
         rows_per_s = first["rows"] / first["wall_s"] if first.get("wall_s") else 0
         return f"**{num(value, 1)} s** for {num(first['rows'])} rows ({num(rows_per_s)} rows/s)"
+    if "time_ratio_to_etcd" in out:
+        return _vs_etcd_cell(out)
     text = f"**{num(value, 1 if value < 100 else 0)}** {unit}"
     spread = out.get("spread") or _app(out).get("rps_spread")
     if isinstance(spread, list) and len(spread) == 2 and out.get("rounds", 1) > 1:
@@ -189,6 +194,20 @@ def value_cell(out: dict[str, Any]) -> str:
     if "exchanges_per_s" in out and "rps" in _app(out):
         text += f" ({num(_app(out)['rps'])} HTTP req/s)"
     return text
+
+
+def _vs_etcd_cell(out: dict[str, Any]) -> str:
+    """A load timed next to etcd's (kvstore_import_vs_etcd): both medians with their spread, and Bazaar's time over
+    etcd's taken round by round."""
+    mine, ref = out["bazaar"], out[out["reference"]]
+    low, high = out["time_ratio_spread"] or [None, None]
+    return (
+        f"**{num(mine['wall_s'], 1)} s** for {num(out['keys'])} keys (runs {num(mine['spread'][0], 1)}–"
+        f"{num(mine['spread'][1], 1)}, median of {out['rounds']}); etcd ({out['reference'].replace('_', ' ')}, "
+        f"{ref['clients']} client(s), txns of {num(out['etcd_max_txn_ops'])}) {num(ref['wall_s'], 1)} s "
+        f"(runs {num(ref['spread'][0], 1)}–{num(ref['spread'][1], 1)}); **{out['time_ratio_to_etcd']:.2f}× "
+        f"etcd's time** (rounds {low:.2f}–{high:.2f})"
+    )
 
 
 def target_of(r: Result) -> tuple[str, str]:
@@ -306,6 +325,16 @@ def checks_of(out: dict[str, Any]) -> list[tuple[str, bool | None]]:
             )
         )
     lines.extend(_import_checks(out))
+    check = out["bazaar"].get("database_check") if isinstance(out.get("bazaar"), dict) else None
+    if isinstance(check, dict) and "revisions" in check:
+        keys = out.get("keys")
+        lines.append(
+            (
+                f"last round's import: {num(check['entries'])} entries and {num(check['change_rows'])} change rows "
+                f"in {check['revisions']} revision (every round is checked the same way, and etcd's key count)",
+                check["entries"] == keys and check["change_rows"] == keys and check["revisions"] == 1,
+            )
+        )
     return lines
 
 

@@ -212,3 +212,37 @@ def test_scale_curves_table_per_size_with_reference_and_flatness(tmp_path: Path)
     assert "Noisy sitting: 100% of the CPUs busy." in section
     assert "\n**not met**.\n" in section
     assert "\nmet.\n" in section
+
+
+def test_report_row_of_a_load_timed_next_to_etcd(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    check = {"wall_s": 20.0, "entries": 1000, "change_rows": 1000, "revisions": 1}
+    _write(
+        results,
+        "kvstore_import_vs_etcd",
+        "KV import vs etcd",
+        {
+            "keys": 1000,
+            "bazaar": {"wall_s": 20.0, "spread": [19.0, 22.5], "database_check": check},
+            "etcd_batched": {"wall_s": 30.0, "spread": [29.0, 31.0], "clients": 1},
+            "etcd_concurrent": {"wall_s": 25.0, "spread": [24.0, 26.0], "clients": 4},
+            "etcd_max_txn_ops": 10000,
+            "reference": "etcd_concurrent",
+            "time_ratio_to_etcd": 0.8,
+            "time_ratio_spread": [0.75, 0.9],
+            "target": "≤ 1.0× etcd's load time",
+            "meets_target": True,
+            "rounds": 3,
+        },
+    )
+
+    report = build(results, tmp_path / "REPORT.md")
+
+    row = _row(report, "kvstore_import_vs_etcd")
+    assert row[2] == (
+        "**20.0 s** for 1,000 keys (runs 19.0–22.5, median of 3); etcd (etcd concurrent, 4 client(s), txns of "
+        "10,000) 25.0 s (runs 24.0–26.0); **0.80× etcd's time** (rounds 0.75–0.90)"
+    )
+    assert row[-2:] == ["≤ 1.0× etcd's load time", "✅"]
+    assert "- ✅ last round's import: 1,000 entries and 1,000 change rows in 1 revision" in report
