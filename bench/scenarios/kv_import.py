@@ -206,11 +206,12 @@ def _plot(n: int, sides: dict[str, dict[str, Any]], ratio: dict[str, Any], refer
         ax.barh(i, sides[name]["wall_s"], color=colors.get(name, "#777777"))
         ax.plot(sides[name]["wall_s_runs"], [i] * len(sides[name]["wall_s_runs"]), "k|", markersize=14)
         ax.text(sides[name]["wall_s"], i, f"  {sides[name]['wall_s']:.1f} s", va="center", fontsize=9)
-    ax.set_yticks(range(len(labels)), [name.replace("_", " ") for name in labels])
+    clients = {"etcd_batched": " (1 client)", "etcd_concurrent": f" ({ETCD_CLIENTS} clients)"}
+    ax.set_yticks(range(len(labels)), [name.replace("_", " ") + clients.get(name, "") for name in labels])
     ax.set_xlabel("seconds to load (median bar; every round's time as a tick)")
     ax.set_title(
-        f"KV import of {n:,} keys vs etcd, alternating rounds: Bazaar's time = {ratio['median']}× "
-        f"{reference.replace('_', ' ')}'s",
+        f"KV import of {n:,} keys vs etcd (txns of {ETCD_TXN_OPS:,} puts), alternating rounds\n"
+        f"Bazaar's time = {ratio['median']:.2f}× {reference.replace('_', ' ')}'s (paired, median of rounds)",
         fontsize=9,
     )
     ax.margins(x=0.2)
