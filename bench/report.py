@@ -160,6 +160,8 @@ def throughput(out: dict[str, Any]) -> tuple[float | None, str]:
     """The scenario's headline number and its unit (req/s unless the scenario counts something else)."""
     app = _app(out)
     if "first_import" in out:
+        if isinstance(out.get("import_s"), dict):
+            return out["import_s"]["median"], "s import"
         return out["first_import"]["wall_s"], "s import"
     if "time_ratio_to_etcd" in out:
         return out["bazaar"]["wall_s"], "s import"
@@ -181,7 +183,16 @@ def value_cell(out: dict[str, Any]) -> str:
     if "first_import" in out:
         first = out["first_import"]
         rows_per_s = first["rows"] / first["wall_s"] if first.get("wall_s") else 0
-        return f"**{num(value, 1)} s** for {num(first['rows'])} rows ({num(rows_per_s)} rows/s)"
+        text = f"**{num(value, 1)} s** for {num(first['rows'])} rows ({num(rows_per_s)} rows/s)"
+        if isinstance(out.get("import_s"), dict) and out.get("ratio_to_copy") is not None:
+            imp, ref = out["import_s"], out["copy_reference"]["wall_s"]
+            text = (
+                f"**{num(imp['median'], 1)} s** for {num(first['rows'])} rows (runs {num(imp['spread'][0], 1)}–"
+                f"{num(imp['spread'][1], 1)}, median of {out['rounds']}); COPY into a plain table "
+                f"{num(ref['median'], 1)} s: **{ratio(out['ratio_to_copy'], out.get('ratio_spread'), out['rounds'])} "
+                "COPY**"
+            )
+        return text
     if "time_ratio_to_etcd" in out:
         return _vs_etcd_cell(out)
     text = f"**{num(value, 1 if value < 100 else 0)}** {unit}"
@@ -227,6 +238,8 @@ def target_of(r: Result) -> tuple[str, str]:
         text = f"≤ {num(lim['max_seconds'])} s"
         if "max_peak_rss_mb" in lim:
             text += f", peak RSS < {num(lim['max_peak_rss_mb'])} MB"
+        if "max_ratio_to_copy" in lim:
+            text += f", ≤ {num(lim['max_ratio_to_copy'])}× COPY"
     elif isinstance(out.get("target"), str) and r.scenario not in ISSUE_TARGETS:
         text = out["target"]
     issue = ISSUE_TARGETS.get(r.scenario)

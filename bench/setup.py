@@ -150,13 +150,15 @@ def trading_purge_prefix(prefix: str) -> int:
     signals, so the cached trading surfaces are told through ``freshness.changed``."""
     from django.db import connection, transaction
 
-    from bazaar.core import freshness
+    from bazaar.core import db, freshness
     from bazaar.trading.models import Pokemon
     from bazaar.trading.services.common import check_public_id
 
     check_public_id(prefix, "prefix")
     args: list[int | str] = [len(prefix), prefix]
-    with transaction.atomic(), connection.cursor() as cur:
+    # A million deletes, and their COMMIT (a deferred foreign key check per deleted pokemon), outlive the client
+    # deadline of an ordinary round trip: no client deadline here, the server's bulk statement timeout.
+    with db.deadline(0), transaction.atomic(), db.long_statements(), connection.cursor() as cur:
         cur.execute(
             "UPDATE trading_tradeoffer SET state = 'invalid', reason = 'pokemon deleted', decided_at = CURRENT_TIMESTAMP "
             "WHERE state = 'open' AND id IN (SELECT offer_id FROM trading_offeritem WHERE pokemon_id IN "

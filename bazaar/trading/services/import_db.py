@@ -217,6 +217,25 @@ def _concurrent_change() -> Conflict:
     )
 
 
+def _owner_checks(cur: Any, when: str) -> None:
+    """``SET CONSTRAINTS <pokemon.owner's foreign key> IMMEDIATE`` (or back to ``DEFERRED``) for this transaction.
+
+    Immediate, the per-row owner checks of the write run at the end of its statement, under the import's bulk
+    statement timeout, instead of inside COMMIT, a round trip under the ordinary client deadline (about 4 s of
+    checks per million new rows here, against a 6 s deadline: a cut COMMIT leaves the caller not knowing whether
+    the import landed). The same checks and the same count (measured: no faster, no slower); the constraint itself
+    is untouched, and a violation surfaces at the statement as ``import_conflict``. Set back afterwards so the rest
+    of a caller's transaction keeps Django's deferred checks."""
+    names = _tables()
+    cur.execute(
+        "SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = %s::regclass "
+        "AND confrelid = %s::regclass",
+        [names["pokemon"], names["trainer"]],
+    )
+    for (name,) in cur.fetchall():
+        cur.execute(f"SET CONSTRAINTS {connection.ops.quote_name(name)} {when}")
+
+
 _HISTORY_OF_NEW = (
     "INSERT INTO {change} (pokemon_id, from_trainer_id, to_trainer_id, at, cause) "
     "SELECT id, NULL, owner_id, %s, 'import' FROM ins"
@@ -258,6 +277,8 @@ def _upsert(cur: Any, kind: str, staged: int, now: dt.datetime, timings: dict[st
         if pg:
             cur.execute("ANALYZE trading_import_stage_old")
     lap("old_owners_s")
+    if pg:
+        _owner_checks(cur, "IMMEDIATE")
     history = 0
     if existing:
         # Existing rows: one set-based UPDATE of the rows that differ from the file (an unchanged row is not
@@ -336,6 +357,8 @@ def _upsert(cur: Any, kind: str, staged: int, now: dt.datetime, timings: dict[st
             raise _concurrent_change()
         history += inserted
     lap("insert_s")
+    if pg:
+        _owner_checks(cur, "DEFERRED")
     if existing:
         # Open offers that include a pokemon whose owner just changed can never be accepted: close them now.
         cur.execute(

@@ -334,6 +334,34 @@ def test_import_process_killed_mid_import_leaves_nothing(phase: str, tmp_path: P
     assert OwnershipChange.objects.count() == 0
 
 
+@pytest.mark.postgres
+def test_owner_checks_run_in_the_write_and_stay_deferred_for_the_rest_of_the_transaction(world: Any) -> None:
+    """The import runs pokemon.owner's foreign key checks at its write statement (not in COMMIT) and sets the
+    constraint back: afterwards, in the same transaction, a row naming a missing owner is still checked only at
+    COMMIT, as Django's other writers expect; the constraint stays in the schema, valid and deferrable."""
+    from django.db import IntegrityError, connection, transaction
+
+    with transaction.atomic():
+        r = run("id,nickname,species,level,owner,dateOfOwnership\nfk1,A,Eevee,5,tr1,01-01-2024\n")
+        assert (r.created, r.history_rows) == (1, 1)
+        with connection.cursor() as cur:
+            # Deferred: the INSERT itself passes; the check fires when asked for (here, or at COMMIT).
+            cur.execute(
+                "INSERT INTO trading_pokemon (public_id, nickname, species, level, owner_id, date_of_ownership, "
+                "created_at, updated_at) VALUES ('fk2', 'B', 'Eevee', 5, -1, '2024-01-01', now(), now())"
+            )
+            with pytest.raises(IntegrityError), transaction.atomic():
+                cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            transaction.set_rollback(True)
+    assert not Pokemon.objects.filter(public_id__in=["fk1", "fk2"]).exists()
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT convalidated, condeferrable, condeferred FROM pg_constraint WHERE contype = 'f' "
+            "AND conrelid = 'trading_pokemon'::regclass AND confrelid = 'trading_trainer'::regclass"
+        )
+        assert cur.fetchall() == [(True, True, True)]
+
+
 def test_history_without_database_foreign_keys_stays_consistent(world: Any) -> None:
     """History rows have no database foreign keys: deletes through the ORM still cascade / set NULL, and the
     invariant check counts anything left dangling."""
