@@ -26,10 +26,11 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from bazaar.core import sql
+from bazaar.core import cache, sql
 from bazaar.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from bazaar.core.groupcommit import GroupCommit
 from bazaar.kvstore import conf
-from bazaar.kvstore.cache import invalidate_entry
+from bazaar.kvstore.cache import entry_scope, invalidate_entry
 from bazaar.kvstore.models import Change, Entry, Tenant
 from bazaar.kvstore.services.validation import clean_if_version, clean_key, encode_value, expiry
 
@@ -128,6 +129,82 @@ _PUT_ONE = "".join(
         "SELECT %s, e.mod_revision, %s, 'set', %s, e.version, %s FROM e RETURNING version, revision",
     ]
 )
+
+
+# PostgreSQL, a group of plain PUTs of one tenant (distinct keys), as the concurrent writers of this process hand
+# them to the group's leader: one revision bump by the group's size, every upsert and change row in one statement;
+# item ``pos`` (1-based) gets revision ``revision - size + pos``, as if the PUTs had committed one after another.
+# If the tenant row is gone ``t`` is empty and nothing is written (no rows returned).
+_PUT_GROUP = f"""WITH t AS (UPDATE {_T} SET revision = revision + %s WHERE id = %s RETURNING revision, version_floor),
+i AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::bigint[])
+      AS i(k, v, exp, at, pos)),
+e AS ({_ENTRY_INSERT}SELECT %s, i.k, i.v, t.version_floor + 1, i.at, i.at, i.exp, t.revision - %s + i.pos
+  FROM i CROSS JOIN t ORDER BY i.k
+ON CONFLICT (tenant_id, "key") DO UPDATE SET
+  value = excluded.value,
+  version = {_E}.version + 1,
+  created_at = CASE WHEN {_E}.expires_at IS NOT NULL AND {_E}.expires_at <= excluded.updated_at
+               THEN excluded.created_at ELSE {_E}.created_at END,
+  updated_at = excluded.updated_at,
+  expires_at = excluded.expires_at,
+  mod_revision = excluded.mod_revision
+RETURNING "key", version, mod_revision, value, updated_at)
+{_CHANGE}SELECT %s, e.mod_revision, e."key", 'set', e.value, e.version, e.updated_at FROM e
+RETURNING "key", version, revision"""  # noqa: S608
+
+
+@dataclass(frozen=True)
+class _Put:
+    tenant_id: int
+    op: SetOp
+    now: datetime
+
+
+def _puts_apply(items: Sequence[_Put]) -> list[tuple[int, int] | BaseException]:
+    """The leader's part of a group commit: every plain PUT of the group in one transaction (tenants in id order,
+    each tenant one statement), one after-commit invalidation for all their keys. Returns ``(version, revision)``
+    per item, or NotFound for an item whose tenant is gone."""
+    out: list[tuple[int, int] | BaseException] = []
+    written: dict[tuple[int, str], tuple[int, int]] = {}
+    by_tenant: dict[int, list[int]] = {}
+    for i, item in enumerate(items):
+        by_tenant.setdefault(item.tenant_id, []).append(i)
+    with transaction.atomic():
+        with sql.cursor() as cur:
+            for tenant_id in sorted(by_tenant):
+                idx = by_tenant[tenant_id]
+                size = len(idx)
+                cur.execute(
+                    _PUT_GROUP,
+                    [
+                        size,
+                        tenant_id,
+                        [items[i].op.key for i in idx],
+                        [items[i].op.value_json for i in idx],
+                        [_db(items[i].op.expires_at) for i in idx],
+                        [_db(items[i].now) for i in idx],
+                        list(range(1, size + 1)),
+                        tenant_id,
+                        size,
+                        tenant_id,
+                    ],
+                )
+                for key, version, revision in cur.fetchall():
+                    written[(tenant_id, str(key))] = (int(version), int(revision))
+        cache.invalidate(*(entry_scope(item.tenant_id, item.op.key) for item in items))
+    for item in items:
+        found = written.get((item.tenant_id, item.op.key))
+        out.append(found if found is not None else NotFound("No such tenant.", code="tenant_not_found"))
+    return out
+
+
+def _puts_join(group: Sequence[_Put], item: _Put) -> bool:
+    """A key appears once in a group (its version and revision follow from its position)."""
+    return all(g.tenant_id != item.tenant_id or g.op.key != item.op.key for g in group)
+
+
+#: This process's group commit of plain PUTs (PostgreSQL, autocommit): see bazaar.core.groupcommit.
+PUTS: GroupCommit[_Put, tuple[int, int]] = GroupCommit(_puts_apply, max_items=64, joins=_puts_join)
 
 
 def revision_bump(tenant_id: int) -> int:
@@ -287,9 +364,13 @@ def entry_set(
     now = timezone.now()
     op = make_set(key, value, ttl, if_version, now)
     if op.if_version is None and connection.vendor == "postgresql":
-        # One statement is its own transaction in autocommit: no BEGIN/COMMIT round trips on the hot write path.
-        # Inside a caller's transaction it joins that one, and the invalidation waits for its commit.
-        version, revision = _put_plain(tenant_id, op, now)
+        if connection.in_atomic_block:
+            # Inside a caller's transaction: one statement joins that one, the invalidation waits for its commit.
+            version, revision = _put_plain(tenant_id, op, now)
+        else:
+            # Autocommit: a group commit with the PUTs other threads of this process are making right now (alone,
+            # a group of one); answered after the group's commit.
+            version, revision = PUTS.submit(_Put(tenant_id, op, now))
     else:
         with transaction.atomic():  # a refused CAS rolls the revision bump back
             revision = revision_bump(tenant_id)
