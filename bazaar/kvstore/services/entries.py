@@ -16,6 +16,7 @@ and the write in one transaction, so a refusal rolls the bump back and revisions
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -161,37 +162,43 @@ class _Put:
 
 
 def _puts_apply(items: Sequence[_Put]) -> list[tuple[int, int] | BaseException]:
-    """The leader's part of a group commit: every plain PUT of the group in one transaction (tenants in id order,
-    each tenant one statement), one after-commit invalidation for all their keys. Returns ``(version, revision)``
-    per item, or NotFound for an item whose tenant is gone."""
-    out: list[tuple[int, int] | BaseException] = []
+    """The leader's part of a group commit: every plain PUT of the group committed at once, one after-commit
+    invalidation for all their keys. One tenant (the usual group) is one statement, its own transaction in
+    autocommit (no BEGIN/COMMIT round trips); several tenants are one transaction, a statement per tenant in id
+    order. Returns ``(version, revision)`` per item, or NotFound for an item whose tenant is gone."""
+    if len(items) == 1:  # a group of one (no other writer meanwhile): the scalar statement, cheaper to bind
+        try:
+            return [_put_plain(items[0].tenant_id, items[0].op, items[0].now)]
+        except NotFound as exc:
+            return [exc]
     written: dict[tuple[int, str], tuple[int, int]] = {}
-    by_tenant: dict[int, list[int]] = {}
-    for i, item in enumerate(items):
-        by_tenant.setdefault(item.tenant_id, []).append(i)
-    with transaction.atomic():
-        with sql.cursor() as cur:
-            for tenant_id in sorted(by_tenant):
-                idx = by_tenant[tenant_id]
-                size = len(idx)
-                cur.execute(
-                    _PUT_GROUP,
-                    [
-                        size,
-                        tenant_id,
-                        [items[i].op.key for i in idx],
-                        [items[i].op.value_json for i in idx],
-                        [_db(items[i].op.expires_at) for i in idx],
-                        [_db(items[i].now) for i in idx],
-                        list(range(1, size + 1)),
-                        tenant_id,
-                        size,
-                        tenant_id,
-                    ],
-                )
-                for key, version, revision in cur.fetchall():
-                    written[(tenant_id, str(key))] = (int(version), int(revision))
-        cache.invalidate(*(entry_scope(item.tenant_id, item.op.key) for item in items))
+    by_tenant: dict[int, list[_Put]] = {}
+    for item in items:
+        by_tenant.setdefault(item.tenant_id, []).append(item)
+    scopes = [entry_scope(item.tenant_id, item.op.key) for item in items]
+    with transaction.atomic() if len(by_tenant) > 1 else contextlib.nullcontext(), sql.cursor() as cur:
+        for tenant_id in sorted(by_tenant):
+            puts = by_tenant[tenant_id]
+            size = len(puts)
+            cur.execute(
+                _PUT_GROUP,
+                [
+                    size,
+                    tenant_id,
+                    [p.op.key for p in puts],
+                    [p.op.value_json for p in puts],
+                    [_db(p.op.expires_at) for p in puts],
+                    [_db(p.now) for p in puts],
+                    list(range(1, size + 1)),
+                    tenant_id,
+                    size,
+                    tenant_id,
+                ],
+            )
+            for key, version, revision in cur.fetchall():
+                written[(tenant_id, str(key))] = (int(version), int(revision))
+        cache.invalidate(*scopes)  # after the commit (at once for the autocommitted statement)
+    out: list[tuple[int, int] | BaseException] = []
     for item in items:
         found = written.get((item.tenant_id, item.op.key))
         out.append(found if found is not None else NotFound("No such tenant.", code="tenant_not_found"))
