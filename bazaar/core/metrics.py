@@ -29,6 +29,12 @@ CACHE_EVENTS = Counter(
     "core.cache events: hit, miss, build, wait, invalidation, fail_open",
     ["event", "app"],
 )
+GROUP_COMMITS = Counter(
+    "bazaar_group_commits_total", "Transactions of a core.groupcommit group commit (one per group)", ["name"]
+)
+GROUP_COMMIT_ITEMS = Counter(
+    "bazaar_group_commit_items_total", "Writes committed by a core.groupcommit group commit", ["name"]
+)
 TASKS = Counter("bazaar_tasks_total", "Celery tasks by name and outcome", ["task", "outcome"])
 
 

@@ -34,7 +34,7 @@ def test_writers_arriving_during_a_group_form_the_next_group_and_each_gets_its_o
             assert release.wait(10)
         return [i * 10 for i in items]
 
-    gc: GroupCommit[int, int] = GroupCommit(apply)
+    gc: GroupCommit[int, int] = GroupCommit(apply, name="test")
     results: dict[int, int] = {}
     lock = threading.Lock()
 
@@ -75,7 +75,7 @@ def test_a_failed_group_raises_in_each_of_its_callers_only() -> None:
             raise Boom("database gone")
         return list(items)
 
-    gc: GroupCommit[int, int] = GroupCommit(apply)
+    gc: GroupCommit[int, int] = GroupCommit(apply, name="test")
     outcomes: dict[int, object] = {}
 
     def call(i: int) -> None:
@@ -112,7 +112,9 @@ def test_a_group_ends_at_the_first_item_that_may_not_join_and_results_can_be_per
             assert release.wait(10)
         return [Boom(i) if i == "bad" else i.upper() for i in items]
 
-    gc: GroupCommit[str, str] = GroupCommit(apply, joins=lambda group, item: item not in group, max_items=3)
+    gc: GroupCommit[str, str] = GroupCommit(
+        apply, name="test", joins=lambda group, item: item not in group, max_items=3
+    )
     outcomes: dict[int, object] = {}
 
     def call(i: int, item: str) -> None:
@@ -142,12 +144,12 @@ def test_a_group_ends_at_the_first_item_that_may_not_join_and_results_can_be_per
 
 
 def test_a_lone_caller_is_applied_at_once() -> None:
-    gc: GroupCommit[int, int] = GroupCommit(lambda items: [i + 1 for i in items])
+    gc: GroupCommit[int, int] = GroupCommit(lambda items: [i + 1 for i in items], name="test")
     assert [gc.submit(i) for i in range(3)] == [1, 2, 3]
     assert (gc.groups, gc.items) == (3, 3)
 
 
 def test_apply_returning_the_wrong_count_is_an_error_for_the_group() -> None:
-    gc: GroupCommit[int, int] = GroupCommit(lambda items: [])
+    gc: GroupCommit[int, int] = GroupCommit(lambda items: [], name="test")
     with pytest.raises(RuntimeError):
         gc.submit(1)

@@ -211,7 +211,9 @@ def _puts_join(group: Sequence[_Put], item: _Put) -> bool:
 
 
 #: This process's group commit of plain PUTs (PostgreSQL, autocommit): see bazaar.core.groupcommit.
-PUTS: GroupCommit[_Put, tuple[int, int]] = GroupCommit(_puts_apply, max_items=64, joins=_puts_join)
+PUTS: GroupCommit[_Put, tuple[int, int]] = GroupCommit(
+    _puts_apply, name="kv_put", max_items=64, joins=_puts_join
+)
 
 
 def revision_bump(tenant_id: int) -> int:
