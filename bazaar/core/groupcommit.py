@@ -11,6 +11,14 @@ was being written (a lone writer is applied at once, as before).
 Leader/follower, no extra thread: the first caller finding no leader becomes one; callers arriving while it writes
 queue; when it is done it wakes its group and hands leadership to the first queued caller, whose group is
 everything queued behind it (up to ``max_items``, and only items ``joins`` accepts: e.g. not the same key twice).
+
+Gathering: the callers of a finished group are about to come back with their next writes (a server's threads
+serve one request after another), but they are not queued yet when the next leader takes its group, so with N
+threads the groups alternate between one and N-1. With ``gather`` > 0 a new leader whose queue is shorter than
+the callers in flight a moment ago (the queue when the last group finished plus that group) waits for them, at
+most ``gather`` times as long as the last group's apply took (and never more than ``max_wait`` seconds). A lone
+caller never waits: with nobody else in flight the expected group is itself. This is PostgreSQL's
+``commit_delay`` with the wait bounded by the commit it amortizes instead of a fixed number.
 A failure of the group's transaction (a database error) is raised in every caller of that group: nothing of it
 was committed, so each may retry alone.
 """
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -55,11 +64,20 @@ class GroupCommit(Generic[T, R]):
         name: str,
         max_items: int = 64,
         joins: Callable[[Sequence[T], T], bool] | None = None,
+        gather: float = 0.0,
+        max_wait: float = 0.002,
     ) -> None:
         self._apply = apply
         self._max = max(1, max_items)
         self._joins = joins
+        self._gather = gather
+        self._max_wait = max_wait
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
+        self._expected = 1  # callers in flight when the last group finished (its own and those queued)
+        self._last_apply = 0.0  # seconds the last group's apply took
+        #: leaders that waited for callers to come back (tests, design notes)
+        self.gathers = 0
         self._queue: list[_Slot[T, R]] = []
         self._leading = False
         #: groups applied and items in them (also exported as metrics: the mean group size is their ratio).
@@ -77,6 +95,8 @@ class GroupCommit(Generic[T, R]):
         slot: _Slot[T, R] = _Slot(item)
         with self._lock:
             self._queue.append(slot)
+            if self._gather:
+                self._arrived.notify()
             if not self._leading:  # invariant: no leader means an empty queue, so this slot is its head
                 self._leading = slot.lead = True
         while not slot.done:
@@ -102,9 +122,25 @@ class GroupCommit(Generic[T, R]):
         del self._queue[: len(group)]
         return group
 
+    def _gather_callers(self) -> None:
+        """Wait (briefly, see the module) for the callers of the last group to queue again. Caller holds the lock."""
+        if not self._gather or len(self._queue) >= self._expected:
+            return
+        wait = min(self._max_wait, self._gather * self._last_apply)
+        if wait <= 0:
+            return
+        self.gathers += 1
+        end = time.monotonic() + wait
+        while len(self._queue) < self._expected:
+            left = end - time.monotonic()
+            if left <= 0 or not self._arrived.wait(left):
+                return
+
     def _lead(self) -> None:
         with self._lock:
+            self._gather_callers()
             group = self._take()
+        started = time.monotonic()
         try:
             outcomes: Sequence[R | BaseException] = self._apply([s.item for s in group])
             if len(outcomes) != len(group):
@@ -117,12 +153,14 @@ class GroupCommit(Generic[T, R]):
             else:
                 slot.result = outcome
             slot.done = True
+        self._last_apply = time.monotonic() - started
         self.groups += 1
         self.items += len(group)
         self._groups_metric.inc()
         self._items_metric.inc(len(group))
         with self._lock:
             successor = self._queue[0] if self._queue else None
+            self._expected = min(self._max, len(self._queue) + len(group))
             if successor is None:
                 self._leading = False
             else:

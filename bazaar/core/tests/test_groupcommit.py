@@ -4,6 +4,7 @@ own result only after its group's apply returned; a failure reaches every caller
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 
 import pytest
@@ -153,3 +154,103 @@ def test_apply_returning_the_wrong_count_is_an_error_for_the_group() -> None:
     gc: GroupCommit[int, int] = GroupCommit(lambda items: [], name="test")
     with pytest.raises(RuntimeError):
         gc.submit(1)
+
+
+def _gathering_world(
+    gather: float, max_wait: float
+) -> tuple[GroupCommit[int, int], list[list[int]], threading.Event, threading.Event]:
+    """A GroupCommit whose first group (one item) is held until released, so the test decides who queues."""
+    first_running = threading.Event()
+    release = threading.Event()
+    groups: list[list[int]] = []
+
+    def apply(items: Sequence[int]) -> list[int | BaseException]:
+        groups.append(list(items))
+        if len(groups) == 1:
+            first_running.set()
+            assert release.wait(10)
+        return list(items)
+
+    gc: GroupCommit[int, int] = GroupCommit(apply, name="test", gather=gather, max_wait=max_wait)
+    return gc, groups, first_running, release
+
+
+def test_a_new_leader_waits_for_the_writers_of_the_last_group_to_come_back() -> None:
+    # Group 1 = [100]; 1 and 2 queue behind it. When it finishes, three callers were in flight (100 and the two
+    # queued), so the next leader (1) waits for a third; 100 comes back with its next write (101) and joins.
+    gc, groups, first_running, release = _gathering_world(gather=1.0, max_wait=5.0)
+
+    def writer() -> None:
+        gc.submit(100)
+        while gc.gathers < 1:  # the next leader is waiting (its window: the ~0.2 s the first group took)
+            pass
+        gc.submit(101)  # the "next request" of the thread whose write was just answered
+
+    lead = threading.Thread(target=writer)
+    lead.start()
+    assert first_running.wait(10)
+    followers = _start(lambda i: gc.submit(i + 1), 2)
+    while gc.waiting() < 2:
+        pass
+    time.sleep(0.2)  # the first group's commit takes 0.2 s: the gathering window of the next leader
+    release.set()
+    for t in [lead, *followers]:
+        t.join(10)
+    assert groups[0] == [100]
+    assert sorted(groups[1]) == [1, 2, 101]
+    assert len(groups) == 2
+    assert gc.gathers == 1
+
+
+def test_without_gathering_the_returning_writer_makes_a_group_of_its_own() -> None:
+    # The control: the same sequence with gather=0 splits 101 off (the alternation gathering removes).
+    gc, groups, first_running, release = _gathering_world(gather=0.0, max_wait=5.0)
+
+    def writer() -> None:
+        gc.submit(100)
+        while len(groups) < 2:  # let the queued pair start its group first, deterministically
+            pass
+        gc.submit(101)
+
+    lead = threading.Thread(target=writer)
+    lead.start()
+    assert first_running.wait(10)
+    followers = _start(lambda i: gc.submit(i + 1), 2)
+    while gc.waiting() < 2:
+        pass
+    release.set()
+    for t in [lead, *followers]:
+        t.join(10)
+    assert groups == [[100], [1, 2], [101]]
+    assert gc.gathers == 0
+
+
+def test_the_gathering_wait_is_bounded_by_the_last_commit() -> None:
+    # Nobody comes back: the leader waits at most gather x the last apply (here capped by max_wait) and goes on.
+    gc, groups, first_running, release = _gathering_world(gather=1.0, max_wait=0.05)
+    lead = threading.Thread(target=gc.submit, args=(100,))
+    lead.start()
+    assert first_running.wait(10)
+    followers = _start(lambda i: gc.submit(i + 1), 2)
+    while gc.waiting() < 2:
+        pass
+    release.set()
+    for t in [lead, *followers]:
+        t.join(10)
+    assert not any(t.is_alive() for t in [lead, *followers])
+    assert groups == [[100], [1, 2]]
+    assert gc.gathers == 1
+
+
+def test_a_lone_writer_never_waits() -> None:
+    groups: list[list[int]] = []
+
+    def apply(items: Sequence[int]) -> list[int | BaseException]:
+        groups.append(list(items))
+        return list(items)
+
+    gc: GroupCommit[int, int] = GroupCommit(apply, name="test", gather=1.0, max_wait=5.0)
+    for i in range(20):
+        assert gc.submit(i) == i
+    assert groups == [[i] for i in range(20)]
+    assert gc.gathers == 0

@@ -211,8 +211,11 @@ def _puts_join(group: Sequence[_Put], item: _Put) -> bool:
 
 
 #: This process's group commit of plain PUTs (PostgreSQL, autocommit): see bazaar.core.groupcommit.
+#: A new leader waits for the writers of the last group to come back, at most as long as that group's commit took
+#: (``gather``; measured with bench/capacity.py's CPU accounting, 2 workers x 4 threads, 16 clients: groups of
+#: 2.0 -> 3.9 writes, app CPU per PUT -20 to -30 %, PostgreSQL's -30 to -40 %; docs/design-notes.md).
 PUTS: GroupCommit[_Put, tuple[int, int]] = GroupCommit(
-    _puts_apply, name="kv_put", max_items=64, joins=_puts_join
+    _puts_apply, name="kv_put", max_items=64, joins=_puts_join, gather=1.0
 )
 
 
