@@ -54,8 +54,8 @@ def main() -> None:
     env = bench_env({"MAX_UPLOAD_BYTES": str((args.mb + 10) * 1024 * 1024)})
     manage("migrate", "--noinput", "-v", "0", env=env)
     slug = f"mem-{uuid.uuid4().hex[:8]}"
-    manage("kv", "tenants", "create", slug, env=env)
-    key = manage("kv", "keys", "create", "--tenant", slug, env=env).strip().split()[-1]
+    manage("kvadmin", "tenants", "create", slug, env=env)
+    key = manage("kvadmin", "keys", "create", "--tenant", slug, env=env).strip().split()[-1]
 
     line_bytes = len(next(_lines(1, args.value_bytes)))
     count = args.mb * 1024 * 1024 // line_bytes
