@@ -6,7 +6,7 @@ Absolute numbers on this shared VM move 2x between sittings with the host's load
 a before/after claim is only worth a run where both sides alternate within minutes. The base revision is checked
 out into a temporary git worktree and run with the same virtualenv (``PYTHONPATH`` points at it, so its servers
 import its code); the current working tree is the other side. Each side runs ``bench/run.py --only PATTERNS``
-``--rounds`` times, base first. Writes bench/results/ab/<name>.json (every run's numbers and CPU probe, medians,
+``--rounds`` times, in ABBA order (base first in odd rounds, head first in even ones). Writes bench/results/ab/<name>.json (every run's numbers and CPU probe, medians,
 ratios) and a plot beside it. Loads go to 127.0.0.1 only and stop by themselves, as in bench/run.py.
 """
 
@@ -124,7 +124,10 @@ def main() -> None:
     runs: dict[str, list[dict[str, Any]]] = {"base": [], "head": []}
     try:
         for n in range(args.rounds):
-            for side, root in (("base", worktree), ("head", ROOT)):
+            # ABBA: the order flips every round, so a host getting busier (or quieter) during the sitting does not
+            # favour the side that always runs first.
+            order = (("base", worktree), ("head", ROOT))
+            for side, root in order if n % 2 == 0 else order[::-1]:
                 print(f"== round {n + 1}: {side} ({base_rev if side == 'base' else head_rev})", flush=True)
                 result = _run_side(root, args.only, side == "base", args.duration)
                 runs[side].append({"at": time.strftime("%H:%M:%S"), "scenarios": result})
@@ -149,6 +152,7 @@ def main() -> None:
         if not olds or not news:
             continue
         b, h = statistics.median(olds), statistics.median(news)
+        paired = [round(hr / br, 3) for br, hr in zip(olds, news, strict=False) if br]
         rows.append(
             {
                 "scenario": scenario,
@@ -158,6 +162,9 @@ def main() -> None:
                 "base_median": b,
                 "head_median": h,
                 "ratio": round(h / b, 3) if b else None,
+                # Round by round (the two sides ran minutes apart): the median of these is the paired figure.
+                "round_ratios": paired,
+                "paired_ratio": statistics.median(paired) if paired else None,
             }
         )
     OUT.mkdir(parents=True, exist_ok=True)
@@ -178,7 +185,7 @@ def main() -> None:
     _figure(name, rows, base_rev, head_rev)
     for row in rows:
         print(
-            f"{row['scenario']:32} {row['base_median']:>10,.1f} -> {row['head_median']:>10,.1f}  ({row['ratio']}x)"
+            f"{row['scenario']:32} {row['base_median']:>10,.1f} -> {row['head_median']:>10,.1f}  ({row['ratio']}x, paired {row['paired_ratio']}x)"
         )
     print(f"wrote {OUT / (name + '.json')} and .png")
 
