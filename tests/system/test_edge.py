@@ -7,6 +7,7 @@ and speed the test controls (skipped where nginx or the module is missing).
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import shutil
 import socket
@@ -15,7 +16,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -270,8 +271,9 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, str
         return e.code, e.read().decode(), e.headers.get("X-Cache-Status", "")
 
 
-@pytest.fixture
-def nginx_edge(settings: Any) -> Iterator[tuple[str, Upstream]]:
+@contextlib.contextmanager
+def _nginx_edge(settings: Any, edit: Callable[[str], str] = str) -> Iterator[tuple[str, Upstream]]:
+    """A real nginx from the stack's rendering (``edit`` may change the text first) before an ``Upstream``."""
     stack = stack_module()
     if not shutil.which("nginx") or not stack.PURGE_MODULE.exists():
         pytest.skip("needs nginx and libnginx-mod-http-cache-purge")
@@ -283,7 +285,7 @@ def nginx_edge(settings: Any) -> Iterator[tuple[str, Upstream]]:
     conf = stack.nginx_conf(
         state, port=port, purge_port=purge_port, app_ports=[upstream.port], worker_processes="1"
     )
-    (state / "nginx.conf").write_text(conf)
+    (state / "nginx.conf").write_text(edit(conf))
     subprocess.run(["nginx", "-c", str(state / "nginx.conf"), "-p", str(state)], check=True)
     settings.EDGE_PURGE_URL = f"http://127.0.0.1:{purge_port}"
     settings.EDGE_PURGE_TIMEOUT = 0.5
@@ -299,6 +301,12 @@ def nginx_edge(settings: Any) -> Iterator[tuple[str, Upstream]]:
         upstream.server.shutdown()
         upstream.server.server_close()
         shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture
+def nginx_edge(settings: Any) -> Iterator[tuple[str, Upstream]]:
+    with _nginx_edge(settings) as edge_and_upstream:
+        yield edge_and_upstream
 
 
 def test_nginx_caches_anonymous_pages_and_a_purge_drops_them(nginx_edge: tuple[str, Upstream]) -> None:
@@ -379,3 +387,39 @@ def test_slow_fills_are_not_stored(nginx_edge: tuple[str, Upstream]) -> None:
     upstream.delay = 0.0
     assert _get(base + "/trading/")[2] == "MISS"
     assert _get(base + "/trading/")[2] == "HIT"
+
+
+def _held_open_then_committed(base: str, upstream: Upstream, slug: str) -> list[tuple[int, str, str]]:
+    """Serve ``/s/<slug>/`` from the edge (the HIT leaves the cache file open in the worker's open_file_cache),
+    commit v2 through ``edge.on_bump`` (purge + settle), then read it twice."""
+    page = f"{base}/s/{slug}/"
+    upstream.version, upstream.delay = "v1", 0.0
+    assert _get(page) == (200, "v1", "MISS")
+    assert _get(page) == (200, "v1", "HIT")
+    upstream.version = "v2"  # the write commits
+    edge.on_bump(store_scope(slug))
+    return [_get(page), _get(page)]
+
+
+def test_a_page_held_open_is_never_served_after_its_purge(nginx_edge: tuple[str, Upstream]) -> None:
+    """The edge location keeps HIT files open (open_file_cache, validity 0). Right after nginx starts its cache is
+    "cold" (the cache loader has not run): a page whose node the settle step freed is looked up on disk by name,
+    without the inode nginx remembers after a fill; the open descriptor of the purged file must not be used."""
+    base, upstream = nginx_edge
+    for n in range(3):
+        first, second = _held_open_then_committed(base, upstream, f"held-{n}")
+        assert first[:2] == (200, "v2")
+        assert second[:2] == (200, "v2")
+
+
+def test_open_file_cache_validity_would_serve_a_purged_page(settings: Any) -> None:
+    """The control for the test above: with a validity (60 s) a cold cache serves the purged page from the
+    descriptor it kept open."""
+
+    def with_validity(conf: str) -> str:
+        assert "open_file_cache_valid 0s;" in conf
+        return conf.replace("open_file_cache_valid 0s;", "open_file_cache_valid 60s;")
+
+    with _nginx_edge(settings, with_validity) as (base, upstream):
+        first, _ = _held_open_then_committed(base, upstream, "held-control")
+        assert first[:2] == (200, "v1")  # stale after the commit
