@@ -164,7 +164,7 @@ def main() -> None:
                 "ratio": round(h / b, 3) if b else None,
                 # Round by round (the two sides ran minutes apart): the median of these is the paired figure.
                 "round_ratios": paired,
-                "paired_ratio": statistics.median(paired) if paired else None,
+                "paired_ratio": round(statistics.median(paired), 3) if paired else None,
             }
         )
     OUT.mkdir(parents=True, exist_ok=True)
