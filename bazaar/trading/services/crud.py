@@ -195,7 +195,8 @@ def pokemon_update(*, public_id: str, changes: dict[str, Any], actor: Any = None
 
     def run() -> Pokemon:
         with transaction.atomic():
-            pokemon = Pokemon.objects.select_for_update().filter(public_id=public_id).first()
+            # NO KEY, as a trade locks it: an owner change updates no key column (bazaar.trading.services.trades).
+            pokemon = Pokemon.objects.select_for_update(no_key=True).filter(public_id=public_id).first()
             if pokemon is None:
                 raise NotFound(f"No pokemon {public_id!r}.", code="pokemon_not_found")
             for name in ("nickname", "species"):

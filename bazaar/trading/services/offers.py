@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from bazaar.core.errors import Conflict, PermissionDenied, ValidationFailed
 from bazaar.trading.models import OfferState, TradeOffer
-from bazaar.trading.services.common import may_act_for
+from bazaar.trading.services.common import may_act_for, with_retry
 from bazaar.trading.services.trades import _close, _locked_open_offer, _not_open, offer_create
 
 MESSAGE_MAX = 500
@@ -49,14 +49,19 @@ def offer_propose(
             code="invalid_expiry",
             details={"min": low, "max": high},
         )
-    with transaction.atomic():
-        offer = offer_create(proposer=proposer, receiver=receiver, give=give, ask=ask, actor=actor)
-        fields: dict[str, Any] = {"message": message, "counter_to": counter_to}
-        if expires_in_days is not None:
-            fields["expires_at"] = offer.created_at + dt.timedelta(days=expires_in_days)
-        TradeOffer.objects.filter(pk=offer.pk).update(**fields)
-        offer.refresh_from_db()
-    return offer
+
+    def run() -> TradeOffer:
+        with transaction.atomic():
+            offer = offer_create(proposer=proposer, receiver=receiver, give=give, ask=ask, actor=actor)
+            fields: dict[str, Any] = {"message": message, "counter_to": counter_to}
+            if expires_in_days is not None:
+                fields["expires_at"] = offer.created_at + dt.timedelta(days=expires_in_days)
+            TradeOffer.objects.filter(pk=offer.pk).update(**fields)
+            offer.refresh_from_db()
+        return offer
+
+    # The items' foreign-key checks run at this COMMIT: the trades' backstop (bazaar.trading.services.trades).
+    return with_retry(run)
 
 
 def offer_counter(

@@ -1,11 +1,15 @@
 """Ownership changes between trainers: the direct exchange and trade offers.
 
-Every change of hands goes through :func:`_swap`: pokemon rows are locked with ``SELECT ... FOR UPDATE`` in
+Every change of hands goes through :func:`_swap`: pokemon rows are locked with ``SELECT ... FOR NO KEY UPDATE`` in
 primary-key order (so two overlapping trades never wait on each other in a cycle), every pokemon is checked to be
 still owned by the side giving it, owners move, the date of ownership resets and one history row per pokemon is
 written, all in one transaction. Offers are locked after their pokemon, never before (an owner change locks the
-pokemon, then invalidates its offers). A deadlock the database reports anyway is retried once, then answered 409
-``conflict_retry``.
+pokemon, then invalidates its offers). ``NO KEY``: an owner change updates no key column, and the weaker lock does
+not conflict with the ``FOR KEY SHARE`` that PostgreSQL's foreign-key checks take on a pokemon when an offer item or
+a history row naming it is inserted. With ``FOR UPDATE`` a new offer's checks (run at its COMMIT, in the offer's
+order, not by pk) could hold one pokemon while a trade held another in pk order and each waited for the other: a
+deadlock reported to the offer (CI caught it in ``test_overlapping_trades_keep_invariants``). A deadlock the
+database reports anyway is retried once, then answered 409 ``conflict_retry``.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ def _swap(
 ) -> list[dict[str, Any]]:
     """Lock, verify, move. Returns the problems (nothing moved then) or [] after moving everything."""
     ids = [*a_gives, *b_gives]
-    rows = list(Pokemon.objects.select_for_update().filter(public_id__in=ids).order_by("pk"))
+    rows = list(Pokemon.objects.select_for_update(no_key=True).filter(public_id__in=ids).order_by("pk"))
     by_id = {p.public_id: p for p in rows}
     problems: list[dict[str, Any]] = []
     for giver, wanted in ((a, a_gives), (b, b_gives)):
@@ -141,23 +145,29 @@ def offer_create(
     if problems:
         raise Conflict("The offer is not possible.", code="exchange_invalid", details={"problems": problems})
     now = timezone.now()
-    with transaction.atomic():
-        offer = TradeOffer.objects.create(
-            proposer=a,
-            receiver=b,
-            created_at=now,
-            expires_at=now + dt.timedelta(seconds=conf.offer_ttl_seconds()),
-        )
-        OfferItem.objects.bulk_create(
-            [OfferItem(offer=offer, pokemon=found[p], side=OfferItem.Side.GIVE) for p in give]
-            + [OfferItem(offer=offer, pokemon=found[p], side=OfferItem.Side.ASK) for p in ask]
-        )
-    return offer
+
+    def run() -> TradeOffer:
+        with transaction.atomic():
+            offer = TradeOffer.objects.create(
+                proposer=a,
+                receiver=b,
+                created_at=now,
+                expires_at=now + dt.timedelta(seconds=conf.offer_ttl_seconds()),
+            )
+            OfferItem.objects.bulk_create(
+                [OfferItem(offer=offer, pokemon=found[p], side=OfferItem.Side.GIVE) for p in give]
+                + [OfferItem(offer=offer, pokemon=found[p], side=OfferItem.Side.ASK) for p in ask]
+            )
+        return offer
+
+    # The items' foreign-key checks take FOR KEY SHARE on their pokemon at COMMIT; a staff delete (FOR UPDATE)
+    # can still meet them in a cycle: the same backstop as the trades, a retry and then 409 conflict_retry.
+    return with_retry(run)
 
 
 def _lock_pokemon(pks: Any) -> None:
     list(
-        Pokemon.objects.select_for_update()
+        Pokemon.objects.select_for_update(no_key=True)
         .filter(pk__in=list(pks))
         .order_by("pk")
         .values_list("pk", flat=True)

@@ -86,3 +86,65 @@ def test_overlapping_trades_keep_invariants() -> None:
     assert report["violations"] == 0, report
     moves = OwnershipChange.objects.exclude(cause="create").count()
     assert moves >= outcomes["exchange_ok"] + outcomes["offer_ok"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_new_offer_does_not_wait_for_a_trade_holding_its_pokemon() -> None:
+    # The deadlock CI caught: an offer's items check their pokemon (FOR KEY SHARE) at COMMIT, in the offer's
+    # order, while a trade holds pokemon in pk order. A trade's lock is FOR NO KEY UPDATE, which those checks do
+    # not wait for, so there is no cycle: the offer commits while the trade still holds the very pokemon it names.
+    from django.db import transaction
+
+    from bazaar.trading.services.trades import _lock_pokemon
+
+    for t in ("o1", "o2"):
+        services.trainer_create(public_id=t, first_name="O", last_name=t, date_of_birth=dt.date(2000, 1, 1))
+    services.pokemon_create(public_id="op1", nickname="a", species="Eevee", level=5, owner="o1")
+    services.pokemon_create(public_id="op2", nickname="b", species="Eevee", level=5, owner="o2")
+    pks = list(Pokemon.objects.filter(public_id__in=["op1", "op2"]).values_list("pk", flat=True))
+    held, done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def trade() -> None:
+        try:
+            with transaction.atomic():
+                _lock_pokemon(pks)  # what a trade takes first, held until the offer has committed (or 20 s)
+                held.set()
+                done.wait(20)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=trade)
+    holder.start()
+    try:
+        assert held.wait(10)
+        offered: list[int] = []
+
+        def offer() -> None:
+            try:
+                offered.append(
+                    services.offer_create(proposer="o1", receiver="o2", give=["op1"], ask=["op2"]).pk
+                )
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        proposer = threading.Thread(target=offer)
+        proposer.start()
+        proposer.join(10)  # with FOR UPDATE it would still be waiting here, on the held rows
+        assert not proposer.is_alive()
+        assert not done.is_set()  # the trade was holding its locks all along
+        assert errors == []
+        assert len(offered) == 1
+    finally:
+        done.set()
+        holder.join(30)
+    from bazaar.trading.models import OfferItem
+
+    assert sorted(
+        OfferItem.objects.filter(offer_id=offered[0]).values_list("pokemon_id", flat=True)
+    ) == sorted(pks)
