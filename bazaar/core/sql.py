@@ -188,18 +188,25 @@ def update(
         return int(cur.rowcount)
 
 
-def lock_clause(*, of: str | None = None, skip_locked: bool = False) -> str:
-    """`` FOR UPDATE [OF t] [SKIP LOCKED]`` where the database has row locks (PostgreSQL), else nothing (SQLite
-    serializes writers anyway)."""
+def lock_clause(*, of: str | None = None, skip_locked: bool = False, strength: str = "UPDATE") -> str:
+    """`` FOR <strength> [OF t] [SKIP LOCKED]`` where the database has row locks (PostgreSQL), else nothing
+    (SQLite serializes writers anyway). ``strength``: ``UPDATE``, ``NO KEY UPDATE``, ``SHARE`` or ``KEY SHARE``
+    (the one the ORM cannot ask for: what a foreign-key check takes, so it waits only for a delete or a key
+    change)."""
+    if strength not in _LOCK_STRENGTHS:
+        raise ValueError(f"unknown row lock strength {strength!r}")
     features = connections["default"].features
     if not features.has_select_for_update:
         return ""
-    out = " FOR UPDATE"
+    out = f" FOR {strength}"
     if of and features.has_select_for_update_of:
         out += f" OF {of}"
     if skip_locked and features.has_select_for_update_skip_locked:
         out += " SKIP LOCKED"
     return out
+
+
+_LOCK_STRENGTHS = ("UPDATE", "NO KEY UPDATE", "SHARE", "KEY SHARE")
 
 
 class UnloadedField(LookupError):

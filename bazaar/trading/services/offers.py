@@ -34,7 +34,7 @@ def offer_propose(
 ) -> TradeOffer:
     """:func:`offer_create` plus an optional ``message`` (at most 500 characters: ValidationFailed
     ``message_too_long``) and ``expires_in_days`` (1-30, else ValidationFailed ``invalid_expiry``; None: the
-    default TTL). Every error of offer_create too. No locks."""
+    default TTL). Every error of offer_create too, and its locks."""
     message = (message or "").strip()
     if len(message) > MESSAGE_MAX:
         raise ValidationFailed(

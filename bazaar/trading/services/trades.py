@@ -18,9 +18,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from bazaar.core import sql
 from bazaar.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from bazaar.trading import conf
 from bazaar.trading.models import (
@@ -128,7 +129,8 @@ def offer_create(
 ) -> TradeOffer:
     """``proposer`` offers ``give`` for ``receiver``'s ``ask``. The actor must be staff or the proposer's user
     (PermissionDenied). Ownership is checked now (Conflict ``exchange_invalid``) and again at acceptance. The offer
-    expires after TRADING_OFFER_TTL_SECONDS. No locks: nothing changes hands here."""
+    expires after TRADING_OFFER_TTL_SECONDS. Nothing changes hands here: the named pokemon are only held
+    FOR KEY SHARE until the offer commits (``_hold_named``)."""
     a, b = _trainers(proposer, receiver)
     if not may_act_for(actor, a):
         raise PermissionDenied("You may only propose offers as your own trainer.", code="not_your_trainer")
@@ -148,6 +150,7 @@ def offer_create(
 
     def run() -> TradeOffer:
         with transaction.atomic():
+            _hold_named(found, [*give, *ask])
             offer = TradeOffer.objects.create(
                 proposer=a,
                 receiver=b,
@@ -160,9 +163,28 @@ def offer_create(
             )
         return offer
 
-    # The items' foreign-key checks take FOR KEY SHARE on their pokemon at COMMIT; a staff delete (FOR UPDATE)
-    # can still meet them in a cycle: the same backstop as the trades, a retry and then 409 conflict_retry.
+    # The same backstop as the trades (a retry, then 409 conflict_retry) for a cycle nobody has found yet.
     return with_retry(run)
+
+
+def _hold_named(found: dict[str, Pokemon], named: list[str]) -> None:
+    """Take FOR KEY SHARE on the pokemon an offer names, in pk order, before its items are written: what their
+    foreign-key checks would take at COMMIT, taken first. A staff delete (FOR UPDATE) then either waits for this
+    offer to commit — and finds its items to invalidate and remove — or has deleted a pokemon before, which
+    is refused here as ``exchange_invalid`` (``not_found``). Without it the delete could commit between the
+    ownership check and this COMMIT, whose foreign-key check then failed: an IntegrityError, a 500. A trade's
+    FOR NO KEY UPDATE does not conflict with it, so an offer still never waits for a trade."""
+    pks = sorted({found[pid].pk for pid in named})
+    if not pks:
+        return
+    marks = ", ".join(["%s"] * len(pks))
+    statement = f"SELECT id FROM {sql.table(Pokemon)} WHERE id IN ({marks}) ORDER BY id"  # noqa: S608
+    with connection.cursor() as cur:
+        cur.execute(statement + sql.lock_clause(strength="KEY SHARE"), pks)
+        present = {row[0] for row in cur.fetchall()}
+    gone = [{"pokemon": pid, "reason": "not_found"} for pid in named if found[pid].pk not in present]
+    if gone:
+        raise Conflict("The offer is not possible.", code="exchange_invalid", details={"problems": gone})
 
 
 def _lock_pokemon(pks: Any) -> None:

@@ -7,6 +7,7 @@ import datetime as dt
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from django.db import connection
@@ -14,9 +15,23 @@ from django.db import connection
 from bazaar.core.errors import DomainError
 from bazaar.trading import services
 from bazaar.trading.checks import invariants
-from bazaar.trading.models import OwnershipChange, Pokemon, Trainer
+from bazaar.trading.models import OfferItem, OwnershipChange, Pokemon, TradeOffer, Trainer
 
 TRAINERS = ["c1", "c2", "c3", "c4"]
+
+
+def _thread(body: Callable[[], object], outcome: list[object]) -> threading.Thread:
+    """A thread running ``body`` on its own connection; what it returns or raises lands in ``outcome``."""
+
+    def run() -> None:
+        try:
+            outcome.append(body())
+        except BaseException as exc:
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    return threading.Thread(target=run)
 
 
 @pytest.mark.postgres
@@ -104,47 +119,92 @@ def test_a_new_offer_does_not_wait_for_a_trade_holding_its_pokemon() -> None:
     services.pokemon_create(public_id="op2", nickname="b", species="Eevee", level=5, owner="o2")
     pks = list(Pokemon.objects.filter(public_id__in=["op1", "op2"]).values_list("pk", flat=True))
     held, done = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
+    traded: list[object] = []
 
     def trade() -> None:
-        try:
-            with transaction.atomic():
-                _lock_pokemon(pks)  # what a trade takes first, held until the offer has committed (or 20 s)
-                held.set()
-                done.wait(20)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+        with transaction.atomic():
+            _lock_pokemon(pks)  # what a trade takes first, held until the offer has committed (or 20 s)
+            held.set()
+            done.wait(20)
 
-    holder = threading.Thread(target=trade)
+    holder = _thread(trade, traded)
     holder.start()
     try:
         assert held.wait(10)
-        offered: list[int] = []
-
-        def offer() -> None:
-            try:
-                offered.append(
-                    services.offer_create(proposer="o1", receiver="o2", give=["op1"], ask=["op2"]).pk
-                )
-            except BaseException as exc:
-                errors.append(exc)
-            finally:
-                connection.close()
-
-        proposer = threading.Thread(target=offer)
+        offered: list[object] = []
+        proposer = _thread(
+            lambda: services.offer_create(proposer="o1", receiver="o2", give=["op1"], ask=["op2"]), offered
+        )
         proposer.start()
         proposer.join(10)  # with FOR UPDATE it would still be waiting here, on the held rows
         assert not proposer.is_alive()
         assert not done.is_set()  # the trade was holding its locks all along
-        assert errors == []
         assert len(offered) == 1
+        assert isinstance(offered[0], TradeOffer), offered
     finally:
         done.set()
         holder.join(30)
-    from bazaar.trading.models import OfferItem
-
+    assert traded == [None]
     assert sorted(
-        OfferItem.objects.filter(offer_id=offered[0]).values_list("pokemon_id", flat=True)
+        OfferItem.objects.filter(offer_id=offered[0].pk).values_list("pokemon_id", flat=True)
     ) == sorted(pks)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_offer_naming_a_pokemon_a_staff_delete_holds_is_refused_not_a_500() -> None:
+    # A staff delete locks its pokemon FOR UPDATE and commits; an offer made meanwhile passed its ownership check
+    # before. Without the offer's own FOR KEY SHARE its items' foreign-key check failed at COMMIT: an
+    # IntegrityError (a 500). Now the offer waits for the delete and is refused as the pokemon is gone.
+    from django.db import transaction
+
+    from bazaar.accounts.models import User
+    from bazaar.core.testing import wait_until
+
+    staff = User.objects.create(username="staff-d", is_staff=True)
+    for t in ("d1", "d2"):
+        services.trainer_create(public_id=t, first_name="D", last_name=t, date_of_birth=dt.date(2000, 1, 1))
+    services.pokemon_create(public_id="dp1", nickname="a", species="Eevee", level=5, owner="d1")
+    services.pokemon_create(public_id="dp2", nickname="b", species="Eevee", level=5, owner="d2")
+    deleted, proceed = threading.Event(), threading.Event()
+    removed: list[object] = []
+    outcome: list[object] = []
+
+    def delete() -> None:
+        with transaction.atomic():
+            services.pokemon_delete(public_id="dp1", actor=staff)
+            deleted.set()
+            proceed.wait(20)  # held, uncommitted, until the offer is waiting on it
+
+    deleter = _thread(delete, removed)
+    deleter.start()
+    proposer = _thread(
+        lambda: services.offer_create(proposer="d1", receiver="d2", give=["dp1"], ask=["dp2"]), outcome
+    )
+    try:
+        assert deleted.wait(10)
+        proposer.start()
+
+        def offer_waits() -> bool:
+            with connection.cursor() as cur:
+                cur.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+                return bool(cur.fetchone()[0])
+
+        wait_until(offer_waits, timeout=10)
+    finally:
+        proceed.set()
+        deleter.join(30)
+        if proposer.ident is not None:
+            proposer.join(30)
+    assert removed == [None]
+    assert len(outcome) == 1
+    refused = outcome[0]
+    assert isinstance(refused, DomainError), refused
+    assert refused.code == "exchange_invalid"
+    assert refused.details["problems"] == [{"pokemon": "dp1", "reason": "not_found"}]
+    assert not TradeOffer.objects.exists()
+    assert not OfferItem.objects.exists()
+    assert not Pokemon.objects.filter(public_id="dp1").exists()
