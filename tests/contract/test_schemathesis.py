@@ -12,6 +12,7 @@ DATABASE_URL/REDIS_URL are set.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -84,8 +85,17 @@ def _credentials(who: str) -> str:
 
 
 @pytest.fixture(params=PRINCIPALS)
-def secret(db: Any, request: Any) -> str:
-    return _credentials(request.param)
+def secret(db: Any, request: Any) -> Iterator[str]:
+    """One principal's secret for every operation in turn (the lazy schema runs them as subtests of one test,
+    in one database): it must still sign in at the end, or the operations after the one that revoked it were
+    fuzzed anonymously."""
+    from django.test import Client
+
+    value = _credentials(request.param)
+    yield value
+    probe = "/api/kv/keys" if request.param == "tenant" else "/api/accounts/me"
+    response = Client().get(probe, headers={"Authorization": f"Bearer {value}"})
+    assert response.status_code == 200, f"{request.param}: the credential stopped working during the run"
 
 
 @pytest.mark.django_db(transaction=True)
