@@ -8,6 +8,7 @@ from typing import Any
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
+from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.parser import Parser
@@ -25,12 +26,33 @@ from bazaar.trading.api import router as trading_router
 
 
 class JSONParser(Parser):
-    """A JSON body must say it is JSON: ``text/plain``, XML, a form or multipart is 415, not parsed as JSON."""
+    """A JSON body must say it is JSON: ``text/plain``, XML, a form or multipart is 415, not parsed as JSON.
+    A query (or form) parameter that takes one value and is given more than once (``?state=open&state=x``) is
+    422 ``validation_error``: Ninja would silently keep the last one, answering for a request the client did not
+    make."""
 
     def parse_body(self, request: HttpRequest) -> Any:
         if not is_json_content_type(request.META.get("CONTENT_TYPE", "")):
             raise UnsupportedMediaType()
         return super().parse_body(request)
+
+    def parse_querydict(
+        self, data: MultiValueDict[str, Any], list_fields: list[str], request: HttpRequest
+    ) -> Any:
+        where = "query" if data is request.GET else "form" if data is request.POST else "file"
+        repeated = [key for key, values in data.lists() if key not in list_fields and len(values) > 1]
+        if repeated:
+            raise ValidationError(
+                [
+                    {
+                        "loc": (where, key),
+                        "msg": "Given more than once; this parameter takes one value.",
+                        "type": "repeated",
+                    }
+                    for key in repeated
+                ]
+            )
+        return super().parse_querydict(data, list_fields, request)
 
 
 api = NinjaAPI(

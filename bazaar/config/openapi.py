@@ -191,9 +191,14 @@ def input_codes(models: list[Any]) -> frozenset[str]:
     read from the very annotations that validate them: pydantic's own refusals (``validation_error``) and the
     shared rules of ``bazaar.core.schemas`` — ``invalid_text`` where a text is checked (``Line``/``Text``, any
     text of a ``CheckedIn``), ``out_of_range`` for an unbounded integer of a ``CheckedIn`` or a date of a
-    ``StrictIn`` body, ``invalid_datetime`` for a datetime, ``invalid_type`` for a non-text scalar of a body."""
+    ``StrictIn`` body, ``invalid_datetime`` for a datetime, ``invalid_type`` for a non-text scalar of a body;
+    and ``validation_error`` for any query or form parameter, which may be given twice."""
+    from ninja.params.models import FileModel, FormModel, QueryModel
+
     codes: set[str] = set()
     for model in models:
+        if issubclass(model, QueryModel | FormModel | FileModel) and model.model_fields:
+            codes.add(CoreCode.VALIDATION_ERROR)  # a parameter given twice (config/api.py JSONParser)
         for field in model.model_fields.values():
             codes |= _leaf_codes(field.annotation, list(field.metadata), checked=False, strict=False)
     return frozenset(codes)
