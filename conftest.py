@@ -138,7 +138,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         missing = answers.verdict(evidence)
         if missing:
             _report_unreached(session, missing)
+        elif missing == []:
+            _summary.append(
+                f"error codes: every declared code answered ({len(evidence.ran)} observing tests, "
+                f"{len(evidence.observed)} answers)"
+            )
     _remove_cache_file()
+
+
+_summary: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in _summary:
+        terminalreporter.write_line(line)
 
 
 def _carried(config: pytest.Config) -> Evidence:
