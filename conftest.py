@@ -160,10 +160,8 @@ def _carried(config: pytest.Config) -> Evidence:
         return Evidence()
     try:
         return Evidence.from_json(json.loads(Path(path).read_text()))
-    except (
-        FileNotFoundError,
-        ValueError,
-    ):  # the first phase wrote nothing: this run alone decides (incomplete)
+    except (FileNotFoundError, ValueError):
+        # The first phase wrote nothing (it died, or mktemp's empty file): this run's evidence alone is incomplete.
         return Evidence()
 
 

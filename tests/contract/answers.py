@@ -239,7 +239,8 @@ def observer_of(nodeid: str) -> bool:
 class Evidence:
     """What one test process saw of the reachability check, mergeable across processes (xdist workers) and runs
     (``make pytest``'s two phases, carried in a file): the answers observed, the observing tests collected
-    before any deselection, those that ran (whatever their outcome) and the number of failed tests."""
+    before any deselection, those that ran (whatever their outcome) and the failed tests (a count that may add the
+    same failure twice, as an xdist worker's and its controller's: only zero matters)."""
 
     observed: set[tuple[str, str, int, str]] = field(default_factory=set)
     collected: set[str] = field(default_factory=set)
