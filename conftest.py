@@ -3,17 +3,53 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
 
 from bazaar.core import cache
+from tests.contract.answers import Evidence
+
+#: Markers whose tests run alone, after the parallel phase (``make pytest``; ``--serial``): ``serial`` itself and the
+#: families that start a browser, a Celery worker on the run's one queue, or talk to the one running stack.
+SERIAL_FAMILIES = ("serial", "browser", "worker", "stack")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("bazaar")
+    group.addoption(
+        "--serial",
+        choices=("all", "exclude", "only"),
+        default="all",
+        help="all: every test (default); exclude: deselect the serial ones (the parallel phase of make pytest); "
+        "only: deselect all but them (the serial phase). Serial: marked serial, browser, worker or stack.",
+    )
+    group.addoption(
+        "--answers-save",
+        metavar="PATH",
+        help="write this run's evidence for the error-code reachability check to PATH (make pytest's first phase)",
+    )
+    group.addoption(
+        "--answers-carry",
+        metavar="PATH",
+        help="merge an earlier run's evidence from PATH (--answers-save) before deciding the reachability check",
+    )
+
+
+def is_serial(item: pytest.Item) -> bool:
+    return any(item.get_closest_marker(name) is not None for name in SERIAL_FAMILIES)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k/-m deselect: the evidence counts every observing test collected
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from tests.contract import answers
+
+    _evidence.collected |= {item.nodeid for item in items if answers.observer_of(item.nodeid)}
     on_pg = settings.DB_VENDOR == "postgresql"
     has_redis = bool(settings.REDIS_URL)
     has_broker = bool(settings.CELERY_BROKER_URL)
@@ -31,6 +67,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(
                 pytest.mark.skip(reason="needs the scaled-out stack (make stack; BAZAAR_STACK_URL)")
             )
+    mode = config.getoption("serial")
+    if mode != "all":
+        keep = [item for item in items if is_serial(item) == (mode == "only")]
+        if len(keep) < len(items):
+            kept = set(keep)
+            config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+            items[:] = keep
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,70 +95,88 @@ def answers_declared() -> Iterator[None]:
     assert not violations, "undeclared error answers:\n" + "\n".join(violations)
 
 
-_answers_complete = True
+# This process's evidence for the reachability check (answers observed are added at the end, from answers.OBSERVED),
+# and, in an xdist controller, what its workers reported.
+_evidence = Evidence()
+_from_workers: list[Evidence] = []
 
 
-def pytest_deselected(items: list[pytest.Item]) -> None:
-    """A narrowed run (``-k``, ``-m``) of the observing tests proves nothing about reachability."""
-    global _answers_complete
+def pytest_runtest_logfinish(nodeid: str, location: Any) -> None:
     from tests.contract import answers
 
-    if any(item.nodeid.split("::")[0] in answers.OBSERVERS for item in items):
-        _answers_complete = False
-
-
-def _ran_every_observer(session: pytest.Session) -> bool:
-    from tests.contract import answers
-
-    files = {item.nodeid.split("::")[0] for item in session.items}
-    return _answers_complete and set(answers.OBSERVERS) <= files and session.testsfailed == 0
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Check that every declared error code was answered (when the observing tests all ran, in this process or
-    in xdist workers), then remove this test process's shared-cache file (settings.py put it in the temp
-    directory)."""
-    from tests.contract import answers
-
-    worker = getattr(session.config, "workeroutput", None)
-    if worker is not None:  # an xdist worker: hand the observations to the controller
-        worker["answers"] = sorted(answers.OBSERVED)
-        worker["answers_complete"] = _ran_every_observer(session)
-    elif session.config.pluginmanager.has_plugin("dsession"):  # the xdist controller
-        if _gathered["complete"] and all(_gathered["complete"]):
-            _answers_reached(session, _gathered["observed"])
-    elif _ran_every_observer(session):
-        _answers_reached(session, set(answers.OBSERVED))
-    _remove_cache_file()
-
-
-_gathered: dict[str, Any] = {"observed": set(), "complete": []}
+    if answers.observer_of(nodeid):
+        _evidence.ran.add(nodeid)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    """xdist controller: gather each worker's observed answers."""
+    """xdist controller: gather each worker's evidence (a worker that died reports none; its test failed)."""
     output = getattr(node, "workeroutput", {})
-    _gathered["observed"] |= {tuple(x) for x in output.get("answers", [])}
-    _gathered["complete"].append(bool(output.get("answers_complete")))
+    if "answers_evidence" in output:
+        _from_workers.append(Evidence.from_json(output["answers_evidence"]))
 
 
-def _answers_reached(session: pytest.Session, observed: set[Any]) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Check that every declared error code was answered (when the evidence of this run, its xdist workers and an
+    earlier phase carried in ``--answers-carry`` covers every observing test, run without a failure), then remove
+    this test process's shared-cache file (settings/test.py put it in the temp directory)."""
     from tests.contract import answers
 
-    missing = answers.unreached(observed)
-    if missing:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        text = (
-            "declared error codes that no test answered (tests/contract/answers.py; answer them in a test, "
-            "or drop them from @answers):\n  " + "\n  ".join(missing)
-        )
-        if reporter is not None:
-            reporter.write_sep("=", "unreached error codes", red=True)
-            reporter.write_line(text)
-        else:
-            print(text)
+    _evidence.observed |= answers.OBSERVED
+    _evidence.failures = session.testsfailed
+    worker = getattr(session.config, "workeroutput", None)
+    if worker is not None:  # an xdist worker: hand the evidence to the controller
+        worker["answers_evidence"] = _evidence.to_json()
+    else:
+        evidence = _evidence
+        for other in _from_workers:
+            evidence = evidence.merge(other)
+        evidence = evidence.merge(_carried(session.config))
+        save = session.config.getoption("answers_save")
+        if save:
+            Path(save).write_text(json.dumps(evidence.to_json()))
+        missing = answers.verdict(evidence)
+        if missing:
+            _report_unreached(session, missing)
+        elif missing == []:
+            _summary.append(
+                f"error codes: every declared code answered ({len(evidence.ran)} observing tests, "
+                f"{len(evidence.observed)} answers)"
+            )
+    _remove_cache_file()
+
+
+_summary: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in _summary:
+        terminalreporter.write_line(line)
+
+
+def _carried(config: pytest.Config) -> Evidence:
+    path = config.getoption("answers_carry")
+    if not path:
+        return Evidence()
+    try:
+        return Evidence.from_json(json.loads(Path(path).read_text()))
+    except (FileNotFoundError, ValueError):
+        # The first phase wrote nothing (it died, or mktemp's empty file): this run's evidence alone is incomplete.
+        return Evidence()
+
+
+def _report_unreached(session: pytest.Session, missing: list[str]) -> None:
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    text = (
+        "declared error codes that no test answered (tests/contract/answers.py; answer them in a test, "
+        "or drop them from @answers):\n  " + "\n  ".join(missing)
+    )
+    if reporter is not None:
+        reporter.write_sep("=", "unreached error codes", red=True)
+        reporter.write_line(text)
+    else:
+        print(text)
 
 
 def _remove_cache_file() -> None:

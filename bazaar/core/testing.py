@@ -215,6 +215,9 @@ def axe_violations(page: Any, *, impacts: tuple[str, ...] = AXE_BLOCKING) -> lis
 def assert_page_fits(page: Any, *, width: int = 390, axe: bool = True) -> None:
     """The checks every page of a browser walk passes: no horizontal scrolling at ``width`` px and (unless
     ``axe=False``) no serious or critical axe-core violation. The message names the page and what failed."""
+    # After a navigating click the old document may already be gone and the new one not yet parsed
+    # (documentElement is null): wait for the page's load state first (at once when it is loaded).
+    page.wait_for_load_state()
     url = page.url
     scroll = page.evaluate("() => document.documentElement.scrollWidth")
     if scroll > width:

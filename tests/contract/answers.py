@@ -16,6 +16,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 #: (METHOD, OpenAPI path, status, code) of every error answer seen in this process.
@@ -227,3 +228,58 @@ def unreached(observed: set[tuple[str, str, int, str]]) -> list[str]:
                 if code not in FAULT_ONLY and key not in RACE_ONLY and key not in observed:
                     out.append(f"{method} {path} {status} {code}")
     return out
+
+
+def observer_of(nodeid: str) -> bool:
+    """Whether a test (by pytest node id) is one of the observing tests."""
+    return nodeid.split("::")[0] in OBSERVERS
+
+
+@dataclass
+class Evidence:
+    """What one test process saw of the reachability check, mergeable across processes (xdist workers) and runs
+    (``make pytest``'s two phases, carried in a file): the answers observed, the observing tests collected
+    before any deselection, those that ran (whatever their outcome) and the failed tests (a count that may add the
+    same failure twice, as an xdist worker's and its controller's: only zero matters)."""
+
+    observed: set[tuple[str, str, int, str]] = field(default_factory=set)
+    collected: set[str] = field(default_factory=set)
+    ran: set[str] = field(default_factory=set)
+    failures: int = 0
+
+    def merge(self, other: Evidence) -> Evidence:
+        return Evidence(
+            observed=self.observed | other.observed,
+            collected=self.collected | other.collected,
+            ran=self.ran | other.ran,
+            failures=self.failures + other.failures,
+        )
+
+    def complete(self) -> bool:
+        """Every observing file was collected and every observing test collected ran, with no failure: only then
+        does the evidence speak for the whole suite (a path, ``-k``, ``-m``, one phase alone, ``--collect-only``
+        or a lost worker leaves some collected test not run)."""
+        files = {nodeid.split("::")[0] for nodeid in self.collected}
+        return set(OBSERVERS) <= files and self.collected <= self.ran and self.failures == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "observed": sorted(self.observed),
+            "collected": sorted(self.collected),
+            "ran": sorted(self.ran),
+            "failures": self.failures,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Evidence:
+        return cls(
+            observed={(str(m), str(p), int(s), str(c)) for m, p, s, c in data.get("observed", [])},
+            collected=set(data.get("collected", [])),
+            ran=set(data.get("ran", [])),
+            failures=int(data.get("failures", 0)),
+        )
+
+
+def verdict(evidence: Evidence) -> list[str] | None:
+    """The declared codes nothing answered, or None when the evidence is incomplete and decides nothing."""
+    return unreached(evidence.observed) if evidence.complete() else None

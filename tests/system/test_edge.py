@@ -29,6 +29,10 @@ from bazaar.rentals import cache as rcache
 from bazaar.storefront.cache import invalidate_store, store_scope
 from bench.scenarios.edge import stack_module
 
+# Serial (make pytest runs it alone, after the parallel phase): real nginx in front of an upstream whose fill is timed
+# against nginx's slow-fill limit (a race by design).
+pytestmark = pytest.mark.serial
+
 
 def _free_port() -> int:
     with socket.socket() as s:

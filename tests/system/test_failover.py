@@ -22,6 +22,10 @@ import redis
 
 from tests.system import faultkit as fk
 
+# Serial (make pytest runs it alone, after the parallel phase): private PostgreSQL, Redis and Sentinels under a timed
+# load; faultkit's collectstatic and var/faults.
+pytestmark = pytest.mark.serial
+
 THREADS = 4
 POOL = 400
 

@@ -28,6 +28,10 @@ from django.conf import settings
 from bench.harness import Server
 from tests.system import faultkit as fk
 
+# Serial (make pytest runs it alone, after the parallel phase): servers stopped and restarted under a timed load;
+# faultkit's collectstatic and var/faults.
+pytestmark = pytest.mark.serial
+
 THREADS = 4
 POOL = 1500  # pokemon per load thread for exchanges (each exchange moves a fresh one)
 

@@ -21,6 +21,10 @@ import pytest
 
 from tests.system import freshkit
 
+# Serial (make pytest runs it alone, after the parallel phase): production servers on freshkit's collectstatic into
+# the one STATIC_ROOT and var/fresh.
+pytestmark = pytest.mark.serial
+
 STORE = ["/s/fresh-shop/"]
 CATALOGUE = ["/rentals/", "/api/rentals/titles", "/rentals/titles/{title}/", "/api/rentals/titles/{title}"]
 TRADING = ["/trading/", "/api/trading/trainers", "/api/trading/pokemon", "/api/trading/pokemon/fp01/history"]

@@ -14,6 +14,10 @@ import pytest
 
 from tests.system import faultkit, freshkit
 
+# Serial (make pytest runs it alone, after the parallel phase): private Redis restarted under two servers; faultkit
+# and freshkit's fixed var/ and STATIC_ROOT.
+pytestmark = pytest.mark.serial
+
 READS = [
     "/s/fresh-shop/",
     "/rentals/",

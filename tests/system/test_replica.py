@@ -20,6 +20,10 @@ import pytest
 from bazaar.core.testing import wait_until
 from tests.system import faultkit as fk
 
+# Serial (make pytest runs it alone, after the parallel phase): a private primary and a standby replaying 2 s behind,
+# timed; faultkit's collectstatic and var/faults.
+pytestmark = pytest.mark.serial
+
 DELAY_S = 2
 
 

@@ -32,6 +32,10 @@ from bazaar.kvstore import cli, watch
 from bench.harness import PY, ROOT, Server, WatchServer, bench_env, free_port, wait_http
 from tests.system.freshkit import _database
 
+# Serial (make pytest runs it alone, after the parallel phase): one module-scoped world whose tests build on each
+# other (retention, compaction), timed long-polls.
+pytestmark = pytest.mark.serial
+
 
 @dataclass
 class World:

@@ -14,9 +14,15 @@ from bazaar.config.settings.base import ALLOWED_HOSTS, env
 ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
 
 # The embedded cache: one SQLite file per test process (not var/cache.sqlite3, which a running `make run` uses);
-# servers and commands a test starts inherit it through the environment.
-if "CACHE_SQLITE_PATH" not in os.environ:
+# servers and commands a test starts inherit it through the environment. An xdist worker inherits its controller's
+# environment too, so BAZAAR_TEST_CACHE_OWNER names the pytest process that made the path (its xdist worker id, ""
+# outside xdist): a worker whose id is not the owner makes its own file; a process a test started keeps its parent's.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if "CACHE_SQLITE_PATH" not in os.environ or (
+    _worker and os.environ.get("BAZAAR_TEST_CACHE_OWNER") != _worker
+):
     os.environ["CACHE_SQLITE_PATH"] = f"{tempfile.gettempdir()}/bazaar-test-cache-{os.getpid()}.sqlite3"
+    os.environ["BAZAAR_TEST_CACHE_OWNER"] = _worker
 CACHE_SQLITE_PATH = env.str("CACHE_SQLITE_PATH")
 
 # Fast password hashing: tests create many users.

@@ -46,3 +46,43 @@ def test_check_deploy_reports_nothing() -> None:
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "System check identified no issues" in r.stdout
+
+
+def _test_cache_path(**env: str) -> tuple[str, str]:
+    """CACHE_SQLITE_PATH and BAZAAR_TEST_CACHE_OWNER as the test settings leave them in a process with ``env``."""
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "PYTEST"))
+        and k not in ("CACHE_SQLITE_PATH", "BAZAAR_TEST_CACHE_OWNER")
+    }
+    code = (
+        "import os; from bazaar.config.settings import test; "
+        "print(test.CACHE_SQLITE_PATH, os.environ.get('BAZAAR_TEST_CACHE_OWNER') or '-')"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    path, owner = r.stdout.split()
+    return path, owner
+
+
+def test_each_xdist_worker_gets_its_own_test_cache_file() -> None:
+    """Issue 19: pytest's process makes a cache file; an xdist worker, which inherits its controller's
+    environment, makes its own; a server a worker started keeps the worker's."""
+    controller, owner = _test_cache_path()
+    assert (Path(controller).name.startswith("bazaar-test-cache-"), owner) == (True, "-")
+    worker, owner = _test_cache_path(
+        CACHE_SQLITE_PATH=controller, BAZAAR_TEST_CACHE_OWNER="", PYTEST_XDIST_WORKER="gw1"
+    )
+    assert (worker != controller, owner) == (True, "gw1")
+    child = {"CACHE_SQLITE_PATH": worker, "BAZAAR_TEST_CACHE_OWNER": "gw1"}
+    assert _test_cache_path(**child, PYTEST_XDIST_WORKER="gw1") == (worker, "gw1")
+    assert _test_cache_path(**child) == (worker, "gw1")  # a child whose PYTEST_* were dropped
+    assert _test_cache_path(CACHE_SQLITE_PATH="/tmp/mine.sqlite3") == ("/tmp/mine.sqlite3", "-")

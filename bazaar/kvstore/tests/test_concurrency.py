@@ -131,6 +131,8 @@ def test_cas_increments_under_contention_lose_nothing(kv: KV) -> None:
     assert entry["version"] == clients * each + 1
 
 
+# Serial: deploy/serve.py starts a Celery worker beside each server when a broker is set, on the run's one queue.
+@pytest.mark.serial
 @pytest.mark.redis
 def test_no_stale_read_across_two_app_servers(kv: KV, cache_namespace: str) -> None:
     """Two real servers (granian, one worker each) on the test database and the same Redis namespace: writes
