@@ -27,6 +27,7 @@ costs a coroutine and a socket, not a thread or a database connection.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import Counter
@@ -40,6 +41,8 @@ from django.db import DatabaseError, connection
 from bazaar.core.errors import DomainError
 from bazaar.kvstore import conf, selectors
 from bazaar.kvstore.models import Tenant
+
+logger = logging.getLogger(__name__)
 
 # The watch endpoint's path: the API route (``api.py``), the path the watch server serves and the nginx location
 # that sends it there (``deploy/stack.py``) are this one string (a test holds the route to it).
@@ -154,6 +157,9 @@ class _Hub:
                 with self.cond:
                     ids = sorted(self.waiting)
                 if not ids:
+                    # Nobody waits: hold no database connection while idle (it would keep a pooler slot, and
+                    # a database being dropped, busy for nothing); the next poll opens one again.
+                    connection.close()
                     if time.monotonic() - idle_since > 5:
                         return  # restarted by the next waiter
                     time.sleep(conf.watch_poll_ms() / 1000)
@@ -162,6 +168,12 @@ class _Hub:
                 try:
                     rows = dict(Tenant.objects.filter(pk__in=ids).values_list("pk", "revision"))
                 except DatabaseError:
+                    connection.close()
+                    rows = {}
+                except (
+                    Exception
+                ):  # the poller must outlive any one poll, or every waiter sleeps to its timeout
+                    logger.exception("the watch poller's poll failed; polling again")
                     connection.close()
                     rows = {}
                 with self.cond:

@@ -128,3 +128,69 @@ def _waiting(watch: Any, tenant_id: int) -> int:
     long-poll another test left waiting (its own tenant) must not count as this one."""
     with watch.hub.cond:
         return int(watch.hub.waiting.get(tenant_id, 0))
+
+
+def _long_poll_in_thread(kv: KV, answer: dict[str, Any]) -> threading.Thread:
+    def watcher() -> None:
+        try:
+            answer["r"] = kv.call("GET", "/watch?since=1&wait=10")
+        finally:
+            connection.close()
+
+    t = threading.Thread(target=watcher)
+    t.start()
+    wait_until(lambda: _waiting(watch, kv.tenant.pk) == 1, what="the long-poll waits")
+    return t
+
+
+def test_the_poller_outlives_a_poll_that_fails_with_any_error(
+    kv: KV, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One poll raising something that is not a database error (seen: pytest-django refusing a poll that ran
+    after its test) must not end the poller: a waiter would then sleep to its timeout, since only a new waiter
+    restarts it."""
+    from bazaar.kvstore.models import Tenant
+
+    class FailsOnce:
+        failed = 0
+
+        @property
+        def objects(self) -> Any:
+            if not FailsOnce.failed:
+                FailsOnce.failed += 1
+                raise RuntimeError("a poll that fails")
+            return Tenant.objects
+
+    kv.put("k", 0)
+    monkeypatch.setattr(watch, "Tenant", FailsOnce())
+    answer: dict[str, Any] = {}
+    t = _long_poll_in_thread(kv, answer)
+    wait_until(lambda: FailsOnce.failed, what="a poll failed")
+    kv.put("k", 1)
+    t.join(10)
+    assert [(c["revision"], c["value"]) for c in answer["r"].json()["items"]] == [(2, 1)]
+    assert "the watch poller's poll failed" in caplog.text
+
+
+def test_an_idle_poller_holds_no_database_connection(kv: KV) -> None:
+    """After the last waiter leaves, the poller closes its connection at its next turn, not when it exits 5 s
+    later (it kept a pooler slot busy, and a test database that pytest then could not drop)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("counts the database's sessions in pg_stat_activity (PostgreSQL)")
+
+    def others() -> int:
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return int(cur.fetchone()[0])
+
+    kv.put("k", 0)
+    answer: dict[str, Any] = {}
+    t = _long_poll_in_thread(kv, answer)
+    wait_until(lambda: others() >= 2, what="the poller and the watcher are connected")
+    kv.put("k", 1)
+    t.join(10)
+    assert [c["revision"] for c in answer["r"].json()["items"]] == [2]
+    # Within 3 s: the poller closes at its next turn (0.1 s); it would exit, closing, only after 5 s idle.
+    wait_until(lambda: others() == 0, timeout=3, what="no session left but this test's")
