@@ -55,6 +55,63 @@ def stop_group(proc: subprocess.Popen[bytes] | None) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def report_size(n: int, unit: str, medians: dict[str, dict[str, Any]]) -> None:
+    """Print one size's medians of a by-size scenario (req/s and p99 per kind of request)."""
+    print(
+        f"   {n:>9,} {unit}: "
+        + ", ".join(f"{k} {v['rps']:,.0f} req/s p99 {v['p99_ms']} ms" for k, v in medians.items()),
+        flush=True,
+    )
+
+
+def largest_over_smallest(
+    results: dict[str, dict[str, dict[str, Any]]], sizes: list[int]
+) -> dict[str, float]:
+    """Per kind of request: req/s at the largest size over req/s at the smallest (the issue-21 flatness figure)."""
+    smallest, largest = results[str(sizes[0])], results[str(sizes[-1])]
+    return {
+        kind: round(largest[kind]["rps"] / smallest[kind]["rps"], 3)
+        for kind in smallest
+        if smallest[kind]["rps"]
+    }
+
+
+def plot_sizes(
+    results: dict[str, dict[str, dict[str, Any]]], kinds: list[str], *, xlabel: str, title: str, name: str
+) -> Path:
+    """A by-size scenario's plot: req/s (left) and p99 (right) of each kind of request against the data size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
+    xs = [int(s) for s in results]
+    for kind, marker in zip(kinds, "osd^v", strict=False):
+        axes[0].plot(xs, [results[s][kind]["rps"] for s in results], marker=marker, label=kind)
+        axes[1].plot(xs, [results[s][kind]["p99_ms"] for s in results], marker=marker, label=kind)
+    size_axes(axes, xlabel)
+    axes[0].set_ylim(bottom=0)
+    fig.suptitle(title, fontsize=10)
+    return save_figure(fig, name)
+
+
+def scale_result(
+    results: dict[str, dict[str, dict[str, Any]]], sizes: list[int], *, clients: int, target: str, rounds: int
+) -> dict[str, Any]:
+    """A by-size scenario's result (``bench/report.py``'s scale curves): the medians per size, the flatness per kind
+    of request, and whether every kind stays within 2× (largest over smallest ≥ 0.5)."""
+    flat = largest_over_smallest(results, sizes)
+    return {
+        "sizes": results,
+        "clients": clients,
+        "largest_over_smallest": flat,
+        "target": target,
+        "meets_target": all(v >= 0.5 for v in flat.values()),
+        "rounds": rounds,
+    }
+
+
 def size_axes(axes: Any, xlabel: str) -> None:
     """The two panels of a by-size plot: req/s and p99 against a log size axis."""
     for ax, ylabel in ((axes[0], "requests/s (median of rounds)"), (axes[1], "p99 latency, ms")):

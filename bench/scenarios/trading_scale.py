@@ -23,7 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from bazaar.core.cursors import encode_keyset
-from bench.harness import Context, Scenario, Server, alternate, fetch, save_figure, size_axes, wrk
+from bench.harness import (
+    Context,
+    Scenario,
+    Server,
+    alternate,
+    fetch,
+    plot_sizes,
+    report_size,
+    scale_result,
+    wrk,
+)
 
 SIZES = (100, 100_000, 1_000_000)
 TRAINERS = 1_000
@@ -100,25 +110,13 @@ def _load(ctx: Context, base: str, paths: list[str]) -> Any:
 
 
 def _plot(results: dict[str, Any]) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
-    xs = [int(s) for s in results]
-    for kind, marker in (
-        ("first_page", "o"),
-        ("cursor_random", "s"),
-        ("offset_random", "^"),
-        ("owner_random", "d"),
-    ):
-        axes[0].plot(xs, [results[s][kind]["rps"] for s in results], marker=marker, label=kind)
-        axes[1].plot(xs, [results[s][kind]["p99_ms"] for s in results], marker=marker, label=kind)
-    size_axes(axes, "pokemon stored")
-    axes[0].set_ylim(bottom=0)
-    fig.suptitle("GET /api/trading/pokemon, uncached, 16 clients, by table size", fontsize=10)
-    return save_figure(fig, "trading_lists_scale.png")
+    return plot_sizes(
+        results,
+        ["first_page", "cursor_random", "offset_random", "owner_random"],
+        xlabel="pokemon stored",
+        title="GET /api/trading/pokemon, uncached, 16 clients, by table size",
+        name="trading_lists_scale.png",
+    )
 
 
 def lists_scale(ctx: Context) -> dict[str, Any]:
@@ -145,28 +143,17 @@ def lists_scale(ctx: Context) -> dict[str, Any]:
                 for script in scripts:
                     os.unlink(script)
             results[str(n)] = medians
-            print(
-                f"   {n:>9,} pokemon: "
-                + ", ".join(f"{k} {v['rps']:,.0f} req/s p99 {v['p99_ms']} ms" for k, v in medians.items()),
-                flush=True,
-            )
+            report_size(n, "pokemon", medians)
     finally:
         server.stop()
     _plot(results)
-    smallest, largest = str(sizes[0]), str(sizes[-1])
-    flat = {
-        kind: round(results[largest][kind]["rps"] / results[smallest][kind]["rps"], 3)
-        for kind in results[smallest]
-        if results[smallest][kind]["rps"]
-    }
-    return {
-        "sizes": results,
-        "clients": CLIENTS,
-        "largest_over_smallest": flat,
-        "target": "every list at the largest size within 2x of the smallest (ratio >= 0.5)",
-        "meets_target": all(v >= 0.5 for v in flat.values()),
-        "rounds": ctx.rounds,
-    }
+    return scale_result(
+        results,
+        sizes,
+        clients=CLIENTS,
+        target="every list at the largest size within 2x of the smallest (ratio >= 0.5)",
+        rounds=ctx.rounds,
+    )
 
 
 SCENARIOS = [
