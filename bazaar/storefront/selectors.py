@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import json
 import zoneinfo
 from collections.abc import Iterator
@@ -279,6 +280,70 @@ def order_public(slug: str, number: str) -> Order:
     if order is None:
         raise NotFound("No such order.", code="order_not_found")
     return order
+
+
+@dataclass(frozen=True)
+class MailLine:
+    quantity: int
+    product_name: str
+    unit_price: Decimal
+    line_total: Decimal
+    thumb_small: str
+
+
+@dataclass(frozen=True)
+class OrderMail:
+    """What the vendor's new-order e-mail shows: the order (with ``.shop``), its lines and the recipient."""
+
+    order: Order
+    lines: list[MailLine]
+    recipient: str
+
+
+@functools.cache
+def _mail_sql() -> str:
+    o, s, u, i, p = (sql.table(m) for m in (Order, Shop, User, OrderItem, Product))
+    columns = (
+        "o.id, o.number, o.customer_name, o.phone, o.address, o.total, o.currency, s.id, s.name, s.slug,"
+        " s.contact_email, u.email, i.quantity, i.product_name, i.unit_price, i.line_total, p.thumb_small"
+    )
+    joins = (
+        f"{o} o JOIN {s} s ON s.id = o.shop_id JOIN {u} u ON u.id = s.owner_id"
+        f" LEFT JOIN {i} i ON i.order_id = o.id LEFT JOIN {p} p ON p.id = i.product_id"
+    )
+    return f"SELECT {columns} FROM {joins} WHERE o.id = %s ORDER BY i.id"  # noqa: S608 (table names only)
+
+
+def order_for_mail(order_id: int) -> OrderMail | None:
+    """The new-order e-mail's data in one prepared statement (order, shop, owner, lines and their thumbnails),
+    no ORM query building: it runs once per order. None when the order no longer exists. The recipient is the
+    shop's contact address, else its owner's (may be empty)."""
+    with sql.cursor() as cur:
+        cur.execute(_mail_sql(), [order_id])
+        rows = cur.fetchall()
+    if not rows:
+        return None
+    first = rows[0]
+    shop = sql.instance(
+        Shop, {"id": first[7], "name": first[8], "slug": first[9], "contact_email": first[10]}
+    )
+    order = sql.instance(
+        Order,
+        dict(
+            zip(
+                ("id", "number", "customer_name", "phone", "address", "total", "currency", "shop_id"),
+                (*first[:5], sql.money(first[5]), first[6], shop.pk),
+                strict=True,
+            )
+        ),
+    )
+    order.shop = shop
+    lines = [
+        MailLine(int(r[12]), r[13], sql.money(r[14]), sql.money(r[15]), r[16] or "")
+        for r in rows
+        if r[12] is not None
+    ]
+    return OrderMail(order=order, lines=lines, recipient=first[10] or first[11] or "")
 
 
 @dataclass(frozen=True)

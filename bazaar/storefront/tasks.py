@@ -8,7 +8,7 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
 from bazaar.storefront import links
-from bazaar.storefront.models import Order
+from bazaar.storefront.selectors import order_for_mail
 
 
 @shared_task(
@@ -16,30 +16,22 @@ from bazaar.storefront.models import Order
 )
 def send_order_email(self: object, order_id: int) -> str:
     """E-mail the shop's contact address about a new order. Retried on SMTP errors; a missing order is a no-op."""
-    order = (
-        Order.objects.select_related("shop", "shop__owner")
-        .prefetch_related("items__product")
-        .filter(pk=order_id)
-        .first()
-    )
-    if order is None:
+    mail = order_for_mail(order_id)
+    if mail is None:
         return "missing"
-    to = order.shop.contact_email or order.shop.owner.email
-    if not to:
+    if not mail.recipient:
         return "no-recipient"
-    items = list(order.items.all())
+    order = mail.order
     context = {
         "order": order,
-        "items": items,
+        "items": mail.lines,
         # Every link absolute (SITE_URL): a relative path means nothing in a mail client.
         "lines": [
             {
-                "item": i,
-                "thumb": links.absolute(links.media_url(i.product.thumb_small))
-                if i.product.thumb_small
-                else "",
+                "item": line,
+                "thumb": links.absolute(links.media_url(line.thumb_small)) if line.thumb_small else "",
             }
-            for i in items
+            for line in mail.lines
         ],
         "manage_url": links.absolute(f"/storefront/orders/{order.pk}/"),
         "status_url": links.absolute(f"/s/{order.shop.slug}/orders/{order.number}/"),
@@ -49,7 +41,7 @@ def send_order_email(self: object, order_id: int) -> str:
             f"New order {order.number} at {order.shop.name}",
             render_to_string("storefront/email/new_order.txt", context),
             settings.DEFAULT_FROM_EMAIL,
-            [to],
+            [mail.recipient],
             html_message=render_to_string("storefront/email/new_order.html", context),
         )
     except OSError as exc:

@@ -314,6 +314,41 @@ def test_vendor_email_is_sent_after_commit(
     assert "2 x Tea @ 90.00 = 180.00" in mail.body
 
 
+def test_email_task_reads_the_order_in_one_statement_with_every_line(
+    vendor: User, make_product: Any, mailoutbox: list[Any], django_assert_num_queries: Any
+) -> None:
+    from bazaar.storefront.tasks import send_order_email
+
+    tea, salt = make_product(vendor), make_product(vendor, name="Salt", price="20.00")
+    placed = _order("vera-spices", [OrderLine(salt.pk, 1), OrderLine(tea.pk, 2)])
+    with django_assert_num_queries(1):
+        assert send_order_email(placed.order.pk) == "sent"
+    (mail,) = mailoutbox
+    assert mail.to == ["vera@example.com"]
+    assert mail.subject == f"New order {placed.order.number} at Vera's Spices"
+    lines = [ln for ln in mail.body.splitlines() if " x " in ln]
+    assert lines == ["2 x Tea @ 90.00 = 180.00", "1 x Salt @ 20.00 = 20.00"]  # in line order
+    assert f"Total: 200.00 {placed.order.currency}" in mail.body
+    assert f"/s/vera-spices/orders/{placed.order.number}/" in mail.body
+
+
+def test_email_task_falls_back_to_the_owner_and_skips_what_it_cannot_send(
+    vendor: User, make_product: Any, mailoutbox: list[Any]
+) -> None:
+    from bazaar.storefront.tasks import send_order_email
+
+    placed = _order("vera-spices", [OrderLine(make_product(vendor).pk, 1)])
+    Shop.objects.filter(owner=vendor).update(contact_email="")
+    vendor.email = "vera.owner@example.com"
+    vendor.save(update_fields=["email"])
+    assert send_order_email(placed.order.pk) == "sent"
+    assert [m.to for m in mailoutbox] == [["vera.owner@example.com"]]
+    User.objects.filter(pk=vendor.pk).update(email="")
+    assert send_order_email(placed.order.pk) == "no-recipient"
+    assert send_order_email(placed.order.pk + 1000) == "missing"
+    assert len(mailoutbox) == 1  # neither wrote a mail
+
+
 def test_failed_order_sends_no_email(
     vendor: User, make_product: Any, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
 ) -> None:
