@@ -26,7 +26,7 @@ from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
-from django.core import signals
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http.request import split_domain_port, validate_host
 
 from bazaar.core import cache, metrics
@@ -80,8 +80,8 @@ def register_handler(pattern: str, handler: Handler) -> None:
 def register_write(method: str, pattern: str, handler: WriteHandler) -> None:
     """A fast-path handler for ``method`` (PUT, POST, ...) requests matching ``pattern`` (e.g. an API write).
 
-    It runs inside Django's request signals (``request_started``/``request_finished``: database connections are
-    managed exactly as for a view) and must call the same service a view would, answer exactly what Django would
+    It runs inside :func:`database` (database connections are kept up as Django's request signals keep them for
+    a view) and must call the same service a view would, answer exactly what Django would
     answer (body, status, headers apart from the security headers added here), and return None for everything
     it does not handle — the request then goes to Django unchanged, body included. Only requests with a
     ``Content-Length`` within ``MAX_REQUEST_BODY_BYTES`` (or none: an empty body) reach it; chunked bodies and
@@ -99,15 +99,38 @@ def json_answer(status: int, data: Any) -> tuple[str, list[tuple[str, str]], byt
     return line, [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(out)))], out
 
 
+#: Django's receivers of the request signals, which :func:`database` stands in for (``tests/system/test_fastpath_upkeep.py``
+#: fails if another is connected: a fast path would then have to run it too).
+DJANGO_REQUEST_RECEIVERS = {
+    "request_started": {"django.db.reset_queries", "django.db.close_old_connections"},
+    "request_finished": {
+        "django.db.close_old_connections",
+        "django.core.cache.close_caches",
+        "django.core.handlers.base.reset_urlconf",
+    },
+}
+
+
 @contextlib.contextmanager
 def database(environ: dict[str, Any]) -> Iterator[None]:
-    """For a read handler that must query the database (e.g. to fill a miss itself): Django's request signals
-    around it, so its database connections are managed exactly as for a view (``close_old_connections``)."""
-    signals.request_started.send(sender=FastPath, environ=environ)
+    """Around a fast-path handler that uses the database: the connection upkeep Django's request signals do for a
+    view, for the one connection the fast paths use (``default``): before and after, a connection past
+    ``CONN_MAX_AGE`` or left unusable by an error is closed (``close_old_connections``). The signals' other
+    receivers have nothing to do here: ``reset_queries`` empties the DEBUG query log (a bounded deque),
+    ``close_caches`` closes Django's cache backends (the fast paths use ``core.cache``'s), ``reset_urlconf``
+    undoes a per-request URLconf (none is set). Sending the signals cost 12-14 % of a KV miss's or PUT's CPU
+    (``bench/kv_profile.py``)."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    # Inside a transaction only a test calls a request handler (each test runs in one): closing would break it,
+    # which is why Django's test client disconnects close_old_connections during its requests.
+    upkeep = not conn.in_atomic_block
+    if upkeep:
+        conn.close_if_unusable_or_obsolete()
     try:
         yield
     finally:
-        signals.request_finished.send(sender=FastPath)
+        if upkeep:
+            conn.close_if_unusable_or_obsolete()
 
 
 def routes() -> list[Route]:
@@ -201,11 +224,8 @@ class FastPath:
             environ["wsgi.input"] = io.BytesIO(body)
             if len(body) != length:
                 return None
-            signals.request_started.send(sender=self.__class__, environ=environ)
-            try:
+            with database(environ):
                 answer = handler(m, environ, body)
-            finally:
-                signals.request_finished.send(sender=self.__class__)
             if answer is None:
                 environ["wsgi.input"].seek(0)
                 return None

@@ -2,8 +2,8 @@
 
 A KV write is one SQL statement and one cache invalidation, about 0.4 ms of work; Django's request cycle and
 Ninja's parsing and validation around it cost about three times that (profiled: 1.3 ms CPU per PUT through the
-view). ``bazaar.core.fastpath.register_write`` runs this handler inside Django's request signals, so database
-connections are managed as for a view.
+view). ``bazaar.core.fastpath.register_write`` runs this handler inside ``fastpath.database``, so database
+connections are kept up as for a view.
 
 It handles only the plain case and answers exactly what ``bazaar.kvstore.api.put_key`` answers: a bearer API key
 already known (``apikey_authenticate``), no query string, a simple key, a JSON object body with ``value`` and

@@ -2,7 +2,7 @@
 
 Placing an order is a handful of statements; Django's request cycle and Ninja's parsing around them cost about
 0.8 ms of CPU per order, a fifth of the whole request once the statements are cheap (bazaar.core.sql).
-``bazaar.core.fastpath.register_write`` runs this handler inside Django's request signals.
+``bazaar.core.fastpath.register_write`` runs this handler inside ``fastpath.database`` (Django's connection upkeep).
 
 It handles only the plain case and answers exactly what ``bazaar.storefront.api.store_order`` answers: a JSON
 body with ``items`` (each ``product_id`` and ``quantity`` as integers, no ``unit_price``), ``customer_name``,

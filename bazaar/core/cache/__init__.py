@@ -206,6 +206,8 @@ class Lookup:
     extras: list[bytes | None]
     epoch: bytes | None
     gen: bytes | None
+    #: ``gen`` was chosen by :func:`ready_to_fill`, not read: :func:`fill` creates it only if still absent.
+    gen_absent: bool = False
 
 
 def lookup(scope: Scope, variant: str, extra: Sequence[str] = ()) -> Lookup | None:
@@ -233,12 +235,21 @@ def lookup(scope: Scope, variant: str, extra: Sequence[str] = ()) -> Lookup | No
 
 
 def ready_to_fill(look: Lookup) -> Lookup | None:
-    """Call *before* reading the database for a miss: a lookup that found no epoch or generation counter gets
-    them created now (rare: after expiry or a flush), because a value may only be tagged with counters read
-    before its data was read — that ordering is what makes a concurrent write's bump win. None on an outage."""
+    """Call *before* reading the database for a miss. A value may only be tagged with counters read before its
+    data was read — that ordering is what makes a concurrent write's bump win. A lookup that found no epoch gets
+    it created now (rare: after a flush or a restart; one round trip more). One that found the epoch but no
+    generation counter (a key never written since it left the cache: every cold miss) costs nothing here: the
+    counter is chosen now (random, so never one an old copy carries) and created by :func:`fill` *only if still
+    absent* (``SET NX``), in the same round trip as the store. A write that committed after the lookup has
+    created the counter by its bump (``INCR``), so the ``NX`` fails and the copy, tagged with the chosen counter,
+    is never served. None on an outage."""
     count("miss", look.scope.app)
     if look.epoch is not None and look.gen is not None:
         return look
+    if look.epoch is not None:
+        return Lookup(
+            look.scope, look.variant, None, look.extras, look.epoch, _fresh_counter(), gen_absent=True
+        )
     base = look.scope.base(prefix())
     try:
         be = backend()
@@ -254,13 +265,22 @@ def ready_to_fill(look: Lookup) -> Lookup | None:
 def fill(look: Lookup, body: bytes, *, ttl: int | None = None) -> Cached:
     """Store ``body``, built from the database after ``look`` (passed through :func:`ready_to_fill`), tagged with
     the epoch and generation that lookup read: a write that committed meanwhile has moved the generation, so the
-    stored value is never served. No single-flight lock: for a one-row read a lock costs more round trips than
-    the duplicate builds it would save. Never raises (an outage only costs the store)."""
+    stored value is never served. One round trip, also when the generation counter is created here. No
+    single-flight lock: for a one-row read a lock costs more round trips than the duplicate builds it would save.
+    Never raises (an outage only costs the store)."""
     etag = etag_for(body)
     if look.epoch is not None and look.gen is not None:
-        key = f"{look.scope.base(prefix())}:{look.variant}"
+        base = look.scope.base(prefix())
+        key = f"{base}:{look.variant}"
+        packed = _pack(look.epoch, look.gen, etag, body)
         try:
-            backend().set(key, _pack(look.epoch, look.gen, etag, body), ttl or default_ttl())
+            if look.gen_absent:
+                be = backend()
+                be.add_then_set(
+                    f"{base}:gen", look.gen, _gen_ttl(default_ttl()), key, packed, ttl or default_ttl()
+                )
+            else:
+                backend().set(key, packed, ttl or default_ttl())
             count("build", look.scope.app)
         except CacheUnavailable as exc:
             _fail(exc, look.scope.app)

@@ -28,6 +28,9 @@ class Backend(Protocol):
     def mget(self, keys: Sequence[str]) -> list[bytes | None]: ...
     def set(self, key: str, value: bytes, ttl: int) -> None: ...
     def add(self, key: str, value: bytes, ttl: int) -> bool: ...
+    def add_then_set(
+        self, first: str, first_value: bytes, first_ttl: int, key: str, value: bytes, ttl: int
+    ) -> bool: ...
     def delete(self, key: str) -> None: ...
     def incr(self, key: str, ttl: int) -> int: ...
     def incr_many(self, keys: Sequence[str], ttl: int) -> None: ...
@@ -159,6 +162,19 @@ class RedisBackend:
     def add(self, key: str, value: bytes, ttl: int) -> bool:
         return bool(self._call(lambda: self.client.set(key, value, ex=ttl, nx=True)))
 
+    def add_then_set(
+        self, first: str, first_value: bytes, first_ttl: int, key: str, value: bytes, ttl: int
+    ) -> bool:
+        """``add(first, ...)`` then ``set(key, ...)`` in one round trip (a pipeline); whether the add took."""
+
+        def run() -> bool:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.set(first, first_value, ex=first_ttl, nx=True)
+            pipe.set(key, value, ex=ttl)
+            return bool(pipe.execute()[0])
+
+        return self._call(run)
+
     def delete(self, key: str) -> None:
         self._call(lambda: self.client.delete(key))
 
@@ -253,15 +269,30 @@ class SqliteBackend:
 
         self._call(run)
 
+    @staticmethod
+    def _add(conn: sqlite3.Connection, key: str, value: bytes, ttl: int) -> bool:
+        now = time.time()
+        cur = conn.execute(
+            "INSERT INTO entry (key, value, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+            "value = excluded.value, expires = excluded.expires WHERE entry.expires <= ?",
+            (key, value, now + ttl, now),
+        )
+        return cur.rowcount == 1
+
     def add(self, key: str, value: bytes, ttl: int) -> bool:
+        return self._call(lambda conn: self._add(conn, key, value, ttl))
+
+    def add_then_set(
+        self, first: str, first_value: bytes, first_ttl: int, key: str, value: bytes, ttl: int
+    ) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
-            now = time.time()
-            cur = conn.execute(
-                "INSERT INTO entry (key, value, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
-                "value = excluded.value, expires = excluded.expires WHERE entry.expires <= ?",
-                (key, value, now + ttl, now),
+            took = self._add(conn, first, first_value, first_ttl)
+            conn.execute(
+                "INSERT OR REPLACE INTO entry (key, value, expires) VALUES (?, ?, ?)",
+                (key, value, time.time() + ttl),
             )
-            return cur.rowcount == 1
+            self._wrote(conn)
+            return took
 
         return self._call(run)
 

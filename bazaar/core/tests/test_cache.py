@@ -50,6 +50,90 @@ def test_hit_is_one_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
     assert calls == ["mget"]
 
 
+def _count_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    be = cache.backend()
+    calls: list[str] = []
+    for name in ("mget", "set", "add", "add_then_set", "delete", "incr", "incr_many"):
+        original = getattr(be, name)
+
+        def wrapper(*a: Any, _n: str = name, _o: Any = original, **k: Any) -> Any:
+            calls.append(_n)
+            return _o(*a, **k)
+
+        monkeypatch.setattr(be, name, wrapper)
+    return calls
+
+
+def _cold_lookup() -> cache.Lookup:
+    """A lookup of SCOPE whose generation counter does not exist (never written, or gone from the cache), with
+    the epoch in place (it is, in a running system: every fill ensures it)."""
+    cache.get_or_build(Scope("core", "test", "other"), "v", lambda: b"y")
+    look = cache.lookup(SCOPE, "v")
+    assert look is not None
+    assert look.found is None
+    assert look.gen is None
+    assert look.epoch is not None
+    return look
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cold_miss_fill_is_one_round_trip_and_is_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    look = _cold_lookup()
+    calls = _count_calls(monkeypatch)
+    ready = cache.ready_to_fill(look)
+    assert ready is not None
+    assert ready.gen_absent
+    assert calls == []  # nothing before the database read
+    cache.fill(ready, b"built")
+    assert calls == ["add_then_set"]  # the counter (if still absent) and the copy, together
+    again = cache.lookup(SCOPE, "v")
+    assert again is not None
+    assert again.found is not None
+    assert again.found.body == b"built"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cold_miss_fill_loses_to_a_write_that_committed_after_its_lookup() -> None:
+    ready = cache.ready_to_fill(_cold_lookup())
+    assert ready is not None
+    cache.invalidate(SCOPE)  # a write commits (autocommit: its bump runs now) and creates the counter
+    cache.fill(ready, b"read before the write")
+    again = cache.lookup(SCOPE, "v")
+    assert again is not None
+    assert again.gen is not None
+    assert again.found is None  # never served: the next reader reads the database
+    ready = cache.ready_to_fill(again)
+    assert ready is not None
+    assert not ready.gen_absent
+    cache.fill(ready, b"after the write")
+    final = cache.lookup(SCOPE, "v")
+    assert final is not None
+    assert final.found is not None
+    assert final.found.body == b"after the write"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_cold_fills_of_one_key_serve_only_the_one_whose_counter_won() -> None:
+    first = cache.ready_to_fill(_cold_lookup())
+    second = cache.ready_to_fill(_cold_lookup())
+    assert first is not None
+    assert second is not None
+    assert first.gen != second.gen
+    cache.fill(first, b"first")
+    cache.fill(second, b"second")  # its counter lost (NX): its copy replaced the first but is not servable
+    look = cache.lookup(SCOPE, "v")
+    assert look is not None
+    assert look.gen == first.gen
+    assert look.found is None
+    ready = cache.ready_to_fill(look)
+    assert ready is not None
+    cache.fill(ready, b"third")
+    final = cache.lookup(SCOPE, "v")
+    assert final is not None
+    assert final.found is not None
+    assert final.found.body == b"third"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_invalidation_waits_for_commit() -> None:
     value = {"v": b"old"}

@@ -73,3 +73,61 @@ def test_session_cookie_bad_host_and_post_bypass(
     assert peeks == []  # a possibly signed-in visitor always goes through Django
     assert _call(app, HTTP_HOST="evil.example")[0].startswith("400")
     assert _call(app, REQUEST_METHOD="POST")[0].startswith(("403", "405"))
+
+
+def test_the_request_signals_have_only_the_receivers_database_stands_in_for() -> None:
+    """``fastpath.database`` does the connection upkeep of Django's request signals instead of sending them; a
+    receiver connected later (by an app or a library) would be skipped on the fast paths, so this fails first."""
+    from django.core import signals
+
+    from bazaar.core.fastpath import DJANGO_REQUEST_RECEIVERS
+
+    for name, expected in DJANGO_REQUEST_RECEIVERS.items():
+        sync, asynchronous = getattr(signals, name)._live_receivers(None)
+        assert {f"{r.__module__}.{r.__qualname__}" for r in [*sync, *asynchronous]} == expected, name
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_closes_an_obsolete_or_broken_connection_before_and_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from django.db import connections
+
+    from bazaar.core.fastpath import database
+
+    conn = connections["default"]
+    conn.ensure_connection()
+    closed: list[str] = []
+    monkeypatch.setattr(conn, "close", lambda: closed.append("closed"))
+    conn.close_at = time.monotonic() - 1  # past CONN_MAX_AGE
+    with database({}):
+        assert closed == ["closed"]  # on the way in
+        conn.close_at = None
+        conn.errors_occurred = True  # a statement failed ...
+        monkeypatch.setattr(conn, "is_usable", lambda: False)  # ... and the connection is gone
+    assert closed == ["closed", "closed"]  # and on the way out
+    conn.errors_occurred = False
+    with database({}):
+        pass
+    assert len(closed) == 2  # a healthy connection is kept
+
+
+@pytest.mark.django_db
+def test_database_leaves_a_connection_inside_a_transaction_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from django.db import connections
+
+    from bazaar.core.fastpath import database
+
+    conn = connections["default"]
+    conn.ensure_connection()
+    closed: list[str] = []
+    monkeypatch.setattr(conn, "close", lambda: closed.append("closed"))
+    conn.close_at = time.monotonic() - 1
+    with database({}):
+        pass
+    assert closed == []  # only a test calls a handler inside a transaction; closing would end the test's
+    conn.close_at = None
