@@ -203,3 +203,38 @@ def test_one_trainers_page_is_read_from_the_owner_index(herd: list[str]) -> None
         plan = "\n".join(r[0] for r in cur.fetchall())
     assert "trading_pokemon_owner_pid" in plan, plan
     assert "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize("order", ["id", "-id", "level", "-level", "species", "-nickname"])
+@pytest.mark.parametrize("query", ["", "owner=tr2&", "species=onix&level_min=11&"])
+def test_offset_pages_are_the_slices_of_the_whole_list(
+    herd: list[str], api_client: Any, order: str, query: str
+) -> None:
+    """An offset page (read by a deferred join: keys first, then their rows) is exactly that slice of the list,
+    in the order asked, ties included; with next_cursor continuing after its last row."""
+    url = f"{T}/pokemon?{query}order={order}"
+    everything = [p["id"] for p in api_client.call("GET", f"{url}&limit=200").json()["items"]]
+    assert len(everything) >= 4
+    for offset in (1, 2, len(everything) // 2, len(everything) - 1, len(everything)):
+        body = api_client.call("GET", f"{url}&limit=3&offset={offset}").json()
+        assert [p["id"] for p in body["items"]] == everything[offset : offset + 3], offset
+        assert (body["next_cursor"] is not None) == (offset + 3 < len(everything)), offset
+        if body["next_cursor"]:
+            after = api_client.call("GET", f"{url}&limit=3&cursor={body['next_cursor']}").json()
+            assert [p["id"] for p in after["items"]] == everything[offset + 3 : offset + 6], offset
+
+
+def test_an_offset_page_skips_on_keys_alone(herd: list[str]) -> None:
+    """The rows an offset skips are read as keys in a subquery, not fetched (and joined to their owner) whole."""
+    from bazaar.trading.selectors import pokemon_page
+
+    with CaptureQueriesContext(connection) as queries:
+        page = pokemon_page(
+            owner=None, species=None, level_min=None, level_max=None, order=None, limit=2, offset=5
+        )
+    assert [p["id"] for p in page["items"]] == sorted(herd)[5:7]
+    (page_sql,) = [q["sql"] for q in queries.captured_queries if "OFFSET 5" in q["sql"]]
+    outer, _, inner = page_sql.partition(" IN (SELECT ")
+    assert inner, page_sql  # the skip runs inside the subquery
+    assert "JOIN" in outer
+    assert "JOIN" not in inner.split(")")[0]  # the keys are read without the owner
