@@ -282,6 +282,20 @@ def checks_of(out: dict[str, Any]) -> list[tuple[str, bool | None]]:
                 bool(race.get("exactly_100")),
             )
         )
+    cost = out.get("readers_cost")
+    if isinstance(cost, dict) and cost.get("rounds"):
+        rounds = cost["rounds"]
+        bars = out.get("bars", {})
+        lines.append(
+            (
+                "readers' cost of the orders: median "
+                f"{cost['median'] * 100:.1f} % of {len(rounds)} paired rounds (rounds {min(rounds) * 100:.1f} to "
+                f"{max(rounds) * 100:.1f} %); readers "
+                + " → ".join(f"{num(v)} req/s" for v in bars.values())
+                + f"; {out.get('orders', {}).get('placed_per_s')} orders/s placed",
+                None,
+            )
+        )
     email = out.get("email")
     if isinstance(email, dict):
         lines.append(
