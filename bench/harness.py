@@ -529,14 +529,17 @@ def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def alternate(
     sides: dict[str, Callable[[], dict[str, Any]]], rounds: int
 ) -> tuple[dict[str, dict[str, Any]], list[dict[str, float]]]:
-    """Run each side's load in turn, ``rounds`` times (a, b, a, b, ...): the host's load drifts over minutes, so
-    only loads interleaved in time compare. Returns each side's medians (``summarize_runs``) and the rounds' req/s
-    per side (a ratio is taken within a round, where both sides met the same host)."""
+    """Run each side's load in turn, ``rounds`` times, the order flipped every round (a, b, b, a, a, b, ...): the
+    host's speed drifts over minutes, so only loads interleaved in time compare, and a side that always ran second
+    would always meet the host a little later (a steady drift then biased every round's ratio the same way; flipped,
+    it biases alternate rounds in opposite directions and the median cancels it). Returns each side's medians
+    (``summarize_runs``) and the rounds' req/s per side (a ratio is taken within a round, where both sides met the
+    same host)."""
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
     per_round: list[dict[str, float]] = []
-    for _ in range(max(1, rounds)):
+    for i in range(max(1, rounds)):
         this: dict[str, float] = {}
-        for name, load in sides.items():
+        for name, load in sides.items() if i % 2 == 0 else reversed(sides.items()):
             result = load()
             result.pop("raw", None)
             runs[name].append(result)

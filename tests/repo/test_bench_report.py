@@ -141,13 +141,29 @@ def test_alternating_rounds_pair_each_ratio_within_its_round() -> None:
         return load
 
     medians, rounds = alternate({"app": side("app", 100.0), "ref": side("ref", 1000.0)}, 3)
-    assert order == ["app", "ref"] * 3
+    assert order == ["app", "ref", "ref", "app", "app", "ref"]  # flipped every round
     assert medians["app"]["rps_runs"] == [100.0, 50.0, 80.0]
     assert medians["app"]["rps"] == 80.0
     ratio = paired_ratio(rounds, "app", "ref")
     assert ratio["rounds"] == [0.1, 0.1, 0.1]  # paired within a round, the host's drift cancels
     assert ratio["median"] == 0.1
     assert ratio["spread"] == [0.1, 0.1]
+
+
+def test_flipped_rounds_cancel_a_steady_drift() -> None:
+    """Two equal sides on a host slowing by 5 % a load: run a, b, a, b the second side would win every round;
+    flipped every round, alternate rounds lean opposite ways and the median ratio is ~1."""
+    from bench.harness import alternate, paired_ratio
+
+    speed = iter([1.0 - 0.05 * i for i in range(8)])
+
+    def load() -> dict[str, Any]:
+        return {"rps": 100.0 * next(speed), "p50_ms": 1.0, "p99_ms": 2.0}
+
+    _medians, rounds = alternate({"a": load, "b": load}, 4)
+    ratios = paired_ratio(rounds, "a", "b")["rounds"]
+    assert [r > 1 for r in ratios] == [True, False, True, False]
+    assert 0.97 < paired_ratio(rounds, "a", "b")["median"] < 1.03
 
 
 def test_host_busyness_reads_the_whole_machine() -> None:
