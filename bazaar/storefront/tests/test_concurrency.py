@@ -15,7 +15,9 @@ from bazaar.core.errors import DomainError
 from bazaar.storefront import services
 from bazaar.storefront.models import Order, OrderItem, Product
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+#: serial: its tests hold up to 64 PostgreSQL connections at once (one per buyer thread); beside the other xdist
+#: worker's threaded tests that passed max_connections (100) in CI ("sorry, too many clients already").
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.serial]
 
 
 def _buy(slug: str, lines: list[services.OrderLine], key: str, start: threading.Barrier) -> str:
