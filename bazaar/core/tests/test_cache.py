@@ -76,6 +76,24 @@ def _cold_lookup() -> cache.Lookup:
     return look
 
 
+def _served() -> bytes | None:
+    """What a reader of SCOPE would be served now (None: a miss)."""
+    look = cache.lookup(SCOPE, "v")
+    assert look is not None
+    return None if look.found is None else look.found.body
+
+
+def _refill(body: bytes) -> None:
+    """A warm miss of SCOPE (its counter exists), filled with ``body``."""
+    look = cache.lookup(SCOPE, "v")
+    assert look is not None
+    assert look.gen is not None
+    ready = cache.ready_to_fill(look)
+    assert ready is not None
+    assert not ready.gen_absent
+    cache.fill(ready, body)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_cold_miss_fill_is_one_round_trip_and_is_served(monkeypatch: pytest.MonkeyPatch) -> None:
     look = _cold_lookup()
@@ -86,10 +104,7 @@ def test_cold_miss_fill_is_one_round_trip_and_is_served(monkeypatch: pytest.Monk
     assert calls == []  # nothing before the database read
     cache.fill(ready, b"built")
     assert calls == ["add_then_set"]  # the counter (if still absent) and the copy, together
-    again = cache.lookup(SCOPE, "v")
-    assert again is not None
-    assert again.found is not None
-    assert again.found.body == b"built"
+    assert _served() == b"built"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -98,18 +113,9 @@ def test_cold_miss_fill_loses_to_a_write_that_committed_after_its_lookup() -> No
     assert ready is not None
     cache.invalidate(SCOPE)  # a write commits (autocommit: its bump runs now) and creates the counter
     cache.fill(ready, b"read before the write")
-    again = cache.lookup(SCOPE, "v")
-    assert again is not None
-    assert again.gen is not None
-    assert again.found is None  # never served: the next reader reads the database
-    ready = cache.ready_to_fill(again)
-    assert ready is not None
-    assert not ready.gen_absent
-    cache.fill(ready, b"after the write")
-    final = cache.lookup(SCOPE, "v")
-    assert final is not None
-    assert final.found is not None
-    assert final.found.body == b"after the write"
+    assert _served() is None  # never served: the next reader reads the database
+    _refill(b"after the write")
+    assert _served() == b"after the write"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -124,14 +130,9 @@ def test_two_cold_fills_of_one_key_serve_only_the_one_whose_counter_won() -> Non
     look = cache.lookup(SCOPE, "v")
     assert look is not None
     assert look.gen == first.gen
-    assert look.found is None
-    ready = cache.ready_to_fill(look)
-    assert ready is not None
-    cache.fill(ready, b"third")
-    final = cache.lookup(SCOPE, "v")
-    assert final is not None
-    assert final.found is not None
-    assert final.found.body == b"third"
+    assert _served() is None
+    _refill(b"third")
+    assert _served() == b"third"
 
 
 @pytest.mark.django_db(transaction=True)
