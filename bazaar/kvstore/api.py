@@ -282,6 +282,7 @@ def batch(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
             Code.INVALID_ENCODING,
             Code.INVALID_KEY,
             Code.INVALID_RECORD,
+            CoreCode.INVALID_TEXT,
             Code.INVALID_TTL,
             Code.INVALID_VALUE,
         ],

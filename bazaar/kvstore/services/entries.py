@@ -33,7 +33,7 @@ from bazaar.core.groupcommit import GroupCommit
 from bazaar.kvstore import conf
 from bazaar.kvstore.cache import entry_scope, invalidate_entry
 from bazaar.kvstore.models import Change, Entry, Tenant
-from bazaar.kvstore.services.validation import clean_if_version, clean_key, encode_value, expiry
+from bazaar.kvstore.services.validation import Limits, clean_if_version, clean_key, encode_value, expiry
 
 
 @dataclass(frozen=True)
@@ -324,8 +324,15 @@ def _apply_delete(
     return int(row[0])
 
 
-def make_set(key: Any, value: Any, ttl: Any, if_version: Any, now: datetime) -> SetOp:
-    return SetOp(clean_key(key), encode_value(value), expiry(ttl, now), clean_if_version(if_version))
+def make_set(
+    key: Any, value: Any, ttl: Any, if_version: Any, now: datetime, limits: Limits | None = None
+) -> SetOp:
+    return SetOp(
+        clean_key(key, limits),
+        encode_value(value, limits),
+        expiry(ttl, now, limits),
+        clean_if_version(if_version),
+    )
 
 
 def make_delete(key: Any, if_version: Any) -> DeleteOp:

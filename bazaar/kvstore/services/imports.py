@@ -11,7 +11,7 @@ from typing import Any
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from bazaar.core import cache, db
+from bazaar.core import bulk, cache, db
 from bazaar.core.errors import DomainError, ValidationFailed
 from bazaar.kvstore.cache import entry_scope
 from bazaar.kvstore.services.entries import (
@@ -26,9 +26,12 @@ from bazaar.kvstore.services.entries import (
     make_set,
     revision_bump,
 )
+from bazaar.kvstore.services.validation import Limits
 
 _STAGE = "kvstore_import_stage"
 _STAGE_BATCH = 1000
+_COPY_LINES = 2000  # COPY text lines sent per write
+_BS, _BS2, _NULL = "\\", "\\\\", "\\N"
 #: Up to this many keys an import names each one it changed (one pipeline after commit); a larger import drops
 #: the whole cache namespace instead (an epoch bump), as core.cache does for writes too large to name.
 NAMED_INVALIDATION_MAX = 10_000
@@ -87,6 +90,7 @@ class _Stage:
             f"CREATE TEMP TABLE {_STAGE} (line integer, key text, value_json text, expires_at text){on_commit}"
         )
         self.batch: list[tuple[int, str, str, str | None]] = []
+        self.lines: list[str] = []
         self._copy_cm: Any = None
         self._copy: Any = None
         if connection.vendor == "postgresql":  # COPY: one stream instead of a statement per 1,000 records
@@ -96,13 +100,27 @@ class _Stage:
     def add(self, line: int, op: SetOp) -> None:
         expires = op.expires_at.isoformat() if op.expires_at is not None else None
         if self._copy is not None:
-            self._copy.write_row((line, op.key, op.value_json, expires))
+            # COPY's text format built here, a block of lines at a time (write_row adapts value by value, about
+            # twice the cost). Only a backslash needs escaping: a key has no control characters (clean_key), and
+            # compact JSON text writes tab, newline and carriage return as escapes.
+            self.lines.append(
+                f"{line}\t{op.key.replace(_BS, _BS2)}\t{op.value_json.replace(_BS, _BS2)}\t{expires or _NULL}"
+            )
+            if len(self.lines) >= _COPY_LINES:
+                self._write_lines()
             return
         self.batch.append((line, op.key, op.value_json, expires))
         if len(self.batch) >= _STAGE_BATCH:
             self.flush()
 
+    def _write_lines(self) -> None:
+        if self.lines:
+            self._copy.write("\n".join(self.lines) + "\n")
+            self.lines = []
+
     def _end_copy(self, ok: bool) -> None:
+        if ok and self._copy is not None:
+            self._write_lines()
         if self._copy_cm is not None:
             cm, self._copy_cm, self._copy = self._copy_cm, None, None
             if ok:
@@ -159,10 +177,15 @@ class _Stage:
         self.cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
         self.cur.execute(_ANY_EXISTING, [tenant_id])
         row = self.cur.fetchone()
-        if row is not None and row[0]:
-            self.cur.execute(_WRITE_ALL, [tenant_id, tenant_id, n, n, revision, n, tenant_id, revision, n])
-        else:
-            self.cur.execute(_WRITE_NEW, [tenant_id, tenant_id, n, n, revision, tenant_id, revision, n])
+        # Every row written, entry and change alike, references the tenant, whose row revision_bump holds locked
+        # FOR UPDATE until the import commits: their per-row foreign key checks are skipped (core.bulk).
+        with bulk.referenced_rows_locked(self.cur):
+            if row is not None and row[0]:
+                self.cur.execute(
+                    _WRITE_ALL, [tenant_id, tenant_id, n, n, revision, n, tenant_id, revision, n]
+                )
+            else:
+                self.cur.execute(_WRITE_NEW, [tenant_id, tenant_id, n, n, revision, tenant_id, revision, n])
 
     def staged_keys(self) -> list[str]:
         self.cur.execute(f"SELECT key FROM {_STAGE}")  # noqa: S608
@@ -195,6 +218,7 @@ def entries_import(
     keys, the whole cache namespace above it.
     """
     now = timezone.now()
+    limits = Limits.current()
     with transaction.atomic(), db.long_statements():
         stage = _Stage()
         try:
@@ -208,7 +232,7 @@ def entries_import(
                     if not record.keys() <= _FIELDS:
                         unknown = sorted(set(record) - _FIELDS)
                         raise ValidationFailed(f"Unknown fields: {unknown}.", code="invalid_record")
-                    op = make_set(record["key"], record["value"], record.get("ttl"), None, now)
+                    op = make_set(record["key"], record["value"], record.get("ttl"), None, now, limits)
                 except DomainError as exc:
                     exc.details = {**(exc.details if isinstance(exc.details, dict) else {}), "line": line}
                     raise

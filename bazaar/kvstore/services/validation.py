@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from bazaar.core.errors import PayloadTooLarge, ValidationFailed
 from bazaar.kvstore import conf
@@ -17,14 +17,27 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def clean_key(key: Any) -> str:
+class Limits(NamedTuple):
+    """The input limits (KVSTORE_MAX_KEY_LENGTH, KVSTORE_MAX_VALUE_BYTES, KVSTORE_MAX_TTL), read once: an import
+    checks a million records against the same limits (reading the settings costs more than a key's check)."""
+
+    key_length: int
+    value_bytes: int
+    ttl: int
+
+    @classmethod
+    def current(cls) -> Limits:
+        return cls(conf.max_key_length(), conf.max_value_bytes(), conf.max_ttl())
+
+
+def clean_key(key: Any, limits: Limits | None = None) -> str:
     """A key is a non-empty UTF-8 string of at most KVSTORE_MAX_KEY_LENGTH characters without control characters.
 
     Raises ValidationFailed (code ``invalid_key``).
     """
     if not isinstance(key, str) or not key:
         raise ValidationFailed("A key must be a non-empty string.", code="invalid_key")
-    limit = conf.max_key_length()
+    limit = conf.max_key_length() if limits is None else limits.key_length
     if len(key) > limit:
         raise ValidationFailed(
             f"A key is at most {limit} characters.", code="invalid_key", details={"max_length": limit}
@@ -38,7 +51,7 @@ def clean_key(key: Any) -> str:
     return key
 
 
-def encode_value(value: Any) -> str:
+def encode_value(value: Any, limits: Limits | None = None) -> str:
     """The value as compact JSON text, within KVSTORE_MAX_VALUE_BYTES (UTF-8).
 
     Raises PayloadTooLarge (``value_too_large``, 413) beyond the limit, ValidationFailed (``invalid_value``) for
@@ -48,8 +61,13 @@ def encode_value(value: Any) -> str:
         text = _COMPACT.encode(value)
     except (ValueError, TypeError):
         raise ValidationFailed("The value must be JSON (no NaN or Infinity).", code="invalid_value")
-    size = len(text.encode("utf-8"))
-    limit = conf.max_value_bytes()
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:  # a lone surrogate ("\ud800" in the JSON): no UTF-8 text can hold it
+        raise ValidationFailed(  # the code and message the API's text rule gives (core.schemas.text_problem)
+            f"Text must not contain a lone surrogate (U+{ord(text[exc.start]):04X}).", code="invalid_text"
+        )
+    limit = conf.max_value_bytes() if limits is None else limits.value_bytes
     if size > limit:
         raise PayloadTooLarge(
             f"The value is {size} bytes as JSON; the limit is {limit} bytes.",
@@ -59,11 +77,11 @@ def encode_value(value: Any) -> str:
     return text
 
 
-def expiry(ttl: Any, now: datetime) -> datetime | None:
+def expiry(ttl: Any, now: datetime, limits: Limits | None = None) -> datetime | None:
     """``now + ttl`` seconds, or None without a TTL. Raises ValidationFailed (``invalid_ttl``) out of range."""
     if ttl is None:
         return None
-    limit = conf.max_ttl()
+    limit = conf.max_ttl() if limits is None else limits.ttl
     if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1 or ttl > limit:
         raise ValidationFailed(
             f"ttl must be a whole number of seconds between 1 and {limit}.",

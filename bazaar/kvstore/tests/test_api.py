@@ -26,6 +26,12 @@ def kv_state() -> tuple[Any, ...]:
     )
 
 
+def _import(kv: KV, body: str) -> Any:
+    return kv.client.post(
+        "/api/kv/import", body, content_type="application/x-ndjson", HTTP_AUTHORIZATION=f"Bearer {kv.secret}"
+    )
+
+
 @contextmanager
 def writes_nothing() -> Iterator[None]:
     before = kv_state()
@@ -113,6 +119,18 @@ def test_bad_bodies_write_nothing(kv: KV, body: Any, status: int, code: str) -> 
     assert not Entry.objects.exists()
 
 
+def test_a_lone_surrogate_in_a_value_is_refused_on_every_write_path(kv: KV) -> None:
+    """JSON may escape a lone surrogate ("\\ud800"); no UTF-8 text can hold one: 422, never a 500."""
+    with writes_nothing():
+        r = kv.call("PUT", "/keys/k", '{"value": ["ok", "\\ud800"]}')
+    assert_refused(r, 422, "invalid_text")
+    assert "U+D800" in r.json()["message"]
+    with writes_nothing():
+        r = _import(kv, '{"key": "a", "value": 1}\n{"key": "b", "value": "x\\udfff"}\n')
+    assert_refused(r, 422, "invalid_text")
+    assert r.json()["details"] == {"line": 2}
+
+
 def test_control_characters_in_the_key_are_refused(kv: KV) -> None:
     r = kv.call("PUT", "/keys/a%07b", {"value": 1})
     assert r.status_code == 422
@@ -171,18 +189,11 @@ def test_batch_all_or_nothing(kv: KV) -> None:
 
 def test_import_endpoint(kv: KV) -> None:
     body = '{"key": "a", "value": 1}\n{"key": "b", "value": [2]}\n'
-    r = kv.client.post(
-        "/api/kv/import", body, content_type="application/x-ndjson", HTTP_AUTHORIZATION=f"Bearer {kv.secret}"
-    )
+    r = _import(kv, body)
     assert r.status_code == 200
     assert r.json() == {"imported": 2}
     with writes_nothing():
-        r = kv.client.post(
-            "/api/kv/import",
-            '{"key": "c", "value": 1}\nnope\n',
-            content_type="application/x-ndjson",
-            HTTP_AUTHORIZATION=f"Bearer {kv.secret}",
-        )
+        r = _import(kv, '{"key": "c", "value": 1}\nnope\n')
     assert r.status_code == 422
     assert r.json()["details"] == {"line": 2}
     assert_refused(r, 422, "invalid_record")
@@ -247,12 +258,7 @@ def test_isolation_on_every_endpoint(kv: KV, other: KV) -> None:
     assert other.get("secret").status_code == 200
     assert_refused(other.get("n"), 404, "key_not_found")
     # import
-    kv.client.post(
-        "/api/kv/import",
-        '{"key": "imp", "value": 1}',
-        content_type="application/x-ndjson",
-        HTTP_AUTHORIZATION=f"Bearer {kv.secret}",
-    )
+    _import(kv, '{"key": "imp", "value": 1}')
     assert_refused(other.get("imp"), 404, "key_not_found")
     # staff endpoints refuse tenant keys
     assert_refused(kv.call("GET", "/tenants"), 401, "unauthorized")

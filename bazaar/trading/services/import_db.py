@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
+from bazaar.core import bulk
 from bazaar.core.errors import Conflict
 from bazaar.core.sql import table
 from bazaar.trading.services.import_rows import FastRows, _Errors
@@ -283,18 +284,20 @@ def _upsert(cur: Any, kind: str, staged: int, now: dt.datetime, timings: dict[st
     if existing:
         # Existing rows: one set-based UPDATE of the rows that differ from the file (an unchanged row is not
         # rewritten: re-importing a file costs reads, not a million new row versions and index entries). A row
-        # changed concurrently is re-checked by PostgreSQL on its newest version before it is updated.
-        cur.execute(
-            _sql(
-                "UPDATE {pokemon} SET nickname = s.nickname, species = s.species, level = s.level, "
-                "owner_id = t.id, date_of_ownership = s.date_of_ownership, updated_at = %s "
-                "FROM {stage} s JOIN {trainer} t ON t.public_id = s.owner "
-                "WHERE {pokemon}.public_id = s.public_id AND ({pokemon}.nickname <> s.nickname "
-                "OR {pokemon}.species <> s.species OR {pokemon}.level <> s.level "
-                "OR {pokemon}.owner_id <> t.id OR {pokemon}.date_of_ownership <> s.date_of_ownership)"
-            ),
-            [now],
-        )
+        # changed concurrently is re-checked by PostgreSQL on its newest version before it is updated. Every new
+        # owner is one the checks found and locked: their per-row foreign key checks are skipped (core.bulk).
+        with bulk.referenced_rows_locked(cur):
+            cur.execute(
+                _sql(
+                    "UPDATE {pokemon} SET nickname = s.nickname, species = s.species, level = s.level, "
+                    "owner_id = t.id, date_of_ownership = s.date_of_ownership, updated_at = %s "
+                    "FROM {stage} s JOIN {trainer} t ON t.public_id = s.owner "
+                    "WHERE {pokemon}.public_id = s.public_id AND ({pokemon}.nickname <> s.nickname "
+                    "OR {pokemon}.species <> s.species OR {pokemon}.level <> s.level "
+                    "OR {pokemon}.owner_id <> t.id OR {pokemon}.date_of_ownership <> s.date_of_ownership)"
+                ),
+                [now],
+            )
         # Every pokemon that existed must still be there (one deleted meanwhile would be neither updated nor
         # inserted): the write is all-or-nothing against concurrent deletes too.
         cur.execute(
@@ -333,12 +336,14 @@ def _upsert(cur: Any, kind: str, staged: int, now: dt.datetime, timings: dict[st
             with transaction.atomic():
                 if pg:
                     # New rows and their history in one statement: the history comes from RETURNING, not from a
-                    # second join of a million staged rows with the table just written.
-                    cur.execute(
-                        f"WITH ins AS ({insert} RETURNING id, owner_id) {_sql(_HISTORY_OF_NEW)}",
-                        [now, now, now],
-                    )
-                    inserted = int(cur.rowcount)
+                    # second join of a million staged rows with the table just written. The owners were checked
+                    # and locked above: no per-row foreign key check (core.bulk; history rows have no FKs).
+                    with bulk.referenced_rows_locked(cur):
+                        cur.execute(
+                            f"WITH ins AS ({insert} RETURNING id, owner_id) {_sql(_HISTORY_OF_NEW)}",
+                            [now, now, now],
+                        )
+                        inserted = int(cur.rowcount)
                 else:
                     cur.execute(insert, [now, now])
                     inserted = int(cur.rowcount)
