@@ -69,6 +69,17 @@ def cursor() -> Iterator[Any]:
         with conn.cursor() as cur:
             yield cur
         return
+    pg = _ready(conn)
+    with conn.wrap_database_errors:
+        raw = (_preparing_cursor_class() if pg.prepare_threshold is not None else _plain_cursor_class())(pg)
+    conn.validate_thread_sharing()
+    wrapped = conn.make_debug_cursor(raw) if conn.queries_logged else conn.make_cursor(raw)
+    with wrapped as cur:
+        yield cur
+
+
+def _ready(conn: Any) -> Any:
+    """The connection's psycopg connection, connected, with preparing on (unless turned off)."""
     conn.close_if_health_check_failed()
     conn.ensure_connection()
     pg = conn.connection
@@ -76,12 +87,39 @@ def cursor() -> Iterator[Any]:
         # Django connects with prepare_threshold=None, which turns preparing off even for prepare=True. Its own
         # client-binding cursors never prepare, so this only enables it for the cursors handed out here.
         pg.prepare_threshold = 5
-    with conn.wrap_database_errors:
-        raw = (_preparing_cursor_class() if pg.prepare_threshold is not None else _plain_cursor_class())(pg)
+    return pg
+
+
+def fetchone(query: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    """The first row of a hot read (a prepared statement on PostgreSQL), or None.
+
+    The same connection, transaction, error translation, client deadline and breaker as :func:`cursor`, without
+    building Django's cursor wrapper per statement: one psycopg cursor is kept per connection, and the statement
+    goes straight to it inside ``db.watched`` (what the execute wrapper ``db.guard`` does). A KV cache miss runs
+    exactly one such statement, and the wrapper layers cost as much CPU as psycopg's own execute. Where queries
+    are being logged (``DEBUG``, tests counting them), on SQLite, or with preparing off, it takes :func:`cursor`.
+    """
+    conn = connections["default"]
+    if conn.vendor != "postgresql" or conn.queries_logged or not settings.DATABASE_PREPARED_STATEMENTS:
+        with cursor() as cur:
+            cur.execute(query, params)
+            return cast("tuple[Any, ...] | None", cur.fetchone())
+    from bazaar.core import db
+
+    pg = _ready(conn)
     conn.validate_thread_sharing()
-    wrapped = conn.make_debug_cursor(raw) if conn.queries_logged else conn.make_cursor(raw)
-    with wrapped as cur:
-        yield cur
+    conn.validate_no_broken_transaction()
+    holder: Any = (
+        conn  # the kept cursor rides on Django's wrapper (one per thread), checked against its connection
+    )
+    raw = getattr(holder, "_bazaar_hot_cursor", None)
+    if raw is None or raw.closed or raw.connection is not pg:
+        with conn.wrap_database_errors:
+            raw = _preparing_cursor_class()(pg)
+        holder._bazaar_hot_cursor = raw
+    with db.watched(db.socket_of(conn)), conn.wrap_database_errors:
+        raw.execute(query, params)
+        return cast("tuple[Any, ...] | None", raw.fetchone())
 
 
 def supports_write_with() -> bool:

@@ -49,6 +49,7 @@ API_KEY_PREFIX = "kv_"
 # The fast path handles only keys whose URL form and decoded form are the same ASCII string; others go to Django.
 _SIMPLE_KEY = re.compile(r"^[A-Za-z0-9._~:@!$&'()*+,;=/-]{1,256}$")
 _tenant_by_digest: dict[str, int] = {}
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _DIGEST_MAP_MAX = 100_000
 
 
@@ -157,15 +158,13 @@ def pack(
 ) -> bytes:
     """The stored form of an entry (see the module docstring)."""
     expires_ms = 0 if expires_at is None else int(expires_at.timestamp() * 1000)
-
-    def dumps(v: Any) -> str:
-        return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
-
-    # The value is already compact JSON text: spliced in, never parsed and dumped again.
+    # The value is already compact JSON text: spliced in, never parsed and dumped again. A timestamp's ISO form
+    # needs no JSON escaping; the key does (one shared encoder: json.dumps with options builds one per call).
+    expires = "null" if expires_at is None else f'"{iso(expires_at)}"'
     prefix = (
-        f'{{"key":{dumps(key)},"value":{value_json},"version":{version},'
-        f'"created_at":{dumps(iso(created_at))},"updated_at":{dumps(iso(updated_at))},'
-        f'"expires_at":{dumps(iso(expires_at))},"revision":{revision},"ttl":'
+        f'{{"key":{_COMPACT.encode(key)},"value":{value_json},"version":{version},'
+        f'"created_at":"{iso(created_at)}","updated_at":"{iso(updated_at)}",'
+        f'"expires_at":{expires},"revision":{revision},"ttl":'
     )
     return b"%d %d %d\n%s" % (version, expires_ms, revision, prefix.encode())
 

@@ -51,11 +51,9 @@ def entry_stored(*, tenant_id: int, key: str, now: datetime) -> bytes:
     """The stored form (``kvstore.cache.pack``) of the live entry at ``now``, or ``ABSENT``: one prepared,
     indexed statement (the unique (tenant, key) index), no ORM query compilation. Used on every cache miss, by
     the API view and by the fast path alike."""
-    with sql.cursor() as cur:
-        cur.execute(
-            _stored_sql(sql.table(Entry)), [tenant_id, key, connection.ops.adapt_datetimefield_value(now)]
-        )
-        row = cur.fetchone()
+    row = sql.fetchone(
+        _stored_sql(sql.table(Entry)), [tenant_id, key, connection.ops.adapt_datetimefield_value(now)]
+    )
     if row is None:
         return ABSENT
     k, value, version, created_at, updated_at, expires_at, revision = row

@@ -154,3 +154,67 @@ def test_prepared_statements_can_be_switched_off(settings: Any) -> None:
             [statement.replace("%s", "$1")],
         )
         assert cur.fetchone() == (0,)
+
+
+def test_fetchone_reads_one_row_or_none() -> None:
+    shop = _shop()
+    statement = f"SELECT name, slug FROM {sql.table(Shop)} WHERE id = %s"
+    assert sql.fetchone(statement, [shop.pk]) == ("Shop", "shop")
+    assert sql.fetchone(statement, [shop.pk + 1]) is None
+    with CaptureQueriesContext(connection) as seen:  # queries being logged: through Django's cursor, logged
+        assert sql.fetchone(statement, [shop.pk]) == ("Shop", "shop")
+    assert len(seen.captured_queries) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_fetchone_keeps_one_prepared_cursor_and_survives_a_new_connection() -> None:
+    shop = _shop()
+    statement = f"SELECT slug FROM {sql.table(Shop)} WHERE id = %s AND slug <> %s"
+    for _ in range(6):
+        assert sql.fetchone(statement, [shop.pk, "x"]) == ("shop",)
+    kept = connection._bazaar_hot_cursor  # type: ignore[attr-defined]
+    assert sql.fetchone(statement, [shop.pk, "x"]) == ("shop",)
+    assert connection._bazaar_hot_cursor is kept  # type: ignore[attr-defined]
+    with connection.cursor() as cur:
+        prepared = statement.replace("%s", "$1", 1).replace("%s", "$2", 1)
+        cur.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement = %s", [prepared])
+        assert cur.fetchone() == (1,)
+    connection.close()  # Django reconnects on next use; the kept cursor belongs to the old connection
+    assert sql.fetchone(statement, [shop.pk, "x"]) == ("shop",)
+    assert connection._bazaar_hot_cursor is not kept  # type: ignore[attr-defined]
+
+
+@pytest.mark.postgres
+def test_fetchone_translates_errors_and_refuses_a_broken_transaction() -> None:
+    from django.db import DatabaseError
+    from django.db.transaction import TransactionManagementError
+
+    with transaction.atomic():
+        with (
+            pytest.raises(DatabaseError),
+            transaction.atomic(savepoint=False),
+        ):  # Django's class, not psycopg's
+            sql.fetchone("SELECT 1 / %s", [0])
+        with pytest.raises(TransactionManagementError):  # the failed block marked the transaction
+            sql.fetchone("SELECT %s", [1])
+    assert sql.fetchone("SELECT %s::int", [7]) == (7,)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_fetchone_is_under_the_client_deadline() -> None:
+    from django.db import OperationalError
+
+    from bazaar.core import db
+
+    cut = db.WATCHDOG.cut
+    try:
+        with db.deadline(0.3), pytest.raises(OperationalError):
+            sql.fetchone("SELECT pg_sleep(%s)", [3])
+        assert db.WATCHDOG.cut == cut + 1
+        assert db.BREAKER.is_open
+    finally:
+        db.BREAKER.succeeded()
+        connection.close()
+    assert sql.fetchone("SELECT %s::int", [1]) == (1,)
