@@ -324,6 +324,25 @@ def test_every_key_has_a_ttl(cache_namespace: str) -> None:
         assert r.ttl(key) > 0, key
 
 
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_redis_that_forgot_its_scripts_still_fills_and_invalidates(cache_namespace: str) -> None:
+    """The cold fill and the invalidations are Lua scripts (EVALSHA); a restarted or newly promoted Redis has
+    none loaded: the first call loads it again, and the entry is stored and then dropped as always."""
+    from django_redis import get_redis_connection
+
+    r = get_redis_connection("default")
+    r.script_flush()
+    look = _cold_lookup()
+    ready = cache.ready_to_fill(look)
+    assert ready is not None and ready.gen_absent
+    cache.fill(ready, b"stored")
+    assert cache.get_or_build(SCOPE, "v", lambda: b"never").body == b"stored"
+    r.script_flush()
+    cache.invalidate(SCOPE)
+    assert cache.get_or_build(SCOPE, "v", lambda: b"rebuilt").body == b"rebuilt"
+
+
 @pytest.mark.django_db
 def test_closed_port_still_answers_from_database(client: Any, settings: Any) -> None:
     """(b) Cache pointed at a closed port: every request still 200 from the database; counted; readyz degraded."""
