@@ -335,7 +335,8 @@ def test_a_redis_that_forgot_its_scripts_still_fills_and_invalidates(cache_names
     r.script_flush()
     look = _cold_lookup()
     ready = cache.ready_to_fill(look)
-    assert ready is not None and ready.gen_absent
+    assert ready is not None
+    assert ready.gen_absent
     cache.fill(ready, b"stored")
     assert cache.get_or_build(SCOPE, "v", lambda: b"never").body == b"stored"
     r.script_flush()

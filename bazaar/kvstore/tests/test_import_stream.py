@@ -59,6 +59,36 @@ def test_a_large_import_in_key_order_with_a_late_duplicate_writes_nothing() -> N
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_repeated_key_is_named_whether_or_not_it_exists(existing: bool) -> None:
+    """The repeat is found by the write itself on PostgreSQL: a plain INSERT's unique index when no staged key
+    exists yet, ON CONFLICT meeting its own row twice when some do. Either way: named, nothing written."""
+    from bazaar.kvstore.models import Change, Entry, Tenant
+    from bazaar.kvstore.services import entries_import
+
+    tenant = Tenant.objects.create(slug=f"dup-{existing}")
+    if existing:
+        entries_import(
+            tenant_id=tenant.pk, records=iter([{"key": "a", "value": 0}, {"key": "b", "value": 0}])
+        )
+    before = (
+        list(Entry.objects.filter(tenant=tenant).values_list("key", "value", "version")),
+        Change.objects.filter(tenant=tenant).count(),
+        Tenant.objects.get(pk=tenant.pk).revision,
+    )
+    records = [{"key": k, "value": 1} for k in ["z", "a", "y", "b", "a"]]
+    with pytest.raises(ValidationFailed) as exc:
+        entries_import(tenant_id=tenant.pk, records=iter(records))
+    assert (exc.value.code, exc.value.details) == ("duplicate_key", {"key": "a", "line": 5, "first_line": 2})
+    after = (
+        list(Entry.objects.filter(tenant=tenant).values_list("key", "value", "version")),
+        Change.objects.filter(tenant=tenant).count(),
+        Tenant.objects.get(pk=tenant.pk).revision,
+    )
+    assert after == before
+
+
+@pytest.mark.django_db
 def test_the_first_repeat_named_is_the_one_whose_second_line_comes_first() -> None:
     from bazaar.kvstore.models import Entry, Tenant
     from bazaar.kvstore.services import entries_import
