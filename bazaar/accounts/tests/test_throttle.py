@@ -103,8 +103,13 @@ def _expect_exactly_five(statuses: list[int], checked: list[str]) -> None:
     assert len(checked) == 5
 
 
+#: serial (both 40-thread tests): "exactly five" holds only while every cache call answers within
+#: CACHE_SOCKET_TIMEOUT (0.25 s); a call that times out is counted in the database instead (the outage path), and
+#: the window's cache count is not seen from there. Beside the other xdist worker on a 2-core CI host, 8 of the 40
+#: threads once timed out together (Redis's SLOWLOG empty: the host, not a slow command) and 6 passwords were checked.
 @pytest.mark.postgres
 @pytest.mark.redis
+@pytest.mark.serial
 @pytest.mark.django_db(transaction=True)
 def test_forty_concurrent_wrong_passwords_check_exactly_five(make_user: Any, checked: list[str]) -> None:
     make_user("alice")
@@ -113,6 +118,7 @@ def test_forty_concurrent_wrong_passwords_check_exactly_five(make_user: Any, che
 
 
 @pytest.mark.postgres
+@pytest.mark.serial
 @pytest.mark.django_db(transaction=True)
 def test_forty_concurrent_wrong_passwords_check_exactly_five_while_the_cache_is_down(
     make_user: Any, checked: list[str], cache_down: None
