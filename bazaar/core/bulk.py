@@ -46,14 +46,15 @@ def may_skip_reference_checks(cur: Any) -> bool:
 
 
 @contextlib.contextmanager
-def referenced_rows_locked(cur: Any) -> Iterator[bool]:
+def referenced_rows_locked(cur: Any, may: bool | None = None) -> Iterator[bool]:
     """Run the block's statements without PostgreSQL's per-row foreign key checks, where the role may.
 
     The caller vouches that every row the block writes references rows that exist and that its transaction holds
     locked against deletion and key changes until it ends. Yields whether the checks are off (False elsewhere:
     SQLite, or a role without the privilege, where the statements are checked as usual). Must run inside a
-    transaction (``transaction.atomic``)."""
-    if not may_skip_reference_checks(cur):
+    transaction (``transaction.atomic``). ``may``: :func:`may_skip_reference_checks`' answer, when the caller
+    asked once for many blocks (it cannot change within a transaction)."""
+    if not (may_skip_reference_checks(cur) if may is None else may):
         yield False
         return
     with transaction.atomic(savepoint=True):
