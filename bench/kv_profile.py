@@ -13,10 +13,12 @@ comes on top.
 
 * ``--op put`` (``bench/results/kv_put_profile.json``): PUTs of random existing keys; parts: the PostgreSQL
   statement, the API key check (a Redis round trip), the cache invalidation after the commit, request signals.
-* ``--op get`` (``bench/results/kv_get_profile.json``): the same keys read three ways, each measured on its own:
+* ``--op get`` (``bench/results/kv_get_profile.json``): the same keys read four ways, each measured on its own:
   ``hit`` (the entry cached), ``cold_miss`` (neither the entry nor its generation counter in Redis, as for a key
-  imported or expired from the cache: the random-key GET at 1M keys is this case) and ``warm_miss`` (the counter
-  there, the entry not); parts: the cache lookup, readying the fill, the statement, the fill, request signals.
+  imported or expired from the cache, read for the first time: the random-key GET at 1M keys is this case; not
+  stored, ``core.cache.admit``), ``cold_miss_stored`` (the same key's second cold miss, which is stored) and
+  ``warm_miss`` (the counter there, the entry not); parts: the cache lookup, readying the fill, the statement, the
+  fill, request signals.
 """
 
 from __future__ import annotations
@@ -154,21 +156,30 @@ def main() -> None:
         client = redis.Redis.from_url(os.environ["REDIS_URL"])
         bases = [f"{prefix()}:{APP}:entry:{tenant_id}:profile/{i:05d}" for i in range(KEYS)]
 
-        def drop(suffixes: tuple[str, ...]) -> Callable[[], None]:
+        from bazaar.core.cache.state import STATE
+
+        get = runner("GET")
+        n = min(args.requests, KEYS)  # each key once a round: every read of a miss round is a miss
+
+        def drop(suffixes: tuple[str, ...], seen_once: bool = False) -> Callable[[], None]:
             def before() -> None:
                 pipe = client.pipeline(transaction=False)
                 for base in bases:
                     pipe.delete(*(f"{base}:{s}" for s in suffixes))
                 pipe.execute()
+                STATE.cold_misses.clear()  # core.cache.admit's doorkeeper: no key has missed cold before
+                if seen_once:
+                    get(n)  # each key's first cold miss (not stored): the timed round is each one's second
 
             return before
 
-        get = runner("GET")
-        n = min(args.requests, KEYS)  # each key once a round: every read of a miss round is a miss
         get(KEYS)  # warm: every entry cached
         cases = {
             "hit": _measure(get, lambda: None, n, args.rounds, GET_PARTS),
             "cold_miss": _measure(get, drop(("gen", VARIANT)), n, args.rounds, GET_PARTS),
+            "cold_miss_stored": _measure(
+                get, drop(("gen", VARIANT), seen_once=True), n, args.rounds, GET_PARTS
+            ),
             "warm_miss": _measure(get, drop((VARIANT,)), n, args.rounds, GET_PARTS),
         }
         what = "KV GET through the production WSGI app in-process (fast path), one thread, no HTTP server"

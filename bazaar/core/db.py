@@ -67,9 +67,18 @@ class _Watchdog:
         with self._cond:
             self._ensure_thread()
             token = next(self._tokens)
-            heapq.heappush(self._heap, (time.monotonic() + seconds, token, fd))
+            deadline = time.monotonic() + seconds
+            # The thread sleeps until the earliest deadline in the heap (with none, until notified): it needs
+            # waking only for a deadline that comes first. Round trips share one timeout, so that is rare, and a
+            # statement costs no thread switch. Finished ones stay in the heap until they surface or a compaction.
+            wake = not self._heap or deadline < self._heap[0][0]
+            if len(self._heap) > 4 * len(self._live) + 1024:
+                self._heap = [entry for entry in self._heap if entry[1] in self._live]
+                heapq.heapify(self._heap)
+            heapq.heappush(self._heap, (deadline, token, fd))
             self._live.add(token)
-            self._cond.notify()
+            if wake:
+                self._cond.notify()
             return token
 
     def done(self, token: int) -> bool:

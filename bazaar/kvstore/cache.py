@@ -232,7 +232,8 @@ def _fill(
     look: cache.Lookup, environ: dict[str, Any], tenant_id: int, key: str, now: datetime
 ) -> bytes | None:
     """A miss built right here: one indexed statement (``selectors.entry_stored``, the API view's own build),
-    stored under the generation the lookup read. None (→ Django) on a database or cache outage."""
+    stored under the generation the lookup read if ``core.cache.admit`` lets it. None (→ Django) on a database
+    or cache outage."""
     from django.db import DatabaseError
 
     from bazaar.core import fastpath
@@ -240,15 +241,17 @@ def _fill(
 
     if len(key) > conf.max_key_length():
         return None  # Django answers 422
-    ready = cache.ready_to_fill(look)
-    if ready is None:
-        return None
+    admitted = cache.admit(look)  # a cold miss is stored only on its second time (core.cache.admit)
+    ready = cache.ready_to_fill(look) if admitted else None
+    if admitted and ready is None:
+        return None  # the cache is out: Django answers
     try:
         with fastpath.database(environ):
             stored = selectors.entry_stored(tenant_id=tenant_id, key=key, now=now)
     except DatabaseError:
         return None  # Django answers (503 while the database is down)
-    cache.fill(ready, stored, ttl=conf.cache_ttl())
+    if ready is not None:
+        cache.fill(ready, stored, ttl=conf.cache_ttl())
     return stored
 
 
@@ -258,8 +261,8 @@ def fast_get(
     """The fast-path handler for ``GET /api/kv/keys/<key>`` (registered in KvstoreConfig.ready()).
 
     A hit is one cache round trip (the entry and the API key's validity flag in one ``MGET``). A miss of a key
-    whose API key is known costs one indexed statement more and is stored for the next reader; a missing or
-    expired key answers the API's 404. Everything else goes to Django."""
+    whose API key is known costs one indexed statement more and is stored for the next reader (a cold one on its
+    second miss: ``core.cache.admit``); a missing or expired key answers the API's 404. Everything else goes to Django."""
     plain = plain_request(match, environ)
     if plain is None:
         return None

@@ -234,6 +234,33 @@ def lookup(scope: Scope, variant: str, extra: Sequence[str] = ()) -> Lookup | No
     return Lookup(scope, variant, found, extras, epoch_raw, gen_raw)
 
 
+#: How many cold misses a process remembers for :func:`admit` (hashes, ~60 bytes each); the set is emptied when full.
+DOORKEEPER_SIZE = 65_536
+
+
+def admit(look: Lookup) -> bool:
+    """Whether a miss should be stored (:func:`ready_to_fill`, then :func:`fill`): the doorkeeper of a keyspace too
+    large to cache whole. A *warm* miss (the scope's generation counter exists: it was written or stored lately)
+    always is. A *cold* one (no counter: nothing of the scope has been in the cache lately) is stored only on its
+    second cold miss in this process lately, so a scan or random reads over a million keys cost one lookup and one
+    statement each, not also a store of copies nobody reads again that would push out the ones read all the time
+    (the rule of nginx's ``proxy_cache_min_uses 2`` and of TinyLFU's doorkeeper). A key read twice is stored on its
+    second read; with several processes, by the time each has seen it twice at the most. A miss not stored is
+    counted as a miss. Never stored is always fresh: nothing here can serve an old copy."""
+    if look.gen is not None:
+        return True
+    seen = STATE.cold_misses
+    token = hash((look.scope, look.variant))
+    if token in seen:
+        seen.discard(token)
+        return True
+    if len(seen) >= DOORKEEPER_SIZE:
+        seen.clear()
+    seen.add(token)
+    count("miss", look.scope.app)
+    return False
+
+
 def ready_to_fill(look: Lookup) -> Lookup | None:
     """Call *before* reading the database for a miss. A value may only be tagged with counters read before its
     data was read — that ordering is what makes a concurrent write's bump win. A lookup that found no epoch gets

@@ -28,7 +28,16 @@ log = logging.getLogger("bazaar.cache")
 class CacheState:
     """This process's view of the cache."""
 
-    __slots__ = ("backend", "breaker_until", "epoch_dirty", "lock", "prefix", "validated_runs", "watcher")
+    __slots__ = (
+        "backend",
+        "breaker_until",
+        "cold_misses",
+        "epoch_dirty",
+        "lock",
+        "prefix",
+        "validated_runs",
+        "watcher",
+    )
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -44,6 +53,8 @@ class CacheState:
         self.validated_runs: set[tuple[str, str]] = set()
         #: the thread that watches an outage end (:func:`_watch_outage`)
         self.watcher: threading.Thread | None = None
+        #: hashes of the scopes that missed cold once lately (core.cache.admit's doorkeeper), emptied when full
+        self.cold_misses: set[int] = set()
 
     def breaker_open(self) -> bool:
         return bool(self.breaker_until) and time.monotonic() < self.breaker_until
@@ -89,6 +100,7 @@ def set_prefix(value: str | None) -> None:
     STATE.breaker_until = 0.0
     STATE.epoch_dirty = False
     STATE.validated_runs.clear()
+    STATE.cold_misses.clear()
 
 
 def reset_backend() -> None:

@@ -107,6 +107,46 @@ def test_cold_miss_fill_is_one_round_trip_and_is_served(monkeypatch: pytest.Monk
     assert _served() == b"built"
 
 
+def _miss_count() -> float:
+    from bazaar.core import metrics
+
+    return float(metrics.CACHE_EVENTS.labels(event="miss", app="core")._value.get())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cold_miss_is_admitted_on_its_second_time_a_warm_one_at_once() -> None:
+    """The doorkeeper (cache.admit): a scope with no counter is stored only when it missed cold before in this
+    process; one with a counter (written or stored lately) always. Each refusal counts as a miss."""
+    look = _cold_lookup()
+    misses = _miss_count()
+    assert cache.admit(look) is False
+    assert _miss_count() == misses + 1
+    assert cache.admit(look) is True  # the second cold miss
+    assert cache.admit(look) is False  # remembered once: the next stranger's first time again
+    assert cache.admit(cache.Lookup(SCOPE, "other-variant", None, [], look.epoch, None)) is False
+    cache.invalidate(SCOPE)  # a write: the counter exists now
+    warm = cache.lookup(SCOPE, "v")
+    assert warm is not None
+    assert warm.gen is not None
+    assert cache.admit(warm) is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_doorkeeper_forgets_everything_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache, "DOORKEEPER_SIZE", 2)
+    look = _cold_lookup()
+    assert cache.admit(look) is False
+    for n in (1, 2):
+        assert (
+            cache.admit(cache.Lookup(Scope("core", "test", f"o{n}"), "v", None, [], look.epoch, None))
+            is False
+        )
+    assert cache.admit(look) is False  # emptied at the third: SCOPE's first miss was forgotten
+    assert cache.admit(look) is True
+    cache.set_prefix(cache.new_test_prefix())  # a new namespace starts with an empty doorkeeper
+    assert cache.admit(look) is False
+
+
 @pytest.mark.django_db(transaction=True)
 def test_cold_miss_fill_loses_to_a_write_that_committed_after_its_lookup() -> None:
     ready = cache.ready_to_fill(_cold_lookup())

@@ -87,3 +87,29 @@ def test_the_breaker_lets_one_probe_through_after_its_time() -> None:
     assert (breaker.is_open, breaker.allow(), breaker.allow()) == (False, True, True)
     breaker.failed()
     assert (breaker.is_open, breaker.allow()) == (True, False)
+
+
+def test_the_watchdog_wakes_for_an_earlier_deadline_only_and_keeps_its_heap_small() -> None:
+    """A statement costs no thread switch unless its deadline comes before every other in flight; an earlier one
+    still wakes the watchdog and is cut on time (with every round trip in flight, as the watchdog does)."""
+    import socket
+    import time
+
+    dog = db._Watchdog()
+    long_a, long_b = socket.socketpair()
+    short_a, short_b = socket.socketpair()
+    try:
+        for _ in range(10_000):  # round trips that finished in time leave the heap bounded
+            dog.done(dog.watch(long_a.fileno(), 60))
+        assert len(dog._heap) <= 1025
+        dog.watch(long_a.fileno(), 60)
+        started = time.monotonic()
+        dog.watch(short_a.fileno(), 0.2)  # before the 60 s one: the sleeping thread is woken for it
+        while dog.cut < 2 and time.monotonic() - started < 10:
+            time.sleep(0.02)
+        assert dog.cut == 2
+        assert time.monotonic() - started < 5
+        assert short_a.recv(1) == b""  # shut down: reads end at once
+    finally:
+        for s in (long_a, long_b, short_a, short_b):
+            s.close()

@@ -82,6 +82,25 @@ def test_write_is_seen_at_once(app: FastPath, kv: KV) -> None:
     assert b'"new"' in body
 
 
+def test_a_cold_key_is_stored_on_its_second_miss_and_a_written_one_on_its_first(
+    app: FastPath, kv: KV
+) -> None:
+    """A key the cache knows nothing of (here: a new namespace) is answered from the database on its first miss
+    without being stored (core.cache.admit): a scan of a million keys does not fill the cache with copies read
+    once. Its second miss stores it. A key written since has its counter, so it is stored on its first miss."""
+    kv.put("c", 1)
+    cache.set_prefix(cache.new_test_prefix())
+    assert services.apikey_authenticate(kv.secret) is not None  # the key's flag, in the new namespace
+    answers = [fast_path_only("/api/kv/keys/c", HTTP_AUTHORIZATION=f"Bearer {kv.secret}") for _ in range(3)]
+    assert [a[1]["X-Cache"] if a else None for a in answers] == ["miss", "miss", "hit"]
+    assert len({a[2] for a in answers if a}) == 1  # the same bytes each time
+    kv.put("c", 2)
+    after = [fast_path_only("/api/kv/keys/c", HTTP_AUTHORIZATION=f"Bearer {kv.secret}") for _ in range(2)]
+    assert [a[1]["X-Cache"] if a else None for a in after] == ["miss", "hit"]
+    assert after[1] is not None
+    assert json.loads(after[1][2])["value"] == 2
+
+
 def test_revoked_key_is_refused_at_once(app: FastPath, kv: KV) -> None:
     kv.put("k", 1)
     _call(app, "/api/kv/keys/k", kv.secret)
