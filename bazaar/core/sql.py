@@ -109,9 +109,8 @@ def fetchone(query: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
     pg = _ready(conn)
     conn.validate_thread_sharing()
     conn.validate_no_broken_transaction()
-    holder: Any = (
-        conn  # the kept cursor rides on Django's wrapper (one per thread), checked against its connection
-    )
+    # The kept cursor rides on Django's wrapper (one per thread), checked against its connection.
+    holder: Any = conn
     raw = getattr(holder, "_bazaar_hot_cursor", None)
     if raw is None or raw.closed or raw.connection is not pg:
         with conn.wrap_database_errors:
