@@ -42,6 +42,9 @@ _BLOCK_TABLE = "kvstore_import_block"
 #: PostgreSQL: records per block. The parse of a block overlaps the write of the one before; at 1M records that
 #: is 20 statements, and the first block's parse and the last block's write are all that do not overlap.
 BLOCK = 50_000
+#: ... and characters of COPY text per block at the most: with large values a block ends sooner, so the up to four
+#: blocks alive at once (two waiting, one being parsed, one being written) stay a few tens of MB.
+BLOCK_CHARS = 8 << 20
 _STAGE_BATCH = 1000  # SQLite: records per INSERT into the stage, and per page read back in key order
 _BS, _BS2, _NULL = "\\", "\\\\", "\\N"
 #: Up to this many keys an import names each one it changed (one pipeline after commit); a larger import drops
@@ -131,11 +134,11 @@ class _Parser:
     memory stays flat). A record's error is handed over after the lines before it, and raised by ``blocks()`` in
     the importing thread. The thread touches no database connection."""
 
-    def __init__(self, ops: Iterator[tuple[int, SetOp]], size: int) -> None:
+    def __init__(self, ops: Iterator[tuple[int, SetOp]], size: int, chars: int) -> None:
         self._queue: queue.Queue[tuple[list[str], object]] = queue.Queue(maxsize=2)
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, args=(ops, size), name="kv-import-parse", daemon=True
+            target=self._run, args=(ops, size, chars), name="kv-import-parse", daemon=True
         )
         self._thread.start()
 
@@ -148,19 +151,22 @@ class _Parser:
                 continue
         return False
 
-    def _run(self, ops: Iterator[tuple[int, SetOp]], size: int) -> None:
+    def _run(self, ops: Iterator[tuple[int, SetOp]], size: int, chars: int) -> None:
         lines: list[str] = []
+        held = 0
         try:
             for line, op in ops:
-                lines.append(_copy_line(line, op))
+                text = _copy_line(line, op)
+                lines.append(text)
+                held += len(text)
                 if not line & 127:
                     # Hand the GIL over now and then: the importing thread, back from a statement, takes it at
                     # once instead of waiting out the interpreter's switch interval (5 ms) for each round trip.
                     time.sleep(0)
-                if len(lines) >= size:
+                if len(lines) >= size or held >= chars:
                     if not self._put(lines, None):
                         return  # the import has ended (an error in the importing thread)
-                    lines = []
+                    lines, held = [], 0
         except BaseException as exc:  # raised again in the importing thread
             self._put(lines, exc)
             return
@@ -244,7 +250,7 @@ def _import_postgresql(
     now: datetime,
     progress: Callable[[int], None] | None,
 ) -> int:
-    parser = _Parser(ops, BLOCK)
+    parser = _Parser(ops, BLOCK, BLOCK_CHARS)
     try:
         with transaction.atomic(), db.long_statements(), connection.cursor() as cur:
             cur.execute(

@@ -300,3 +300,18 @@ def test_the_body_is_spooled_whole_and_to_disk_beyond_the_memory_limit(
     with api._spooled(io.BytesIO(small)) as spool:
         assert not spool._rolled  # type: ignore[attr-defined]  # in memory
         assert [r["key"] for r in _records(spool)] == [f"k{i}" for i in range(30)]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_block_also_ends_at_its_size_in_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large values end a block before its count of records: the blocks alive at once stay small in memory."""
+    from bazaar.kvstore.models import Tenant
+    from bazaar.kvstore.services import entries_import, imports
+
+    monkeypatch.setattr(imports, "BLOCK_CHARS", 2500)
+    tenant = Tenant.objects.create(slug="wide")
+    seen: list[int] = []
+    records = iter({"key": f"k{i}", "value": "x" * 1000} for i in range(5))
+    assert entries_import(tenant_id=tenant.pk, records=records, progress=seen.append) == 5
+    assert seen == [3, 5]  # 3 lines of ~1,010 characters pass 2,500; the last block holds the rest
