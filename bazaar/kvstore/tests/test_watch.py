@@ -191,7 +191,9 @@ def test_an_idle_poller_holds_no_database_connection(kv: KV) -> None:
     before = others()
     answer: dict[str, Any] = {}
     t = _long_poll_in_thread(kv, answer)
-    wait_until(lambda: len(others() - before) >= 2, what="the poller and the watcher are connected")
+    # The poller connects; the request's own session appears only when this process has not verified the API key
+    # lately (bearer tokens are re-checked every 30 s), so after other tests in the same worker it may not.
+    wait_until(lambda: len(others() - before) >= 1, what="the poller is connected")
     kv.put("k", 1)
     t.join(10)
     assert [c["revision"] for c in answer["r"].json()["items"]] == [2]
