@@ -115,10 +115,23 @@ def fetchone(query: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
     if raw is None or raw.closed or raw.connection is not pg:
         with conn.wrap_database_errors:
             raw = _preparing_cursor_class()(pg)
+            _native_utc_timestamps(raw)
         holder._bazaar_hot_cursor = raw
     with db.watched(db.socket_of(conn)), conn.wrap_database_errors:
         raw.execute(query, params)
         return cast("tuple[Any, ...] | None", raw.fetchone())
+
+
+def _native_utc_timestamps(raw: Any) -> None:
+    """Load ``timestamptz`` on ``raw`` with psycopg's own (C) loader when the session's time zone is UTC.
+
+    Django registers a Python loader around psycopg's that only relabels the result's zone as Django's UTC; with
+    the session in UTC (Django sets it on connect) psycopg's own answers the same instant, aware in UTC, for about
+    15 µs less per row of two timestamps (the KV miss's statement: 67 → 52 µs of CPU)."""
+    from psycopg.types.datetime import TimestamptzLoader
+
+    if str(raw.connection.info.timezone) in {"UTC", "Etc/UTC"}:
+        raw.adapters.register_loader("timestamptz", TimestamptzLoader)
 
 
 def supports_write_with() -> bool:

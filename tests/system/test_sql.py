@@ -186,6 +186,36 @@ def test_fetchone_keeps_one_prepared_cursor_and_survives_a_new_connection() -> N
 
 
 @pytest.mark.postgres
+def test_fetchone_loads_timestamps_as_the_orm_does() -> None:
+    """The kept cursor loads timestamptz with psycopg's own loader (the session is in UTC): the same instants as
+    the ORM's, aware, with a zero offset, and the same ISO text."""
+    import datetime as dt
+
+    shop = _shop()
+    created = sql.fetchone(f"SELECT created_at FROM {sql.table(Shop)} WHERE id = %s", [shop.pk])
+    assert created is not None
+    (loaded,) = created
+    orm = Shop.objects.get(pk=shop.pk).created_at
+    assert loaded == orm
+    assert loaded.utcoffset() == dt.timedelta(0)
+    assert loaded.isoformat() == orm.isoformat()
+    for text in ["2026-01-01 00:00:00+00", "1999-12-31 23:59:59.5+00", "2026-07-01 12:00:00.000001+02"]:
+        row = sql.fetchone("SELECT %s::timestamptz", [text])
+        assert row is not None
+        assert row[0] == dt.datetime.fromisoformat(text.replace(" ", "T") + ":00")
+        assert row[0].utcoffset() == dt.timedelta(0)
+    from psycopg.pq import Format
+
+    kept = connection._bazaar_hot_cursor  # type: ignore[attr-defined]
+    oid = kept.adapters.types["timestamptz"].oid
+    loader = kept.adapters.get_loader(oid, Format.TEXT)
+    assert loader is not None
+    assert loader.__module__.startswith(
+        "psycopg"
+    )  # psycopg's own (C where built), not Django's wrapper around it
+
+
+@pytest.mark.postgres
 def test_fetchone_translates_errors_and_refuses_a_broken_transaction() -> None:
     from django.db import DatabaseError
     from django.db.transaction import TransactionManagementError
