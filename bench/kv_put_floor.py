@@ -181,6 +181,27 @@ def _plot(sides: dict[str, dict[str, Any]]) -> Path:
     return save_figure(fig, "kv_put_floor.png")
 
 
+def floor_setup(*, etcd: bool, keys: int) -> tuple[str, str, int, dict[str, float], float]:
+    """The start of a KV floor benchmark (this one and ``kv_get_floor.py``): PostgreSQL and Redis configured, the
+    tools installed, the host sampled while idle, the bench database migrated with the demo data and ``keys`` rows
+    in the demo tenant. Returns the database URL, the demo's KV API key, its tenant id, the idle host sample and
+    the seconds the rows took."""
+    dsn = os.environ.get("DATABASE_URL", "")
+    if not dsn.startswith("postgres") or not os.environ.get("REDIS_URL"):
+        raise SystemExit("needs DATABASE_URL (PostgreSQL) and REDIS_URL")
+    ensure_tools(etcd=etcd)
+    _pgbench_binary()
+    before = host_sample()
+    print(f"preparing (migrate, demo, {keys:,} keys) ...", flush=True)
+    manage("migrate", "--noinput", "-v", "0")
+    found = re.search(r"API key\s+(kv_\S+)", manage("demo"))
+    if found is None:
+        raise SystemExit("the demo printed no KV API key")
+    api_key = str(found.group(1))
+    tenant_id = _tenant_of(dsn, api_key)
+    return dsn, api_key, tenant_id, before, _fill_bazaar(dsn, tenant_id, keys)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -189,21 +210,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--groups", default=",".join(map(str, GROUPS)))
     args = parser.parse_args()
-    dsn = os.environ.get("DATABASE_URL", "")
-    if not dsn.startswith("postgres") or not os.environ.get("REDIS_URL"):
-        raise SystemExit("needs DATABASE_URL (PostgreSQL) and REDIS_URL")
-    ensure_tools(etcd=True)
-    _pgbench_binary()
     groups = [int(g) for g in args.groups.split(",")]
-    before = host_sample()
-    print("preparing (migrate, demo, 100,000 keys on both sides) ...", flush=True)
-    manage("migrate", "--noinput", "-v", "0")
-    api_key = re.search(r"API key\s+(kv_\S+)", manage("demo"))
-    if api_key is None:
-        raise SystemExit("the demo printed no KV API key")
-    key = api_key.group(1)
-    tenant_id = _tenant_of(dsn, key)
-    fill = {"bazaar_s": _fill_bazaar(dsn, tenant_id, KEYS)}
+    dsn, key, tenant_id, before, fill_s = floor_setup(etcd=True, keys=KEYS)
+    fill = {"bazaar_s": fill_s}
     statement = _put_group_sql()
     scripts = {g: pgbench_script(statement, g, tenant_id, KEYS) for g in groups}
     etcd = Etcd().start()
