@@ -54,14 +54,19 @@ class _Watchdog:
         self._cond = threading.Condition()
         self._tokens = itertools.count()
         self._thread: threading.Thread | None = None
-        self._pid = 0
         self.cut = 0  # round trips cut so far (tests, logs)
 
     def _ensure_thread(self) -> None:
-        if self._thread is None or self._pid != os.getpid():  # a forked worker needs its own thread
-            self._heap, self._live, self._pid = [], set(), os.getpid()
+        if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="bazaar-db-watchdog", daemon=True)
             self._thread.start()
+
+    def _forked(self) -> None:
+        """In a forked child (``os.register_at_fork``): the parent's thread did not come along, and its lock may
+        have been held by another of the parent's threads. Asking ``os.getpid()`` on every round trip instead cost
+        a system call per statement."""
+        self._heap, self._live, self._thread = [], set(), None
+        self._cond = threading.Condition()
 
     def watch(self, fd: int, seconds: float) -> int:
         with self._cond:
@@ -123,6 +128,7 @@ def _shutdown(fd: int) -> None:
 
 
 WATCHDOG = _Watchdog()
+os.register_at_fork(after_in_child=WATCHDOG._forked)
 
 
 class Breaker:
@@ -169,6 +175,8 @@ class Breaker:
 
 
 BREAKER = Breaker()
+# A forked child starts with the breaker's state, and with a lock that another of the parent's threads may have held.
+os.register_at_fork(after_in_child=lambda: setattr(BREAKER, "_lock", threading.Lock()))
 
 
 def unavailable(fd: int = -1) -> OperationalError:

@@ -113,3 +113,32 @@ def test_the_watchdog_wakes_for_an_earlier_deadline_only_and_keeps_its_heap_smal
     finally:
         for s in (long_a, long_b, short_a, short_b):
             s.close()
+
+
+def test_a_forked_child_gets_a_watchdog_of_its_own() -> None:
+    """Threads do not survive a fork: the child starts its own watchdog thread (``os.register_at_fork``, not an
+    ``os.getpid()`` per statement) and still cuts a round trip past its deadline."""
+    import os
+    import socket
+    import time
+
+    a, b = socket.socketpair()
+    db.WATCHDOG.done(db.WATCHDOG.watch(a.fileno(), 60))  # the parent's thread is running
+    pid = os.fork()
+    if pid == 0:  # the child: exit code 0 only if its own watchdog cut the round trip in time
+        code = 1
+        try:
+            cut = db.WATCHDOG.cut
+            db.WATCHDOG.watch(a.fileno(), 0.1)
+            started = time.monotonic()
+            while db.WATCHDOG.cut == cut and time.monotonic() - started < 5:
+                time.sleep(0.01)
+            code = 0 if db.WATCHDOG.cut == cut + 1 and a.recv(1) == b"" else 2
+        finally:
+            os._exit(code)
+    try:
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        a.close()
+        b.close()
