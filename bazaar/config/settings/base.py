@@ -18,7 +18,7 @@ import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from bazaar.core import redisurl
+from bazaar.core import dburl, redisurl
 
 BASE_DIR = Path(__file__).resolve().parents[3]
 TEST_SETTINGS = "bazaar.config.settings.test"
@@ -102,7 +102,9 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------------
 VAR_DIR.mkdir(parents=True, exist_ok=True)
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'bazaar.sqlite3'}")}
+DATABASES = {
+    "default": dburl.socket_host(env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'bazaar.sqlite3'}"))
+}
 DB_VENDOR = "postgresql" if "postgres" in DATABASES["default"]["ENGINE"] else "sqlite"
 DATABASE_STATEMENT_TIMEOUT = env.float("DATABASE_STATEMENT_TIMEOUT", default=5.0)
 DATABASE_CLIENT_TIMEOUT = env.float("DATABASE_CLIENT_TIMEOUT", default=DATABASE_STATEMENT_TIMEOUT + 1.0)
@@ -158,7 +160,7 @@ if DB_VENDOR == "postgresql":
     # A streaming replica for the reads marked replica-safe (bazaar.core.replica); everything else, the primary.
     DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
     if DATABASE_REPLICA_URL:
-        _replica = env.db_url_config(DATABASE_REPLICA_URL)
+        _replica = dburl.socket_host(env.db_url_config(DATABASE_REPLICA_URL))
         DATABASES["replica"] = {
             **DATABASES["default"],
             **{k: _replica[k] for k in ("NAME", "USER", "PASSWORD", "HOST", "PORT") if k in _replica},

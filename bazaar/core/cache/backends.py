@@ -44,7 +44,7 @@ connect_hooks: list[Callable[[Any], None]] = []
 
 
 @functools.cache
-def _connection_classes() -> tuple[type[Any], type[Any], type[Any]]:
+def _connection_classes() -> tuple[type[Any], type[Any], type[Any], type[Any]]:
     import redis
     from redis.sentinel import SentinelManagedConnection
 
@@ -67,6 +67,9 @@ def _connection_classes() -> tuple[type[Any], type[Any], type[Any]]:
     class CheckedSSLConnection(Checked, redis.SSLConnection):
         pass
 
+    class CheckedUnixConnection(Checked, redis.UnixDomainSocketConnection):
+        pass
+
     class CheckedSentinelConnection(Checked, SentinelManagedConnection):
         def connect_check_health(self, check_health: bool = True, retry_socket_connect: bool = True) -> None:
             # redis-py re-opens a dropped connection through here, not through connect() (which asks the
@@ -76,7 +79,14 @@ def _connection_classes() -> tuple[type[Any], type[Any], type[Any]]:
                 self.host, self.port = self.connection_pool.get_master_address()
             super().connect_check_health(check_health, retry_socket_connect)  # type: ignore[misc]
 
-    return CheckedConnection, CheckedSSLConnection, CheckedSentinelConnection
+    return CheckedConnection, CheckedSSLConnection, CheckedSentinelConnection, CheckedUnixConnection
+
+
+def _scheme_class(url: str, *, plain: type[Any], ssl: type[Any], unix: type[Any]) -> type[Any]:
+    """The validated connection class for a ``redis://``, ``rediss://`` or ``unix://`` URL (redis-py picks the
+    class from the scheme only when none is given; a TCP class handed a socket path fails every connection)."""
+    scheme = url.partition("://")[0].lower()
+    return {"rediss": ssl, "unix": unix}.get(scheme, plain)
 
 
 def _sentinel_pool(url: str, *, socket_timeout: float, connect_timeout: float, **kw: Any) -> Any:
@@ -131,7 +141,7 @@ class RedisBackend:
     def __init__(self, url: str, *, socket_timeout: float, connect_timeout: float) -> None:
         import redis
 
-        plain, ssl, _ = _connection_classes()
+        plain, ssl, _, unix = _connection_classes()
         self.url = url
         if url.startswith("sentinel://"):
             self.pool = _sentinel_pool(
@@ -144,7 +154,7 @@ class RedisBackend:
         else:
             self.pool = redis.ConnectionPool.from_url(
                 url,
-                connection_class=ssl if url.startswith("rediss://") else plain,
+                connection_class=_scheme_class(url, plain=plain, ssl=ssl, unix=unix),
                 socket_timeout=socket_timeout,
                 socket_connect_timeout=connect_timeout,
                 retry_on_error=[redis.ConnectionError],

@@ -423,3 +423,54 @@ def _fail_open_count() -> float:
 def test_settings_prefix_is_per_test(cache_namespace: str) -> None:
     assert cache.prefix() == cache_namespace
     assert cache_namespace != settings.BAZAAR_CACHE_PREFIX
+
+
+@pytest.mark.django_db(transaction=True)  # a new Redis connection checks the cache ledger in the database
+def test_a_unix_socket_redis_url_reaches_that_server_through_validated_connections(tmp_path: Any) -> None:
+    """``REDIS_URL=unix:///run/redis/redis.sock?db=N`` (Redis on this host, no TCP) is served: before, the pool was
+    handed the TCP connection class whatever the scheme, so every connection failed and the cache was silently
+    out (every read went to the database). The connect hooks (the ledger's check) still run on such connections."""
+    import shutil
+    import subprocess
+
+    import redis
+
+    from bazaar.core.cache import backends
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server")
+    sock = tmp_path / "r.sock"
+    server = subprocess.Popen(
+        ["redis-server", "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    seen: list[Any] = []
+    backends.connect_hooks.append(seen.append)
+    backend = None
+    try:
+        direct = redis.Redis(unix_socket_path=str(sock), db=3, socket_timeout=5)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                direct.ping()
+                break
+            except (redis.ConnectionError, FileNotFoundError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        backend = backends.RedisBackend(f"unix://{sock}?db=3", socket_timeout=5, connect_timeout=5)
+        backend.set("k", b"v", 60)
+        backend.incr_many(["n1", "n2"], 60)
+        assert backend.mget(["k", "n1", "absent"]) == [b"v", b"1", None]
+        assert direct.get("k") == b"v"  # that server, that database
+        assert direct.get("n2") == b"1"
+        assert redis.Redis(unix_socket_path=str(sock), db=0).dbsize() == 0
+        assert seen
+        assert all(isinstance(c, redis.UnixDomainSocketConnection) for c in seen)
+    finally:
+        backends.connect_hooks.remove(seen.append)
+        if backend is not None:
+            backend.close()
+        server.kill()
+        server.wait(10)

@@ -86,3 +86,46 @@ def test_each_xdist_worker_gets_its_own_test_cache_file() -> None:
     assert _test_cache_path(**child, PYTEST_XDIST_WORKER="gw1") == (worker, "gw1")
     assert _test_cache_path(**child) == (worker, "gw1")  # a child whose PYTEST_* were dropped
     assert _test_cache_path(CACHE_SQLITE_PATH="/tmp/mine.sqlite3") == ("/tmp/mine.sqlite3", "-")
+
+
+def test_a_percent_encoded_database_host_is_a_socket_directory() -> None:
+    from bazaar.core.dburl import socket_host
+
+    assert socket_host({"HOST": "%2Frun%2Fpostgresql", "NAME": "d"}) == {
+        "HOST": "/run/postgresql",
+        "NAME": "d",
+    }
+    assert socket_host({"HOST": "db.example", "PORT": 5432})["HOST"] == "db.example"
+    assert socket_host({"NAME": "bazaar.sqlite3"}) == {"NAME": "bazaar.sqlite3"}
+
+
+def test_postgres_over_its_unix_socket_from_a_libpq_uri() -> None:
+    """``DATABASE_URL=postgresql://user@%2Fvar%2Frun%2Fpostgresql/db`` (libpq's spelling of a socket directory)
+    connects through that socket: before, the still-encoded host was looked up by name and every connection
+    failed."""
+    import pytest
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    found = [
+        d for d in ("/var/run/postgresql", "/run/postgresql", "/tmp")
+        if Path(d, f".s.PGSQL.{connection.settings_dict.get('PORT') or 5432}").exists()
+    ]  # fmt: skip
+    if not found:
+        pytest.skip("no PostgreSQL socket on this host")
+    user = connection.settings_dict.get("USER") or "postgres"
+    url = f"postgresql://{user}@{found[0].replace('/', '%2F')}:{connection.settings_dict.get('PORT') or 5432}/postgres"
+    code = (
+        "import django; django.setup(); from django.db import connection; "
+        "c = connection.cursor(); c.execute('SELECT inet_server_addr() IS NULL'); "
+        "print(connection.settings_dict['HOST'], c.fetchone()[0])"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))}
+    base.update({"DJANGO_SETTINGS_MODULE": "bazaar.config.settings.base", "DATABASE_URL": url})
+    base.update({"BAZAAR_VAR_DIR": str(ROOT / "var" / "chk")})
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=base, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [found[0], "True"]  # no server address: a Unix-domain socket
