@@ -15,8 +15,9 @@ comes on top.
   statement, the API key check (a Redis round trip), the cache invalidation after the commit, request signals.
 * ``--op get`` (``bench/results/kv_get_profile.json``): the same keys read four ways, each measured on its own:
   ``hit`` (the entry cached), ``cold_miss`` (neither the entry nor its generation counter in Redis, as for a key
-  imported or expired from the cache, read for the first time: the random-key GET at 1M keys is this case; not
-  stored, ``core.cache.admit``), ``cold_miss_stored`` (the same key's second cold miss, which is stored) and
+  imported or expired from the cache, read for the first time by a process that has not stored it: the random-key
+  GET at 1M keys is this case; not stored, ``core.cache.admit``; once nearly every lookup misses cold, read without
+  a lookup, ``core.cache.skip_lookup``), ``cold_miss_stored`` (the same key's second cold miss, which is stored) and
   ``warm_miss`` (the counter there, the entry not); parts: the cache lookup, readying the fill, the statement, the
   fill, request signals.
 """
@@ -168,6 +169,8 @@ def main() -> None:
                     pipe.delete(*(f"{base}:{s}" for s in suffixes))
                 pipe.execute()
                 STATE.cold_misses.clear()  # core.cache.admit's doorkeeper: no key has missed cold before
+                if "gen" in suffixes:  # nor been stored by this process (else skip_lookup looks it up)
+                    STATE.stored_lately.clear()
                 if seen_once:
                     get(n)  # each key's first cold miss (not stored): the timed round is each one's second
 

@@ -54,8 +54,11 @@ def entry_stored(*, tenant_id: int, key: str, now: datetime) -> bytes:
     row = sql.fetchone(
         _stored_sql(sql.table(Entry)), [tenant_id, key, connection.ops.adapt_datetimefield_value(now)]
     )
-    if row is None:
-        return ABSENT
+    return ABSENT if row is None else _stored_form(row)
+
+
+def _stored_form(row: tuple[Any, ...]) -> bytes:
+    """The stored form of an entry row (the columns of ``_stored_sql``)."""
     k, value, version, created_at, updated_at, expires_at, revision = row
     return pack(
         key=k,
@@ -66,6 +69,29 @@ def entry_stored(*, tenant_id: int, key: str, now: datetime) -> bytes:
         expires_at=None if expires_at is None else _aware(expires_at),
         revision=revision,
     )
+
+
+@cache
+def _checked_sql(keys: str, table: str) -> str:
+    return (
+        'SELECT e."key", e.value, e.version, e.created_at, e.updated_at, e.expires_at, e.mod_revision '  # noqa: S608
+        f'FROM {keys} k LEFT JOIN {table} e ON e.tenant_id = k.tenant_id AND e."key" = %s '
+        "AND (e.expires_at IS NULL OR e.expires_at > %s) "
+        "WHERE k.digest = %s AND k.tenant_id = %s AND k.revoked_at IS NULL"
+    )
+
+
+def entry_stored_checked(*, digest: str, tenant_id: int, key: str, now: datetime) -> bytes | None:
+    """:func:`entry_stored` and the API key's validity in the same statement: the stored form (or ``ABSENT``) if
+    the key with ``digest`` is ``tenant_id``'s and not revoked, else None. For a read that skips the cache lookup
+    (``core.cache.skip_lookup``), which is where the fast path otherwise checks the key's validity flag."""
+    row = sql.fetchone(
+        _checked_sql(sql.table(TenantApiKey), sql.table(Entry)),
+        [key, connection.ops.adapt_datetimefield_value(now), digest, tenant_id],
+    )
+    if row is None:
+        return None
+    return ABSENT if row[0] is None else _stored_form(row)
 
 
 def entry_get(*, tenant_id: int, key: str) -> EntryRead:

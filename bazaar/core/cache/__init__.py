@@ -231,7 +231,46 @@ def lookup(scope: Scope, variant: str, extra: Sequence[str] = ()) -> Lookup | No
         if unpacked is not None:
             count("hit", scope.app)
             found = Cached(unpacked[1], unpacked[0], hit=True)
+    # The app's cold-miss rate (skip_lookup): a moving average over about the last 64 lookups. Updated without a
+    # lock: a lost update between threads only delays the average by one lookup.
+    rate = STATE.cold_rate.get(scope.app, 0.0)
+    STATE.cold_rate[scope.app] = rate + (float(found is None and gen_raw is None) - rate) * _RATE_WEIGHT
     return Lookup(scope, variant, found, extras, epoch_raw, gen_raw)
+
+
+#: skip_lookup: the cold-miss rate above which a first read skips the lookup, the weight of one lookup in the rate,
+#: and how often a read that could skip is looked up anyway (so the rate keeps following the reads).
+BYPASS_AT = 0.9
+_RATE_WEIGHT = 1 / 64
+BYPASS_SAMPLE = 16
+
+
+def skip_lookup(scope: Scope, variant: str) -> bool:
+    """Whether a fast path should read ``scope`` straight from the database, without looking it up first.
+
+    When nearly every lookup of this app in this process lately was a cold miss (random reads over a keyspace far
+    larger than the cache: :data:`BYPASS_AT`), the lookup of a scope the doorkeeper has not seen is a round trip
+    that almost surely finds nothing, and whose miss :func:`admit` would not store anyway. Then the read goes to
+    the database alone (one statement instead of a lookup and a statement) and counts as the doorkeeper's first
+    cold miss: the scope's next read is looked up, and stored if it misses again, so a key read twice still gets
+    cached; a scope this process stored lately is always looked up (likely a hit). Every :data:`BYPASS_SAMPLE`-th such read is looked up anyway, so the rate follows the traffic (a hot key
+    read again is a hit, and a few hits end the skipping). The database is the truth: a skipped lookup can never
+    serve anything stale. A fast path that skips must check everything else the lookup carried (an API key's
+    validity flag) in its statement."""
+    if STATE.cold_rate.get(scope.app, 0.0) < BYPASS_AT:
+        return False
+    STATE.bypasses += 1
+    if STATE.bypasses % BYPASS_SAMPLE == 0:
+        return False
+    seen = STATE.cold_misses
+    token = hash((scope, variant))
+    if token in seen or token in STATE.stored_lately:
+        return False  # its second cold read (looked up, and stored if it misses: admit), or one stored lately
+    if len(seen) >= DOORKEEPER_SIZE:
+        seen.clear()
+    seen.add(token)
+    count("miss", scope.app)
+    return True
 
 
 #: How many cold misses a process remembers for :func:`admit` (hashes, ~60 bytes each); the set is emptied when full.
@@ -247,18 +286,28 @@ def admit(look: Lookup) -> bool:
     (the rule of nginx's ``proxy_cache_min_uses 2`` and of TinyLFU's doorkeeper). A key read twice is stored on its
     second read; with several processes, by the time each has seen it twice at the most. A miss not stored is
     counted as a miss. Never stored is always fresh: nothing here can serve an old copy."""
+    token = hash((look.scope, look.variant))
     if look.gen is not None:
+        _stored_lately(token)
         return True
     seen = STATE.cold_misses
-    token = hash((look.scope, look.variant))
     if token in seen:
         seen.discard(token)
+        _stored_lately(token)
         return True
     if len(seen) >= DOORKEEPER_SIZE:
         seen.clear()
     seen.add(token)
     count("miss", look.scope.app)
     return False
+
+
+def _stored_lately(token: int) -> None:
+    """Remember a scope this process stores (skip_lookup looks such a scope up: it is likely a hit)."""
+    stored = STATE.stored_lately
+    if len(stored) >= DOORKEEPER_SIZE:
+        stored.clear()
+    stored.add(token)
 
 
 def ready_to_fill(look: Lookup) -> Lookup | None:
@@ -416,4 +465,5 @@ __all__ = [
     "reset_backend",
     "set_prefix",
     "set_raw",
+    "skip_lookup",
 ]

@@ -31,10 +31,13 @@ class CacheState:
     __slots__ = (
         "backend",
         "breaker_until",
+        "bypasses",
         "cold_misses",
+        "cold_rate",
         "epoch_dirty",
         "lock",
         "prefix",
+        "stored_lately",
         "validated_runs",
         "watcher",
     )
@@ -55,6 +58,13 @@ class CacheState:
         self.watcher: threading.Thread | None = None
         #: hashes of the scopes that missed cold once lately (core.cache.admit's doorkeeper), emptied when full
         self.cold_misses: set[int] = set()
+        #: per app, the share of this process's recent lookups that were cold misses (a moving average,
+        #: core.cache.lookup); above core.cache.BYPASS_AT a first read skips the lookup (core.cache.skip_lookup)
+        self.cold_rate: dict[str, float] = {}
+        #: hashes of the scopes this process stored lately (admit), looked up even when skipping; emptied when full
+        self.stored_lately: set[int] = set()
+        #: lookups skipped so far (every BYPASS_SAMPLE-th is made anyway, to keep measuring)
+        self.bypasses = 0
 
     def breaker_open(self) -> bool:
         return bool(self.breaker_until) and time.monotonic() < self.breaker_until
@@ -101,6 +111,8 @@ def set_prefix(value: str | None) -> None:
     STATE.epoch_dirty = False
     STATE.validated_runs.clear()
     STATE.cold_misses.clear()
+    STATE.cold_rate.clear()
+    STATE.stored_lately.clear()
 
 
 def reset_backend() -> None:

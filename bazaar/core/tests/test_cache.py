@@ -132,6 +132,41 @@ def test_a_cold_miss_is_admitted_on_its_second_time_a_warm_one_at_once() -> None
 
 
 @pytest.mark.django_db(transaction=True)
+def test_first_reads_skip_the_lookup_only_while_nearly_every_lookup_missed_cold() -> None:
+    """core.cache.skip_lookup: random reads over far more scopes than are cached go to the database without a
+    lookup that would find nothing; a scope's second read is looked up (and stored, as admit decides); every
+    BYPASS_SAMPLE-th read is looked up anyway; a few hits end the skipping."""
+    from bazaar.core.cache.state import STATE
+
+    assert not cache.skip_lookup(Scope("core", "skip", "first"), "v")  # no lookups yet
+    for i in range(150):
+        look = cache.lookup(Scope("core", "skip", i), "v")
+        assert look is not None
+        assert (look.found, look.gen) == (None, None)  # cold misses
+    assert STATE.cold_rate["core"] > cache.BYPASS_AT
+    assert "kvstore" not in STATE.cold_rate  # per app
+    fresh = Scope("core", "skip", "fresh")
+    STATE.bypasses = 0
+    assert cache.skip_lookup(fresh, "v")
+    assert not cache.skip_lookup(fresh, "v")  # its second read: looked up ...
+    second = cache.lookup(fresh, "v")
+    assert second is not None
+    assert cache.admit(second)  # ... and stored if it misses (the skipped read was its first cold miss)
+    STATE.bypasses = 0
+    skipped = [cache.skip_lookup(Scope("core", "skip", f"s{i}"), "v") for i in range(2 * cache.BYPASS_SAMPLE)]
+    assert skipped.count(False) == 2  # sampled: looked up, so the rate follows the traffic
+    cache.get_or_build(SCOPE, "v", lambda: b"hot")
+    for _ in range(8):  # a hot scope read again
+        look = cache.lookup(SCOPE, "v")
+        assert look is not None
+        assert look.found is not None
+    assert STATE.cold_rate["core"] < cache.BYPASS_AT
+    assert not cache.skip_lookup(Scope("core", "skip", "after"), "v")
+    cache.set_prefix(cache.new_test_prefix())  # a new namespace starts measuring again
+    assert "core" not in STATE.cold_rate
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_doorkeeper_forgets_everything_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cache, "DOORKEEPER_SIZE", 2)
     look = _cold_lookup()

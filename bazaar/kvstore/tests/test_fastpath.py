@@ -31,10 +31,24 @@ def assert_refused(answer: tuple[str, dict[str, str], bytes], status: int, code:
         assert headers["WWW-Authenticate"] == WWW_AUTHENTICATE
 
 
-def _call(app: FastPath, path: str, secret: str | None, **extra: str) -> tuple[str, dict[str, str], bytes]:
+def _call(app: Any, path: str, secret: str | None, **extra: str) -> tuple[str, dict[str, str], bytes]:
     if secret:
         extra = {"HTTP_AUTHORIZATION": f"Bearer {secret}", **extra}
     return wsgi_get(app, path, **extra)
+
+
+def _count_lookups(monkeypatch: Any) -> list[int]:
+    """The cache backend's MGETs from now on (the size of each)."""
+    calls: list[int] = []
+    be = cache.backend()
+    real = be.mget
+
+    def counting(keys: Any) -> Any:
+        calls.append(len(keys))
+        return real(keys)
+
+    monkeypatch.setattr(be, "mget", counting)
+    return calls
 
 
 @pytest.fixture
@@ -46,15 +60,7 @@ def test_hit_is_served_before_django_with_the_same_bytes(app: FastPath, kv: KV, 
     kv.put("cfg/a", {"n": 1})
     first = _call(app, "/api/kv/keys/cfg/a", kv.secret)
     assert first[1]["X-Cache"] == "miss"  # Django built it and recorded the key
-    calls: list[int] = []
-    be = cache.backend()
-    real = be.mget
-
-    def counting(keys: Any) -> Any:
-        calls.append(len(keys))
-        return real(keys)
-
-    monkeypatch.setattr(be, "mget", counting)
+    calls = _count_lookups(monkeypatch)
     status, headers, body = _call(app, "/api/kv/keys/cfg/a", kv.secret)
     assert status == "200 OK"
     assert headers["X-Cache"] == "hit"
@@ -99,6 +105,51 @@ def test_a_cold_key_is_stored_on_its_second_miss_and_a_written_one_on_its_first(
     assert [a[1]["X-Cache"] if a else None for a in after] == ["miss", "hit"]
     assert after[1] is not None
     assert json.loads(after[1][2])["value"] == 2
+
+
+def test_reads_that_nearly_all_miss_cold_are_one_statement_without_a_lookup(
+    app: FastPath, kv: KV, other: KV, monkeypatch: Any
+) -> None:
+    """core.cache.skip_lookup on the fast path: while nearly every lookup of this process missed cold (random reads
+    over a keyspace far larger than the cache), a first read goes to the database alone, the API key's validity
+    checked in the same statement; it answers what Django answers. Its second read is looked up and stored, the
+    third is a hit; a revoked key is refused at once and another tenant's key never gets the entry."""
+    from bazaar.core.cache.state import STATE
+    from bazaar.kvstore.models import TenantApiKey
+
+    kv.put("r/1", {"n": 1}, ttl=300)
+    django = get_wsgi_application()
+    want = _call(django, "/api/kv/keys/r/1", kv.secret)  # Django's own answer (and the key recorded)
+    assert want[0] == "200 OK"
+    assert _call(django, "/api/kv/keys/r/1", other.secret)[0].startswith("404")
+    cache.set_prefix(cache.new_test_prefix())  # nothing of it cached
+    assert services.apikey_authenticate(kv.secret) is not None
+    lookups = _count_lookups(monkeypatch)
+    STATE.cold_rate["kvstore"] = 1.0  # as after a run of cold misses
+    STATE.bypasses = 1
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {kv.secret}"}
+    first = fast_path_only("/api/kv/keys/r/1", **auth)
+    assert first is not None
+    assert lookups == []  # no round trip to the cache
+    assert (first[0], first[1]["X-Cache"], first[1]["ETag"]) == ("200 OK", "miss", want[1]["ETag"])
+    assert first[1]["X-Revision"] == want[1]["X-Revision"]
+    got, expected = json.loads(first[2]), json.loads(want[2])
+    assert got.pop("ttl") <= expected.pop("ttl")
+    assert got == expected
+    answers = [fast_path_only("/api/kv/keys/r/1", **auth) for _ in range(2)]
+    assert [a[1]["X-Cache"] if a else None for a in answers] == ["miss", "hit"]  # looked up: stored, then hit
+    assert len(lookups) == 2
+    absent = fast_path_only("/api/kv/keys/r/none", **auth)
+    assert absent is not None
+    assert_refused(absent, 404, "key_not_found")
+    assert len(lookups) == 2  # skipped too
+    other_answer = fast_path_only("/api/kv/keys/r/1", HTTP_AUTHORIZATION=f"Bearer {other.secret}")
+    assert other_answer is not None
+    assert_refused(other_answer, 404, "key_not_found")  # the other tenant's key: its own (empty) keyspace
+    services.apikey_revoke(key_id=TenantApiKey.objects.get(tenant=kv.tenant).pk)
+    assert fast_path_only("/api/kv/keys/r/3", **auth) is None  # the statement found the key revoked
+    assert_refused(_call(app, "/api/kv/keys/r/3", kv.secret), 401, "unauthorized")
+    assert Entry.objects.filter(tenant=kv.tenant).count() == 1  # reads wrote nothing
 
 
 def test_revoked_key_is_refused_at_once(app: FastPath, kv: KV) -> None:
