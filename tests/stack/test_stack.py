@@ -268,8 +268,27 @@ def test_nginx_serves_static_files_with_long_cache_headers(stack: str) -> None:
 # --- the edge cache -----------------------------------------------------------------------------------------
 
 
+def _quiet_hit(path: str, *, delay: float = 1.0, within: float = 20.0) -> None:
+    """Wait until ``path`` is an edge HIT that lasts: the app servers send a last purge ``EDGE_PURGE_DELAY`` (1 s)
+    after each write's own (core.edge), so an earlier test's write can still purge a page a test has just warmed
+    (CI caught one landing in the middle of the test below). Polls until the page stayed a HIT for longer than
+    that delay."""
+    deadline = time.monotonic() + within
+    since: float | None = None
+    while time.monotonic() < deadline:
+        if get(STACK, path).header("x-cache-status") == "HIT":
+            since = since or time.monotonic()
+            if time.monotonic() - since > delay + 0.5:
+                return
+        else:
+            since = None
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never stayed an edge HIT for {delay + 0.5} s")
+
+
 def test_edge_caches_only_anonymous_reads_and_answers_304(stack: str) -> None:
     _warm([STORE])
+    _quiet_hit(STORE)  # no purge of an earlier test's write still on its way
     hit = get(STACK, STORE)
     assert hit.header("x-cache-status") == "HIT"
     # Browsers are still told to revalidate; the ETag answers that at the edge.
