@@ -36,6 +36,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -233,15 +234,26 @@ def _not_found(key: str) -> tuple[str, list[tuple[str, str]], bytes]:
     )
 
 
+def _from_database(environ: dict[str, Any], read: Callable[[], bytes | None]) -> bytes | None:
+    """``read()`` (one statement) with the connection upkeep of a view; None (→ Django, 503 while the database is
+    down) on a database error."""
+    from django.db import DatabaseError
+
+    from bazaar.core import fastpath
+
+    try:
+        with fastpath.database(environ):
+            return read()
+    except DatabaseError:
+        return None
+
+
 def _fill(
     look: cache.Lookup, environ: dict[str, Any], tenant_id: int, key: str, now: datetime
 ) -> bytes | None:
     """A miss built right here: one indexed statement (``selectors.entry_stored``, the API view's own build),
     stored under the generation the lookup read if ``core.cache.admit`` lets it. None (→ Django) on a database
     or cache outage."""
-    from django.db import DatabaseError
-
-    from bazaar.core import fastpath
     from bazaar.kvstore import conf, selectors
 
     if len(key) > conf.max_key_length():
@@ -250,12 +262,8 @@ def _fill(
     ready = cache.ready_to_fill(look) if admitted else None
     if admitted and ready is None:
         return None  # the cache is out: Django answers
-    try:
-        with fastpath.database(environ):
-            stored = selectors.entry_stored(tenant_id=tenant_id, key=key, now=now)
-    except DatabaseError:
-        return None  # Django answers (503 while the database is down)
-    if ready is not None:
+    stored = _from_database(environ, lambda: selectors.entry_stored(tenant_id=tenant_id, key=key, now=now))
+    if stored is not None and ready is not None:
         cache.fill(ready, stored, ttl=conf.cache_ttl())
     return stored
 
@@ -265,18 +273,14 @@ def _read_checked(
 ) -> bytes | None:
     """A read that skipped the lookup (``core.cache.skip_lookup``): the entry and the API key's validity from the
     database in one statement. None (→ Django) for a revoked key, a database outage or an over-long key."""
-    from django.db import DatabaseError
-
-    from bazaar.core import fastpath
     from bazaar.kvstore import conf, selectors
 
     if len(key) > conf.max_key_length():
         return None  # Django answers 422
-    try:
-        with fastpath.database(environ):
-            return selectors.entry_stored_checked(digest=digest, tenant_id=tenant_id, key=key, now=now)
-    except DatabaseError:
-        return None  # Django answers (503 while the database is down)
+    return _from_database(
+        environ,
+        lambda: selectors.entry_stored_checked(digest=digest, tenant_id=tenant_id, key=key, now=now),
+    )
 
 
 def fast_get(

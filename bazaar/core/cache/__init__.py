@@ -253,8 +253,9 @@ def skip_lookup(scope: Scope, variant: str) -> bool:
     that almost surely finds nothing, and whose miss :func:`admit` would not store anyway. Then the read goes to
     the database alone (one statement instead of a lookup and a statement) and counts as the doorkeeper's first
     cold miss: the scope's next read is looked up, and stored if it misses again, so a key read twice still gets
-    cached; a scope this process stored lately is always looked up (likely a hit). Every :data:`BYPASS_SAMPLE`-th such read is looked up anyway, so the rate follows the traffic (a hot key
-    read again is a hit, and a few hits end the skipping). The database is the truth: a skipped lookup can never
+    cached; a scope this process stored lately is always looked up (likely a hit). Every :data:`BYPASS_SAMPLE`-th
+    such read is looked up anyway, so the rate follows the traffic (a hot key read again is a hit, and a few hits
+    end the skipping). The database is the truth: a skipped lookup can never
     serve anything stale. A fast path that skips must check everything else the lookup carried (an API key's
     validity flag) in its statement."""
     if STATE.cold_rate.get(scope.app, 0.0) < BYPASS_AT:

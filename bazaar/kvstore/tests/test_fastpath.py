@@ -152,6 +152,40 @@ def test_reads_that_nearly_all_miss_cold_are_one_statement_without_a_lookup(
     assert Entry.objects.filter(tenant=kv.tenant).count() == 1  # reads wrote nothing
 
 
+def test_a_skipping_read_hands_a_database_error_or_an_over_long_key_to_django(
+    app: FastPath, kv: KV, monkeypatch: Any, settings: Any
+) -> None:
+    """The skipped lookup's failure paths: a database error while reading passes the request to Django (which
+    answers from its own connection, 503 while the database is down), and a key over KVSTORE_MAX_KEY_LENGTH gets
+    Django's 422; neither writes anything."""
+    from django.db import OperationalError
+
+    from bazaar.core.cache.state import STATE
+    from bazaar.kvstore import selectors
+
+    kv.put("r/1", 1)
+    assert services.apikey_authenticate(kv.secret) is not None
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {kv.secret}"}
+
+    def broken(**_: Any) -> bytes:
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr(selectors, "entry_stored_checked", broken)
+    STATE.cold_rate["kvstore"] = 1.0
+    STATE.bypasses = 1
+    assert fast_path_only("/api/kv/keys/r/1", **auth) is None  # skipped, failed: handed over
+    monkeypatch.undo()
+    status, _headers, body = _call(app, "/api/kv/keys/r/1", kv.secret)  # Django, with its own read
+    assert status == "200 OK"
+    assert json.loads(body)["value"] == 1
+    settings.KVSTORE_MAX_KEY_LENGTH = 4
+    STATE.cold_rate["kvstore"] = 1.0
+    STATE.bypasses = 1
+    assert fast_path_only("/api/kv/keys/r/1234", **auth) is None
+    assert_refused(_call(app, "/api/kv/keys/r/1234", kv.secret), 422, "invalid_key")
+    assert Entry.objects.filter(tenant=kv.tenant).count() == 1
+
+
 def test_revoked_key_is_refused_at_once(app: FastPath, kv: KV) -> None:
     kv.put("k", 1)
     _call(app, "/api/kv/keys/k", kv.secret)
