@@ -27,6 +27,7 @@ import heapq
 import itertools
 import logging
 import os
+import select
 import socket
 import threading
 import time
@@ -200,6 +201,17 @@ def socket_of(wrapper: Any) -> int:
     if pg is None or pg.closed:
         return -1
     return int(pg.pgconn.socket)
+
+
+def spoke_first(fd: int) -> bool:
+    """Whether an idle connection's socket ``fd`` has something to read. With no query in flight the server speaks
+    first only when it ends the session (a shutdown, a terminated backend: an error message, then end of file) or,
+    rarely, to report a changed setting. One poll, no round trip."""
+    if fd < 0:
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 @contextlib.contextmanager

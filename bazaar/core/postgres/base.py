@@ -35,6 +35,21 @@ class DatabaseWrapper(base.DatabaseWrapper):
         db.BREAKER.succeeded()
         return conn
 
+    def close_if_unusable_or_obsolete(self) -> None:
+        """Django's upkeep at each request's start and end (and a fast-path handler's, a task's), which also drops a
+        connection whose server hung up while it sat idle: a restarted PostgreSQL, a terminated backend. Without
+        it, the first request each idle connection served after a restart answered 503 (DATABASE_CONN_HEALTH_CHECKS
+        is off: its round trip on every request is too dear). The check is one poll of the socket; only a socket
+        that is readable with no query in flight costs a round trip (``is_usable``)."""
+        super().close_if_unusable_or_obsolete()
+        if (
+            self.connection is not None
+            and not self.in_atomic_block
+            and db.spoke_first(db.socket_of(self))
+            and not self.is_usable()
+        ):
+            self.close()
+
     def _commit(self) -> None:
         with db.watched(db.socket_of(self)):
             super()._commit()  # type: ignore[misc]

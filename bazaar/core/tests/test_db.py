@@ -142,3 +142,50 @@ def test_a_forked_child_gets_a_watchdog_of_its_own() -> None:
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_idle_connection_whose_backend_ended_is_replaced_before_its_next_use() -> None:
+    """A restart or pg_terminate_backend ends an idle connection's session: the request upkeep drops it (one poll
+    shows the server spoke first) so the next request gets a fresh connection instead of a 503. A healthy idle
+    connection is kept without a round trip."""
+    import time
+
+    from django.db import connections
+
+    idle = connections.create_connection("default")
+    try:
+        idle.ensure_connection()
+        first_pid = idle.connection.info.backend_pid
+        checks: list[bool] = []
+        real_is_usable = idle.is_usable
+
+        def counted() -> bool:
+            checks.append(real_is_usable())
+            return checks[-1]
+
+        idle.is_usable = counted  # type: ignore[method-assign]
+        idle.close_if_unusable_or_obsolete()
+        assert idle.connection is not None
+        assert idle.connection.info.backend_pid == first_pid
+        assert checks == [], "a healthy idle connection costs no round trip"
+
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(%s)", [first_pid])
+            assert cur.fetchone() == (True,)
+        deadline = time.monotonic() + 5
+        while not db.spoke_first(db.socket_of(idle)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert db.spoke_first(db.socket_of(idle))
+
+        idle.close_if_unusable_or_obsolete()
+        assert checks == [False]
+        assert idle.connection is None, "the ended session was dropped before any statement failed on it"
+        with idle.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            row = cur.fetchone()
+        assert row is not None
+        assert row[0] != first_pid
+    finally:
+        idle.close()
