@@ -171,6 +171,33 @@ def bench_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def drop_cached(env: dict[str, str] | None = None) -> int:
+    """Delete every key of the bench's cache namespace (``BAZAAR_CACHE_PREFIX``) from its Redis, so each sitting
+    starts from the same cold cache whatever an earlier sitting left; called before any server starts (Redis is a
+    cache: PostgreSQL holds the truth). Returns how many keys went; 0 without REDIS_URL."""
+    env = env or bench_env()
+    url = env.get("REDIS_URL", "")
+    if not url:
+        return 0
+    import redis
+
+    namespace = env.get("BAZAAR_CACHE_PREFIX") or "bazaar"
+    client = redis.Redis.from_url(url)
+    gone = 0
+    try:
+        batch: list[bytes] = []
+        for key in client.scan_iter(match=f"{namespace}:*", count=5000):
+            batch.append(key)
+            if len(batch) >= 5000:
+                gone += int(client.unlink(*batch))
+                batch = []
+        if batch:
+            gone += int(client.unlink(*batch))
+    finally:
+        client.close()
+    return gone
+
+
 def manage(*args: str, env: dict[str, str] | None = None) -> str:
     r = subprocess.run(
         [PY, "manage.py", *args], cwd=ROOT, env=env or bench_env(), capture_output=True, text=True

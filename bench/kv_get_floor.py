@@ -37,19 +37,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (
-    ROOT,
     HostMonitor,
     Server,
-    bench_env,
-    free_port,
     host_state,
     save,
     save_figure,
     stop_group,
-    wait_http,
     wrk,
 )
-from bench.kv_put_floor import floor_setup, pgbench
+from bench.kv_put_floor import floor_server, floor_setup, granian_command, pgbench
 from bench.scenarios.kv_scale import (
     _LUA_COUNT_MISSES,
     CLIENTS,
@@ -65,28 +61,12 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def _bare(interface: str, tenant_id: int) -> tuple[subprocess.Popen[bytes], str]:
     """A bare floor server (``kv_get_floor_app``) on a free port, shaped like Bazaar's: 2 workers (× 4 threads)."""
-    port = free_port()
-    cmd = [
-        str(Path(sys.executable).parent / "granian"),
-        "--interface",
-        interface,
-        "--port",
-        str(port),
-        "--workers",
-        "2",
-        *(["--blocking-threads", "4"] if interface == "wsgi" else []),
-        "--log-level",
-        "warning",
-        "--no-ws",
-        f"bench.kv_get_floor_app:{interface}",
-    ]
-    env = bench_env({"KV_FLOOR_TENANT": str(tenant_id), "PYTHONPATH": str(ROOT)})
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    return floor_server(
+        lambda port: granian_command(
+            interface, f"bench.kv_get_floor_app:{interface}", port, threads=4 if interface == "wsgi" else 0
+        ),
+        {"KV_FLOOR_TENANT": str(tenant_id)},
     )
-    base = f"http://127.0.0.1:{port}"
-    wait_http(base + "/")
-    return proc, base
 
 
 def _ticks_by_part(group: int | None) -> dict[str, int]:

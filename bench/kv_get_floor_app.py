@@ -103,9 +103,8 @@ _aredis: Any = None
 _apool: list[Any] = []
 
 
-async def asgi(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
-    """The floor on one event loop per worker (granian ASGI): no threads, no GIL hand-offs."""
-    global _aredis
+async def http_only(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> bool:
+    """ASGI's lifespan protocol answered (other scopes than HTTP ignored); True for an HTTP request."""
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
@@ -113,8 +112,14 @@ async def asgi(scope: dict[str, Any], receive: Callable[..., Any], send: Callabl
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
-                return
-    if scope["type"] != "http":
+                return False
+    return bool(scope["type"] == "http")
+
+
+async def asgi(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    """The floor on one event loop per worker (granian ASGI): no threads, no GIL hand-offs."""
+    global _aredis
+    if not await http_only(scope, receive, send):
         return
     path: str = scope["path"]
     if not path.startswith(PATH):  # a liveness probe

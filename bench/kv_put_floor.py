@@ -21,6 +21,7 @@ and ``.png``. Loads go to 127.0.0.1 only and stop by themselves.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import statistics
@@ -28,6 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -35,15 +38,20 @@ from urllib.parse import urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (
+    ROOT,
     Etcd,
     HostMonitor,
     Server,
+    bench_env,
     ensure_tools,
+    free_port,
     host_sample,
     host_state,
     manage,
     save,
     save_figure,
+    stop_group,
+    wait_http,
     wrk,
 )
 from bench.scenarios.kv_scale import CLIENTS, VALUE, _fill_bazaar, _fill_etcd, _lua, _tenant_of
@@ -65,8 +73,6 @@ def _put_group_sql() -> str:
 def pgbench_script(statement: str, group: int, tenant_id: int, keys: int) -> str:
     """A pgbench script running ``statement`` for ``group`` distinct random existing keys (one key from each of
     ``group`` equal slices of the key space), bound as the application binds them."""
-    import json
-
     value = json.dumps(VALUE, separators=(",", ":")).replace("'", "''")
     width = keys // group
     lines = [f"\\set k{i} random({i * width}, {(i + 1) * width - 1})" for i in range(group)]
@@ -181,6 +187,65 @@ def _plot(sides: dict[str, dict[str, Any]]) -> Path:
     return save_figure(fig, "kv_put_floor.png")
 
 
+def _ticks_by_part(group: int | None) -> dict[str, int]:
+    from bench.kv_get_floor import _ticks_by_part as ticks  # that module imports this one
+
+    return ticks(group)
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def granian_command(interface: str, target: str, port: int, *, threads: int = 0) -> list[str]:
+    """granian serving ``target`` on 127.0.0.1:``port`` with 2 workers (× ``threads`` blocking threads for WSGI)."""
+    return [
+        str(Path(sys.executable).parent / "granian"),
+        "--interface",
+        interface,
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        *(["--blocking-threads", str(threads)] if threads else []),
+        "--log-level",
+        "warning",
+        "--no-ws",
+        target,
+    ]
+
+
+def floor_server(
+    command: Callable[[int], list[str]], extra: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A floor server (``command(port)``, in a session of its own) on a free port, answering ``/``."""
+    port = free_port()
+    env = bench_env({**extra, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        command(port),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_http(base + "/")
+    return proc, base
+
+
+def _batch_server(kind: str, tenant_id: int, statement: str) -> tuple[subprocess.Popen[bytes], str]:
+    """``kv_put_floor_app`` (batched PUTs, one asyncio loop per worker process) on a free port: ``async_batch``
+    under granian ASGI (2 workers), ``raw_batch`` on a bare asyncio Protocol (no hand-off between threads; 2
+    workers), ``raw_batch1`` the same with one worker, so every writer of the host joins the same batches."""
+
+    def command(port: int) -> list[str]:
+        if kind == "async_batch":
+            return granian_command("asgi", "bench.kv_put_floor_app:asgi", port)
+        return [sys.executable, "-m", "bench.kv_put_floor_app", str(port), "1" if kind.endswith("1") else "2"]
+
+    return floor_server(command, {"KV_FLOOR_TENANT": str(tenant_id), "KV_FLOOR_PUT_SQL": statement})
+
+
 def floor_setup(*, etcd: bool, keys: int) -> tuple[str, str, int, dict[str, float], float]:
     """The start of a KV floor benchmark (this one and ``kv_get_floor.py``): PostgreSQL and Redis configured, the
     tools installed, the host sampled while idle, the bench database migrated with the demo data and ``keys`` rows
@@ -209,6 +274,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--groups", default=",".join(map(str, GROUPS)))
+    parser.add_argument(
+        "--async-batch",
+        action="store_true",
+        help="also measure bench/kv_put_floor_app.py: batched PUTs on one asyncio loop per worker process, "
+        "under granian ASGI (async_batch) and on a bare asyncio Protocol (raw_batch; raw_batch1: one process)",
+    )
     args = parser.parse_args()
     groups = [int(g) for g in args.groups.split(",")]
     dsn, key, tenant_id, before, fill_s = floor_setup(etcd=True, keys=KEYS)
@@ -217,7 +288,26 @@ def main() -> None:
     scripts = {g: pgbench_script(statement, g, tenant_id, KEYS) for g in groups}
     etcd = Etcd().start()
     server = Server(kind="granian", workers=2, threads=4).start()
-    runs: dict[str, list[float]] = {"bazaar": [], "etcd": [], **{f"pg_g{g}": [] for g in groups}}
+    # One PUT through Bazaar first: its API key check leaves the key's validity flag in Redis, which the
+    # async_batch side reads as Bazaar's fast path does.
+    warm = urllib.request.Request(
+        f"{server.base}/api/kv/keys/kvbench/warm",
+        data=json.dumps({"value": VALUE}).encode(),
+        method="PUT",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(warm, timeout=10) as answer:  # 127.0.0.1 only
+        answer.read()
+    batched = (
+        {
+            kind: _batch_server(kind, tenant_id, statement)
+            for kind in ("async_batch", "raw_batch", "raw_batch1")
+        }
+        if args.async_batch
+        else {}
+    )
+    sides = ["bazaar", "etcd", *batched, *(f"pg_g{g}" for g in groups)]
+    runs: dict[str, list[float]] = {name: [] for name in sides}
     detail: dict[str, list[dict[str, Any]]] = {name: [] for name in runs}
     try:
         fill["etcd_s"] = _fill_etcd(etcd, 0, KEYS)
@@ -225,12 +315,26 @@ def main() -> None:
             for n in range(args.rounds):
                 order = list(runs) if n % 2 == 0 else list(reversed(runs))  # ABBA: no side always goes first
                 for name in order:
-                    if name == "bazaar":
-                        out = _wrk_lua("bazaar_put", key, server.base, args.duration)
+                    if name == "bazaar" or name in batched or name == "etcd":
+                        base, proc = (
+                            (server.base, server.proc)
+                            if name == "bazaar"
+                            else (etcd.base, etcd.proc)
+                            if name == "etcd"
+                            else (batched[name][1], batched[name][0])
+                        )
+                        group = proc.pid if proc else None  # each was started in a session of its own
+                        ticks0 = _ticks_by_part(group)
+                        out = _wrk_lua(
+                            "etcd_put" if name == "etcd" else "bazaar_put", key, base, args.duration
+                        )
+                        ticks1 = _ticks_by_part(group)
                         writes = out["rps"] if not out["non_2xx"] and not out["socket_errors"] else 0.0
-                    elif name == "etcd":
-                        out = _wrk_lua("etcd_put", key, etcd.base, args.duration)
-                        writes = out["rps"] if not out["non_2xx"] and not out["socket_errors"] else 0.0
+                        done = writes * out.get("duration_s", args.duration) or 1.0
+                        out["cpu_us_per_write"] = {
+                            part: round((ticks1[part] - ticks0[part]) / TICK / done * 1e6, 1)
+                            for part in ticks1
+                        }
                     else:
                         g = int(name.removeprefix("pg_g"))
                         out = pgbench(
@@ -243,16 +347,24 @@ def main() -> None:
     finally:
         server.stop()
         etcd.stop()
-    sides: dict[str, dict[str, Any]] = {}
+        for proc, _ in batched.values():
+            stop_group(proc)
+    result: dict[str, dict[str, Any]] = {}
     for name, figures in runs.items():
         ratios = [f / e for f, e in zip(figures, runs["etcd"], strict=True) if e]
-        sides[name] = {
+        result[name] = {
             "writes_per_s": round(statistics.median(figures), 1),
             "spread": [min(figures), max(figures)],
             "rounds": figures,
             "ratio_to_etcd": round(statistics.median(ratios), 3) if ratios else None,
             "ratio_rounds": [round(r, 3) for r in ratios],
-            "p99_ms": [d.get("p99_ms") for d in detail[name]] if name in ("bazaar", "etcd") else None,
+            "p99_ms": [d.get("p99_ms") for d in detail[name]] if not name.startswith("pg_") else None,
+            "cpu_us_per_write": {
+                part: statistics.median(d["cpu_us_per_write"][part] for d in detail[name])
+                for part in ("server", "postgres", "redis")
+            }
+            if not name.startswith("pg_")
+            else None,
             "latency_avg_ms": [d.get("latency_avg_ms") for d in detail[name]]
             if name.startswith("pg_")
             else None,
@@ -264,13 +376,13 @@ def main() -> None:
         "duration_s": args.duration,
         "rounds": args.rounds,
         "fill_s": fill,
-        "sides": sides,
+        "sides": result,
         "host": host_state(before, monitor.summary()),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     path = save("kv_put_floor", payload)
-    _plot(sides)
-    for name, side in sides.items():
+    _plot(result)
+    for name, side in result.items():
         print(
             f"{name:8} {side['writes_per_s']:>9,.0f} writes/s {side['spread']}  ×etcd {side['ratio_to_etcd']}"
         )

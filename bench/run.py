@@ -28,6 +28,7 @@ from bench.harness import (
     Scenario,
     Server,
     bench_env,
+    drop_cached,
     ensure_tools,
     host_sample,
     host_state,
@@ -92,6 +93,8 @@ def main() -> None:
     manage("migrate", "--noinput", "-v", "0")
     manage("collectstatic", "--noinput", "-v", "0")
     manage("demo")
+    if backends["redis"]:
+        print(f"dropped {drop_cached(env):,} cached keys of the bench's namespace (a cold start)", flush=True)
     nginx = Nginx().start()
     results: dict[str, dict[str, Any]] = {s.name: {} for s in runnable}
     try:
