@@ -53,8 +53,8 @@ class ApiToken(models.Model):
 
 
 class LoginCounter(models.Model):
-    """A login-throttle counter kept in the database while the cache is unavailable (see
-    ``accounts.services.login_attempt_start``): one row per account or address, counting in a fixed window."""
+    """A login-throttle counter (see ``accounts.services.login_attempt_start``), counting in a fixed window: every
+    account's attempts, and an address's failures while the cache is unavailable. One row per account or address."""
 
     name = models.CharField(max_length=200, unique=True)
     window_start = models.BigIntegerField(help_text="Unix time the current window started.")

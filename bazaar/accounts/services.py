@@ -124,10 +124,11 @@ def _throttle_keys(username: str, ip: str) -> tuple[str, str]:
 
 
 # --- login throttling ----------------------------------------------------------------------------------------
-# Counters live in the cache (one atomic INCR) and, while the cache is unavailable, in the database (one atomic
-# upsert): a cache outage must not switch the throttle off, and refusing every login while Redis is down would
-# turn a cache outage into a login outage (docs/design-notes.md, "Login throttling"). Each total is the sum of
-# both stores, so an attacker gains nothing from a window that started during an outage.
+# An account's attempts are counted in the database only (one atomic upsert per attempt): the count that decides
+# which attempts reach a password check is exact whatever the cache does, including across the start of a cache
+# outage, which a cache counter could not see past. An address's failures are counted in the cache (one atomic
+# INCR) and, while the cache is unavailable, in the database; each total is the sum of both stores. A cache outage
+# never switches the throttle off, and never becomes a login outage (docs/design-notes.md, "Login throttling").
 
 _DB_HIT = """
 INSERT INTO {table} (name, window_start, count) VALUES (%s, %s, 1)
@@ -168,18 +169,18 @@ def _peek(name: str) -> int:
 def login_attempt_start(*, username: str, ip: str) -> None:
     """Admit one login attempt, before any password is checked, or raise RateLimited ``login_throttled``.
 
-    The attempt is counted against the account first (atomically) and refused when that count is beyond
-    LOGIN_THROTTLE_PER_ACCOUNT, so of any number of concurrent attempts exactly the limit reach the password
-    check; a success clears the count (``login_succeeded``). Also refused when the address has failed
-    LOGIN_THROTTLE_PER_IP times in the window (counted by ``login_failed``). Holds while the cache is down
-    (database counters). Takes no row locks (the upsert is one atomic statement).
+    The attempt is counted against the account first (atomically, in the database) and refused when that count is
+    beyond LOGIN_THROTTLE_PER_ACCOUNT, so of any number of concurrent attempts exactly the limit reach the password
+    check, with the cache up, down, or failing in between; a success clears the count (``login_succeeded``). Also
+    refused when the address has failed LOGIN_THROTTLE_PER_IP times in the window (counted by ``login_failed``).
+    Holds no row lock beyond its statement (the upsert is one atomic statement).
     """
     user_key, ip_key = _throttle_keys(username, ip)
     if _peek(ip_key) >= settings.LOGIN_THROTTLE_PER_IP:
         raise RateLimited(
             "Too many failed logins from this address; try again later.", code="login_throttled"
         )
-    if _hit(user_key) > settings.LOGIN_THROTTLE_PER_ACCOUNT:
+    if _db_hit(user_key) > settings.LOGIN_THROTTLE_PER_ACCOUNT:
         raise RateLimited("Too many failed logins for this account; try again later.", code="login_throttled")
 
 
@@ -189,10 +190,8 @@ def login_failed(*, username: str, ip: str) -> None:
 
 
 def login_succeeded(*, username: str) -> None:
-    """A right password clears the account's count, in both stores."""
-    user_key = _throttle_keys(username, "")[0]
-    cache.clear_counter(user_key)
-    LoginCounter.objects.filter(name=user_key).delete()
+    """A right password clears the account's count."""
+    LoginCounter.objects.filter(name=_throttle_keys(username, "")[0]).delete()
 
 
 def login_counters_prune() -> int:
