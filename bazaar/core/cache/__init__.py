@@ -41,7 +41,6 @@ from bazaar.core.cache.backends import Backend, CacheUnavailable
 
 # Small raw values and counters (tokens, flags, rate limits) live in .raw; re-exported here, where callers look.
 from bazaar.core.cache.raw import (
-    clear_counter,
     delete_raw_on_commit,
     get_raw,
     hit_counter,
@@ -447,7 +446,6 @@ __all__ = [
     "Scope",
     "backend",
     "check",
-    "clear_counter",
     "count",
     "default_ttl",
     "delete_raw_on_commit",

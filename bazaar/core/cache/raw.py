@@ -101,13 +101,3 @@ def peek_counter(key: str) -> int:
         _state._fail(exc, "core")
         return 0
     return int(raw) if raw is not None else 0
-
-
-def clear_counter(key: str) -> None:
-    be = _state._usable("core")
-    if be is None:
-        return
-    try:
-        be.delete(f"{_state.prefix()}:rl:{key}")
-    except CacheUnavailable as exc:
-        _state._fail(exc, "core")
